@@ -1,0 +1,62 @@
+"""A simulated GPU host for development on machines without an NVIDIA GPU.
+
+Only used when asked for by name (``--gpu-backend simulated``); every device says "Simulated"
+in its model name so nobody mistakes it for hardware.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from ..models import GpuInfo, GpuReport
+from .base import GpuProbe
+
+_GIB = 1024**3
+
+
+class SimulatedProbe(GpuProbe):
+    """GPUs whose load and temperature drift slowly and repeatably over time."""
+
+    backend = "simulated"
+
+    def __init__(self, count: int = 2) -> None:
+        super().__init__()
+        self._count = count
+        self._started = time.monotonic()
+
+    def read(self) -> GpuReport:
+        """Return the simulated GPUs as they are now."""
+        elapsed = time.monotonic() - self._started
+        return GpuReport(
+            backend=self.backend,
+            available=self._count > 0,
+            reason=None if self._count else "The simulation has no GPUs",
+            driver_version="simulated",
+            gpus=tuple(_simulated_gpu(index, elapsed) for index in range(self._count)),
+        )
+
+
+def _simulated_gpu(index: int, elapsed: float) -> GpuInfo:
+    phase = elapsed / 60.0 + index * 1.7
+    load = 50.0 + 45.0 * math.sin(phase)
+    total = 24 * _GIB
+    used = int(total * (0.15 + 0.6 * (load / 100.0)))
+    limit = 350.0
+    return GpuInfo(
+        index=index,
+        uuid=f"GPU-51a1a7ed-0000-4000-8000-{index:012d}",
+        name=f"Simulated GPU {index} (24 GB)",
+        utilization_percent=round(load, 1),
+        memory_utilization_percent=round(load * 0.8, 1),
+        memory_total_bytes=total,
+        memory_used_bytes=used,
+        memory_free_bytes=total - used,
+        temperature_c=round(35.0 + 0.45 * load, 1),
+        power_draw_w=round(30.0 + (limit - 30.0) * load / 100.0, 1),
+        power_limit_w=limit,
+        power_limit_min_w=100.0,
+        power_limit_max_w=450.0,
+        power_limit_default_w=limit,
+        fan_percent=round(30.0 + 0.6 * load, 1),
+    )

@@ -1,0 +1,64 @@
+"""Facts about the machine the worker runs on, read without third-party libraries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import platform
+import socket
+
+from .models import HostInfo
+
+_PROC = Path("/proc")
+
+
+def read_host_info(proc: Path = _PROC) -> HostInfo:
+    """Return the host's identity, memory and load. Missing facts (non-Linux) are None."""
+    meminfo = _read_meminfo(proc / "meminfo")
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return HostInfo(
+        hostname=socket.gethostname(),
+        os=_os_name(),
+        kernel=platform.release(),
+        python=platform.python_version(),
+        cpu_count=os.cpu_count() or 1,
+        memory_total_bytes=meminfo.get("MemTotal"),
+        memory_available_bytes=meminfo.get("MemAvailable"),
+        load_average=(round(load[0], 2), round(load[1], 2), round(load[2], 2)) if load else None,
+        boot_time=_boot_time(proc / "stat"),
+    )
+
+
+def _os_name() -> str:
+    try:
+        return platform.freedesktop_os_release()["PRETTY_NAME"]
+    except (OSError, KeyError):
+        return f"{platform.system()} {platform.release()}"
+
+
+def _read_meminfo(path: Path) -> dict[str, int]:
+    """Parse /proc/meminfo into bytes."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        fields = rest.split()
+        if fields and fields[0].isdigit():
+            values[key] = int(fields[0]) * (1024 if fields[1:] == ["kB"] else 1)
+    return values
+
+
+def _boot_time(path: Path) -> float | None:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None

@@ -1,0 +1,86 @@
+"""Command-line entry point: ``python -m hydra_core.worker`` or ``hydra-worker``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from .. import __version__
+from ..gpu import create_probe
+from ..models import WorkerInfo
+from .app import create_app
+from .config import (
+    TOKEN_FILE,
+    ConfigError,
+    WorkerConfig,
+    ensure_token,
+    ensure_worker_id,
+    load_config,
+)
+
+_LOGGER = logging.getLogger("hydra_core.worker")
+
+
+async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
+    """Run the worker until ``stop`` is set."""
+    token = ensure_token(config)
+    info = WorkerInfo(
+        worker_id=ensure_worker_id(config.data_dir), name=config.name, version=__version__
+    )
+    probe = create_probe(config.gpu_backend, simulated_count=config.simulated_gpus)
+    runner = web.AppRunner(create_app(info=info, token=token, probe=probe), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    _LOGGER.info(
+        "Hydra worker %s (%s) %s listening on %s; GPU backend %s",
+        info.name,
+        info.worker_id,
+        __version__,
+        site.name,
+        config.gpu_backend,
+    )
+    if not config.token:
+        _LOGGER.info("Token kept in %s", config.data_dir / TOKEN_FILE)
+    try:
+        await stop.wait()
+    finally:
+        _LOGGER.info("Stopping")
+        await runner.cleanup()
+
+
+async def _main(config: WorkerConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(config, stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse options, then serve until SIGINT or SIGTERM."""
+    try:
+        config = load_config(argv)
+    except ConfigError as err:
+        print(f"hydra-worker: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _LOGGER.debug("Options: %s", config.redacted())
+    try:
+        asyncio.run(_main(config))
+    except OSError as err:
+        _LOGGER.error("Cannot serve on %s:%s: %s", config.host, config.port, err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The worker's control API: an aiohttp application under ``/api/v1``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+import time
+
+from aiohttp import web
+
+from ..gpu import GpuProbe
+from ..host import read_host_info
+from ..models import GpuInfo, WorkerInfo, WorkerStatus
+from .auth import token_middleware
+from .errors import ApiError, error_middleware
+
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    """What the handlers share: who the worker is and how it reads the machine."""
+
+    info: WorkerInfo
+    probe: GpuProbe
+    started_at: float
+
+
+STATE_KEY = web.AppKey("state", WorkerState)
+
+
+def create_app(*, info: WorkerInfo, token: str, probe: GpuProbe) -> web.Application:
+    """Build the application; the probe starts with it and closes with it."""
+    app = web.Application(middlewares=[error_middleware, token_middleware(token)])
+    app[STATE_KEY] = WorkerState(info=info, probe=probe, started_at=time.time())
+    app.router.add_get(f"{API_PREFIX}/health", handle_health)
+    app.router.add_get(f"{API_PREFIX}/status", handle_status)
+    app.router.add_get(f"{API_PREFIX}/gpus", handle_gpus)
+    app.cleanup_ctx.append(_probe_lifetime)
+    return app
+
+
+async def _probe_lifetime(app: web.Application):
+    probe = app[STATE_KEY].probe
+    await probe.async_start()
+    yield
+    await probe.async_close()
+
+
+def check_query(request: web.Request, allowed: Mapping[str, str]) -> None:
+    """Reject query parameters a route does not take, so typos fail loudly."""
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        accepted = ", ".join(f"{name} ({meaning})" for name, meaning in allowed.items()) or "none"
+        raise ApiError(
+            400,
+            "invalid_query",
+            f"Unknown query parameter(s): {', '.join(unknown)}. Accepted: {accepted}",
+        )
+
+
+async def build_status(state: WorkerState) -> WorkerStatus:
+    """Read the host and every GPU into one status."""
+    gpu_report = await state.probe.async_read()
+    host = await asyncio.get_running_loop().run_in_executor(None, read_host_info)
+    return WorkerStatus(worker=state.info, started_at=state.started_at, host=host, gpu=gpu_report)
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    """Liveness and identity; the only route that needs no token."""
+    check_query(request, {})
+    return web.json_response({"status": "ok", **request.app[STATE_KEY].info.as_dict()})
+
+
+async def handle_status(request: web.Request) -> web.Response:
+    """The worker, its host and every GPU."""
+    check_query(request, {})
+    status = await build_status(request.app[STATE_KEY])
+    return web.json_response(status.as_dict())
+
+
+async def handle_gpus(request: web.Request) -> web.Response:
+    """Every GPU, or the ones named by ``?index=`` (repeatable)."""
+    check_query(request, {"index": "a GPU index, repeatable"})
+    wanted = {_parse_index(value) for value in request.query.getall("index", [])}
+    report = await request.app[STATE_KEY].probe.async_read()
+    gpus: list[GpuInfo] = [gpu for gpu in report.gpus if not wanted or gpu.index in wanted]
+    missing = wanted - {gpu.index for gpu in gpus}
+    if missing:
+        raise ApiError(
+            404, "gpu_not_found", f"No GPU with index {', '.join(map(str, sorted(missing)))}"
+        )
+    body = report.as_dict()
+    body["gpus"] = [gpu.as_dict() for gpu in gpus]
+    return web.json_response(body)
+
+
+def _parse_index(value: str) -> int:
+    if not value.isdigit():
+        raise ApiError(400, "invalid_query", f"index must be a non-negative integer, not {value!r}")
+    return int(value)
+
+
+__all__ = ["API_PREFIX", "STATE_KEY", "ApiError", "WorkerState", "build_status", "create_app"]

@@ -1,0 +1,210 @@
+"""The worker's options, gathered from the command line, the environment and an options file.
+
+Precedence, highest first: command line, ``HYDRA_*`` environment variables, the JSON options file
+(the add-on's ``/data/options.json``), built-in defaults. Keys in the options file are the option
+names below, so the add-on's options map one to one onto the worker's.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+import json
+import os
+from pathlib import Path
+import secrets
+import socket
+from typing import Any
+import uuid
+
+from ..gpu import BACKENDS
+
+DEFAULT_PORT = 8741
+MIN_TOKEN_LENGTH = 16
+LOG_LEVELS = ("debug", "info", "warning", "error")
+TOKEN_FILE = "token"  # noqa: S105 - a file name, not a secret
+WORKER_ID_FILE = "worker_id"
+
+
+class ConfigError(ValueError):
+    """An option has a value the worker cannot use; the message says which and why."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "hydra"
+
+
+def _port(value: Any) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return port
+
+
+def _count(value: Any) -> int:
+    number = int(value)
+    if not 0 <= number <= 64:
+        raise ValueError("must be between 0 and 64")
+    return number
+
+
+def _choice(choices: Sequence[str]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = str(value).lower()
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+
+    return check
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _Option:
+    name: str
+    convert: Callable[[Any], Any]
+    help: str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return f"HYDRA_{self.name.upper()}"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: tuple[_Option, ...] = (
+    _Option("host", _text, "address to listen on (default 0.0.0.0)"),
+    _Option("port", _port, f"TCP port of the control API (default {DEFAULT_PORT})"),
+    _Option(
+        "token",
+        _text,
+        "bearer token clients must send; default: generated once and kept in DATA_DIR/token",
+        secret=True,
+    ),
+    _Option("data_dir", Path, "where the worker keeps its state (default ~/.local/share/hydra)"),
+    _Option("name", _text, "name shown in Home Assistant (default: the host name)"),
+    _Option("gpu_backend", _choice(BACKENDS), "nvml (default), simulated or none"),
+    _Option("simulated_gpus", _count, "how many GPUs the simulated backend shows (default 2)"),
+    _Option("log_level", _choice(LOG_LEVELS), "debug, info (default), warning or error"),
+)
+OPTION_NAMES = frozenset(option.name for option in OPTIONS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerConfig:
+    """The worker's effective options."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a worker serves Home Assistant on another machine
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    data_dir: Path = field(default_factory=_default_data_dir)
+    name: str = field(default_factory=socket.gethostname)
+    gpu_backend: str = "nvml"
+    simulated_gpus: int = 2
+    log_level: str = "info"
+
+    def redacted(self) -> dict[str, Any]:
+        """The options for logs: secrets replaced."""
+        secret = {option.name for option in OPTIONS if option.secret}
+        return {
+            field.name: ("**REDACTED**" if field.name in secret else str(getattr(self, field.name)))
+            for field in fields(self)
+        }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one flag per option, plus the options file."""
+    parser = argparse.ArgumentParser(
+        prog="hydra-worker",
+        description="Hydra worker: the control API Home Assistant's Hydra integration talks to.",
+        epilog="Every option can also be set as HYDRA_<NAME> in the environment.",
+    )
+    parser.add_argument(
+        "--options-file",
+        type=Path,
+        help="JSON file of options (the add-on's /data/options.json); env HYDRA_OPTIONS_FILE",
+    )
+    for option in OPTIONS:
+        parser.add_argument(option.flag, dest=option.name, help=option.help)
+    return parser
+
+
+def load_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> WorkerConfig:
+    """Merge the sources into a ``WorkerConfig``; raise ``ConfigError`` on any bad value."""
+    environ = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    options_file = args.options_file or environ.get("HYDRA_OPTIONS_FILE")
+    file_values = read_options_file(Path(options_file)) if options_file else {}
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = getattr(args, option.name)
+        source = option.flag
+        if raw is None and option.env in environ:
+            raw, source = environ[option.env], option.env
+        if raw is None and file_values.get(option.name) not in (None, ""):
+            raw, source = file_values[option.name], f"{option.name} in {options_file}"
+        if raw is None:
+            continue
+        try:
+            values[option.name] = option.convert(raw)
+        except (TypeError, ValueError) as err:
+            shown = "(hidden)" if option.secret else repr(raw)
+            raise ConfigError(f"{source}: {shown} is not valid: {err}") from err
+    token = values.get("token")
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"The token must be at least {MIN_TOKEN_LENGTH} characters long")
+    return WorkerConfig(**values)
+
+
+def read_options_file(path: Path) -> dict[str, Any]:
+    """Read a JSON options file; unknown keys are an error so typos do not pass silently."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"Cannot read options file {path}: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"Options file {path} is not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"Options file {path} must hold a JSON object")
+    unknown = sorted(set(data) - OPTION_NAMES)
+    if unknown:
+        raise ConfigError(f"Options file {path} has unknown options: {', '.join(unknown)}")
+    return data
+
+
+def ensure_token(config: WorkerConfig) -> str:
+    """The configured token, or the one kept in the data dir (made on first start)."""
+    if config.token:
+        return config.token
+    return _read_or_create(config.data_dir / TOKEN_FILE, lambda: secrets.token_urlsafe(32))
+
+
+def ensure_worker_id(data_dir: Path) -> str:
+    """A stable identity for this worker, made on first start and kept in the data dir."""
+    return _read_or_create(data_dir / WORKER_ID_FILE, lambda: uuid.uuid4().hex)
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    try:
+        existing = path.read_text().strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # Written private from the start: the token must never be readable by other users.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(value + "\n")
+    return value

@@ -1,0 +1,58 @@
+"""API errors: every failure leaves the worker as JSON ``{code, message}``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+import logging
+
+from aiohttp import web
+
+_LOGGER = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """A failure with an HTTP status, a stable machine-readable code and a message for people."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    """The JSON body every error uses."""
+    return web.json_response({"code": code, "message": message}, status=status)
+
+
+# aiohttp raises these itself (no such route, wrong method, body too large).
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every exception into a JSON error; log the unexpected ones."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(err.status, err.code, err.message)
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        code = _HTTP_CODES.get(err.status, "http_error")
+        message = err.reason
+        if err.status in (404, 405):
+            message = f"{err.reason}: {request.method} {request.path}"
+        return error_response(err.status, code, message)
+    except Exception:
+        _LOGGER.exception("Unexpected error handling %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "The worker hit an unexpected error")
