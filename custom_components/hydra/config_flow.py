@@ -1,0 +1,226 @@
+"""Config flow: add a worker by URL and token, or from the add-on's discovery."""
+
+from collections.abc import Mapping
+from typing import Any, override
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import CONF_TOKEN, CONF_URL
+from homeassistant.core import callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+from homeassistant.helpers.service_info.hassio import HassioServiceInfo
+import probatio
+from yarl import URL
+
+from hydra_core.client import HydraAuthError, HydraClient, HydraError
+from hydra_core.models import WorkerInfo
+
+from .const import (
+    CONF_SCAN_INTERVAL,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    LOGGER,
+    MAX_SCAN_INTERVAL_S,
+    MIN_SCAN_INTERVAL_S,
+)
+
+URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL, autocomplete="off"))
+TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+
+def _worker_schema(url: str | None = None) -> probatio.Schema:
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_URL, default=url): URL_SELECTOR,
+            probatio.Required(CONF_TOKEN): TOKEN_SELECTOR,
+        }
+    )
+
+
+def _normalise_url(url: str) -> str | None:
+    """The worker's base URL without a trailing slash, or None if it is not an http(s) URL."""
+    try:
+        parsed = URL(url.strip())
+    except ValueError:
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return None
+    return str(parsed).rstrip("/")
+
+
+class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Adds one Hydra worker per entry, identified by the worker's own id."""
+
+    VERSION = 1
+
+    _discovery: HassioServiceInfo
+
+    async def _async_try_worker(
+        self, user_input: dict[str, Any]
+    ) -> tuple[WorkerInfo | None, dict[str, Any], dict[str, str]]:
+        """Check URL and token against the worker; return its identity or form errors."""
+        url = _normalise_url(user_input[CONF_URL])
+        if url is None:
+            return None, user_input, {CONF_URL: "invalid_url"}
+        data = {CONF_URL: url, CONF_TOKEN: user_input[CONF_TOKEN].strip()}
+        client = HydraClient(async_get_clientsession(self.hass), url, data[CONF_TOKEN])
+        try:
+            info = await client.async_health()
+            # Health needs no token; status proves the token is right.
+            await client.async_status()
+        except HydraAuthError:
+            return None, data, {CONF_TOKEN: "invalid_auth"}
+        except HydraError as err:
+            LOGGER.debug("Cannot reach Hydra worker at %s: %s", url, err)
+            return None, data, {CONF_URL: "cannot_connect"}
+        except Exception:
+            LOGGER.exception("Unexpected error checking the Hydra worker at %s", url)
+            return None, data, {"base": "unknown"}
+        return info, data, {}
+
+    @override
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the worker's URL and token."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            info, data, errors = await self._async_try_worker(user_input)
+            if info is not None:
+                await self.async_set_unique_id(info.worker_id, raise_on_progress=False)
+                self._abort_if_unique_id_configured(updates=data)
+                return self.async_create_entry(title=info.name, data=data)
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(_worker_schema(), user_input or {}),
+            errors=errors,
+        )
+
+    @override
+    async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
+        """The Hydra add-on announced its worker."""
+        url = _normalise_url(str(discovery_info.config.get(CONF_URL, "")))
+        token = discovery_info.config.get(CONF_TOKEN)
+        if url is None or not token:
+            return self.async_abort(reason="invalid_discovery_info")
+        client = HydraClient(async_get_clientsession(self.hass), url, token)
+        try:
+            info = await client.async_health()
+        except HydraError:
+            return self.async_abort(reason="cannot_connect")
+        await self.async_set_unique_id(info.worker_id)
+        # The add-on may have moved or made a new token: keep the existing entry current.
+        self._abort_if_unique_id_configured(updates={CONF_URL: url, CONF_TOKEN: token})
+        self._discovery = discovery_info
+        self.context["title_placeholders"] = {"name": info.name}
+        return await self.async_step_hassio_confirm()
+
+    async def async_step_hassio_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask the user to confirm the add-on's worker."""
+        errors: dict[str, str] = {}
+        config = self._discovery.config
+        if user_input is not None:
+            info, data, errors = await self._async_try_worker(
+                {CONF_URL: config[CONF_URL], CONF_TOKEN: config[CONF_TOKEN]}
+            )
+            if info is not None:
+                return self.async_create_entry(title=info.name, data=data)
+            errors = {"base": next(iter(errors.values()))}
+        return self.async_show_form(
+            step_id="hassio_confirm",
+            description_placeholders={"addon": self._discovery.name},
+            errors=errors,
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The worker refused the token."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the worker's new token."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            info, data, errors = await self._async_try_worker(
+                {CONF_URL: entry.data[CONF_URL], CONF_TOKEN: user_input[CONF_TOKEN]}
+            )
+            if info is not None:
+                await self.async_set_unique_id(info.worker_id)
+                self._abort_if_unique_id_mismatch(reason="wrong_worker")
+                return self.async_update_reload_and_abort(entry, data_updates=data)
+            if CONF_URL in errors:
+                errors = {"base": errors[CONF_URL]}
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=probatio.Schema({probatio.Required(CONF_TOKEN): TOKEN_SELECTOR}),
+            description_placeholders={"name": entry.title, "url": entry.data[CONF_URL]},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the worker's URL or token."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            info, data, errors = await self._async_try_worker(user_input)
+            if info is not None:
+                await self.async_set_unique_id(info.worker_id)
+                self._abort_if_unique_id_mismatch(reason="wrong_worker")
+                return self.async_update_reload_and_abort(entry, data_updates=data)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_worker_schema(
+                user_input[CONF_URL] if user_input else entry.data[CONF_URL]
+            ),
+            errors=errors,
+        )
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> HydraOptionsFlow:
+        return HydraOptionsFlow()
+
+
+class HydraOptionsFlow(OptionsFlowWithReload):
+    """How often to poll the worker."""
+
+    @override
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        schema = probatio.Schema(
+            {
+                probatio.Required(
+                    CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SCAN_INTERVAL_S,
+                        max=MAX_SCAN_INTERVAL_S,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+        )

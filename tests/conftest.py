@@ -1,0 +1,7 @@
+"""Shared test set-up.
+
+The project's ``custom_components`` package is imported first so that, under Home Assistant's
+test plugin, ``hass`` finds the Hydra integration rather than the plugin's own testing package.
+"""
+
+import custom_components  # noqa: F401
