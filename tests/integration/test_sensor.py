@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
-from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE, UnitOfTemperature
+from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    UnitOfTemperature,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
@@ -102,11 +107,14 @@ async def test_gpu_added_at_runtime(
     init_integration: MockConfigEntry,
     worker: LoopbackWorker,
 ) -> None:
-    """A card plugged in later gets its entities at the next update, without a reload."""
+    """A card that appears later gets its entities at the next update, without a reload."""
     assert hass.states.get("sensor.gpubox_gpu_2_temperature") is None
-    worker.nvml.gpus.append(make_gpu(2, temperature=70))
+    worker.nvml.gpus.append(make_gpu(2, temperature=70, unsupported={"nvmlDeviceGetMemoryInfo"}))
     await _tick(hass, init_integration)
     assert hass.states.get("sensor.gpubox_gpu_2_temperature").state == "70.0"
+    # This card does not report its memory: those readings are unknown, not made up.
+    assert hass.states.get("sensor.gpubox_gpu_2_memory_usage").state == STATE_UNKNOWN
+    assert hass.states.get("sensor.gpubox_gpu_2_memory_used").state == STATE_UNKNOWN
     assert hass.states.get("sensor.gpubox_gpus").state == "3"
 
 
