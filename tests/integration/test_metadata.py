@@ -1,0 +1,97 @@
+"""manifest.json, hacs.json, strings and icons hold what HACS, hassfest and the frontend need."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import re
+import tomllib
+
+from awesomeversion import AwesomeVersion
+from homeassistant.const import __version__ as HA_VERSION
+
+from custom_components.hydra import sensor
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENT = ROOT / "custom_components" / "hydra"
+MANIFEST = json.loads((COMPONENT / "manifest.json").read_text())
+STRINGS = json.loads((COMPONENT / "strings.json").read_text())
+ICONS = json.loads((COMPONENT / "icons.json").read_text())
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+# hassfest: domain and name first, the rest sorted; these are the keys a custom integration needs.
+REQUIRED_KEYS = {"domain", "name", "codeowners", "documentation", "issue_tracker", "version"}
+HACS_KEYS = {
+    "name",
+    "content_in_root",
+    "zip_release",
+    "filename",
+    "hide_default_branch",
+    "country",
+    "homeassistant",
+    "hacs",
+    "persistent_directory",
+    "render_readme",
+}
+
+
+def test_manifest_follows_hassfest_rules() -> None:
+    """The keys hassfest checks for a custom integration."""
+    assert MANIFEST["domain"] == COMPONENT.name
+    assert MANIFEST.keys() >= REQUIRED_KEYS
+    keys = list(MANIFEST)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+    assert MANIFEST["iot_class"] in {
+        "assumed_state",
+        "cloud_polling",
+        "cloud_push",
+        "local_polling",
+        "local_push",
+        "calculated",
+    }
+    assert MANIFEST["integration_type"] in {"device", "hub", "service", "system", "helper"}
+    assert MANIFEST["config_flow"] is (COMPONENT / "config_flow.py").exists()
+    assert AwesomeVersion(MANIFEST["version"]).valid
+    assert all(owner.startswith("@") for owner in MANIFEST["codeowners"])
+
+
+def test_manifest_requires_this_library_version() -> None:
+    """Home Assistant installs exactly the hydra_core release the integration was built with."""
+    project = PYPROJECT["project"]
+    assert MANIFEST["requirements"] == [f"{project['name']}=={project['version']}"]
+    assert MANIFEST["version"] == project["version"]
+    # HA must never pull in the worker's heavy extras.
+    assert not any("[" in requirement for requirement in MANIFEST["requirements"])
+
+
+def test_hacs_json() -> None:
+    """HACS accepts the repository and knows the oldest Home Assistant it supports."""
+    hacs = json.loads((ROOT / "hacs.json").read_text())
+    assert hacs["name"] == MANIFEST["name"]
+    assert set(hacs) <= HACS_KEYS
+    assert AwesomeVersion(hacs["homeassistant"]) <= AwesomeVersion(HA_VERSION)
+
+
+def test_every_entity_has_a_name_and_an_icon() -> None:
+    """Each translation key the sensors use has English text and an icon."""
+    keys = {
+        description.translation_key
+        for description in (*sensor.GPU_SENSORS, *sensor.WORKER_SENSORS)
+        if description.translation_key
+    }
+    assert keys == set(STRINGS["entity"]["sensor"])
+    assert keys <= set(ICONS["entity"]["sensor"])
+
+
+def test_every_translated_message_exists() -> None:
+    """Each translation key the code raises or reports with is in strings.json."""
+    source = "\n".join(path.read_text() for path in COMPONENT.glob("*.py"))
+    used = set(re.findall(r'translation_key="([a-z_]+)"', source))
+    defined = set(STRINGS["exceptions"]) | set(STRINGS["issues"]) | set(STRINGS["entity"]["sensor"])
+    assert used
+    assert used <= defined
+    errors = set(re.findall(r'"(invalid_url|cannot_connect|invalid_auth|unknown)"', source))
+    assert errors <= set(STRINGS["config"]["error"])
+    reasons = set(re.findall(r'reason="([a-z_]+)"', source))
+    assert reasons <= set(STRINGS["config"]["abort"])
