@@ -3,7 +3,8 @@
 It keeps the real module's shapes: the same function names and arguments, milliwatts for power,
 bytes for memory, a utilization struct with ``gpu``/``memory``, and the real ``NVMLError``
 classes and ``NVML_*`` constants imported from pynvml itself, so the probe cannot tell it apart
-from the library on a GPU host. Tests change the GPUs while it runs (add, lose, unsupported getters).
+from the library on a GPU host. Tests change the GPUs while it runs (add, lose, unsupported
+getters).
 """
 
 from __future__ import annotations

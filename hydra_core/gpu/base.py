@@ -40,7 +40,7 @@ class GpuProbe(ABC):
 
     async def async_read(self) -> GpuReport:
         """Run ``read`` on the probe's thread, sharing a read already in flight."""
-        if self._inflight is None:
+        if self._inflight is None or self._inflight.done():
             self._inflight = asyncio.ensure_future(
                 asyncio.get_running_loop().run_in_executor(self._executor, self.read)
             )

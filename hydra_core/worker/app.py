@@ -97,7 +97,7 @@ async def handle_gpus(request: web.Request) -> web.Response:
 
 
 def _parse_index(value: str) -> int:
-    if not value.isdigit():
+    if not value.isdecimal():
         raise ApiError(400, "invalid_query", f"index must be a non-negative integer, not {value!r}")
     return int(value)
 

@@ -104,7 +104,7 @@ class WorkerConfig:
 
     host: str = "0.0.0.0"  # noqa: S104 - a worker serves Home Assistant on another machine
     port: int = DEFAULT_PORT
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     data_dir: Path = field(default_factory=_default_data_dir)
     name: str = field(default_factory=socket.gethostname)
     gpu_backend: str = "nvml"
@@ -149,7 +149,8 @@ def load_config(
     for option in OPTIONS:
         raw = getattr(args, option.name)
         source = option.flag
-        if raw is None and option.env in environ:
+        # An empty variable counts as unset, as an empty value in the options file does.
+        if raw is None and environ.get(option.env):
             raw, source = environ[option.env], option.env
         if raw is None and file_values.get(option.name) not in (None, ""):
             raw, source = file_values[option.name], f"{option.name} in {options_file}"
@@ -205,6 +206,8 @@ def _read_or_create(path: Path, make: Callable[[], str]) -> str:
     value = make()
     # Written private from the start: the token must never be readable by other users.
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_CREAT's mode only applies to a new file; an existing empty one may be world-readable.
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(value + "\n")
     return value

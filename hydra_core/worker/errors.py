@@ -52,7 +52,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         message = err.reason
         if err.status in (404, 405):
             message = f"{err.reason}: {request.method} {request.path}"
-        return error_response(err.status, code, message)
+        response = error_response(err.status, code, message)
+        if "Allow" in err.headers:
+            response.headers["Allow"] = err.headers["Allow"]
+        return response
     except Exception:
         _LOGGER.exception("Unexpected error handling %s %s", request.method, request.path)
         return error_response(500, "internal_error", "The worker hit an unexpected error")

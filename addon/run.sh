@@ -1,0 +1,67 @@
+#!/usr/bin/with-contenv bash
+# shellcheck shell=bash
+# Runs the Hydra worker, announces it to Home Assistant once it answers, and stops with it.
+set -euo pipefail
+
+# The add-on fixes these; the HYDRA_ADDON_* overrides let the tests run this script on loopback.
+python=${HYDRA_ADDON_PYTHON:-/opt/hydra/bin/python}
+data_dir=${HYDRA_ADDON_DATA:-/data}
+host=${HYDRA_ADDON_HOST:-0.0.0.0}
+port=${HYDRA_ADDON_PORT:-8741}
+supervisor=${HYDRA_ADDON_SUPERVISOR_URL:-http://supervisor}
+
+log() {
+    echo "[hydra add-on] $*" >&2
+}
+
+worker_args=(-m hydra_core.worker --data-dir "$data_dir" --host "$host" --port "$port")
+# The Supervisor writes the add-on's options there; on a plain docker host the file is absent and
+# HYDRA_* environment variables configure the worker instead.
+if [[ -f "$data_dir/options.json" ]]; then
+    worker_args+=(--options-file "$data_dir/options.json")
+fi
+
+"$python" "${worker_args[@]}" &
+worker=$!
+trap 'kill -TERM "$worker" 2>/dev/null || true' TERM INT
+
+# Hands the worker's URL and token to the Supervisor, which offers the Hydra integration to the
+# user. The token goes from the file straight into the request body: never into logs or argv.
+announce() {
+    "$python" -c '
+import json, pathlib, sys
+url, token_file = sys.argv[1:]
+token = pathlib.Path(token_file).read_text().strip()
+print(json.dumps({"service": "hydra", "config": {"url": url, "token": token}}))
+' "http://${HOSTNAME}:${port}" "$data_dir/token" |
+        curl --fail --silent --show-error --max-time 10 --output /dev/null \
+            --header "Authorization: Bearer ${SUPERVISOR_TOKEN}" \
+            --header "Content-Type: application/json" \
+            --data-binary @- "$supervisor/discovery"
+}
+
+until curl --fail --silent --output /dev/null --max-time 2 "http://127.0.0.1:${port}/api/v1/health"; do
+    if ! kill -0 "$worker" 2>/dev/null; then
+        break
+    fi
+    sleep 0.5
+done
+
+if kill -0 "$worker" 2>/dev/null; then
+    if [[ -z "${SUPERVISOR_TOKEN:-}" ]]; then
+        log "Worker ready on port $port; not under the Supervisor, so no discovery is sent"
+    elif announce; then
+        log "Worker ready on port $port; announced to Home Assistant"
+    else
+        log "Worker ready on port $port, but the discovery announcement failed"
+    fi
+fi
+
+# A trapped signal cuts `wait` short while the worker is still stopping, so wait until it is gone;
+# bash keeps a finished child's status, which the last `wait` then returns.
+while kill -0 "$worker" 2>/dev/null; do
+    wait "$worker" || true
+done
+status=0
+wait "$worker" || status=$?
+exit "$status"

@@ -1,0 +1,168 @@
+"""The worker as an operator runs it: a real process, its log, its exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import http.client
+import json
+import os
+from pathlib import Path
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from .conftest import LOOPBACK
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 15
+STOP_TIMEOUT_S = 5
+
+
+def worker_env() -> dict[str, str]:
+    """The environment without HYDRA_* settings of whoever runs the tests."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HYDRA_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def request(port: int, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    """GET over plain http.client (no proxies, loopback only)."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def wait_for_health(process: subprocess.Popen[bytes], port: int, log: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"worker exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            status, body = request(port, "/api/v1/health")
+        except OSError:
+            time.sleep(0.05)
+            continue
+        assert status == 200
+        return body
+    pytest.fail(f"worker did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def running_worker(
+    tmp_path: Path, loopback_sockets: None
+) -> Iterator[tuple[subprocess.Popen[bytes], int, Path, Path]]:
+    """Start ``python -m hydra_core.worker`` on a free loopback port; kill it if a test failed."""
+    data_dir = tmp_path / "data"
+    log = tmp_path / "worker.log"
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hydra_core.worker",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--gpu-backend",
+                "simulated",
+                "--name",
+                "test-rig",
+                "--log-level",
+                "debug",
+            ],
+            cwd=REPO_ROOT,
+            env=worker_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process, port, data_dir, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def test_worker_process_serves_and_stops_cleanly(
+    running_worker: tuple[subprocess.Popen[bytes], int, Path, Path],
+) -> None:
+    process, port, data_dir, log = running_worker
+
+    health = wait_for_health(process, port, log)
+    assert health["status"] == "ok"
+    assert health["name"] == "test-rig"
+    assert health["worker_id"] == (data_dir / "worker_id").read_text().strip()
+
+    token = (data_dir / "token").read_text().strip()
+    assert len(token) >= 16
+    status, body = request(port, "/api/v1/status", token)
+    assert status == 200
+    assert body["worker"]["name"] == "test-rig"
+    assert body["gpu"]["backend"] == "simulated"
+    assert body["gpu"]["available"] is True
+    assert len(body["gpu"]["gpus"]) == 2
+    assert all("Simulated" in gpu["name"] for gpu in body["gpu"]["gpus"])
+
+    status, body = request(port, "/api/v1/status", "not-the-token-0123456789")
+    assert (status, body["code"]) == (401, "invalid_token")
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=STOP_TIMEOUT_S) == 0
+
+    output = log.read_text()
+    assert f"listening on http://{LOOPBACK}:{port}" in output
+    assert str(data_dir / "token") in output  # tells the operator where the token is
+    assert "**REDACTED**" in output  # the debug line with the options was written...
+    assert token not in output  # ...and the token itself never was
+    assert "Stopping" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        (["--port", "abc"], ["--port", "abc"]),
+        (["--gpu-backend", "cuda"], ["--gpu-backend", "nvml"]),
+        (["--token", "short"], ["at least 16"]),
+        (["--no-such-option"], ["--no-such-option"]),
+    ],
+)
+def test_bad_option_exits_2_with_a_message(
+    tmp_path: Path, argv: list[str], mentions: list[str]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hydra_core.worker", "--data-dir", str(tmp_path), *argv],
+        cwd=REPO_ROOT,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    for text in mentions:
+        assert text in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "token").exists()  # nothing was started
