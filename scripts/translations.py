@@ -60,7 +60,7 @@ def main() -> int:
     text = render()
     if args.check:
         if not EN.exists() or EN.read_text() != text:
-            print(f"{EN} is out of date: run scripts/translations.py", file=sys.stderr)  # noqa: T201
+            print(f"{EN} is out of date: run scripts/translations.py", file=sys.stderr)
             return 1
         return 0
     EN.parent.mkdir(exist_ok=True)
