@@ -86,16 +86,18 @@ class HydraClient:
                         f"{response.content_type or 'no content type'}; is it a Hydra worker?"
                     )
                 body = await response.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+        except TimeoutError as err:
             raise HydraConnectionError(
-                f"Cannot reach the Hydra worker at {self.url}: {err}"
+                f"{self.url} did not answer within {self._timeout.total:g} s"
             ) from err
+        except (aiohttp.ClientError, ValueError) as err:
+            raise HydraConnectionError(f"{self.url}: {err}") from err
+        if not isinstance(body, dict):
+            raise HydraConnectionError(f"{self.url} answered with unexpected JSON")
         if response.status == 401:
             raise HydraAuthError(body.get("message", "The worker refused the token"))
         if response.status >= 400:
             raise HydraApiError(
                 response.status, body.get("code", "unknown"), body.get("message", "")
             )
-        if not isinstance(body, dict):
-            raise HydraConnectionError(f"{self.url} answered with unexpected JSON")
         return body

@@ -58,7 +58,7 @@ class HydraStatusCoordinator(DataUpdateCoordinator[WorkerStatus]):
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",
-                translation_placeholders={"url": self.client.url, "error": str(err)},
+                translation_placeholders={"error": str(err)},
             ) from err
         self.gpus = status.gpu_by_uuid()
         self._update_no_gpu_issue(status)
