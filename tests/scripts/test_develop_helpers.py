@@ -1,0 +1,201 @@
+"""The pure parts of scripts/dev/develop.py: files it writes and decisions it makes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import stat
+from types import ModuleType
+
+from homeassistant.util.yaml import load_yaml
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("with_http", [True, False])
+def test_configuration_is_valid_yaml_without_default_config(
+    develop: ModuleType, tmp_path: Path, with_http: bool
+) -> None:
+    (tmp_path / "packages").mkdir()
+    (tmp_path / "packages" / "mine.yaml").write_text("input_boolean:\n  dev_toggle:\n")
+    path = tmp_path / "configuration.yaml"
+    path.write_text(develop.render_configuration(ha_port=18123, with_http=with_http))
+
+    config = load_yaml(path)
+
+    assert "default_config" not in config
+    for domain in ("frontend", "config", "history", "logbook", "system_health"):
+        assert domain in config
+    assert config["logger"]["logs"]["custom_components.hydra"] == "debug"
+    assert config["logger"]["logs"]["hydra_core"] == "debug"
+    assert config["homeassistant"]["packages"] == {"mine": {"input_boolean": {"dev_toggle": None}}}
+    if with_http:
+        assert config["http"] == {"server_host": "127.0.0.1", "server_port": 18123}
+    else:
+        assert "http" not in config
+
+
+def _http_store(config_dir: Path, data: dict | str) -> None:
+    storage = config_dir / ".storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    text = (
+        data if isinstance(data, str) else json.dumps({"version": 2, "key": "http", "data": data})
+    )
+    (storage / "http").write_text(text)
+
+
+def _conf(port: int, host: list[str] | None = None, error: str | None = None) -> dict:
+    conf = {"server_port": port, "error": error}
+    if host is not None:
+        conf["server_host"] = host
+    return conf
+
+
+def test_http_store_absent_or_not_migrated_means_write_the_yaml(
+    develop: ModuleType, tmp_path: Path
+) -> None:
+    assert develop.stored_http_matches(tmp_path, 8123) is None
+    _http_store(tmp_path, {"stable": _conf(8123), "pending": None, "yaml_migration_done": False})
+    assert develop.stored_http_matches(tmp_path, 8123) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # Stable as wanted.
+        ({"stable": _conf(18123, ["127.0.0.1"]), "pending": None}, True),
+        # Another port (an earlier --ha-port) or every interface (Home Assistant's default).
+        ({"stable": _conf(8123, ["127.0.0.1"]), "pending": None}, False),
+        ({"stable": _conf(18123), "pending": None}, False),
+        # A pending setting is what Home Assistant starts with, unless it failed its trial.
+        ({"stable": _conf(8123), "pending": _conf(18123, ["127.0.0.1"])}, True),
+        ({"stable": _conf(18123, ["127.0.0.1"]), "pending": _conf(9999, ["127.0.0.1"])}, False),
+        (
+            {
+                "stable": _conf(18123, ["127.0.0.1"]),
+                "pending": _conf(9999, ["127.0.0.1"], error="apply_failed"),
+            },
+            True,
+        ),
+    ],
+)
+def test_http_store_compared_with_the_wanted_port(
+    develop: ModuleType, tmp_path: Path, data: dict, expected: bool
+) -> None:
+    _http_store(tmp_path, {**data, "yaml_migration_done": True})
+    assert develop.stored_http_matches(tmp_path, 18123) is expected
+
+
+def test_unreadable_http_store_is_a_mismatch(develop: ModuleType, tmp_path: Path) -> None:
+    _http_store(tmp_path, "{not json")
+    assert develop.stored_http_matches(tmp_path, 8123) is False
+
+
+def test_write_private_makes_and_keeps_files_0600(develop: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "secret"
+    develop.write_private(path, "one\n")
+    assert path.read_text() == "one\n"
+    assert mode(path) == 0o600
+    path.chmod(0o644)
+    develop.write_private(path, "two\n")
+    assert path.read_text() == "two\n"
+    assert mode(path) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["secret"]
+
+
+def test_credentials_made_once(develop: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    first = develop.load_or_create_credentials(path)
+    assert first.username == "hydra"
+    assert len(first.password) >= 16
+    assert mode(path) == 0o600
+    path.chmod(0o644)
+    assert develop.load_or_create_credentials(path) == first
+    assert mode(path) == 0o600
+
+
+def test_credentials_not_ours_are_refused(develop: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text("hydra:secret\n")
+    with pytest.raises(develop.DevelopError, match="not a login this script wrote"):
+        develop.load_or_create_credentials(path)
+    assert path.read_text() == "hydra:secret\n"
+
+
+def test_integration_link_is_idempotent(develop: ModuleType, tmp_path: Path) -> None:
+    link = develop.link_integration(tmp_path)
+    assert link == tmp_path / "custom_components" / "hydra"
+    assert link.is_symlink()
+    assert link.resolve() == (ROOT / "custom_components" / "hydra").resolve()
+    assert develop.link_integration(tmp_path) == link
+    # A link to another checkout is replaced.
+    link.unlink()
+    link.symlink_to(tmp_path, target_is_directory=True)
+    develop.link_integration(tmp_path)
+    assert link.resolve() == (ROOT / "custom_components" / "hydra").resolve()
+
+
+def test_integration_link_never_replaces_a_directory(develop: ModuleType, tmp_path: Path) -> None:
+    directory = tmp_path / "custom_components" / "hydra"
+    directory.mkdir(parents=True)
+    (directory / "mine.py").write_text("")
+    with pytest.raises(develop.DevelopError, match="move it away"):
+        develop.link_integration(tmp_path)
+    assert (directory / "mine.py").exists()
+
+
+def test_options_defaults(develop: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HYDRA_DEV_DIR", raising=False)
+    options = develop.parse_args([])
+    assert options.dev_dir == ROOT / ".dev"
+    assert (options.ha_port, options.worker_port) == (8123, 8741)
+    assert not options.check
+    assert options.timeout == 240
+
+
+def test_relative_dev_dir_means_the_callers_directory(
+    develop: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HYDRA_DEVELOP_CALLER_DIR", str(tmp_path))
+    monkeypatch.setenv("HYDRA_DEV_DIR", "from-env")
+    assert develop.parse_args([]).dev_dir == tmp_path / "from-env"
+    options = develop.parse_args(
+        ["--dev-dir", "state", "--ha-port", "18123", "--worker-port", "18741", "--check"]
+    )
+    assert options.dev_dir == tmp_path / "state"
+    assert (options.ha_port, options.worker_port, options.check) == (18123, 18741, True)
+
+
+def test_gpu_backend_nvml_when_nvml_lists_a_gpu(develop: ModuleType) -> None:
+    report = {"backend": "nvml", "available": True, "gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}
+    backend, note = develop.choose_gpu_backend(0, json.dumps(report).encode(), b"")
+    assert backend == "nvml"
+    assert note == "NVML found 1 GPU(s) (NVIDIA H100 80GB HBM3): using the nvml backend"
+
+
+@pytest.mark.parametrize(
+    ("returncode", "out", "err", "reason"),
+    [
+        (
+            1,
+            b'{"available": false, "reason": "No NVIDIA driver found", "gpus": []}',
+            b"GPU monitoring unavailable",
+            "No NVIDIA driver found",
+        ),
+        (0, b'{"available": true, "gpus": []}', b"", "no GPU listed"),
+        (1, b"", b"ModuleNotFoundError: No module named 'pynvml'", "ModuleNotFoundError"),
+        (0, b"not json", b"", "no GPU listed"),
+    ],
+)
+def test_gpu_backend_simulated_otherwise(
+    develop: ModuleType, returncode: int, out: bytes, err: bytes, reason: str
+) -> None:
+    backend, note = develop.choose_gpu_backend(returncode, out, err)
+    assert backend == "simulated"
+    assert note.startswith("no NVIDIA GPU found: using the simulated backend (")
+    assert reason in note
