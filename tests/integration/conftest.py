@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 import secrets
+from typing import Any
 
 from aiohttp import web
 from homeassistant.const import CONF_TOKEN, CONF_URL
@@ -59,6 +60,13 @@ class LoopbackWorker:
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+
+    async def restart(self, **changes: Any) -> None:
+        """Stop, change (token, info, port), and serve again: a worker that was reconfigured."""
+        await self.stop()
+        for name, value in changes.items():
+            setattr(self, name, value)
+        await self.start()
 
     async def stop(self) -> None:
         """Stop serving, as when the worker process dies."""

@@ -194,10 +194,7 @@ async def test_reauth(
     )
     assert result["errors"] == {"base": "cannot_connect"}
 
-    await worker.start()
-    worker.token = "a-brand-new-token-after-rotation"
-    await worker.stop()
-    await worker.start()
+    await worker.restart(token="a-brand-new-token-after-rotation")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: worker.token}
     )
@@ -212,9 +209,7 @@ async def test_reauth_other_worker(
     """A token that works because another worker now answers at that address is refused."""
     config_entry.add_to_hass(hass)
     result = await config_entry.start_reauth_flow(hass)
-    await worker.stop()
-    worker.info = WorkerInfo(worker_id="someone-else", name="other", version="0.1.0")
-    await worker.start()
+    await worker.restart(info=WorkerInfo(worker_id="someone-else", name="other", version="0.1.0"))
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: worker.token}
     )
@@ -228,9 +223,7 @@ async def test_reconfigure(
     """The worker moved to a new address: reconfigure points the entry there."""
     config_entry.add_to_hass(hass)
     old_url = worker.url
-    await worker.stop()
-    worker.port = 0
-    await worker.start()
+    await worker.restart(port=0)
     assert worker.url != old_url
 
     result = await config_entry.start_reconfigure_flow(hass)
@@ -252,9 +245,7 @@ async def test_reconfigure_other_worker(
 ) -> None:
     """Pointing an entry at a different worker is refused: add that one as its own entry."""
     config_entry.add_to_hass(hass)
-    await worker.stop()
-    worker.info = WorkerInfo(worker_id="someone-else", name="other", version="0.1.0")
-    await worker.start()
+    await worker.restart(info=WorkerInfo(worker_id="someone-else", name="other", version="0.1.0"))
     result = await config_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: worker.url, CONF_TOKEN: worker.token}

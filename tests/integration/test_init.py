@@ -43,9 +43,7 @@ async def test_rejected_token_asks_for_a_new_one(
     hass: HomeAssistant, worker: LoopbackWorker, config_entry: MockConfigEntry
 ) -> None:
     """A token the worker refuses stops the entry and starts re-authentication."""
-    await worker.stop()
-    worker.token = "rotated-token-rotated-token"
-    await worker.start()
+    await worker.restart(token="rotated-token-rotated-token")
     await _setup(hass, config_entry)
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -56,9 +54,7 @@ async def test_token_revoked_while_running(
     hass: HomeAssistant, init_integration: MockConfigEntry, worker: LoopbackWorker
 ) -> None:
     """If the worker's token changes while running, the user is asked for the new one."""
-    await worker.stop()
-    worker.token = "rotated-token-rotated-token"
-    await worker.start()
+    await worker.restart(token="rotated-token-rotated-token")
     await init_integration.runtime_data.status.async_refresh()
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
