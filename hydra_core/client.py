@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import aiohttp
 from yarl import URL
 
-from .models import API_VERSION, WorkerInfo, WorkerStatus
+from .models import (
+    API_VERSION,
+    Actor,
+    AuditEntry,
+    ContainerReport,
+    HealingSettings,
+    WorkerEvent,
+    WorkerInfo,
+    WorkerStatus,
+)
 
-_ModelT = TypeVar("_ModelT", WorkerInfo, WorkerStatus)
+_ModelT = TypeVar(
+    "_ModelT",
+    WorkerInfo,
+    WorkerStatus,
+    ContainerReport,
+    AuditEntry,
+    HealingSettings,
+    WorkerEvent,
+)
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -59,11 +77,77 @@ class HydraClient:
 
     async def async_health(self) -> WorkerInfo:
         """Who the worker is (no token needed)."""
-        return self._parse(WorkerInfo, await self._get("health", authenticated=False))
+        return self._parse(WorkerInfo, await self._request("GET", "health", authenticated=False))
 
     async def async_status(self) -> WorkerStatus:
         """The worker's host and GPUs."""
-        return self._parse(WorkerStatus, await self._get("status"))
+        return self._parse(WorkerStatus, await self._request("GET", "status"))
+
+    async def async_containers(self) -> ContainerReport:
+        """Every container of the worker's engine, and the self-healing settings."""
+        return self._parse(ContainerReport, await self._request("GET", "containers"))
+
+    async def async_container_action(
+        self, name: str, action: str, actor: Actor, reason: str | None = None
+    ) -> AuditEntry:
+        """Start, stop or restart a container; the audit entry says what happened.
+
+        Raises ``HydraApiError`` with code ``container_protected`` (the container is protected),
+        ``container_not_found`` or ``engine_error``; the attempt is audited either way.
+        """
+        body = await self._request(
+            "POST",
+            f"containers/{name}/{action}",
+            json={"actor": actor.as_dict(), "reason": reason},
+        )
+        return self._parse(AuditEntry, body["audit"])
+
+    async def async_audit(
+        self,
+        *,
+        container: str | None = None,
+        action: str | None = None,
+        actor_type: str | None = None,
+        result: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """The audit log, newest first, filtered."""
+        query = {
+            "container": container,
+            "action": action,
+            "actor": actor_type,
+            "result": result,
+            "since": None if since is None else f"{since:f}",
+            "limit": str(limit),
+        }
+        body = await self._request(
+            "GET", "audit", params={key: value for key, value in query.items() if value}
+        )
+        return [self._parse(AuditEntry, entry) for entry in body["entries"]]
+
+    async def async_set_healing(self, *, enabled: bool) -> HealingSettings:
+        """Switch self-healing on or off (kept across worker restarts)."""
+        body = await self._request("PUT", "healing", json={"enabled": enabled})
+        return self._parse(HealingSettings, body)
+
+    async def async_events(self) -> AsyncIterator[WorkerEvent]:
+        """Follow the worker's event stream until it closes (then HydraConnectionError)."""
+        try:
+            async with self._session.ws_connect(
+                self._base / "events", headers=self._headers, heartbeat=30
+            ) as socket:
+                async for message in socket:
+                    if message.type is not aiohttp.WSMsgType.TEXT:
+                        break
+                    yield self._parse(WorkerEvent, message.json())
+        except aiohttp.WSServerHandshakeError as err:
+            if err.status == 401:
+                raise HydraAuthError("The worker refused the token") from err
+            raise HydraConnectionError(f"{self.url}: {err}") from err
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            raise HydraConnectionError(f"{self.url}: {err!r}") from err
+        raise HydraConnectionError(f"{self.url} closed the event stream")
 
     def _parse(self, model: type[_ModelT], body: dict[str, Any]) -> _ModelT:
         try:
@@ -73,11 +157,22 @@ class HydraClient:
                 f"{self.url} answered with data this client does not understand: {err!r}"
             ) from err
 
-    async def _get(self, path: str, *, authenticated: bool = True) -> dict[str, Any]:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        authenticated: bool = True,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         try:
-            async with self._session.get(
+            async with self._session.request(
+                method,
                 self._base / path,
                 headers=self._headers if authenticated else None,
+                params=params,
+                json=json,
                 timeout=self._timeout,
             ) as response:
                 if response.content_type != "application/json":

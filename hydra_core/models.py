@@ -163,3 +163,194 @@ class WorkerStatus:
     def gpu_by_uuid(self) -> dict[str, GpuInfo]:
         """Return the GPUs keyed by their NVML UUID, which survives reboots and re-indexing."""
         return {gpu.uuid: gpu for gpu in self.gpu.gpus}
+
+
+CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+CONTAINER_HEALTH = ("none", "starting", "healthy", "unhealthy")
+CONTAINER_ACTIONS = ("start", "stop", "restart")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerInfo:
+    """One container as the engine reports it, known by name: a recreated container keeps it."""
+
+    name: str
+    id: str
+    image: str
+    state: str
+    health: str = "none"
+    exit_code: int | None = None
+    restart_count: int = 0
+    restart_policy: str | None = None
+    started_at: str | None = None
+    cpu_percent: float | None = None
+    memory_used_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+    protected: bool = False
+
+    @property
+    def problem(self) -> bool:
+        """Unhealthy, or stopped by a failure (non-zero exit) rather than by choice."""
+        if self.health == "unhealthy" or self.state == "dead":
+            return True
+        return self.state == "exited" and self.exit_code not in (None, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form, ignoring fields a newer worker may add."""
+        return cls(**{key: data[key] for key in _CONTAINER_FIELDS if key in data})
+
+
+_CONTAINER_FIELDS = tuple(ContainerInfo.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealingSettings:
+    """How the worker heals containers; ``enabled`` can be switched at run time."""
+
+    enabled: bool = True
+    unhealthy_checks: int = 3
+    max_restarts_per_hour: int = 3
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(**{key: data[key] for key in _HEALING_FIELDS if key in data})
+
+
+_HEALING_FIELDS = tuple(HealingSettings.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerReport:
+    """Every container of the engine, or why the engine cannot be read."""
+
+    engine_available: bool
+    engine_error: str | None = None
+    engine_version: str | None = None
+    containers: tuple[ContainerInfo, ...] = ()
+    healing: HealingSettings = field(default_factory=HealingSettings)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "engine_available": self.engine_available,
+            "engine_error": self.engine_error,
+            "engine_version": self.engine_version,
+            "containers": [container.as_dict() for container in self.containers],
+            "healing": self.healing.as_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(
+            engine_available=data["engine_available"],
+            engine_error=data.get("engine_error"),
+            engine_version=data.get("engine_version"),
+            containers=tuple(ContainerInfo.from_dict(item) for item in data.get("containers", ())),
+            healing=HealingSettings.from_dict(data.get("healing", {})),
+        )
+
+    def by_name(self) -> dict[str, ContainerInfo]:
+        """The containers keyed by name."""
+        return {container.name: container for container in self.containers}
+
+
+ACTOR_TYPES = ("user", "automation", "self_heal", "api")
+AUDIT_RESULTS = ("ok", "refused", "failed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Actor:
+    """Who asked for an action: a Home Assistant user, an automation, self-healing, or the API."""
+
+    type: str
+    id: str | None = None
+    name: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(type=data["type"], id=data.get("id"), name=data.get("name"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One action Hydra attempted, whatever came of it."""
+
+    id: int
+    time: float
+    actor: Actor
+    container: str
+    action: str
+    result: str
+    reason: str | None = None
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "id": self.id,
+            "time": self.time,
+            "actor": self.actor.as_dict(),
+            "container": self.container,
+            "action": self.action,
+            "result": self.result,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(
+            id=data["id"],
+            time=data["time"],
+            actor=Actor.from_dict(data["actor"]),
+            container=data["container"],
+            action=data["action"],
+            result=data["result"],
+            reason=data.get("reason"),
+            detail=data.get("detail"),
+        )
+
+
+# The types of messages on /api/v1/events and what their data holds.
+EVENT_HELLO = "hello"  # WorkerInfo, first message of every connection
+EVENT_CONTAINER = "container"  # ContainerInfo: created, changed state or health
+EVENT_CONTAINER_REMOVED = "container_removed"  # {"name", "id"}
+EVENT_ENGINE = "engine"  # {"available", "error"}: the container engine came or went
+EVENT_AUDIT = "audit"  # AuditEntry: an action was attempted
+EVENT_HEALING = "healing"  # HealingSettings: self-healing switched or changed
+EVENT_HEAL_EXHAUSTED = "heal_exhausted"  # {"container", "restarts", "window_s"}: gave up
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerEvent:
+    """A message on ``/api/v1/events``: a type and its data."""
+
+    type: str
+    time: float
+    data: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {"type": self.type, "time": self.time, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(type=data["type"], time=data["time"], data=data.get("data") or {})
