@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 import logging
+from pathlib import Path
 import signal
 import sys
 
 from aiohttp import web
 
 from .. import __version__
+from ..audit import AuditLog
+from ..containers import ContainerService, EngineClient, ProtectionPolicy, resolve_docker_host
+from ..containers.engine import DEFAULT_DOCKER_HOST
+from ..events import EventBus
 from ..gpu import create_probe
-from ..models import WorkerInfo
+from ..models import HealingSettings, WorkerInfo
 from .app import create_app
 from .config import (
     TOKEN_FILE,
@@ -24,6 +29,7 @@ from .config import (
 )
 
 _LOGGER = logging.getLogger("hydra_core.worker")
+AUDIT_FILE = "audit.db"
 
 
 async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
@@ -33,7 +39,13 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
         worker_id=ensure_worker_id(config.data_dir), name=config.name, version=__version__
     )
     probe = create_probe(config.gpu_backend, simulated_count=config.simulated_gpus)
-    runner = web.AppRunner(create_app(info=info, token=token, probe=probe), access_log=None)
+    bus = EventBus()
+    audit = AuditLog(config.data_dir / AUDIT_FILE)
+    containers = _container_service(config, audit, bus)
+    app = create_app(
+        info=info, token=token, probe=probe, audit=audit, bus=bus, containers=containers
+    )
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
@@ -52,6 +64,33 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
     finally:
         _LOGGER.info("Stopping")
         await runner.cleanup()
+
+
+def _container_service(
+    config: WorkerConfig, audit: AuditLog, bus: EventBus
+) -> ContainerService | None:
+    """The container service, unless there is no engine to follow."""
+    if (config.docker_host or "").lower() == "none":
+        return None
+    docker_host = resolve_docker_host(config.docker_host)
+    local_socket = Path(DEFAULT_DOCKER_HOST.removeprefix("unix://"))
+    if not config.docker_host and docker_host == DEFAULT_DOCKER_HOST and not local_socket.exists():
+        _LOGGER.info("No container engine found; container monitoring is off")
+        return None
+    _LOGGER.info("Following the container engine at %s", docker_host)
+    return ContainerService(
+        EngineClient(docker_host),
+        policy=ProtectionPolicy.from_patterns(config.protected_containers),
+        audit=audit,
+        bus=bus,
+        data_dir=config.data_dir,
+        healing=HealingSettings(
+            enabled=config.self_healing,
+            unhealthy_checks=config.heal_after_checks,
+            max_restarts_per_hour=config.heal_max_restarts,
+        ),
+        interval_s=config.container_interval,
+    )
 
 
 async def _main(config: WorkerConfig) -> None:

@@ -3,61 +3,68 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 import time
 
 from aiohttp import web
 
+from ..audit import AuditLog
+from ..containers import ContainerService
+from ..events import EventBus
 from ..gpu import GpuProbe
 from ..host import read_host_info
 from ..models import GpuInfo, WorkerInfo, WorkerStatus
+from . import containers_api
 from .auth import token_middleware
+from .containers_api import AUDIT_KEY, BUS_KEY, CONTAINERS_KEY
 from .errors import ApiError, error_middleware
+from .requests import check_query
+from .state import STATE_KEY, WorkerState
 
 API_PREFIX = "/api/v1"
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerState:
-    """What the handlers share: who the worker is and how it reads the machine."""
+def create_app(
+    *,
+    info: WorkerInfo,
+    token: str,
+    probe: GpuProbe,
+    audit: AuditLog | None = None,
+    bus: EventBus | None = None,
+    containers: ContainerService | None = None,
+) -> web.Application:
+    """Build the application; what it is given starts with it and closes with it.
 
-    info: WorkerInfo
-    probe: GpuProbe
-    started_at: float
-
-
-STATE_KEY = web.AppKey("state", WorkerState)
-
-
-def create_app(*, info: WorkerInfo, token: str, probe: GpuProbe) -> web.Application:
-    """Build the application; the probe starts with it and closes with it."""
+    ``containers`` is None when the worker has no container engine to follow; its routes then
+    answer 404 ``containers_disabled``.
+    """
     app = web.Application(middlewares=[error_middleware, token_middleware(token)])
     app[STATE_KEY] = WorkerState(info=info, probe=probe, started_at=time.time())
+    app[AUDIT_KEY] = audit or AuditLog(None)
+    app[BUS_KEY] = bus or EventBus()
+    if containers is not None:
+        app[CONTAINERS_KEY] = containers
     app.router.add_get(f"{API_PREFIX}/health", handle_health)
     app.router.add_get(f"{API_PREFIX}/status", handle_status)
     app.router.add_get(f"{API_PREFIX}/gpus", handle_gpus)
-    app.cleanup_ctx.append(_probe_lifetime)
+    containers_api.add_routes(app, API_PREFIX)
+    app.cleanup_ctx.append(_lifetime)
     return app
 
 
-async def _probe_lifetime(app: web.Application):
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     probe = app[STATE_KEY].probe
+    audit = app[AUDIT_KEY]
+    containers = app.get(CONTAINERS_KEY)
     await probe.async_start()
+    await audit.async_open()
+    if containers is not None:
+        await containers.async_start()
     yield
+    if containers is not None:
+        await containers.async_stop()
+    await audit.async_close()
     await probe.async_close()
-
-
-def check_query(request: web.Request, allowed: Mapping[str, str]) -> None:
-    """Reject query parameters a route does not take, so typos fail loudly."""
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        accepted = ", ".join(f"{name} ({meaning})" for name, meaning in allowed.items()) or "none"
-        raise ApiError(
-            400,
-            "invalid_query",
-            f"Unknown query parameter(s): {', '.join(unknown)}. Accepted: {accepted}",
-        )
 
 
 async def build_status(state: WorkerState) -> WorkerStatus:

@@ -36,18 +36,35 @@ def _default_data_dir() -> Path:
     return Path(base) / "hydra"
 
 
-def _port(value: Any) -> int:
-    port = int(value)
-    if not 0 <= port <= 65535:
-        raise ValueError("must be between 0 and 65535")
-    return port
+def _ranged(kind: Callable[[Any], float], low: float, high: float) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        number = kind(value)
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return number
+
+    return check
 
 
-def _count(value: Any) -> int:
-    number = int(value)
-    if not 0 <= number <= 64:
-        raise ValueError("must be between 0 and 64")
-    return number
+_port = _ranged(int, 0, 65535)
+_count = _ranged(int, 0, 64)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _patterns(value: Any) -> tuple[str, ...]:
+    """Comma-separated on the command line and in the environment; a list in an options file."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 def _choice(choices: Sequence[str]) -> Callable[[Any], str]:
@@ -94,6 +111,34 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("gpu_backend", _choice(BACKENDS), "nvml (default), simulated or none"),
     _Option("simulated_gpus", _count, "how many GPUs the simulated backend shows (default 2)"),
     _Option("log_level", _choice(LOG_LEVELS), "debug, info (default), warning or error"),
+    _Option(
+        "docker_host",
+        _text,
+        "container engine address, unix:///path or tcp://host:port (default: DOCKER_HOST, else"
+        " /var/run/docker.sock if it exists); 'none' turns container monitoring off",
+    ),
+    _Option(
+        "protected_containers",
+        _patterns,
+        "comma-separated name patterns (fnmatch, e.g. 'homeassistant,db-*') Hydra never stops"
+        " or restarts; containers labelled hydra.protected=true are protected too",
+    ),
+    _Option("self_healing", _boolean, "restart broken containers (default true)"),
+    _Option(
+        "heal_after_checks",
+        _ranged(int, 1, 100),
+        "consecutive unhealthy checks before self-healing restarts a container (default 3)",
+    ),
+    _Option(
+        "heal_max_restarts",
+        _ranged(int, 0, 100),
+        "self-healing restarts per container per hour before Hydra gives up (default 3)",
+    ),
+    _Option(
+        "container_interval",
+        _ranged(float, 1, 3600),
+        "seconds between container status checks (default 10)",
+    ),
 )
 OPTION_NAMES = frozenset(option.name for option in OPTIONS)
 
@@ -110,6 +155,12 @@ class WorkerConfig:
     gpu_backend: str = "nvml"
     simulated_gpus: int = 2
     log_level: str = "info"
+    docker_host: str | None = None
+    protected_containers: tuple[str, ...] = ()
+    self_healing: bool = True
+    heal_after_checks: int = 3
+    heal_max_restarts: int = 3
+    container_interval: float = 10.0
 
     def redacted(self) -> dict[str, Any]:
         """The options for logs: secrets replaced."""

@@ -1,0 +1,183 @@
+"""The audit log: every action Hydra attempted, kept in SQLite in the worker's data dir.
+
+Append-only: entries are added, never changed or removed through the API. All SQLite work runs
+on one dedicated thread so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+import sqlite3
+import time
+from typing import TypeVar
+
+from .models import Actor, AuditEntry
+
+_T = TypeVar("_T")
+
+MAX_LIMIT = 1000
+_COLUMNS = "id, time, actor_type, actor_id, actor_name, container, action, result, reason, detail"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    actor_type TEXT NOT NULL,
+    actor_id TEXT,
+    actor_name TEXT,
+    container TEXT NOT NULL,
+    action TEXT NOT NULL,
+    result TEXT NOT NULL,
+    reason TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_container_time ON audit (container, time);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditQuery:
+    """Filters for reading the log; newest first."""
+
+    container: str | None = None
+    action: str | None = None
+    actor_type: str | None = None
+    result: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
+class AuditLog:
+    """Append and query audit entries."""
+
+    def __init__(self, path: Path | None) -> None:
+        """Keep the log in ``path``; None keeps it in memory (for workers without a data dir)."""
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
+        self._db: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            if self._path is None:
+                self._db = sqlite3.connect(":memory:", isolation_level=None)
+            else:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self._path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        return self._db
+
+    async def _run(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    async def async_open(self) -> None:
+        """Create or open the database."""
+        await self._run(self._open)
+
+    async def async_close(self) -> None:
+        """Close the database and its thread."""
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def async_record(
+        self,
+        *,
+        actor: Actor,
+        container: str,
+        action: str,
+        result: str,
+        reason: str | None = None,
+        detail: str | None = None,
+    ) -> AuditEntry:
+        """Append one entry; it is on disk when this returns."""
+        return await self._run(
+            partial(
+                self._record,
+                actor=actor,
+                container=container,
+                action=action,
+                result=result,
+                reason=reason,
+                detail=detail,
+                when=time.time(),
+            )
+        )
+
+    def _record(
+        self,
+        *,
+        actor: Actor,
+        container: str,
+        action: str,
+        result: str,
+        reason: str | None,
+        detail: str | None,
+        when: float,
+    ) -> AuditEntry:
+        cursor = self._open().execute(
+            "INSERT INTO audit (time, actor_type, actor_id, actor_name, container, action,"
+            " result, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (when, actor.type, actor.id, actor.name, container, action, result, reason, detail),
+        )
+        return AuditEntry(
+            id=cursor.lastrowid or 0,
+            time=when,
+            actor=actor,
+            container=container,
+            action=action,
+            result=result,
+            reason=reason,
+            detail=detail,
+        )
+
+    async def async_query(self, query: AuditQuery) -> list[AuditEntry]:
+        """Entries matching every given filter, newest first."""
+        return await self._run(partial(self._query, query))
+
+    def _query(self, query: AuditQuery) -> list[AuditEntry]:
+        clauses, values = [], []
+        for column, value in (
+            ("container = ?", query.container),
+            ("action = ?", query.action),
+            ("actor_type = ?", query.actor_type),
+            ("result = ?", query.result),
+            ("time >= ?", query.since),
+            ("time <= ?", query.until),
+            ("id < ?", query.before_id),
+        ):
+            if value is not None:
+                clauses.append(column)
+                values.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        # Only the fixed clauses above are joined in; every value is a bound parameter.
+        sql = f"SELECT {_COLUMNS} FROM audit {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        rows = self._open().execute(
+            sql,
+            (*values, min(max(query.limit, 1), MAX_LIMIT)),
+        )
+        return [
+            AuditEntry(
+                id=row[0],
+                time=row[1],
+                actor=Actor(type=row[2], id=row[3], name=row[4]),
+                container=row[5],
+                action=row[6],
+                result=row[7],
+                reason=row[8],
+                detail=row[9],
+            )
+            for row in rows
+        ]

@@ -1,0 +1,172 @@
+"""A small client for the Docker Engine API (Docker, or podman's Docker-compatible service).
+
+Plain aiohttp over a unix socket or TCP, TLS when ``DOCKER_TLS_VERIFY=1`` (with the usual
+``DOCKER_CERT_PATH`` files), the address from the option or ``DOCKER_HOST``. Only what Hydra
+needs: list (never with ``size=1``: that costs seconds), inspect, one-shot stats, start, stop,
+restart, and the event stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+import json
+import os
+from pathlib import Path
+import ssl
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+API_VERSION = "v1.41"
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
+_STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=None)
+
+
+class EngineError(Exception):
+    """The engine could not be reached or refused a request; the message says which."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class EngineNotFoundError(EngineError):
+    """No such container (HTTP 404 from the engine)."""
+
+
+def resolve_docker_host(option: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """The engine address: the option, else ``DOCKER_HOST``, else the local socket."""
+    return option or environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext | None:
+    if environ.get("DOCKER_TLS_VERIFY", "") in ("", "0"):
+        return None
+    cert_dir = Path(environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
+    context = ssl.create_default_context(cafile=cert_dir / "ca.pem")
+    context.load_cert_chain(cert_dir / "cert.pem", cert_dir / "key.pem")
+    return context
+
+
+class EngineClient:
+    """Talks to one engine; owns its aiohttp session."""
+
+    def __init__(self, docker_host: str, environ: Mapping[str, str] = os.environ) -> None:
+        self.docker_host = docker_host
+        if docker_host.startswith("unix://"):
+            connector: aiohttp.BaseConnector = aiohttp.UnixConnector(
+                path=docker_host.removeprefix("unix://")
+            )
+            self._base = f"http://engine/{API_VERSION}"
+        elif docker_host.startswith(("tcp://", "http://", "https://")):
+            tls = _tls_context(environ)
+            scheme = "https" if tls or docker_host.startswith("https://") else "http"
+            address = docker_host.split("://", 1)[1].rstrip("/")
+            connector = aiohttp.TCPConnector(ssl=tls if tls else False)
+            self._base = f"{scheme}://{address}/{API_VERSION}"
+        else:
+            raise ValueError(
+                f"Unsupported engine address {docker_host!r}: use unix:///path or tcp://host:port"
+            )
+        self._session = aiohttp.ClientSession(connector=connector, timeout=_TIMEOUT)
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self._session.close()
+
+    async def version(self) -> dict[str, Any]:
+        """The engine's version facts (also a cheap reachability check)."""
+        return await self._json("GET", "/version")
+
+    async def list_containers(self) -> list[dict[str, Any]]:
+        """Every container, running or not (one request, no sizes)."""
+        return await self._json("GET", "/containers/json", params={"all": "1"})
+
+    async def inspect(self, container_id: str) -> dict[str, Any]:
+        """One container's full state (health, restart policy, exit code...)."""
+        return await self._json("GET", f"/containers/{quote(container_id)}/json")
+
+    async def stats(self, container_id: str) -> dict[str, Any]:
+        """One stats sample, without waiting for a second one (CPU % needs two: see caller)."""
+        return await self._json(
+            "GET",
+            f"/containers/{quote(container_id)}/stats",
+            params={"stream": "false", "one-shot": "true"},
+        )
+
+    async def start(self, container_id: str) -> None:
+        """Start a container (already running is fine)."""
+        await self._json("POST", f"/containers/{quote(container_id)}/start", expect_body=False)
+
+    async def stop(self, container_id: str, timeout_s: int = 10) -> None:
+        """Stop a container, killing it after ``timeout_s``."""
+        await self._json(
+            "POST",
+            f"/containers/{quote(container_id)}/stop",
+            params={"t": str(timeout_s)},
+            expect_body=False,
+        )
+
+    async def restart(self, container_id: str, timeout_s: int = 10) -> None:
+        """Restart a container."""
+        await self._json(
+            "POST",
+            f"/containers/{quote(container_id)}/restart",
+            params={"t": str(timeout_s)},
+            expect_body=False,
+        )
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Container events as the engine emits them, until the stream ends."""
+        filters = json.dumps({"type": ["container"]})
+        try:
+            async with self._session.get(
+                f"{self._base}/events", params={"filters": filters}, timeout=_STREAM_TIMEOUT
+            ) as response:
+                await self._check(response)
+                # One JSON object per line.
+                async for line in response.content:
+                    if line.strip():
+                        try:
+                            yield json.loads(line)
+                        except ValueError:
+                            continue
+        except aiohttp.ClientError as err:
+            raise EngineError(f"Lost the engine's event stream: {err}") from err
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        expect_body: bool = True,
+    ) -> Any:
+        try:
+            async with self._session.request(
+                method, f"{self._base}{path}", params=params
+            ) as response:
+                await self._check(response)
+                if not expect_body:
+                    return None
+                return await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise EngineError(
+                f"Cannot reach the container engine at {self.docker_host}: {err!r}"
+            ) from err
+        except ValueError as err:
+            raise EngineError(f"The engine answered {path} with invalid JSON") from err
+
+    @staticmethod
+    async def _check(response: aiohttp.ClientResponse) -> None:
+        # 304: start on a running container / stop on a stopped one; nothing to do.
+        if response.status < 400:
+            return
+        try:
+            message = (await response.json(content_type=None)).get("message", "")
+        except (ValueError, AttributeError, aiohttp.ClientError):
+            message = (await response.text())[:200]
+        error = EngineNotFoundError if response.status == 404 else EngineError
+        raise error(f"Engine error {response.status}: {message}", status=response.status)

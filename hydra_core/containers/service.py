@@ -1,0 +1,499 @@
+"""The container service: follows the engine, keeps every container's state, acts and heals.
+
+Each status cycle costs one list request plus one stats request per running container; full
+inspects happen only for containers that are new or changed state, and when the engine's event
+stream says something happened (start, die, health_status...). Events are pushed to the bus at
+once, so Home Assistant hears of a container dying or turning unhealthy within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..audit import AuditLog
+from ..events import EventBus
+from ..models import (
+    CONTAINER_ACTIONS,
+    EVENT_AUDIT,
+    EVENT_CONTAINER,
+    EVENT_CONTAINER_REMOVED,
+    EVENT_ENGINE,
+    EVENT_HEAL_EXHAUSTED,
+    EVENT_HEALING,
+    Actor,
+    AuditEntry,
+    ContainerInfo,
+    ContainerReport,
+    HealingSettings,
+)
+from .engine import EngineClient, EngineError, EngineNotFoundError
+from .healer import GiveUp, Heal, Healer, Refuse
+from .policy import ProtectionPolicy
+
+_LOGGER = logging.getLogger(__name__)
+
+HEALING_FILE = "healing.json"
+SELF_HEAL = Actor(type="self_heal", name="Self-healing")
+# Engine events after which a container's state is read again.
+_REFRESH_ACTIONS = frozenset(
+    {
+        "create",
+        "start",
+        "restart",
+        "die",
+        "stop",
+        "kill",
+        "pause",
+        "unpause",
+        "oom",
+        "health_status",
+        "rename",
+        "update",
+    }
+)
+_GONE_ACTIONS = frozenset({"destroy", "remove"})
+_STOP_ACTIONS = frozenset({"stop", "kill"})
+_RUN_ACTIONS = frozenset({"start", "restart", "unpause"})
+# What is pushed at once; CPU and memory reach Home Assistant with its regular poll.
+_PUSHED_FIELDS = ("id", "state", "health", "exit_code", "restart_count", "protected", "image")
+
+
+class ContainerActionError(Exception):
+    """An action was not carried out; ``entry`` is its audit record."""
+
+    code = "engine_error"
+    status = 502
+
+    def __init__(self, message: str, entry: AuditEntry) -> None:
+        super().__init__(message)
+        self.entry = entry
+
+
+class ContainerProtectedError(ContainerActionError):
+    """The container is protected: Hydra never stops or restarts it."""
+
+    code = "container_protected"
+    status = 403
+
+
+class ContainerNotFoundError(ContainerActionError):
+    """No container of that name."""
+
+    code = "container_not_found"
+    status = 404
+
+
+class EngineUnavailableError(ContainerActionError):
+    """The engine cannot be reached right now."""
+
+    code = "engine_unavailable"
+    status = 503
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What an inspect tells that a list does not."""
+
+    state: str
+    info: ContainerInfo
+
+
+class ContainerService:
+    """All of the worker's container work; one per engine."""
+
+    def __init__(
+        self,
+        engine: EngineClient,
+        *,
+        policy: ProtectionPolicy,
+        audit: AuditLog,
+        bus: EventBus,
+        data_dir: Path,
+        healing: HealingSettings,
+        interval_s: float = 10.0,
+        heal_backoff_s: float = 30.0,
+        stats_concurrency: int = 16,
+    ) -> None:
+        self._engine = engine
+        self._policy = policy
+        self._audit = audit
+        self._bus = bus
+        self._healing_path = data_dir / HEALING_FILE
+        self._interval_s = interval_s
+        self._healer = Healer(healing, backoff_s=heal_backoff_s)
+        self._stats_slots = asyncio.Semaphore(stats_concurrency)
+        self._facts: dict[str, _Facts] = {}  # by container id
+        self._containers: dict[str, ContainerInfo] = {}  # by name
+        self._cpu_samples: dict[str, tuple[int, int]] = {}  # id -> (container, system) ns
+        self._stopped_on_purpose: set[str] = set()  # ids
+        self._engine_available = False
+        self._engine_error: str | None = "Not contacted yet"
+        self._engine_version: str | None = None
+        self._refresh_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def healing(self) -> HealingSettings:
+        """The self-healing settings in force."""
+        return self._healer.settings
+
+    async def async_start(self) -> None:
+        """Read the engine once, then follow it in the background (the audit log is open)."""
+        saved = await asyncio.get_running_loop().run_in_executor(None, self._load_healing)
+        self._healer.settings = replace(self._healer.settings, **saved)
+        await self.async_refresh()
+        self._tasks = [
+            asyncio.create_task(self._poll_forever(), name="hydra containers poll"),
+            asyncio.create_task(self._follow_events(), name="hydra containers events"),
+        ]
+
+    async def async_stop(self) -> None:
+        """Stop following the engine and close what is open."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self._engine.close()
+
+    def report(self) -> ContainerReport:
+        """Every container as last seen."""
+        return ContainerReport(
+            engine_available=self._engine_available,
+            engine_error=self._engine_error,
+            engine_version=self._engine_version,
+            containers=tuple(sorted(self._containers.values(), key=lambda item: item.name)),
+            healing=self._healer.settings,
+        )
+
+    def get(self, name: str) -> ContainerInfo | None:
+        """One container by name."""
+        return self._containers.get(name)
+
+    # Reading the engine
+
+    async def async_refresh(self) -> None:
+        """One status cycle: list, inspect what changed, sample stats, then heal."""
+        async with self._refresh_lock:
+            try:
+                listing = await self._engine.list_containers()
+            except EngineError as err:
+                self._set_engine(available=False, error=str(err))
+                return
+            if not self._engine_available:
+                await self._read_version()
+            self._set_engine(available=True, error=None)
+            listed = {item["Id"]: item for item in listing}
+            changed = [
+                container_id
+                for container_id, item in listed.items()
+                if (facts := self._facts.get(container_id)) is None or facts.state != item["State"]
+            ]
+            await asyncio.gather(*(self._inspect(container_id) for container_id in changed))
+            for container_id in set(self._facts) - set(listed):
+                self._forget(container_id)
+            running = [
+                facts.info.id for facts in self._facts.values() if facts.info.state == "running"
+            ]
+            samples = await asyncio.gather(
+                *(self._sample(container_id) for container_id in running)
+            )
+            usage = dict(zip(running, samples, strict=True))
+            for facts in list(self._facts.values()):
+                cpu, memory, limit = usage.get(facts.info.id, (None, None, None))
+                self._store(
+                    replace(
+                        facts.info,
+                        cpu_percent=cpu,
+                        memory_used_bytes=memory,
+                        memory_limit_bytes=limit,
+                    )
+                )
+        await self._heal_all()
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.async_refresh()
+            except Exception:
+                _LOGGER.exception("Container status cycle failed")
+
+    async def _follow_events(self) -> None:
+        delay = 1.0
+        while True:
+            events = self._engine.events()
+            try:
+                async for event in events:
+                    delay = 1.0
+                    await self._on_event(event)
+            except EngineError as err:
+                _LOGGER.debug("Engine event stream: %s", err)
+            except Exception:
+                _LOGGER.exception("Handling an engine event failed")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            # Events may have been missed while the stream was down: read everything again.
+            self._facts = {key: replace(facts, state="") for key, facts in self._facts.items()}
+            await self.async_refresh()
+
+    async def _on_event(self, event: Mapping[str, Any]) -> None:
+        action = str(event.get("Action") or event.get("status") or "").split(":", 1)[0]
+        container_id = (event.get("Actor") or {}).get("ID") or event.get("id")
+        if not container_id:
+            return
+        if action in _STOP_ACTIONS:
+            self._stopped_on_purpose.add(container_id)
+        elif action in _RUN_ACTIONS:
+            self._stopped_on_purpose.discard(container_id)
+        if action in _GONE_ACTIONS:
+            self._forget(container_id)
+        elif action in _REFRESH_ACTIONS:
+            info = await self._inspect(container_id)
+            if info is not None and action == "die":
+                await self._heal(info)
+
+    async def _inspect(self, container_id: str) -> ContainerInfo | None:
+        try:
+            data = await self._engine.inspect(container_id)
+        except EngineNotFoundError:
+            self._forget(container_id)
+            return None
+        except EngineError as err:
+            _LOGGER.debug("Inspect of %s failed: %s", container_id[:12], err)
+            return None
+        state = data.get("State") or {}
+        config = data.get("Config") or {}
+        labels = config.get("Labels") or {}
+        name = str(data.get("Name", "")).lstrip("/")
+        previous = self._facts.get(container_id)
+        info = ContainerInfo(
+            name=name,
+            id=container_id,
+            image=config.get("Image") or data.get("Image", ""),
+            state=state.get("Status", "unknown"),
+            health=(state.get("Health") or {}).get("Status") or "none",
+            exit_code=state.get("ExitCode"),
+            restart_count=data.get("RestartCount") or 0,
+            restart_policy=((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name")
+            or None,
+            started_at=state.get("StartedAt") or None,
+            protected=self._policy.is_protected(name, labels),
+        )
+        if previous is not None and info.state == "running":
+            info = replace(
+                info,
+                cpu_percent=previous.info.cpu_percent,
+                memory_used_bytes=previous.info.memory_used_bytes,
+                memory_limit_bytes=previous.info.memory_limit_bytes,
+            )
+        self._facts[container_id] = _Facts(state=info.state, info=info)
+        self._store(info)
+        return info
+
+    async def _sample(self, container_id: str) -> tuple[float | None, int | None, int | None]:
+        """CPU % since the previous sample, and memory in use (page cache excluded)."""
+        async with self._stats_slots:
+            try:
+                stats = await self._engine.stats(container_id)
+            except EngineError:
+                return None, None, None
+        cpu_stats = stats.get("cpu_stats") or {}
+        usage = (cpu_stats.get("cpu_usage") or {}).get("total_usage")
+        system = cpu_stats.get("system_cpu_usage")
+        cpu = None
+        if usage is not None and system is not None:
+            previous = self._cpu_samples.get(container_id)
+            self._cpu_samples[container_id] = (usage, system)
+            if previous and system > previous[1]:
+                cpus = cpu_stats.get("online_cpus") or len(
+                    (cpu_stats.get("cpu_usage") or {}).get("percpu_usage") or ()
+                )
+                cpu = round(100.0 * (usage - previous[0]) / (system - previous[1]) * (cpus or 1), 2)
+                cpu = max(cpu, 0.0)
+        memory_stats = stats.get("memory_stats") or {}
+        memory = memory_stats.get("usage")
+        if memory is not None:
+            details = memory_stats.get("stats") or {}
+            memory -= details.get("inactive_file", details.get("total_inactive_file", 0))
+        limit = memory_stats.get("limit")
+        return cpu, memory, limit
+
+    def _store(self, info: ContainerInfo) -> None:
+        previous = self._containers.get(info.name)
+        self._containers[info.name] = info
+        if previous is None or any(
+            getattr(previous, key) != getattr(info, key) for key in _PUSHED_FIELDS
+        ):
+            self._bus.publish(EVENT_CONTAINER, info.as_dict())
+
+    def _forget(self, container_id: str) -> None:
+        facts = self._facts.pop(container_id, None)
+        self._cpu_samples.pop(container_id, None)
+        self._stopped_on_purpose.discard(container_id)
+        if facts is None:
+            return
+        name = facts.info.name
+        current = self._containers.get(name)
+        if current is not None and current.id == container_id:
+            del self._containers[name]
+            self._healer.forget(name)
+            self._bus.publish(EVENT_CONTAINER_REMOVED, {"name": name, "id": container_id})
+
+    def _set_engine(self, *, available: bool, error: str | None) -> None:
+        if (available, error) == (self._engine_available, self._engine_error):
+            return
+        if available:
+            _LOGGER.info("Container engine at %s is reachable", self._engine.docker_host)
+        else:
+            _LOGGER.warning("Container engine unavailable: %s", error)
+        self._engine_available, self._engine_error = available, error
+        self._bus.publish(EVENT_ENGINE, {"available": available, "error": error})
+
+    async def _read_version(self) -> None:
+        try:
+            version = await self._engine.version()
+        except EngineError:
+            return
+        components = {
+            item.get("Name"): item.get("Version") for item in version.get("Components", ())
+        }
+        engine = "Podman" if "Podman Engine" in components else "Docker"
+        self._engine_version = f"{engine} {version.get('Version', '')}".strip()
+
+    # Acting
+
+    async def async_action(
+        self, name: str, action: str, actor: Actor, reason: str | None = None
+    ) -> tuple[AuditEntry, ContainerInfo | None]:
+        """Start, stop or restart a container after checking the protection policy.
+
+        Every attempt is audited, refused and failed ones included.
+        """
+        if action not in CONTAINER_ACTIONS:
+            raise ValueError(f"Unknown action {action!r}; use {', '.join(CONTAINER_ACTIONS)}")
+        container = self._containers.get(name)
+        if container is None:
+            entry = await self._record(
+                actor, name, action, "failed", reason=reason, detail="no such container"
+            )
+            raise ContainerNotFoundError(f"No container named {name!r}", entry)
+        if action != "start" and container.protected:
+            entry = await self._record(
+                actor, name, action, "refused", reason=reason, detail="protected"
+            )
+            raise ContainerProtectedError(
+                f"{name} is protected: Hydra never stops or restarts it", entry
+            )
+        if not self._engine_available:
+            entry = await self._record(
+                actor,
+                name,
+                action,
+                "failed",
+                reason=reason,
+                detail=f"engine unavailable: {self._engine_error}",
+            )
+            raise EngineUnavailableError(
+                f"The container engine is unavailable: {self._engine_error}", entry
+            )
+        if action == "stop":
+            self._stopped_on_purpose.add(container.id)
+        try:
+            await getattr(self._engine, action)(container.id)
+        except EngineError as err:
+            entry = await self._record(
+                actor, name, action, "failed", reason=reason, detail=str(err)
+            )
+            raise ContainerActionError(
+                f"The engine refused to {action} {name}: {err}", entry
+            ) from err
+        entry = await self._record(actor, name, action, "ok", reason=reason, detail=None)
+        return entry, await self._inspect(container.id)
+
+    async def async_set_healing(self, *, enabled: bool) -> HealingSettings:
+        """Switch self-healing on or off; kept in the data dir across restarts."""
+        self._healer.settings = replace(self._healer.settings, enabled=enabled)
+        await asyncio.get_running_loop().run_in_executor(None, self._save_healing, enabled)
+        self._bus.publish(EVENT_HEALING, self._healer.settings.as_dict())
+        return self._healer.settings
+
+    async def _record(
+        self,
+        actor: Actor,
+        name: str,
+        action: str,
+        result: str,
+        *,
+        reason: str | None,
+        detail: str | None = None,
+    ) -> AuditEntry:
+        entry = await self._audit.async_record(
+            actor=actor,
+            container=name,
+            action=action,
+            result=result,
+            reason=reason,
+            detail=detail,
+        )
+        log = _LOGGER.info if result == "ok" else _LOGGER.warning
+        log("%s %s by %s: %s (%s)", action, name, actor.type, result, reason or detail or "")
+        self._bus.publish(EVENT_AUDIT, entry.as_dict())
+        return entry
+
+    # Healing
+
+    async def _heal_all(self) -> None:
+        for container in list(self._containers.values()):
+            await self._heal(container)
+
+    async def _heal(self, container: ContainerInfo) -> None:
+        decision = self._healer.check(
+            container, stopped_on_purpose=container.id in self._stopped_on_purpose
+        )
+        if decision is None:
+            return
+        name = container.name
+        if isinstance(decision, Refuse):
+            await self._record(
+                SELF_HEAL, name, "restart", "refused", reason=decision.reason, detail="protected"
+            )
+        elif isinstance(decision, GiveUp):
+            reason = f"restart budget spent: {decision.restarts} restarts in the last hour"
+            await self._record(SELF_HEAL, name, "restart", "refused", reason=reason, detail=None)
+            self._bus.publish(
+                EVENT_HEAL_EXHAUSTED,
+                {"container": name, "restarts": decision.restarts, "window_s": decision.window_s},
+            )
+        elif isinstance(decision, Heal):
+            self._healer.restarted(name)
+            try:
+                await self._engine.restart(container.id)
+            except EngineError as err:
+                await self._record(
+                    SELF_HEAL, name, "restart", "failed", reason=decision.reason, detail=str(err)
+                )
+                return
+            await self._record(
+                SELF_HEAL, name, "restart", "ok", reason=decision.reason, detail=None
+            )
+            await self._inspect(container.id)
+
+    def _load_healing(self) -> dict[str, Any]:
+        try:
+            saved = json.loads(self._healing_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        enabled = saved.get("enabled") if isinstance(saved, dict) else None
+        return {"enabled": enabled} if isinstance(enabled, bool) else {}
+
+    def _save_healing(self, enabled: bool) -> None:
+        self._healing_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._healing_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"enabled": enabled}))
+        temporary.replace(self._healing_path)

@@ -1,0 +1,66 @@
+"""The worker's event bus: what ``/api/v1/events`` streams to Home Assistant."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import logging
+import time
+from typing import Any
+
+from .models import WorkerEvent
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Subscription:
+    """One listener's queue. A listener too slow to keep up is cut off, not allowed to grow."""
+
+    def __init__(self, bus: EventBus, maxsize: int) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[WorkerEvent | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def put(self, event: WorkerEvent) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            _LOGGER.warning(
+                "An event listener fell %d events behind; closing it", self._queue.maxsize
+            )
+            self.overflowed = True
+            self.close()
+
+    def close(self) -> None:
+        """End the listener's iteration; what it has not read yet is dropped."""
+        self._bus.unsubscribe(self)
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[WorkerEvent]:
+        while (event := await self._queue.get()) is not None:
+            yield event
+
+
+class EventBus:
+    """Fan-out of worker events to every subscriber."""
+
+    def __init__(self) -> None:
+        self._subscriptions: set[Subscription] = set()
+
+    def subscribe(self, maxsize: int = 1000) -> Subscription:
+        """A new listener; close it when done."""
+        subscription = Subscription(self, maxsize)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Forget a listener."""
+        self._subscriptions.discard(subscription)
+
+    def publish(self, event_type: str, data: dict[str, Any]) -> None:
+        """Send an event to every listener (never blocks)."""
+        event = WorkerEvent(type=event_type, time=time.time(), data=data)
+        for subscription in list(self._subscriptions):
+            subscription.put(event)

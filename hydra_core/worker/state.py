@@ -1,0 +1,22 @@
+"""What the worker's handlers share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..gpu import GpuProbe
+from ..models import WorkerInfo
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    """What the handlers share: who the worker is and how it reads the machine."""
+
+    info: WorkerInfo
+    probe: GpuProbe
+    started_at: float
+
+
+STATE_KEY = web.AppKey("state", WorkerState)
