@@ -10,6 +10,8 @@ from yarl import URL
 
 from .models import (
     API_VERSION,
+    EVENT_KEEPALIVE,
+    KEEPALIVE_S,
     Actor,
     AuditEntry,
     ContainerReport,
@@ -30,6 +32,8 @@ _ModelT = TypeVar(
 )
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10)
+# Two and a half keepalive periods without a message: the stream is dead.
+STALE_STREAM_S = 2.5 * KEEPALIVE_S
 
 
 class HydraError(Exception):
@@ -69,6 +73,7 @@ class HydraClient:
         self._base = URL(url.rstrip("/")) / "api" / API_VERSION
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
+        self._ws_timeout = aiohttp.ClientWSTimeout(ws_close=timeout.total)
 
     @property
     def url(self) -> str:
@@ -132,20 +137,30 @@ class HydraClient:
         return self._parse(HealingSettings, body)
 
     async def async_events(self) -> AsyncIterator[WorkerEvent]:
-        """Follow the worker's event stream until it closes (then HydraConnectionError)."""
+        """Follow the worker's event stream until it closes (then HydraConnectionError).
+
+        The worker sends a keepalive when idle; a stream silent for much longer is dead.
+        """
         try:
             async with self._session.ws_connect(
-                self._base / "events", headers=self._headers, heartbeat=30
+                self._base / "events", headers=self._headers, timeout=self._ws_timeout
             ) as socket:
-                async for message in socket:
+                while True:
+                    message = await socket.receive(timeout=STALE_STREAM_S)
                     if message.type is not aiohttp.WSMsgType.TEXT:
                         break
-                    yield self._parse(WorkerEvent, message.json())
+                    event = self._parse(WorkerEvent, message.json())
+                    if event.type != EVENT_KEEPALIVE:
+                        yield event
         except aiohttp.WSServerHandshakeError as err:
             if err.status == 401:
                 raise HydraAuthError("The worker refused the token") from err
             raise HydraConnectionError(f"{self.url}: {err}") from err
-        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+        except TimeoutError as err:
+            raise HydraConnectionError(
+                f"{self.url} sent nothing for {STALE_STREAM_S:g} s on its event stream"
+            ) from err
+        except (aiohttp.ClientError, ValueError) as err:
             raise HydraConnectionError(f"{self.url}: {err!r}") from err
         raise HydraConnectionError(f"{self.url} closed the event stream")
 

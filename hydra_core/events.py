@@ -38,6 +38,10 @@ class Subscription:
             self._queue.get_nowait()
         self._queue.put_nowait(None)
 
+    async def next(self, wait_s: float) -> WorkerEvent | None:
+        """The next event, None once closed; TimeoutError if none comes within ``wait_s``."""
+        return await asyncio.wait_for(self._queue.get(), wait_s)
+
     async def __aiter__(self) -> AsyncIterator[WorkerEvent]:
         while (event := await self._queue.get()) is not None:
             yield event

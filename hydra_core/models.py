@@ -330,6 +330,8 @@ class AuditEntry:
 
 # The types of messages on /api/v1/events and what their data holds.
 EVENT_HELLO = "hello"  # WorkerInfo, first message of every connection
+EVENT_KEEPALIVE = "keepalive"  # {}: sent when nothing else was for KEEPALIVE_S
+KEEPALIVE_S = 30.0
 EVENT_CONTAINER = "container"  # ContainerInfo: created, changed state or health
 EVENT_CONTAINER_REMOVED = "container_removed"  # {"name", "id"}
 EVENT_ENGINE = "engine"  # {"available", "error"}: the container engine came or went

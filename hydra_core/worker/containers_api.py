@@ -6,12 +6,20 @@ import asyncio
 import contextlib
 import time
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ..audit import MAX_LIMIT, AuditLog, AuditQuery
 from ..containers import ContainerActionError, ContainerService
 from ..events import EventBus
-from ..models import ACTOR_TYPES, AUDIT_RESULTS, CONTAINER_ACTIONS, EVENT_HELLO, Actor
+from ..models import (
+    ACTOR_TYPES,
+    AUDIT_RESULTS,
+    CONTAINER_ACTIONS,
+    EVENT_HELLO,
+    EVENT_KEEPALIVE,
+    KEEPALIVE_S,
+    Actor,
+)
 from .errors import ApiError
 from .requests import check_query, query_number, read_object
 from .state import STATE_KEY
@@ -165,7 +173,7 @@ async def handle_set_healing(request: web.Request) -> web.Response:
 async def handle_events(request: web.Request) -> web.WebSocketResponse:
     """The event stream: a hello, then every worker event as JSON text messages."""
     check_query(request, {})
-    socket = web.WebSocketResponse(heartbeat=30)
+    socket = web.WebSocketResponse()
     await socket.prepare(request)
     subscription = request.app[BUS_KEY].subscribe()
     await socket.send_json(
@@ -173,14 +181,21 @@ async def handle_events(request: web.Request) -> web.WebSocketResponse:
     )
 
     async def until_closed() -> None:
-        async for message in socket:
-            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
+        async for _message in socket:
+            pass  # the client only listens; this notices it closing
         subscription.close()
 
     reader = asyncio.create_task(until_closed())
     try:
-        async for event in subscription:
+        while True:
+            try:
+                event = await subscription.next(KEEPALIVE_S)
+            except TimeoutError:
+                # Lets both ends notice a dead connection within a minute or so.
+                await socket.send_json({"type": EVENT_KEEPALIVE, "time": time.time(), "data": {}})
+                continue
+            if event is None:
+                break
             await socket.send_json(event.as_dict())
     except ConnectionResetError:
         pass

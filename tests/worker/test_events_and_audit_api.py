@@ -1,0 +1,95 @@
+"""The event stream and the audit routes of a worker without a container engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from hydra_core.audit import AuditLog
+from hydra_core.client import HydraApiError, HydraAuthError, HydraClient
+from hydra_core.events import EventBus
+from hydra_core.gpu import NoGpuProbe
+from hydra_core.models import EVENT_HELLO, Actor, WorkerInfo
+from hydra_core.worker.app import create_app
+
+from .conftest import ServeApp
+
+TOKEN = "events-test-token-0123456789"
+INFO = WorkerInfo(worker_id="w1", name="box", version="0.1.0")
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def bus_and_url(serve_app: ServeApp) -> tuple[EventBus, str]:
+    bus = EventBus()
+    url = await serve_app(
+        create_app(info=INFO, token=TOKEN, probe=NoGpuProbe(), audit=AuditLog(None), bus=bus)
+    )
+    return bus, url
+
+
+async def test_event_stream_says_hello_then_streams(
+    http: aiohttp.ClientSession, bus_and_url: tuple[EventBus, str]
+) -> None:
+    bus, url = bus_and_url
+    client = HydraClient(http, url, TOKEN)
+    events = client.async_events()
+    hello = await asyncio.wait_for(anext(events), 2)
+    assert (hello.type, hello.data["worker_id"]) == (EVENT_HELLO, "w1")
+    bus.publish("container", {"name": "web", "state": "exited"})
+    event = await asyncio.wait_for(anext(events), 2)
+    assert (event.type, event.data) == ("container", {"name": "web", "state": "exited"})
+    await events.aclose()
+
+
+async def test_event_stream_needs_the_token(
+    http: aiohttp.ClientSession, bus_and_url: tuple[EventBus, str]
+) -> None:
+    _bus, url = bus_and_url
+    with pytest.raises(HydraAuthError):
+        await anext(HydraClient(http, url, "wrong-token-wrong-token").async_events())
+
+
+async def test_container_routes_say_monitoring_is_off(
+    http: aiohttp.ClientSession, bus_and_url: tuple[EventBus, str]
+) -> None:
+    _bus, url = bus_and_url
+    client = HydraClient(http, url, TOKEN)
+    with pytest.raises(HydraApiError) as caught:
+        await client.async_containers()
+    assert (caught.value.status, caught.value.code) == (404, "containers_disabled")
+    with pytest.raises(HydraApiError) as caught:
+        await client.async_container_action("web", "restart", Actor(type="user"))
+    assert caught.value.code == "containers_disabled"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=abc",
+        "limit=5000",
+        "actor=robot",
+        "result=maybe",
+        "action=delete",
+        "since=yesterday",
+        "bogus=1",
+    ],
+)
+async def test_audit_rejects_bad_queries(
+    http: aiohttp.ClientSession, bus_and_url: tuple[EventBus, str], query: str
+) -> None:
+    _bus, url = bus_and_url
+    async with http.get(f"{url}/api/v1/audit?{query}", headers=AUTH) as response:
+        body = await response.json()
+    assert response.status == 400
+    assert body["code"] == "invalid_query"
+
+
+async def test_audit_empty_log(
+    http: aiohttp.ClientSession, bus_and_url: tuple[EventBus, str]
+) -> None:
+    _bus, url = bus_and_url
+    assert await HydraClient(http, url, TOKEN).async_audit(limit=10) == []
