@@ -32,6 +32,7 @@ _ModelT = TypeVar(
 )
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10)
+ACTION_TIMEOUT = aiohttp.ClientTimeout(total=60)
 # Two and a half keepalive periods without a message: the stream is dead.
 STALE_STREAM_S = 2.5 * KEEPALIVE_S
 
@@ -104,6 +105,8 @@ class HydraClient:
             "POST",
             f"containers/{name}/{action}",
             json={"actor": actor.as_dict(), "reason": reason},
+            # A stop waits up to the engine's grace period (10 s) before it kills.
+            client_timeout=ACTION_TIMEOUT,
         )
         return self._parse(AuditEntry, body["audit"])
 
@@ -180,7 +183,9 @@ class HydraClient:
         authenticated: bool = True,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
+        client_timeout: aiohttp.ClientTimeout | None = None,
     ) -> dict[str, Any]:
+        timeout = client_timeout or self._timeout
         try:
             async with self._session.request(
                 method,
@@ -188,7 +193,7 @@ class HydraClient:
                 headers=self._headers if authenticated else None,
                 params=params,
                 json=json,
-                timeout=self._timeout,
+                timeout=timeout,
             ) as response:
                 if response.content_type != "application/json":
                     raise HydraConnectionError(
@@ -198,7 +203,7 @@ class HydraClient:
                 body = await response.json()
         except TimeoutError as err:
             raise HydraConnectionError(
-                f"{self.url} did not answer within {self._timeout.total:g} s"
+                f"{self.url} did not answer within {timeout.total:g} s"
             ) from err
         except (aiohttp.ClientError, ValueError) as err:
             raise HydraConnectionError(f"{self.url}: {err}") from err

@@ -9,8 +9,9 @@ once, so Home Assistant hears of a container dying or turning unhealthy within a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 import json
 import logging
 from pathlib import Path
@@ -39,6 +40,7 @@ from .policy import ProtectionPolicy
 _LOGGER = logging.getLogger(__name__)
 
 HEALING_FILE = "healing.json"
+HEALTH_SETTLE_S = 0.5
 SELF_HEAL = Actor(type="self_heal", name="Self-healing")
 # Engine events after which a container's state is read again.
 _REFRESH_ACTIONS = frozenset(
@@ -58,6 +60,8 @@ _REFRESH_ACTIONS = frozenset(
     }
 )
 _GONE_ACTIONS = frozenset({"destroy", "remove"})
+# podman's own states, as the Docker API states they stand for.
+_STATE_ALIASES = {"stopped": "exited", "configured": "created", "initialized": "created"}
 _STOP_ACTIONS = frozenset({"stop", "kill"})
 _RUN_ACTIONS = frozenset({"start", "restart", "unpause"})
 # What is pushed at once; CPU and memory reach Home Assistant with its regular poll.
@@ -137,6 +141,7 @@ class ContainerService:
         self._engine_version: str | None = None
         self._refresh_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending: set[asyncio.Task[None]] = set()
 
     @property
     def healing(self) -> HealingSettings:
@@ -155,9 +160,10 @@ class ContainerService:
 
     async def async_stop(self) -> None:
         """Stop following the engine and close what is open."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._pending]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
         await self._engine.close()
 
@@ -192,7 +198,8 @@ class ContainerService:
             changed = [
                 container_id
                 for container_id, item in listed.items()
-                if (facts := self._facts.get(container_id)) is None or facts.state != item["State"]
+                if (facts := self._facts.get(container_id)) is None
+                or facts.state != _STATE_ALIASES.get(item["State"], item["State"])
             ]
             await asyncio.gather(*(self._inspect(container_id) for container_id in changed))
             for container_id in set(self._facts) - set(listed):
@@ -257,6 +264,18 @@ class ContainerService:
             info = await self._inspect(container_id)
             if info is not None and action == "die":
                 await self._heal(info)
+            if action == "health_status":
+                # podman announces a check before it stores the result: look again shortly.
+                self._later(HEALTH_SETTLE_S, partial(self._inspect, container_id))
+
+    def _later(self, delay_s: float, work: Callable[[], Awaitable[object]]) -> None:
+        async def run() -> None:
+            await asyncio.sleep(delay_s)
+            await work()
+
+        task = asyncio.create_task(run())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _inspect(self, container_id: str) -> ContainerInfo | None:
         try:
@@ -276,7 +295,7 @@ class ContainerService:
             name=name,
             id=container_id,
             image=config.get("Image") or data.get("Image", ""),
-            state=state.get("Status", "unknown"),
+            state=_STATE_ALIASES.get(state.get("Status", ""), state.get("Status") or "dead"),
             health=(state.get("Health") or {}).get("Status") or "none",
             exit_code=state.get("ExitCode"),
             restart_count=data.get("RestartCount") or 0,

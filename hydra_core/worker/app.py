@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import contextlib
 import time
 
 from aiohttp import web
@@ -53,18 +54,18 @@ def create_app(
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
-    probe = app[STATE_KEY].probe
-    audit = app[AUDIT_KEY]
-    containers = app.get(CONTAINERS_KEY)
-    await probe.async_start()
-    await audit.async_open()
-    if containers is not None:
-        await containers.async_start()
-    yield
-    if containers is not None:
-        await containers.async_stop()
-    await audit.async_close()
-    await probe.async_close()
+    """Start the probe, the audit log and the containers; close whatever started, in reverse."""
+    async with contextlib.AsyncExitStack() as stack:
+        probe = app[STATE_KEY].probe
+        await probe.async_start()
+        stack.push_async_callback(probe.async_close)
+        audit = app[AUDIT_KEY]
+        await audit.async_open()
+        stack.push_async_callback(audit.async_close)
+        if (containers := app.get(CONTAINERS_KEY)) is not None:
+            await containers.async_start()
+            stack.push_async_callback(containers.async_stop)
+        yield
 
 
 async def build_status(state: WorkerState) -> WorkerStatus:

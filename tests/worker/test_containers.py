@@ -1,0 +1,410 @@
+"""Container monitoring, actions, self-healing and the audit log against a real engine.
+
+The engine is podman serving the Docker API (tests/podman.py); the worker application runs on
+loopback and is reached through the typed client, as Home Assistant reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+import time
+
+import aiohttp
+import pytest
+
+from hydra_core.audit import AuditLog
+from hydra_core.client import HydraApiError, HydraClient
+from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
+from hydra_core.events import EventBus
+from hydra_core.gpu import NoGpuProbe
+from hydra_core.models import (
+    EVENT_AUDIT,
+    EVENT_CONTAINER,
+    EVENT_HEAL_EXHAUSTED,
+    Actor,
+    ContainerInfo,
+    HealingSettings,
+    WorkerEvent,
+    WorkerInfo,
+)
+from hydra_core.worker.app import create_app
+from tests.podman import TOGGLE_HEALTH_CMD, PodmanEngine, allow_unix_connect
+
+from .conftest import ServeApp
+
+# Sockets enabled before the engine's socket is let through (see start_worker).
+pytestmark = pytest.mark.usefixtures("loopback_sockets")
+
+TOKEN = "containers-test-token-012345"
+USER = Actor(type="user", id="u-1", name="Ada")
+
+
+@dataclass
+class Worker:
+    """A worker with a container service, reached over HTTP, plus its innards for checks."""
+
+    client: HydraClient
+    service: ContainerService
+    bus: EventBus
+    url: str
+
+
+StartWorker = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture
+async def start_worker(
+    loopback_sockets: None, podman: PodmanEngine, serve_app: ServeApp, tmp_path: Path
+) -> AsyncIterator[StartWorker]:
+    """Start a worker following the test engine; options as keyword arguments.
+
+    Test containers run with an init process (``init=True``) so SIGTERM stops them at once, as
+    real services do, instead of after the engine's 10 s grace period.
+
+    The order of the fixtures matters under Home Assistant's test plugin: sockets enabled
+    first, then the engine's socket let through, then the servers, so the servers (and the
+    worker's engine connections) are gone before the engine's socket is guarded again.
+    """
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def start(
+        *,
+        protected: tuple[str, ...] = ("db-*",),
+        healing: HealingSettings | None = None,
+        docker_host: str | None = None,
+    ) -> Worker:
+        bus = EventBus()
+        audit = AuditLog(tmp_path / "audit.db")
+        service = ContainerService(
+            EngineClient(docker_host or podman.docker_host),
+            policy=ProtectionPolicy.from_patterns(protected),
+            audit=audit,
+            bus=bus,
+            data_dir=tmp_path,
+            healing=healing or HealingSettings(unhealthy_checks=2, max_restarts_per_hour=2),
+            interval_s=3600,  # cycles are driven by the tests
+            heal_backoff_s=0,
+        )
+        info = WorkerInfo(worker_id="w-containers", name="box", version="0.1.0")
+        url = await serve_app(
+            create_app(
+                info=info,
+                token=TOKEN,
+                probe=NoGpuProbe(),
+                audit=audit,
+                bus=bus,
+                containers=service,
+            )
+        )
+        session = aiohttp.ClientSession()
+        sessions.append(session)
+        return Worker(HydraClient(session, url, TOKEN), service, bus, url)
+
+    yield start
+    for session in sessions:
+        await session.close()
+
+
+async def _container(worker: Worker, name: str) -> ContainerInfo:
+    return (await worker.client.async_containers()).by_name()[name]
+
+
+async def _until(check: Callable[[], bool], within: float = 2) -> None:
+    """Wait until the worker has seen what the engine did (its event stream is asynchronous)."""
+    async with asyncio.timeout(within):
+        while not check():  # noqa: ASYNC110 - the state is the service's, not an event of ours
+            await asyncio.sleep(0.02)
+
+
+async def _wait_for_event(
+    subscription: AsyncIterator[WorkerEvent], check: Callable[[WorkerEvent], bool], within: float
+) -> tuple[WorkerEvent, float]:
+    started = time.monotonic()
+    async with asyncio.timeout(within):
+        async for event in subscription:
+            if check(event):
+                return event, time.monotonic() - started
+    raise AssertionError("the event stream ended")
+
+
+async def test_every_container_with_state_health_and_protection(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    podman.run("web", health_cmd="true", init=True)
+    podman.healthcheck("web")
+    podman.run("sick", health_cmd="false", init=True)
+    podman.healthcheck("sick")
+    podman.run("job", exit_code=3)
+    podman.run("db-main", init=True)
+    podman.run("vault", labels={"hydra.protected": "true"}, init=True)
+    worker = await start_worker(healing=HealingSettings(enabled=False))
+
+    report = await worker.client.async_containers()
+    assert report.engine_available
+    assert report.engine_version.startswith("Podman")
+    containers = report.by_name()
+    assert {name: (c.state, c.health) for name, c in containers.items()} == {
+        "web": ("running", "healthy"),
+        "sick": ("running", "unhealthy"),
+        "job": ("exited", "none"),
+        "db-main": ("running", "none"),
+        "vault": ("running", "none"),
+    }
+    assert containers["job"].exit_code == 3
+    assert containers["job"].problem
+    assert containers["sick"].problem
+    assert not containers["web"].problem
+    assert {name for name, c in containers.items() if c.protected} == {"db-main", "vault"}
+    assert containers["web"].image.endswith("hydra-test-busybox:latest")
+
+
+async def test_cpu_needs_two_samples_then_is_measured(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    podman.run("busy", command=("sh", "-c", "while true; do :; done"))
+    worker = await start_worker()
+    first = await _container(worker, "busy")
+    assert first.cpu_percent is None  # one sample cannot give a rate
+    assert first.memory_used_bytes is not None
+    await asyncio.sleep(0.5)
+    await worker.service.async_refresh()
+    busy = await _container(worker, "busy")
+    assert busy.cpu_percent is not None
+    assert busy.cpu_percent > 20  # a spinning shell keeps a core busy
+
+
+async def test_changes_are_pushed_within_two_seconds(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    podman.run("web", health_cmd=TOGGLE_HEALTH_CMD, init=True)
+    podman.make_healthy("web")
+    worker = await start_worker(healing=HealingSettings(enabled=False))
+    events = worker.client.async_events()
+    await anext(events)  # hello
+
+    await asyncio.to_thread(podman.make_unhealthy, "web")
+    event, _ = await _wait_for_event(
+        events,
+        lambda e: e.type == EVENT_CONTAINER and e.data["health"] == "unhealthy",
+        within=2,
+    )
+    assert event.data["name"] == "web"
+
+    await asyncio.to_thread(podman.kill, "web")
+    event, elapsed = await _wait_for_event(
+        events,
+        lambda e: e.type == EVENT_CONTAINER and e.data["state"] == "exited",
+        within=2,
+    )
+    assert event.data["exit_code"] == 137
+    assert elapsed < 2
+    await events.aclose()
+
+
+async def test_self_healing_restarts_unhealthy_within_budget(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    podman.run("sick", health_cmd="false", init=True)
+    podman.healthcheck("sick")
+    worker = await start_worker()
+    subscription = worker.bus.subscribe()
+    first_id = (await _container(worker, "sick")).id
+    started_at = (await _container(worker, "sick")).started_at
+
+    # Seen unhealthy once at start-up; the second consecutive check restarts it.
+    await worker.service.async_refresh()
+    restarted = await _container(worker, "sick")
+    assert restarted.id == first_id
+    assert restarted.started_at != started_at
+    entries = await worker.client.async_audit(container="sick")
+    assert [(e.actor.type, e.action, e.result) for e in entries] == [("self_heal", "restart", "ok")]
+    assert entries[0].reason == "unhealthy for 2 consecutive checks"
+
+    # Still failing after each restart: the budget (2 an hour) runs out, Hydra says so once.
+    for _ in range(6):
+        await asyncio.to_thread(podman.healthcheck, "sick")
+        await _until(lambda: worker.service.get("sick").health == "unhealthy")
+        await worker.service.async_refresh()
+    entries = await worker.client.async_audit(container="sick")
+    assert [(e.action, e.result) for e in reversed(entries)] == [
+        ("restart", "ok"),
+        ("restart", "ok"),
+        ("restart", "refused"),
+    ]
+    assert "budget" in entries[0].reason
+    exhausted, _ = await _wait_for_event(
+        subscription, lambda e: e.type == EVENT_HEAL_EXHAUSTED, within=1
+    )
+    assert exhausted.data == {"container": "sick", "restarts": 2, "window_s": 3600.0}
+    subscription.close()
+
+
+async def test_crashed_container_is_restarted_but_not_one_stopped_on_purpose(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    podman.run("job", exit_code=3)
+    podman.run("svc", init=True)
+    worker = await start_worker()
+    await asyncio.to_thread(podman.stop, "svc", timeout=10)
+    await _until(lambda: worker.service.get("svc").state == "exited")
+    await worker.service.async_refresh()
+
+    entries = await worker.client.async_audit(actor_type="self_heal")
+    # The job crashes again after each restart, until the budget (2) is spent; svc was stopped.
+    assert {(e.container, e.reason) for e in entries if e.result == "ok"} == {
+        ("job", "exited with code 3")
+    }
+    assert (await _container(worker, "svc")).state == "exited"
+
+
+async def test_protected_is_never_touched(podman: PodmanEngine, start_worker: StartWorker) -> None:
+    podman.run("db-main", health_cmd="false", init=True)
+    podman.healthcheck("db-main")
+    worker = await start_worker()
+    before = await _container(worker, "db-main")
+    for _ in range(4):
+        await worker.service.async_refresh()
+
+    with pytest.raises(HydraApiError) as caught:
+        await worker.client.async_container_action("db-main", "restart", USER, "try it")
+    assert (caught.value.status, caught.value.code) == (403, "container_protected")
+    assert "protected" in caught.value.message
+    with pytest.raises(HydraApiError) as caught:
+        await worker.client.async_container_action("db-main", "stop", USER)
+    assert caught.value.code == "container_protected"
+
+    after = podman.inspect("db-main")
+    assert after["State"]["StartedAt"] == before.started_at
+    assert after["State"]["Status"] == "running"
+    entries = await worker.client.async_audit(container="db-main")
+    assert [(e.actor.type, e.action, e.result) for e in reversed(entries)] == [
+        ("self_heal", "restart", "refused"),  # once per episode, not every check
+        ("user", "restart", "refused"),
+        ("user", "stop", "refused"),
+    ]
+    assert entries[1].actor == USER
+    assert entries[1].reason == "try it"
+
+
+async def test_actions_are_carried_out_and_audited(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    podman.run("web", init=True)
+    worker = await start_worker()
+    subscription = worker.bus.subscribe()
+
+    entry = await worker.client.async_container_action("web", "stop", USER, "maintenance")
+    assert (entry.result, entry.actor, entry.reason) == ("ok", USER, "maintenance")
+    assert podman.inspect("web")["State"]["Status"] in ("exited", "stopped")
+    audit_event, _ = await _wait_for_event(subscription, lambda e: e.type == EVENT_AUDIT, within=1)
+    assert audit_event.data["id"] == entry.id
+
+    # Stopped on purpose: self-healing leaves it alone.
+    await worker.service.async_refresh()
+    assert (await _container(worker, "web")).state == "exited"
+    await worker.client.async_container_action("web", "start", Actor(type="automation", id="a1"))
+    await worker.client.async_container_action("web", "restart", USER)
+    assert (await _container(worker, "web")).state == "running"
+    actions = [(e.action, e.result) for e in await worker.client.async_audit(container="web")]
+    assert actions == [("restart", "ok"), ("start", "ok"), ("stop", "ok")]
+    subscription.close()
+
+
+async def test_bad_requests_are_clear_and_audited_where_attempted(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    podman.run("web", init=True)
+    worker = await start_worker()
+    with pytest.raises(HydraApiError) as caught:
+        await worker.client.async_container_action("ghost", "restart", USER)
+    assert (caught.value.status, caught.value.code) == (404, "container_not_found")
+    assert [(e.container, e.result) for e in await worker.client.async_audit()] == [
+        ("ghost", "failed")
+    ]
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        for path, body, code in (
+            ("containers/web/explode", None, "invalid_action"),
+            ("containers/web/restart", "{not json", "invalid_body"),
+            ("containers/web/restart", "[1, 2]", "invalid_body"),
+            ("containers/web/restart", '{"actor": {"type": "self_heal"}}', "invalid_body"),
+            ("containers/web/restart", '{"actor": "me"}', "invalid_body"),
+            ("containers/web/restart", '{"reason": 5}', "invalid_body"),
+        ):
+            async with http.post(f"{worker.url}/api/v1/{path}", data=body, headers=auth) as reply:
+                answer = await reply.json()
+            assert (reply.status, answer["code"]) == (400, code), path
+        async with http.put(
+            f"{worker.url}/api/v1/healing", data='{"enabled": "yes"}', headers=auth
+        ) as reply:
+            assert reply.status == 400
+    # Nothing malformed reached the engine or the log.
+    assert podman.inspect("web")["State"]["Status"] == "running"
+    assert len(await worker.client.async_audit()) == 1
+
+
+async def test_recreated_container_keeps_its_name(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    old_id = podman.run("web", init=True)
+    worker = await start_worker()
+    subscription = worker.bus.subscribe()
+    new_id = await asyncio.to_thread(podman.recreate, "web")
+    event, _ = await _wait_for_event(
+        subscription,
+        lambda e: e.type == EVENT_CONTAINER and e.data["id"] == new_id,
+        within=2,
+    )
+    assert event.data["name"] == "web"
+    assert new_id != old_id
+    assert (await _container(worker, "web")).id == new_id
+    subscription.close()
+
+
+async def test_audit_and_healing_switch_survive_a_worker_restart(
+    podman: PodmanEngine, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    podman.run("web", init=True)
+    worker = await start_worker()
+    await worker.client.async_container_action("web", "restart", USER)
+    settings = await worker.client.async_set_healing(enabled=False)
+    assert not settings.enabled
+    await worker.service.async_stop()
+
+    again = await start_worker()
+    assert not (await again.client.async_containers()).healing.enabled
+    entries = await again.client.async_audit()
+    assert [(e.container, e.action, e.actor.name) for e in entries] == [("web", "restart", "Ada")]
+
+
+async def test_engine_gone_and_back(podman: PodmanEngine, start_worker: StartWorker) -> None:
+    """With its engine stopped the worker says so, keeps serving, and recovers by itself."""
+    engine = PodmanEngine()
+    await asyncio.to_thread(engine.start)
+    try:
+        with allow_unix_connect(engine.socket_path):
+            await asyncio.to_thread(engine.run, "web", init=True)
+            worker = await start_worker(docker_host=engine.docker_host)
+            assert (await worker.client.async_containers()).engine_available
+            await asyncio.to_thread(engine.stop_service)
+            await worker.service.async_refresh()
+            report = await worker.client.async_containers()
+            assert not report.engine_available
+            assert "Cannot reach the container engine" in report.engine_error
+            with pytest.raises(HydraApiError) as caught:
+                await worker.client.async_container_action("web", "restart", USER)
+            assert (caught.value.status, caught.value.code) == (503, "engine_unavailable")
+
+            await asyncio.to_thread(engine.start_service)
+            await worker.service.async_refresh()
+            report = await worker.client.async_containers()
+            assert report.engine_available
+            assert report.by_name()["web"].state == "running"
+            # Stopped while this engine's socket is still let through.
+            await worker.service.async_stop()
+    finally:
+        await asyncio.to_thread(engine.shutdown)
