@@ -100,6 +100,10 @@ class EngineUnavailableError(ContainerActionError):
     status = 503
 
 
+# CPU %, memory used, memory limit; None where the engine could not say.
+_Usage = tuple[float | None, int | None, int | None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Facts:
     """What an inspect tells that a list does not."""
@@ -139,6 +143,7 @@ class ContainerService:
         self._engine_available = False
         self._engine_error: str | None = "Not contacted yet"
         self._engine_version: str | None = None
+        self._is_podman = False
         self._refresh_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
@@ -207,10 +212,7 @@ class ContainerService:
             running = [
                 facts.info.id for facts in self._facts.values() if facts.info.state == "running"
             ]
-            samples = await asyncio.gather(
-                *(self._sample(container_id) for container_id in running)
-            )
-            usage = dict(zip(running, samples, strict=True))
+            usage = await self._usage(running)
             for facts in list(self._facts.values()):
                 cpu, memory, limit = usage.get(facts.info.id, (None, None, None))
                 self._store(
@@ -315,7 +317,33 @@ class ContainerService:
         self._store(info)
         return info
 
-    async def _sample(self, container_id: str) -> tuple[float | None, int | None, int | None]:
+    async def _usage(self, running: list[str]) -> dict[str, _Usage]:
+        """CPU %, memory and limit of every running container."""
+        if self._is_podman:
+            try:
+                return self._podman_usage(await self._engine.podman_stats())
+            except EngineError as err:
+                _LOGGER.debug("podman's batch stats failed (%s); asking per container", err)
+        samples = await asyncio.gather(*(self._sample(item) for item in running))
+        return dict(zip(running, samples, strict=True))
+
+    def _podman_usage(self, stats: list[dict[str, Any]]) -> dict[str, _Usage]:
+        """From podman's batch stats: CPU time and wall time in ns, memory in bytes."""
+        usage: dict[str, _Usage] = {}
+        for item in stats:
+            container_id = item.get("ContainerID")
+            cpu_ns, wall_ns = item.get("CPUNano"), item.get("SystemNano")
+            if not container_id or cpu_ns is None or wall_ns is None:
+                continue
+            previous = self._cpu_samples.get(container_id)
+            self._cpu_samples[container_id] = (cpu_ns, wall_ns)
+            cpu = None
+            if previous and wall_ns > previous[1]:
+                cpu = max(round(100.0 * (cpu_ns - previous[0]) / (wall_ns - previous[1]), 2), 0.0)
+            usage[container_id] = (cpu, item.get("MemUsage"), item.get("MemLimit"))
+        return usage
+
+    async def _sample(self, container_id: str) -> _Usage:
         """CPU % since the previous sample, and memory in use (page cache excluded)."""
         async with self._stats_slots:
             try:
@@ -379,10 +407,9 @@ class ContainerService:
             version = await self._engine.version()
         except EngineError:
             return
-        components = {
-            item.get("Name"): item.get("Version") for item in version.get("Components", ())
-        }
-        engine = "Podman" if "Podman Engine" in components else "Docker"
+        names = {item.get("Name") for item in version.get("Components", ())}
+        self._is_podman = "Podman Engine" in names
+        engine = "Podman" if self._is_podman else "Docker"
         self._engine_version = f"{engine} {version.get('Version', '')}".strip()
 
     # Acting

@@ -17,7 +17,7 @@ import pytest
 
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraApiError, HydraClient
-from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
+from hydra_core.containers import ContainerService, EngineClient, EngineError, ProtectionPolicy
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import (
@@ -161,9 +161,20 @@ async def test_every_container_with_state_health_and_protection(
     assert containers["web"].image.endswith("hydra-test-busybox:latest")
 
 
+@pytest.mark.parametrize("batch_stats", [True, False], ids=["podman-batch", "per-container"])
 async def test_cpu_needs_two_samples_then_is_measured(
-    podman: PodmanEngine, start_worker: StartWorker
+    podman: PodmanEngine,
+    start_worker: StartWorker,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_stats: bool,
 ) -> None:
+    """CPU % from two samples, through podman's batch stats or the Docker API's per container."""
+    if not batch_stats:
+        # What a Docker engine gets: podman's batch call is not there.
+        async def no_batch(_engine: EngineClient) -> list[dict[str, object]]:
+            raise EngineError("no such endpoint", status=404)
+
+        monkeypatch.setattr(EngineClient, "podman_stats", no_batch)
     podman.run("busy", command=("sh", "-c", "while true; do :; done"))
     worker = await start_worker()
     first = await _container(worker, "busy")
