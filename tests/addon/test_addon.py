@@ -123,14 +123,31 @@ def test_default_options_configure_the_worker(config: dict[str, Any], tmp_path: 
 def test_schema_types_are_known(config: dict[str, Any]) -> None:
     """A new kind of schema entry needs its own check against the worker below."""
     for option, kind in config["schema"].items():
-        assert re.fullmatch(r"str\?|list\([\w|]+\)|int\(\d+,\d+\)", kind), (option, kind)
+        if isinstance(kind, list):
+            assert kind == ["str"], (option, kind)  # a list of strings
+            continue
+        assert re.fullmatch(r"str\?|bool|list\([\w|]+\)|int\(\d+,\d+\)", kind), (option, kind)
+
+
+def test_bool_and_string_list_options_reach_the_worker(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    """The Supervisor writes a bool and a JSON list; the worker takes both as they are."""
+    kinds = {option: kind for option, kind in config["schema"].items()}
+    assert kinds["self_healing"] == "bool"
+    assert kinds["protected_containers"] == ["str"]
+    worker = _load_options(tmp_path, {"self_healing": False, "protected_containers": ["a", "b*"]})
+    assert worker.self_healing is False
+    assert worker.protected_containers == ("a", "b*")
+    defaults = _load_options(tmp_path, config["options"])
+    assert defaults.protected_containers == tuple(config["options"]["protected_containers"])
 
 
 def test_list_choices_are_the_workers(config: dict[str, Any], tmp_path: Path) -> None:
     lists = {
         option: tuple(kind[len("list(") : -1].split("|"))
         for option, kind in config["schema"].items()
-        if kind.startswith("list(")
+        if isinstance(kind, str) and kind.startswith("list(")
     }
     assert lists == WORKER_CHOICES
     for option, choices in lists.items():
@@ -142,7 +159,7 @@ def test_int_ranges_are_the_workers(config: dict[str, Any], tmp_path: Path) -> N
     ranges = {
         option: tuple(int(bound) for bound in kind[len("int(") : -1].split(","))
         for option, kind in config["schema"].items()
-        if kind.startswith("int(")
+        if isinstance(kind, str) and kind.startswith("int(")
     }
     assert ranges == {"simulated_gpus": (0, 64)}
     for option, (low, high) in ranges.items():
