@@ -61,10 +61,14 @@ async def _run(engine: PodmanEngine, cycles: int, kills: int) -> dict[str, float
             await asyncio.to_thread(engine.kill, name, wait=False)
             while True:
                 event = await subscription.next(5)
-                if event and event.type == EVENT_CONTAINER and event.data["name"] == name:
-                    if event.data["state"] == "exited":
-                        latencies.append(time.perf_counter() - started)
-                        break
+                if (
+                    event
+                    and event.type == EVENT_CONTAINER
+                    and event.data["name"] == name
+                    and event.data["state"] == "exited"
+                ):
+                    latencies.append(time.perf_counter() - started)
+                    break
         subscription.close()
         report = service.report()
         await service.async_stop()

@@ -63,6 +63,11 @@ class EventBus:
         """Forget a listener."""
         self._subscriptions.discard(subscription)
 
+    def close_all(self) -> None:
+        """End every listener's iteration (the worker is shutting down)."""
+        for subscription in list(self._subscriptions):
+            subscription.close()
+
     def publish(self, event_type: str, data: dict[str, Any]) -> None:
         """Send an event to every listener (never blocks)."""
         event = WorkerEvent(type=event_type, time=time.time(), data=data)

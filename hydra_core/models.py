@@ -168,6 +168,8 @@ class WorkerStatus:
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 CONTAINER_HEALTH = ("none", "starting", "healthy", "unhealthy")
 CONTAINER_ACTIONS = ("start", "stop", "restart")
+# Exit codes of a container that exited cleanly or was stopped (SIGKILL 137, SIGTERM 143).
+STOP_EXIT_CODES = frozenset({None, 0, 137, 143})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,10 +192,10 @@ class ContainerInfo:
 
     @property
     def problem(self) -> bool:
-        """Unhealthy, or stopped by a failure (non-zero exit) rather than by choice."""
+        """Unhealthy, or stopped by a failure rather than by a stop or kill (SIGTERM, SIGKILL)."""
         if self.health == "unhealthy" or self.state == "dead":
             return True
-        return self.state == "exited" and self.exit_code not in (None, 0)
+        return self.state == "exited" and self.exit_code not in STOP_EXIT_CODES
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""

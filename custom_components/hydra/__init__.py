@@ -2,16 +2,30 @@
 
 from homeassistant.const import CONF_TOKEN, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from hydra_core.client import HydraClient
+from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraError
+from hydra_core.models import ContainerReport
 
 from .const import DOMAIN
-from .coordinator import HydraConfigEntry, HydraData, HydraStatusCoordinator
-from .entity import worker_device_info
+from .containers import ContainerTracker, container_store
+from .coordinator import (
+    HydraConfigEntry,
+    HydraContainerCoordinator,
+    HydraData,
+    HydraStatusCoordinator,
+)
+from .entity import container_identifier, worker_device_info
+from .event_stream import HydraEventStream
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> bool:
@@ -21,25 +35,64 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
     )
     status = HydraStatusCoordinator(hass, entry, client)
     await status.async_config_entry_first_refresh()
-    entry.runtime_data = HydraData(client=client, status=status)
+    data = HydraData(client=client, status=status)
+    entry.runtime_data = data
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **worker_device_info(status)
     )
+    if (report := await _async_first_container_report(client)) is not None:
+        data.containers = HydraContainerCoordinator(
+            hass, entry, client, status.data.worker.worker_id
+        )
+        data.containers.async_set_updated_data(report)
+        data.tracker = await ContainerTracker.async_load(hass, entry, data.containers)
+        data.events = HydraEventStream(hass, entry, client, status, data.containers)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if data.events is not None:
+        data.events.async_start()
     return True
 
 
+async def _async_first_container_report(client: HydraClient) -> ContainerReport | None:
+    """The worker's containers, or None when it has no container engine configured."""
+    try:
+        return await client.async_containers()
+    except HydraAuthError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="invalid_auth"
+        ) from err
+    except HydraError as err:
+        # 404: container monitoring is off on this worker ("containers_disabled").
+        if isinstance(err, HydraApiError) and err.status == 404:
+            return None
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> bool:
-    """Unload the entry's platforms."""
+    """Unload the entry's platforms; the event stream ends with the entry."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> None:
+    """Forget what the entry kept about its containers."""
+    await container_store(hass, entry.entry_id).async_remove()
 
 
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: HydraConfigEntry, device: dr.DeviceEntry
 ) -> bool:
-    """Let the user delete a GPU the worker no longer reports; never the worker or a live GPU."""
-    status = entry.runtime_data.status
-    live = {status.data.worker.worker_id, *status.gpus}
-    return not any(
-        domain == DOMAIN and identifier in live for domain, identifier in device.identifiers
-    )
+    """Let the user delete a GPU or container the worker no longer reports; never a live one."""
+    data = entry.runtime_data
+    worker_id = data.status.data.worker.worker_id
+    live = {worker_id, *data.status.gpus}
+    if data.containers is not None:
+        live.update(container_identifier(worker_id, name) for name in data.containers.containers)
+    if any(domain == DOMAIN and identifier in live for domain, identifier in device.identifiers):
+        return False
+    if data.tracker is not None:
+        data.tracker.async_forget(device)
+    return True

@@ -5,6 +5,7 @@ from typing import Any, override
 
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -16,6 +17,9 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
@@ -28,10 +32,14 @@ from hydra_core.client import HydraAuthError, HydraClient, HydraError
 from hydra_core.models import WorkerInfo
 
 from .const import (
+    CONF_CONTAINERS,
+    CONF_REMOVE_AFTER,
     CONF_SCAN_INTERVAL,
+    DEFAULT_REMOVE_AFTER_H,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     LOGGER,
+    MAX_REMOVE_AFTER_H,
     MAX_SCAN_INTERVAL_S,
     MIN_SCAN_INTERVAL_S,
 )
@@ -199,28 +207,58 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class HydraOptionsFlow(OptionsFlowWithReload):
-    """How often to poll the worker."""
+    """How often to poll the worker and, if it has a container engine, which containers to show."""
 
     @override
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         if user_input is not None:
             return self.async_create_entry(data=user_input)
-        schema = probatio.Schema(
-            {
-                probatio.Required(
-                    CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()
-                ): NumberSelector(
+        fields: dict[Any, Any] = {
+            probatio.Required(
+                CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=MIN_SCAN_INTERVAL_S,
+                    max=MAX_SCAN_INTERVAL_S,
+                    step=1,
+                    unit_of_measurement="s",
+                    mode=NumberSelectorMode.BOX,
+                )
+            ),
+        }
+        if (names := self._container_names()) is not None:
+            chosen = self.config_entry.options.get(CONF_CONTAINERS, [])
+            fields[probatio.Optional(CONF_CONTAINERS, default=[])] = SelectSelector(
+                SelectSelectorConfig(
+                    # Patterns saved earlier stay choosable, as do containers now gone.
+                    options=sorted({*names, *chosen}),
+                    multiple=True,
+                    custom_value=True,
+                    sort=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            )
+            fields[probatio.Required(CONF_REMOVE_AFTER, default=DEFAULT_REMOVE_AFTER_H)] = (
+                NumberSelector(
                     NumberSelectorConfig(
-                        min=MIN_SCAN_INTERVAL_S,
-                        max=MAX_SCAN_INTERVAL_S,
+                        min=0,
+                        max=MAX_REMOVE_AFTER_H,
                         step=1,
-                        unit_of_measurement="s",
+                        unit_of_measurement="h",
                         mode=NumberSelectorMode.BOX,
                     )
-                ),
-            }
-        )
+                )
+            )
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+            data_schema=self.add_suggested_values_to_schema(
+                probatio.Schema(fields), self.config_entry.options
+            ),
         )
+
+    def _container_names(self) -> list[str] | None:
+        """The worker's containers now, or None if it has no engine (or is not loaded)."""
+        if self.config_entry.state is not ConfigEntryState.LOADED:
+            return None
+        containers = self.config_entry.runtime_data.containers
+        return None if containers is None else list(containers.containers)

@@ -13,3 +13,18 @@ MIN_SCAN_INTERVAL_S: Final = 5
 MAX_SCAN_INTERVAL_S: Final = 3600
 
 MANUFACTURER: Final = "Hydra"
+
+CONF_CONTAINERS: Final = "containers"
+CONF_REMOVE_AFTER: Final = "remove_after"
+DEFAULT_REMOVE_AFTER_H: Final = 24
+MAX_REMOVE_AFTER_H: Final = 24 * 365
+
+# Containers are pushed over the event stream; the poll only fills gaps (and CPU/memory).
+CONTAINER_SCAN_INTERVAL: Final = timedelta(seconds=60)
+# Seconds to wait before each new attempt to reach the event stream; the last one repeats.
+RECONNECT_DELAYS_S: Final = (1, 2, 5, 10, 30)
+# How long the container engine may be unreachable before Repairs says so.
+ENGINE_ISSUE_AFTER: Final = timedelta(minutes=5)
+
+EVENT_CONTAINER_ACTION: Final = "hydra_container_action"
+EVENT_CONTAINER_HEAL_FAILED: Final = "hydra_container_heal_failed"

@@ -1,19 +1,44 @@
-"""The status coordinator: polls the worker for its host and GPUs."""
+"""Coordinators: the worker's status (polled) and containers (pushed; polled as a safety net)."""
 
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import override
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, NoReturn, override
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from hydra_core.client import HydraAuthError, HydraClient, HydraError
-from hydra_core.models import GpuInfo, WorkerStatus
+from hydra_core.models import (
+    EVENT_CONTAINER,
+    EVENT_CONTAINER_REMOVED,
+    EVENT_ENGINE,
+    EVENT_HEALING,
+    ContainerInfo,
+    ContainerReport,
+    GpuInfo,
+    HealingSettings,
+    WorkerEvent,
+    WorkerStatus,
+)
 
-from .const import CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN, LOGGER
+from .const import (
+    CONF_SCAN_INTERVAL,
+    CONTAINER_SCAN_INTERVAL,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    ENGINE_ISSUE_AFTER,
+    LOGGER,
+)
+
+if TYPE_CHECKING:
+    from .containers import ContainerTracker
+    from .event_stream import HydraEventStream
 
 
 @dataclass(slots=True)
@@ -22,9 +47,26 @@ class HydraData:
 
     client: HydraClient
     status: HydraStatusCoordinator
+    # The rest is None when the worker has no container engine configured.
+    containers: HydraContainerCoordinator | None = None
+    tracker: ContainerTracker | None = None
+    events: HydraEventStream | None = None
 
 
 type HydraConfigEntry = ConfigEntry[HydraData]
+
+
+def _raise_update_failed(err: HydraError) -> NoReturn:
+    """Turn a client error into what a coordinator raises."""
+    if isinstance(err, HydraAuthError):
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="invalid_auth"
+        ) from err
+    raise UpdateFailed(
+        translation_domain=DOMAIN,
+        translation_key="cannot_connect",
+        translation_placeholders={"error": str(err)},
+    ) from err
 
 
 class HydraStatusCoordinator(DataUpdateCoordinator[WorkerStatus]):
@@ -50,16 +92,8 @@ class HydraStatusCoordinator(DataUpdateCoordinator[WorkerStatus]):
     async def _async_update_data(self) -> WorkerStatus:
         try:
             status = await self.client.async_status()
-        except HydraAuthError as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="invalid_auth"
-            ) from err
         except HydraError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            _raise_update_failed(err)
         self.gpus = status.gpu_by_uuid()
         self._update_no_gpu_issue(status)
         return status
@@ -82,3 +116,150 @@ class HydraStatusCoordinator(DataUpdateCoordinator[WorkerStatus]):
                 "reason": status.gpu.reason or "unknown",
             },
         )
+
+
+class HydraContainerCoordinator(DataUpdateCoordinator[ContainerReport]):
+    """The worker's containers: pushed by the event stream, polled every minute to fill gaps.
+
+    The poll also brings CPU and memory, which the worker does not push.
+    """
+
+    config_entry: HydraConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: HydraConfigEntry,
+        client: HydraClient,
+        worker_id: str,
+    ) -> None:
+        """Set up the coordinator for one worker's container engine."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} containers {entry.title}",
+            update_interval=CONTAINER_SCAN_INTERVAL,
+        )
+        self.client = client
+        self.worker_id = worker_id
+        self.containers: dict[str, ContainerInfo] = {}
+        # Set by the event stream; while it is down, actions ask for a poll to show their effect.
+        self.pushed = False
+        self._engine_down_since: datetime | None = None
+        self._heal_exhausted: set[str] = set()
+
+    @override
+    async def _async_update_data(self) -> ContainerReport:
+        try:
+            report = await self.client.async_containers()
+        except HydraError as err:
+            _raise_update_failed(err)
+        self._take(report)
+        return report
+
+    @callback
+    @override
+    def async_set_updated_data(self, data: ContainerReport) -> None:
+        self._take(data)
+        super().async_set_updated_data(data)
+
+    @callback
+    def async_apply_event(self, event: WorkerEvent) -> None:
+        """Apply a pushed change to the latest report, as if it had been polled."""
+        report = self.data
+        containers = dict(self.containers)
+        if event.type == EVENT_CONTAINER:
+            container = ContainerInfo.from_dict(event.data)
+            containers[container.name] = container
+            report = replace(report, containers=_sorted(containers))
+        elif event.type == EVENT_CONTAINER_REMOVED:
+            name = event.data["name"]
+            # A removal that arrives after the same name was created again is about the old one.
+            if name not in containers or containers[name].id != event.data.get("id"):
+                return
+            del containers[name]
+            report = replace(report, containers=_sorted(containers))
+        elif event.type == EVENT_ENGINE:
+            report = replace(
+                report,
+                engine_available=bool(event.data["available"]),
+                engine_error=event.data.get("error"),
+            )
+        elif event.type == EVENT_HEALING:
+            report = replace(report, healing=HealingSettings.from_dict(event.data))
+        else:
+            return
+        self.async_set_updated_data(report)
+
+    @callback
+    def async_apply_healing(self, healing: HealingSettings) -> None:
+        """The worker answered a change of its self-healing settings."""
+        self.async_set_updated_data(replace(self.data, healing=healing))
+
+    @callback
+    def async_heal_exhausted(self, name: str, restarts: int, window_s: float) -> None:
+        """Self-healing gave up on a container: Repairs says so until it is healthy again."""
+        self._heal_exhausted.add(name)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._heal_issue_id(name),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="heal_exhausted",
+            translation_placeholders=self.heal_placeholders(name, restarts, window_s),
+        )
+
+    def heal_placeholders(self, name: str, restarts: int, window_s: float) -> dict[str, str]:
+        """What the heal-exhausted issue and notification say."""
+        return {
+            "container": name,
+            "worker": self.config_entry.title,
+            "restarts": str(restarts),
+            "minutes": f"{window_s / 60:g}",
+        }
+
+    def _take(self, report: ContainerReport) -> None:
+        """Index a new report and bring the engine and self-healing issues up to date."""
+        self.containers = report.by_name()
+        self._update_engine_issue(report)
+        for name in list(self._heal_exhausted):
+            container = self.containers.get(name)
+            if container is None or (
+                container.state == "running" and container.health in ("healthy", "none")
+            ):
+                self._heal_exhausted.discard(name)
+                ir.async_delete_issue(self.hass, DOMAIN, self._heal_issue_id(name))
+
+    def _update_engine_issue(self, report: ContainerReport) -> None:
+        """Repairs tells the user once the engine has been unreachable for five minutes."""
+        issue_id = f"engine_unavailable_{self.config_entry.entry_id}"
+        if report.engine_available:
+            self._engine_down_since = None
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        now = dt_util.utcnow()
+        if self._engine_down_since is None:
+            self._engine_down_since = now
+        if now - self._engine_down_since < ENGINE_ISSUE_AFTER:
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="engine_unavailable",
+            translation_placeholders={
+                "worker": self.config_entry.title,
+                "error": report.engine_error or "unknown",
+            },
+        )
+
+    def _heal_issue_id(self, name: str) -> str:
+        return f"heal_exhausted_{self.config_entry.entry_id}_{name}"
+
+
+def _sorted(containers: dict[str, ContainerInfo]) -> tuple[ContainerInfo, ...]:
+    return tuple(containers[name] for name in sorted(containers))

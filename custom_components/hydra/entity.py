@@ -1,17 +1,22 @@
-"""Base entities: the worker is a device, each GPU a device connected through it."""
+"""Base entities: the worker is a device; each GPU and container a device connected through it."""
 
 from typing import override
 
+from homeassistant.core import Context, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from hydra_core.models import GpuInfo
+from hydra_core.client import HydraApiError, HydraAuthError, HydraError
+from hydra_core.models import Actor, ContainerInfo, GpuInfo
 
 from .const import DOMAIN, MANUFACTURER
-from .coordinator import HydraStatusCoordinator
+from .coordinator import HydraContainerCoordinator, HydraStatusCoordinator
 
 GPU_MANUFACTURER = {"nvml": "NVIDIA", "simulated": "Hydra (simulated)"}
+# Who may have started an action that no user asked for, found by the context it ran in.
+_AUTOMATION_DOMAINS = ("automation", "script")
 
 
 def worker_device_info(coordinator: HydraStatusCoordinator) -> DeviceInfo:
@@ -26,6 +31,10 @@ def worker_device_info(coordinator: HydraStatusCoordinator) -> DeviceInfo:
     )
 
 
+def _worker_device_id(hass: HomeAssistant, worker_id: str, entry_id: str) -> str | None:
+    return dr.async_get_device_id_by_identifier(hass, (DOMAIN, worker_id), config_entry_id=entry_id)
+
+
 def gpu_device_info(coordinator: HydraStatusCoordinator, gpu: GpuInfo) -> DeviceInfo:
     """A GPU's device, named after its worker and index so several identical cards stay apart."""
     status = coordinator.data
@@ -36,11 +45,64 @@ def gpu_device_info(coordinator: HydraStatusCoordinator, gpu: GpuInfo) -> Device
         model=gpu.name,
         serial_number=gpu.uuid,
         sw_version=status.gpu.driver_version,
-        via_device_id=dr.async_get_device_id_by_identifier(
-            coordinator.hass,
-            (DOMAIN, status.worker.worker_id),
-            config_entry_id=coordinator.config_entry.entry_id,
+        via_device_id=_worker_device_id(
+            coordinator.hass, status.worker.worker_id, coordinator.config_entry.entry_id
         ),
+    )
+
+
+def container_identifier(worker_id: str, name: str) -> str:
+    """A container device's identifier: by name, so a recreated container keeps its device."""
+    return f"{container_identifier_prefix(worker_id)}{name}"
+
+
+def container_identifier_prefix(worker_id: str) -> str:
+    """What every container identifier of a worker starts with."""
+    return f"{worker_id}_container_"
+
+
+def container_device_info(
+    coordinator: HydraContainerCoordinator, container: ContainerInfo
+) -> DeviceInfo:
+    """A container's device, connected through its worker; the image is its model."""
+    engine = (coordinator.data.engine_version or "").split(" ", 1)[0]
+    return DeviceInfo(
+        identifiers={(DOMAIN, container_identifier(coordinator.worker_id, container.name))},
+        name=container.name,
+        manufacturer=engine or None,
+        model=container.image or None,
+        via_device_id=_worker_device_id(
+            coordinator.hass, coordinator.worker_id, coordinator.config_entry.entry_id
+        ),
+    )
+
+
+def client_error(
+    coordinator: HydraContainerCoordinator,
+    err: HydraError,
+    name: str | None = None,
+    action: str | None = None,
+) -> HomeAssistantError:
+    """What to raise for a failed request: the user's mistake, or the worker's failure."""
+    if isinstance(err, HydraAuthError):
+        coordinator.config_entry.async_start_reauth(coordinator.hass)
+        return HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth")
+    if isinstance(err, HydraApiError) and name is not None:
+        if err.code in ("container_protected", "container_not_found"):
+            return ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=err.code,
+                translation_placeholders={"name": name},
+            )
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="container_action_failed",
+            translation_placeholders={"name": name, "action": str(action), "error": err.message},
+        )
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="cannot_connect",
+        translation_placeholders={"error": str(err)},
     )
 
 
@@ -77,3 +139,86 @@ class HydraGpuEntity(CoordinatorEntity[HydraStatusCoordinator]):
     @override
     def available(self) -> bool:
         return super().available and self.gpu is not None
+
+
+class HydraEngineEntity(CoordinatorEntity[HydraContainerCoordinator]):
+    """An entity of the worker's container engine, on the worker's device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: HydraContainerCoordinator, key: str) -> None:
+        """Attach the entity to the worker's device."""
+        super().__init__(coordinator)
+        self._attr_unique_id = f"{coordinator.worker_id}_{key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.worker_id)})
+
+
+class HydraContainerEntity(CoordinatorEntity[HydraContainerCoordinator]):
+    """An entity of one container, followed by its name (a recreated container has a new id)."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: HydraContainerCoordinator, container: ContainerInfo, key: str
+    ) -> None:
+        """Attach the entity to the container's device."""
+        super().__init__(coordinator)
+        self.container_name = container.name
+        self._seen: tuple[bool, ContainerInfo | None] | None = None
+        self._attr_unique_id = (
+            f"{container_identifier(coordinator.worker_id, container.name)}_{key}"
+        )
+        self._attr_device_info = container_device_info(coordinator, container)
+
+    @property
+    def container(self) -> ContainerInfo | None:
+        """The container as last reported; None while the engine does not list it."""
+        return self.coordinator.containers.get(self.container_name)
+
+    @callback
+    @override
+    def _handle_coordinator_update(self) -> None:
+        # Every pushed event updates the coordinator; with dozens of containers, only the
+        # entities of the container it was about need writing.
+        seen = (self.available, self.container)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        super()._handle_coordinator_update()
+
+    @property
+    @override
+    def available(self) -> bool:
+        return (
+            super().available
+            and self.coordinator.data.engine_available
+            and self.container is not None
+        )
+
+    async def async_container_action(self, action: str) -> None:
+        """Start, stop or restart the container on behalf of whoever asked."""
+        try:
+            await self.coordinator.client.async_container_action(
+                self.container_name, action, await self._async_actor()
+            )
+        except HydraError as err:
+            raise client_error(self.coordinator, err, self.container_name, action) from err
+        if not self.coordinator.pushed:
+            await self.coordinator.async_request_refresh()
+
+    async def _async_actor(self) -> Actor:
+        """The Home Assistant user who asked, else the automation or script that did."""
+        context = self._context or Context()
+        if context.user_id is not None:
+            user = await self.hass.auth.async_get_user(context.user_id)
+            return Actor(type="user", id=context.user_id, name=user.name if user else None)
+        runner = next(
+            (
+                state
+                for domain in _AUTOMATION_DOMAINS
+                for state in self.hass.states.async_all(domain)
+                if state.context.id == context.id
+            ),
+            None,
+        )
+        return Actor(type="automation", id=context.id, name=runner.name if runner else None)

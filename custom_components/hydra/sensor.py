@@ -1,4 +1,5 @@
-"""Sensors: every GPU's load, temperature, memory and power, and the worker's GPU count."""
+"""Sensors: every GPU's load, temperature, memory and power, the worker's GPU count, and each
+container's state, health, CPU, memory and restarts."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +21,16 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from hydra_core.models import GpuInfo, WorkerStatus
+from hydra_core.models import (
+    CONTAINER_HEALTH,
+    CONTAINER_STATES,
+    ContainerInfo,
+    GpuInfo,
+    WorkerStatus,
+)
 
-from .coordinator import HydraConfigEntry, HydraStatusCoordinator
-from .entity import HydraGpuEntity, HydraWorkerEntity
+from .coordinator import HydraConfigEntry, HydraContainerCoordinator, HydraStatusCoordinator
+from .entity import HydraContainerEntity, HydraGpuEntity, HydraWorkerEntity
 
 # The coordinator does all the I/O; entities only read its data.
 PARALLEL_UPDATES = 0
@@ -42,6 +49,18 @@ class HydraWorkerSensorDescription(SensorEntityDescription):
     """A worker sensor."""
 
     value_fn: Callable[[WorkerStatus], float | int | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HydraContainerSensorDescription(SensorEntityDescription):
+    """A container sensor."""
+
+    value_fn: Callable[[ContainerInfo], str | float | int | None]
+
+
+def _enum(value: str, options: tuple[str, ...]) -> str | None:
+    """The value if the sensor knows it; an engine's odd state shows as unknown, not an error."""
+    return value if value in options else None
 
 
 def _memory_usage(gpu: GpuInfo) -> float | None:
@@ -157,6 +176,52 @@ WORKER_SENSORS: tuple[HydraWorkerSensorDescription, ...] = (
 )
 
 
+CONTAINER_SENSORS: tuple[HydraContainerSensorDescription, ...] = (
+    HydraContainerSensorDescription(
+        key="state",
+        translation_key="container_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(CONTAINER_STATES),
+        value_fn=lambda container: _enum(container.state, CONTAINER_STATES),
+    ),
+    HydraContainerSensorDescription(
+        key="health",
+        translation_key="container_health",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(CONTAINER_HEALTH),
+        value_fn=lambda container: _enum(container.health, CONTAINER_HEALTH),
+    ),
+    HydraContainerSensorDescription(
+        key="cpu",
+        translation_key="container_cpu",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        # Changes every minute for every container: recorded only where the user wants it.
+        entity_registry_enabled_default=False,
+        value_fn=lambda container: container.cpu_percent,
+    ),
+    HydraContainerSensorDescription(
+        key="memory",
+        translation_key="memory_used",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        suggested_display_precision=0,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        value_fn=lambda container: container.memory_used_bytes,
+    ),
+    HydraContainerSensorDescription(
+        key="restarts",
+        translation_key="container_restarts",
+        # A recreated container starts counting again from zero: a reset, not a decrease.
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda container: container.restart_count,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: HydraConfigEntry,
@@ -184,6 +249,15 @@ async def async_setup_entry(
 
     add_new_gpus()
     entry.async_on_unload(coordinator.async_add_listener(add_new_gpus))
+
+    if (tracker := entry.runtime_data.tracker) is not None:
+        tracker.async_add_platform(
+            async_add_entities,
+            lambda containers, container: (
+                HydraContainerSensor(containers, container, description)
+                for description in CONTAINER_SENSORS
+            ),
+        )
 
 
 class HydraWorkerSensor(HydraWorkerEntity, SensorEntity):
@@ -224,3 +298,25 @@ class HydraGpuSensor(HydraGpuEntity, SensorEntity):
     def native_value(self) -> float | int | None:
         gpu = self.gpu
         return None if gpu is None else self.entity_description.value_fn(gpu)
+
+
+class HydraContainerSensor(HydraContainerEntity, SensorEntity):
+    """A sensor of one container."""
+
+    entity_description: HydraContainerSensorDescription
+
+    def __init__(
+        self,
+        coordinator: HydraContainerCoordinator,
+        container: ContainerInfo,
+        description: HydraContainerSensorDescription,
+    ) -> None:
+        """Describe the sensor."""
+        super().__init__(coordinator, container, description.key)
+        self.entity_description = description
+
+    @property
+    @override
+    def native_value(self) -> str | float | int | None:
+        container = self.container
+        return None if container is None else self.entity_description.value_fn(container)

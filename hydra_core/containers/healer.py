@@ -11,11 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 import time
 
-from ..models import ContainerInfo, HealingSettings
+from ..models import STOP_EXIT_CODES, ContainerInfo, HealingSettings
 
 WINDOW_S = 3600.0
-# Exit codes of a container stopped on purpose (SIGTERM, SIGKILL) rather than crashed.
-_STOP_SIGNAL_CODES = frozenset({137, 143})
 _OWN_RESTART_POLICIES = frozenset({"always", "unless-stopped", "on-failure"})
 
 
@@ -75,7 +73,7 @@ class Healer:
             return None
         if stopped_on_purpose or (container.restart_policy or "no") in _OWN_RESTART_POLICIES:
             return None
-        if container.exit_code in _STOP_SIGNAL_CODES:
+        if container.exit_code in STOP_EXIT_CODES:
             return None
         return f"exited with code {container.exit_code}"
 

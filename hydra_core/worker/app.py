@@ -50,7 +50,13 @@ def create_app(
     app.router.add_get(f"{API_PREFIX}/gpus", handle_gpus)
     containers_api.add_routes(app, API_PREFIX)
     app.cleanup_ctx.append(_lifetime)
+    app.on_shutdown.append(_end_event_streams)
     return app
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    """Let open /events connections finish now instead of holding the shutdown up."""
+    app[BUS_KEY].close_all()
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:

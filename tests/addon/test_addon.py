@@ -133,7 +133,7 @@ def test_bool_and_string_list_options_reach_the_worker(
     config: dict[str, Any], tmp_path: Path
 ) -> None:
     """The Supervisor writes a bool and a JSON list; the worker takes both as they are."""
-    kinds = {option: kind for option, kind in config["schema"].items()}
+    kinds = config["schema"]
     assert kinds["self_healing"] == "bool"
     assert kinds["protected_containers"] == ["str"]
     worker = _load_options(tmp_path, {"self_healing": False, "protected_containers": ["a", "b*"]})

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 import secrets
 from typing import Any
+from unittest.mock import patch
 
 from aiohttp import web
 from homeassistant.const import CONF_TOKEN, CONF_URL
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hydra.const import DOMAIN
+from hydra_core.audit import AuditLog
+from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
+from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
-from hydra_core.models import WorkerInfo
+from hydra_core.models import HealingSettings, WorkerInfo
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
+from tests.podman import PodmanEngine
 
 WORKER_ID = "6f1c0d7e2b9a4c55a1e3b2d4c6f8a0b1"
 WORKER_NAME = "gpubox"
+# Pushed changes must reach an entity within this long (the issue's goal).
+PUSH_DEADLINE_S = 2.0
 
 
 @pytest.fixture(autouse=True)
@@ -52,10 +64,14 @@ class LoopbackWorker:
         """Where Home Assistant reaches it."""
         return f"http://127.0.0.1:{self.port}"
 
+    def build_app(self) -> web.Application:
+        """The worker application, made anew for every start."""
+        return create_app(info=self.info, token=self.token, probe=NvmlProbe(self.nvml))
+
     async def start(self) -> None:
         """Serve (again, on the same port after a stop)."""
-        app = create_app(info=self.info, token=self.token, probe=NvmlProbe(self.nvml))
-        self._runner = web.AppRunner(app, access_log=None)
+        # A short grace: an open event stream must not hold a stop up for aiohttp's 60 s.
+        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
@@ -120,3 +136,117 @@ async def init_integration(hass: HomeAssistant, config_entry: MockConfigEntry) -
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
+
+
+@dataclass
+class ContainerWorker(LoopbackWorker):
+    """The worker with a container service following a podman engine.
+
+    Its audit log and self-healing switch live in ``data_dir`` and survive restarts; every start
+    follows the engine afresh, as a restarted worker process does.
+    """
+
+    docker_host: str = ""
+    data_dir: Path = field(default_factory=Path)
+    # Off unless a test switches it on, so containers stay as the test made them.
+    healing: HealingSettings = field(default_factory=lambda: HealingSettings(enabled=False))
+
+    def build_app(self) -> web.Application:
+        """The worker application with its container service."""
+        audit = AuditLog(self.data_dir / "audit.db")
+        bus = EventBus()
+        service = ContainerService(
+            EngineClient(self.docker_host),
+            policy=ProtectionPolicy(),
+            audit=audit,
+            bus=bus,
+            data_dir=self.data_dir,
+            healing=self.healing,
+            interval_s=0.5,
+            heal_backoff_s=0,
+        )
+        return create_app(
+            info=self.info,
+            token=self.token,
+            probe=NvmlProbe(self.nvml),
+            audit=audit,
+            bus=bus,
+            containers=service,
+        )
+
+
+@pytest.fixture
+async def container_worker(
+    nvml: FakeNvml, podman: PodmanEngine, tmp_path: Path
+) -> AsyncIterator[ContainerWorker]:
+    """A running worker following the test's podman engine (protected by label only)."""
+    loopback = ContainerWorker(nvml, docker_host=podman.docker_host, data_dir=tmp_path)
+    await loopback.start()
+    yield loopback
+    await loopback.stop()
+
+
+@pytest.fixture
+def containers_entry(container_worker: ContainerWorker) -> MockConfigEntry:
+    """The entry the config flow makes for the worker with containers."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=WORKER_NAME,
+        unique_id=WORKER_ID,
+        data={CONF_URL: container_worker.url, CONF_TOKEN: container_worker.token},
+    )
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry, *running: str) -> None:
+    """Set the entry up; wait until the containers just started show as running."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    for name in running:
+        await wait_for_state(hass, f"sensor.{name.replace('-', '_')}_state", "running")
+
+
+async def wait_for_state(
+    hass: HomeAssistant, entity_id: str, expected: str, within: float = PUSH_DEADLINE_S
+) -> None:
+    """Wait, at most ``within`` seconds, until the entity's state is ``expected``."""
+    reached = asyncio.Event()
+
+    @callback
+    def check(_event: Event[EventStateChangedData] | None = None) -> None:
+        if (state := hass.states.get(entity_id)) is not None and state.state == expected:
+            reached.set()
+
+    unsubscribe = async_track_state_change_event(hass, entity_id, check)
+    check()
+    try:
+        async with asyncio.timeout(within):
+            await reached.wait()
+    except TimeoutError:
+        state = hass.states.get(entity_id)
+        pytest.fail(f"{entity_id} is {state and state.state!r}, not {expected!r}, after {within} s")
+    finally:
+        unsubscribe()
+
+
+async def wait_until(check: Callable[[], bool], within: float = PUSH_DEADLINE_S) -> None:
+    """Wait, at most ``within`` seconds, until ``check()`` holds."""
+    async with asyncio.timeout(within):
+        while not check():  # noqa: ASYNC110 - the condition is the integration's state, not an event
+            await asyncio.sleep(0.01)
+
+
+async def refresh_containers(
+    hass: HomeAssistant, entry: MockConfigEntry, later: timedelta | None = None
+) -> None:
+    """Run the containers' safety-net poll now, or as if it were ``later`` from now.
+
+    Only Home Assistant's wall clock moves: freezing the monotonic clock would strand every
+    timer the worker and Home Assistant set meanwhile.
+    """
+    if later is None:
+        await entry.runtime_data.containers.async_refresh()
+    else:
+        with patch("homeassistant.util.dt.utcnow", return_value=dt_util.utcnow() + later):
+            await entry.runtime_data.containers.async_refresh()
+    await hass.async_block_till_done()

@@ -10,7 +10,7 @@ import tomllib
 from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION
 
-from custom_components.hydra import sensor
+from custom_components.hydra import binary_sensor, sensor, switch
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "custom_components" / "hydra"
@@ -74,21 +74,40 @@ def test_hacs_json() -> None:
 
 
 def test_every_entity_has_a_name_and_an_icon() -> None:
-    """Each translation key the sensors use has English text and an icon."""
-    keys = {
-        description.translation_key
-        for description in (*sensor.GPU_SENSORS, *sensor.WORKER_SENSORS)
-        if description.translation_key
+    """Each translation key the entities use has English text and an icon, and no text is unused."""
+    platforms = {
+        "sensor": (*sensor.GPU_SENSORS, *sensor.WORKER_SENSORS, *sensor.CONTAINER_SENSORS),
+        "binary_sensor": (binary_sensor.PROBLEM, binary_sensor.ENGINE),
+        "switch": (switch.RUNNING, switch.SELF_HEALING),
     }
-    assert keys == set(STRINGS["entity"]["sensor"])
-    assert keys <= set(ICONS["entity"]["sensor"])
+    assert set(STRINGS["entity"]) == set(platforms)
+    for platform, descriptions in platforms.items():
+        keys = {
+            description.translation_key
+            for description in descriptions
+            if description.translation_key
+        }
+        assert keys == set(STRINGS["entity"][platform])
+        assert keys <= set(ICONS["entity"][platform])
+
+
+def test_enum_sensors_translate_every_state() -> None:
+    """Every state an enum sensor can take has its text, so none shows as a raw key."""
+    for description in sensor.CONTAINER_SENSORS:
+        if description.options:
+            states = STRINGS["entity"]["sensor"][description.translation_key]["state"]
+            assert set(description.options) == set(states)
 
 
 def test_every_translated_message_exists() -> None:
     """Each translation key the code raises or reports with is in strings.json."""
     source = "\n".join(path.read_text() for path in COMPONENT.glob("*.py"))
     used = set(re.findall(r'translation_key="([a-z_]+)"', source))
-    defined = set(STRINGS["exceptions"]) | set(STRINGS["issues"]) | set(STRINGS["entity"]["sensor"])
+    defined = (
+        set(STRINGS["exceptions"])
+        | set(STRINGS["issues"])
+        | {key for platform in STRINGS["entity"].values() for key in platform}
+    )
     assert used
     assert used <= defined
     errors = set(re.findall(r'"(invalid_url|cannot_connect|invalid_auth|unknown)"', source))

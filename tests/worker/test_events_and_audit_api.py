@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import aiohttp.web
 import pytest
 
 from hydra_core.audit import AuditLog
-from hydra_core.client import HydraApiError, HydraAuthError, HydraClient
+from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraConnectionError
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import EVENT_HELLO, Actor, WorkerInfo
@@ -93,3 +94,24 @@ async def test_audit_empty_log(
 ) -> None:
     _bus, url = bus_and_url
     assert await HydraClient(http, url, TOKEN).async_audit(limit=10) == []
+
+
+async def test_stopping_the_worker_ends_open_event_streams_at_once(
+    loopback_sockets: None,
+) -> None:
+    """A connected Home Assistant does not hold the worker's shutdown up."""
+    app = create_app(info=INFO, token=TOKEN, probe=NoGpuProbe())
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with aiohttp.ClientSession() as http:
+        events = HydraClient(http, url, TOKEN).async_events()
+        await anext(events)
+        following = asyncio.create_task(anext(events))
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        await runner.cleanup()
+        assert asyncio.get_running_loop().time() - started < 2
+        with pytest.raises(HydraConnectionError, match="closed the event stream"):
+            await following

@@ -1,0 +1,98 @@
+"""Switches: run or stop each container, and switch the worker's self-healing on or off."""
+
+from typing import Any, override
+
+from homeassistant.components.switch import (
+    SwitchDeviceClass,
+    SwitchEntity,
+    SwitchEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from hydra_core.client import HydraError
+from hydra_core.models import ContainerInfo
+
+from .coordinator import HydraConfigEntry, HydraContainerCoordinator
+from .entity import HydraContainerEntity, HydraEngineEntity, client_error
+
+# Each change is one request to the worker; the worker serialises what the engine cannot.
+PARALLEL_UPDATES = 0
+
+RUNNING = SwitchEntityDescription(
+    key="running", translation_key="running", device_class=SwitchDeviceClass.SWITCH
+)
+SELF_HEALING = SwitchEntityDescription(
+    key="self_healing", translation_key="self_healing", entity_category=EntityCategory.CONFIG
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HydraConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the self-healing switch and a running switch to every container."""
+    data = entry.runtime_data
+    if data.containers is None or data.tracker is None:
+        return
+    async_add_entities([HydraSelfHealingSwitch(data.containers)])
+    data.tracker.async_add_platform(
+        async_add_entities,
+        lambda containers, container: [HydraContainerRunningSwitch(containers, container)],
+    )
+
+
+class HydraContainerRunningSwitch(HydraContainerEntity, SwitchEntity):
+    """On while the container runs; turning it on starts it, off stops it."""
+
+    entity_description = RUNNING
+
+    def __init__(self, coordinator: HydraContainerCoordinator, container: ContainerInfo) -> None:
+        """Describe the switch."""
+        super().__init__(coordinator, container, RUNNING.key)
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        container = self.container
+        return None if container is None else container.state == "running"
+
+    @override
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self.async_container_action("start")
+
+    @override
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self.async_container_action("stop")
+
+
+class HydraSelfHealingSwitch(HydraEngineEntity, SwitchEntity):
+    """Whether the worker restarts broken containers by itself."""
+
+    entity_description = SELF_HEALING
+
+    def __init__(self, coordinator: HydraContainerCoordinator) -> None:
+        """Describe the switch."""
+        super().__init__(coordinator, SELF_HEALING.key)
+
+    @property
+    @override
+    def is_on(self) -> bool:
+        return self.coordinator.data.healing.enabled
+
+    @override
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self._async_set(enabled=True)
+
+    @override
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._async_set(enabled=False)
+
+    async def _async_set(self, *, enabled: bool) -> None:
+        try:
+            healing = await self.coordinator.client.async_set_healing(enabled=enabled)
+        except HydraError as err:
+            raise client_error(self.coordinator, err) from err
+        self.coordinator.async_apply_healing(healing)
