@@ -14,10 +14,10 @@ from __future__ import annotations
 import statistics
 import time
 
+from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hydra.coordinator import HydraContainerCoordinator
-from homeassistant.core import HomeAssistant
 from tests.integration.conftest import setup_entry, wait_for_state
 from tests.podman import PodmanEngine
 
@@ -53,7 +53,7 @@ async def test_event_to_entity_latency(
             latencies.append(time.perf_counter() - started)
     finally:
         HydraContainerCoordinator.async_apply_event = original  # type: ignore[method-assign]
-    print(  # noqa: T201
+    print(
         f"\n{COUNT} running containers, {entities} entities: kill -> entity "
         f"median {1000 * statistics.median(latencies):.0f} ms, "
         f"max {1000 * max(latencies):.0f} ms ({KILLS} kills; goal < 2000 ms); "

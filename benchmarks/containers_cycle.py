@@ -25,7 +25,12 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.podman_fleet import create_fleet  # noqa: E402
 from hydra_core.audit import AuditLog  # noqa: E402
-from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy  # noqa: E402
+from hydra_core.containers import (  # noqa: E402
+    ContainerService,
+    EngineClient,
+    EngineError,
+    ProtectionPolicy,
+)
 from hydra_core.events import EventBus  # noqa: E402
 from hydra_core.models import EVENT_CONTAINER, HealingSettings  # noqa: E402
 from tests.podman import PodmanEngine  # noqa: E402
@@ -91,7 +96,18 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=64)
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument(
+        "--per-container",
+        action="store_true",
+        help="one stats call per container, as on a Docker engine (no podman batch call)",
+    )
     args = parser.parse_args()
+    if args.per_container:
+
+        async def no_batch(_engine: EngineClient) -> list[dict[str, object]]:
+            raise EngineError("benchmarking the per-container path")
+
+        EngineClient.podman_stats = no_batch  # type: ignore[method-assign]
     with PodmanEngine() as engine:
         began = time.perf_counter()
         create_fleet(engine, args.count)
