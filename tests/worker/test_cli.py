@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.podman import PodmanEngine
+
 from .conftest import LOOPBACK
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -166,3 +168,76 @@ def test_bad_option_exits_2_with_a_message(
         assert text in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "token").exists()  # nothing was started
+
+
+def _start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port = free_port()
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hydra_core.worker",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--gpu-backend",
+                "none",
+                *options,
+            ],
+            cwd=REPO_ROOT,
+            env=worker_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_health(process, port, log)
+    return process, port, log
+
+
+@pytest.mark.usefixtures("loopback_sockets")
+def test_worker_process_follows_the_engine_it_is_given(
+    tmp_path: Path, podman: PodmanEngine
+) -> None:
+    """The command-line options reach the container service: engine, protection, healing."""
+    podman.run("db-main", init=True)
+    podman.run("web", init=True)
+    process, port, log = _start(
+        tmp_path,
+        "--docker-host",
+        podman.docker_host,
+        "--protected-containers",
+        "db-*",
+        "--self-healing",
+        "false",
+    )
+    try:
+        token = (tmp_path / "data" / "token").read_text().strip()
+        status, body = request(port, "/api/v1/containers", token)
+        assert status == 200
+        assert body["engine_available"] is True
+        protected = {c["name"]: c["protected"] for c in body["containers"]}
+        assert protected == {"db-main": True, "web": False}
+        assert body["healing"]["enabled"] is False
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=STOP_TIMEOUT_S) == 0
+        assert "Following the container engine at unix://" in log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.mark.usefixtures("loopback_sockets")
+def test_worker_process_without_an_engine_says_so(tmp_path: Path) -> None:
+    process, port, _log = _start(tmp_path, "--docker-host", "none")
+    try:
+        token = (tmp_path / "data" / "token").read_text().strip()
+        status, body = request(port, "/api/v1/containers", token)
+        assert (status, body["code"]) == (404, "containers_disabled")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=STOP_TIMEOUT_S)
