@@ -358,3 +358,75 @@ class WorkerEvent:
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Parse the JSON form."""
         return cls(type=data["type"], time=data["time"], data=data.get("data") or {})
+
+
+TASK_STATES = ("queued", "waiting", "running", "succeeded", "failed", "cancelled")
+FINISHED_TASK_STATES = frozenset({"succeeded", "failed", "cancelled"})
+EVENT_TASK = "task"  # Task: queued, started, progressed, finished, cancelled or requeued
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Task:
+    """One unit of autonomous work in the worker's queue."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    priority: int
+    state: str
+    actor: Actor
+    attempts: int = 0
+    max_attempts: int = 3
+    next_attempt_at: float | None = None
+    progress: float = 0.0
+    progress_message: str | None = None
+    waiting_reason: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Succeeded, failed or cancelled: it will not run again unless retried."""
+        return self.state in FINISHED_TASK_STATES
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        data = asdict(self)
+        data["actor"] = self.actor.as_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form, ignoring fields a newer worker may add."""
+        values = {key: data[key] for key in _TASK_FIELDS if key in data}
+        values["actor"] = Actor.from_dict(data["actor"])
+        return cls(**values)
+
+
+_TASK_FIELDS = tuple(Task.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerSettings:
+    """When autonomous work may run: the resource gate, concurrency, and the pause switch."""
+
+    max_gpu_utilization: float = 50.0
+    min_free_vram_gb: float = 4.0
+    poll_interval_s: float = 30.0
+    max_concurrent: int = 3
+    paused: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(**{key: data[key] for key in _SCHEDULER_FIELDS if key in data})
+
+
+_SCHEDULER_FIELDS = tuple(SchedulerSettings.__dataclass_fields__)

@@ -1,0 +1,84 @@
+"""What a task kind is: its payload schema, its resource needs, and the work itself."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..models import GpuReport
+
+
+class PayloadError(ValueError):
+    """The payload does not fit the kind's schema; the message says what is wrong."""
+
+
+class PermanentTaskError(Exception):
+    """A failure retrying cannot fix (bad input, missing file): the task fails at once."""
+
+
+class TaskCancelledError(Exception):
+    """Raised by ``TaskContext.check_cancelled`` once the task was cancelled."""
+
+
+@dataclass(slots=True)
+class TaskContext:
+    """What a running handler may use: progress, cancellation and the latest GPU reading."""
+
+    task_id: int
+    attempt: int
+    _report: Callable[[float, str | None], Awaitable[None]]
+    _cancelled: Callable[[], bool]
+    _resources: Callable[[], GpuReport | None]
+
+    async def report_progress(self, percent: float, message: str | None = None) -> None:
+        """Tell Home Assistant how far the task is (0-100)."""
+        await self._report(max(0.0, min(100.0, percent)), message)
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the task was cancelled (or the worker is stopping) since it started."""
+        return self._cancelled()
+
+    def check_cancelled(self) -> None:
+        """Stop here if the task was cancelled; handlers call it between steps."""
+        if self._cancelled():
+            raise TaskCancelledError
+
+    @property
+    def resources(self) -> GpuReport | None:
+        """The GPUs as last read by the scheduler."""
+        return self._resources()
+
+
+class TaskHandler(ABC):
+    """One kind of task. Registered with the scheduler under ``kind``."""
+
+    kind: ClassVar[str]
+    needs_gpu: ClassVar[bool] = False
+    vram_gb: ClassVar[float] = 0.0
+    max_attempts: ClassVar[int] = 3
+
+    @abstractmethod
+    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Check and normalise a payload; raise ``PayloadError`` saying what is wrong."""
+
+    @abstractmethod
+    async def run(self, payload: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+        """Do the work and return its result (JSON-serialisable)."""
+
+
+def require_keys(payload: dict[str, Any], allowed: dict[str, type | tuple[type, ...]]) -> None:
+    """Reject unknown keys and wrongly typed values (a shared first check for schemas)."""
+    unknown = sorted(set(payload) - set(allowed))
+    if unknown:
+        raise PayloadError(f"Unknown payload field(s): {', '.join(unknown)}")
+    for key, kind in allowed.items():
+        if key not in payload:
+            continue
+        value = payload[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int to Python; accept it only where a bool is asked for.
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise PayloadError(f"{key} must be {' or '.join(k.__name__ for k in kinds)}")

@@ -1,0 +1,456 @@
+"""The scheduler: runs queued tasks when the GPUs have room, retries failures with backoff.
+
+A dispatch decision reads the GPUs once, asks the store for the best runnable tasks (one indexed
+query, whatever the queue's length) and starts those that fit, up to ``max_concurrent``. A task
+whose kind needs the GPU waits, with the reason recorded, while utilization is above the limit
+or too little VRAM is free; tasks behind it that fit still run. The loop wakes on a new task, a
+finished task, a settings change, the next retry time, or the poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+import contextlib
+from dataclasses import replace
+from functools import partial
+import json
+import logging
+from pathlib import Path
+import random
+import time
+from typing import Any
+
+from ..events import EventBus
+from ..gpu import GpuProbe
+from ..models import EVENT_TASK, TASK_STATES, Actor, GpuReport, SchedulerSettings, Task
+from .handlers import PayloadError, PermanentTaskError, TaskCancelledError, TaskContext, TaskHandler
+from .store import TaskQuery, TaskStore
+
+_LOGGER = logging.getLogger(__name__)
+
+MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 100, 50
+MAX_ATTEMPTS_LIMIT = 20
+SETTINGS_FILE = "scheduler.json"
+_GIB = 1024**3
+# Runnable tasks read per decision beyond the free slots, so blocked GPU tasks at the head do
+# not starve tasks behind them that need no GPU.
+_LOOKAHEAD = 50
+_SETTING_LIMITS: dict[str, tuple[float, float]] = {
+    "max_gpu_utilization": (0, 100),
+    "min_free_vram_gb": (0, 1024),
+    "poll_interval_s": (1, 3600),
+    "max_concurrent": (1, 64),
+}
+
+
+class QueueError(Exception):
+    """A request the queue refuses; ``code`` and ``status`` are what the API answers."""
+
+    code = "invalid_task"
+    status = 400
+
+
+class UnknownKindError(QueueError):
+    """No handler for that kind of task (yet)."""
+
+    code = "unknown_kind"
+
+
+class InvalidPayloadError(QueueError):
+    """The payload does not fit the kind's schema."""
+
+    code = "invalid_payload"
+
+
+class InvalidPriorityError(QueueError):
+    """Priority or attempts out of range."""
+
+    code = "invalid_priority"
+
+
+class TaskNotFoundError(QueueError):
+    """No task with that id."""
+
+    code = "task_not_found"
+    status = 404
+
+
+class TaskStateError(QueueError):
+    """The task's state does not allow that (cancel a finished task, retry a running one)."""
+
+    code = "task_finished"
+    status = 409
+
+
+class TaskNotRetryableError(TaskStateError):
+    """Only failed or cancelled tasks can be retried."""
+
+    code = "task_not_retryable"
+
+
+def gate_reason(
+    settings: SchedulerSettings, report: GpuReport | None, handler: TaskHandler
+) -> str | None:
+    """Why a task of this kind cannot start now, or None if some GPU has room for it."""
+    if not handler.needs_gpu:
+        return None
+    if report is None or not report.available or not report.gpus:
+        return f"no GPU available ({report.reason if report else 'not read yet'})"
+    need_gb = max(settings.min_free_vram_gb, handler.vram_gb)
+    reasons = []
+    for gpu in report.gpus:
+        busy = gpu.utilization_percent or 0.0
+        free_gb = (gpu.memory_free_bytes or 0) / _GIB
+        if busy > settings.max_gpu_utilization:
+            reasons.append(
+                f"GPU {gpu.index} at {busy:.0f} % (limit {settings.max_gpu_utilization:.0f} %)"
+            )
+        elif free_gb < need_gb:
+            reasons.append(f"GPU {gpu.index} has {free_gb:.1f} GB free (needs {need_gb:.1f} GB)")
+        else:
+            return None
+    return "waiting for resources: " + "; ".join(reasons)
+
+
+class Scheduler:
+    """The queue's owner: accepts, runs, retries, cancels, and reports tasks."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        *,
+        handlers: Iterable[TaskHandler],
+        probe: GpuProbe,
+        bus: EventBus,
+        data_dir: Path | None,
+        settings: SchedulerSettings | None = None,
+        backoff_base_s: float = 30.0,
+        backoff_max_s: float = 3600.0,
+        stop_timeout_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._handlers = {handler.kind: handler for handler in handlers}
+        self._probe = probe
+        self._bus = bus
+        self._settings_path = None if data_dir is None else data_dir / SETTINGS_FILE
+        self.settings = settings or SchedulerSettings()
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._stop_timeout_s = stop_timeout_s
+        self._clock = clock
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._cancel_requested: set[int] = set()
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.last_report: GpuReport | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of task this worker accepts."""
+        return tuple(sorted(self._handlers))
+
+    # Life cycle
+
+    async def async_start(self) -> None:
+        """Open the queue, put back what a crash interrupted, and start dispatching."""
+        await self._store.async_open()
+        saved = await asyncio.get_running_loop().run_in_executor(None, self._load_settings)
+        self.settings = replace(self.settings, **saved)
+        for task in await self._store.async_recover():
+            _LOGGER.warning("Task %d (%s) was interrupted: %s", task.id, task.kind, task.state)
+            self._publish("requeued" if task.state == "queued" else "failed", task)
+        self._loop_task = asyncio.create_task(self._dispatch_forever(), name="hydra scheduler")
+
+    async def async_stop(self) -> None:
+        """Stop dispatching; let running tasks finish, or put them back after the timeout."""
+        self._stopping = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        if self._running:
+            _, pending = await asyncio.wait(
+                list(self._running.values()), timeout=self._stop_timeout_s
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._store.async_close()
+
+    # Requests
+
+    async def async_enqueue(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        actor: Actor,
+        priority: int = DEFAULT_PRIORITY,
+        max_attempts: int | None = None,
+    ) -> Task:
+        """Validate and queue a task."""
+        handler = self._handlers.get(kind)
+        if handler is None:
+            accepted = ", ".join(self.kinds) or "none"
+            raise UnknownKindError(f"Unknown task kind {kind!r}; this worker accepts: {accepted}")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise InvalidPriorityError("priority must be a whole number")
+        if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise InvalidPriorityError(
+                f"priority must be between {MIN_PRIORITY} and {MAX_PRIORITY} (higher runs first)"
+            )
+        attempts = handler.max_attempts if max_attempts is None else max_attempts
+        if not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS_LIMIT:
+            raise InvalidPriorityError(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+        if not isinstance(payload, dict):
+            raise InvalidPayloadError("payload must be an object")
+        try:
+            clean = handler.validate(payload)
+        except PayloadError as err:
+            raise InvalidPayloadError(f"Invalid {kind} payload: {err}") from err
+        task = await self._store.async_add(
+            kind=kind, payload=clean, priority=priority, max_attempts=attempts, actor=actor
+        )
+        self._publish("queued", task)
+        self._wake.set()
+        return task
+
+    async def async_get(self, task_id: int) -> Task:
+        """One task, or TaskNotFoundError."""
+        task = await self._store.async_get(task_id)
+        if task is None:
+            raise TaskNotFoundError(f"No task {task_id}")
+        return task
+
+    async def async_list(self, query: TaskQuery) -> list[Task]:
+        """Tasks, newest first."""
+        return await self._store.async_list(query)
+
+    async def async_cancel(self, task_id: int) -> Task:
+        """Cancel a queued, waiting or running task."""
+        task = await self.async_get(task_id)
+        if task.finished:
+            raise TaskStateError(f"Task {task_id} has already {task.state}; nothing to cancel")
+        running = self._running.get(task_id)
+        if running is not None:
+            self._cancel_requested.add(task_id)
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            return await self.async_get(task_id)
+        task = await self._store.async_update(
+            task_id, state="cancelled", finished_at=self._clock(), waiting_reason=None
+        )
+        self._publish("cancelled", task)
+        return task
+
+    async def async_retry(self, task_id: int) -> Task:
+        """Queue a failed or cancelled task again, with a fresh set of attempts."""
+        task = await self.async_get(task_id)
+        if task.state not in ("failed", "cancelled"):
+            raise TaskNotRetryableError(
+                f"Task {task_id} is {task.state}; only failed or cancelled tasks can be retried"
+            )
+        task = await self._store.async_update(
+            task_id,
+            state="queued",
+            attempts=0,
+            next_attempt_at=None,
+            error=None,
+            result=None,
+            progress=0.0,
+            progress_message=None,
+            finished_at=None,
+        )
+        self._publish("queued", task)
+        self._wake.set()
+        return task
+
+    async def async_update_settings(self, **changes: Any) -> SchedulerSettings:
+        """Change thresholds, concurrency or the pause switch; kept across restarts."""
+        unknown = sorted(set(changes) - set(SchedulerSettings.__dataclass_fields__))
+        if unknown:
+            raise QueueError(f"Unknown setting(s): {', '.join(unknown)}")
+        for key, value in changes.items():
+            if key == "paused":
+                if not isinstance(value, bool):
+                    raise QueueError("paused must be true or false")
+                continue
+            low, high = _SETTING_LIMITS[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise QueueError(f"{key} must be a number")
+            if not low <= value <= high:
+                raise QueueError(f"{key} must be between {low:g} and {high:g}")
+        if "max_concurrent" in changes and changes["max_concurrent"] != int(
+            changes["max_concurrent"]
+        ):
+            raise QueueError("max_concurrent must be a whole number")
+        self.settings = replace(self.settings, **changes)
+        await asyncio.get_running_loop().run_in_executor(None, self._save_settings)
+        self._bus.publish("scheduler", self.settings.as_dict())
+        self._wake.set()
+        return self.settings
+
+    async def async_counts(self) -> dict[str, int]:
+        """Tasks per state; succeeded/failed/cancelled counted since local midnight."""
+        today = time.localtime(self._clock())
+        midnight = time.mktime((*today[:3], 0, 0, 0, 0, 0, -1))
+        counts = await self._store.async_counts(midnight)
+        return {state: counts.get(state, 0) for state in TASK_STATES}
+
+    # Dispatching
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.async_dispatch()
+            except Exception:
+                _LOGGER.exception("Dispatching tasks failed")
+            timeout = self.settings.poll_interval_s
+            next_retry = await self._store.async_next_attempt_at()
+            if next_retry is not None:
+                timeout = min(timeout, max(next_retry - self._clock(), 0.05))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def async_dispatch(self) -> list[Task]:
+        """One decision: start every runnable task that fits now; return those started."""
+        if self.settings.paused or self._stopping:
+            return []
+        free = self.settings.max_concurrent - len(self._running)
+        if free <= 0:
+            return []
+        now = self._clock()
+        candidates = await self._store.async_ready(now, free + _LOOKAHEAD)
+        if not candidates:
+            return []
+        if any(self._handlers[c.kind].needs_gpu for c in candidates if c.kind in self._handlers):
+            self.last_report = await self._probe.async_read()
+        started = []
+        for task in candidates:
+            if len(started) >= free:
+                break
+            handler = self._handlers.get(task.kind)
+            if handler is None:
+                reason = f"no handler for {task.kind!r} on this worker"
+            else:
+                reason = gate_reason(self.settings, self.last_report, handler)
+            if reason is not None:
+                if (task.state, task.waiting_reason) != ("waiting", reason):
+                    waiting = await self._store.async_update(
+                        task.id, state="waiting", waiting_reason=reason
+                    )
+                    self._publish("waiting", waiting)
+                continue
+            assert handler is not None
+            started.append(await self._start(task, handler))
+        return started
+
+    async def _start(self, task: Task, handler: TaskHandler) -> Task:
+        task = await self._store.async_update(
+            task.id,
+            state="running",
+            attempts=task.attempts + 1,
+            started_at=self._clock(),
+            waiting_reason=None,
+            next_attempt_at=None,
+            progress=0.0,
+            progress_message=None,
+        )
+        self._publish("started", task)
+        self._running[task.id] = asyncio.create_task(
+            self._run(task, handler), name=f"hydra task {task.id} {task.kind}"
+        )
+        return task
+
+    async def _run(self, task: Task, handler: TaskHandler) -> None:
+        context = TaskContext(
+            task_id=task.id,
+            attempt=task.attempts,
+            _report=partial(self._progress, task.id),
+            _cancelled=lambda: task.id in self._cancel_requested or self._stopping,
+            _resources=lambda: self.last_report,
+        )
+        try:
+            result = await handler.run(task.payload, context)
+            json.dumps(result)  # a result that cannot be stored is the handler's failure
+        except (asyncio.CancelledError, TaskCancelledError):
+            await self._interrupted(task)
+        except PermanentTaskError as err:
+            await self._finish(task, "failed", error=str(err) or type(err).__name__)
+        except Exception as err:
+            _LOGGER.warning("Task %d (%s) failed: %s", task.id, task.kind, err, exc_info=True)
+            await self._failed_attempt(task, f"{type(err).__name__}: {err}")
+        else:
+            await self._finish(task, "succeeded", result=result)
+        finally:
+            self._running.pop(task.id, None)
+            self._cancel_requested.discard(task.id)
+            self._wake.set()
+
+    async def _interrupted(self, task: Task) -> None:
+        if task.id in self._cancel_requested:
+            await self._finish(task, "cancelled", error="cancelled")
+            return
+        # Stopping: the task goes back to the queue; this attempt was not its fault.
+        task = await self._store.async_update(
+            task.id, state="queued", attempts=max(task.attempts - 1, 0), progress=0.0
+        )
+        self._publish("requeued", task)
+
+    async def _failed_attempt(self, task: Task, error: str) -> None:
+        if task.attempts >= task.max_attempts:
+            await self._finish(task, "failed", error=error)
+            return
+        # Exponential backoff with jitter, so retries of many tasks do not arrive together.
+        delay = min(self._backoff_base_s * 2 ** (task.attempts - 1), self._backoff_max_s)
+        delay *= 0.5 + random.random()  # noqa: S311 - jitter, not security
+        task = await self._store.async_update(
+            task.id, state="queued", error=error, next_attempt_at=self._clock() + delay
+        )
+        self._publish("retrying", task)
+
+    async def _finish(
+        self,
+        task: Task,
+        state: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {"state": state, "finished_at": self._clock(), "error": error}
+        if state == "succeeded":
+            changes.update(result=result, progress=100.0)
+        task = await self._store.async_update(task.id, **changes)
+        self._publish(state, task)
+
+    async def _progress(self, task_id: int, percent: float, message: str | None) -> None:
+        task = await self._store.async_update(task_id, progress=percent, progress_message=message)
+        self._publish("progress", task)
+
+    def _publish(self, event: str, task: Task) -> None:
+        self._bus.publish(EVENT_TASK, {"event": event, "task": task.as_dict()})
+
+    # Settings file
+
+    def _load_settings(self) -> dict[str, Any]:
+        if self._settings_path is None:
+            return {}
+        try:
+            saved = json.loads(self._settings_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(saved, dict):
+            return {}
+        fields = SchedulerSettings.__dataclass_fields__
+        return {key: value for key, value in saved.items() if key in fields}
+
+    def _save_settings(self) -> None:
+        if self._settings_path is None:
+            return
+        self._settings_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._settings_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.settings.as_dict()))
+        temporary.replace(self._settings_path)

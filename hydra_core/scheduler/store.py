@@ -1,0 +1,269 @@
+"""The persistent queue: tasks in SQLite (WAL) in the worker's data dir.
+
+Every change is committed before the caller goes on, so a worker killed at any moment loses
+nothing: on the next start, tasks it was running go back to the queue (``recover``). All SQLite
+work runs on one dedicated thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+import json
+from pathlib import Path
+import sqlite3
+import time
+from typing import Any, TypeVar
+
+from ..models import Actor, Task
+
+_T = TypeVar("_T")
+MAX_LIST = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    next_attempt_at REAL,
+    progress REAL NOT NULL DEFAULT 0,
+    progress_message TEXT,
+    waiting_reason TEXT,
+    result TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+-- What the dispatcher asks on every decision: the best runnable tasks, in order.
+CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (state, priority DESC, id)
+    WHERE state IN ('queued', 'waiting');
+CREATE INDEX IF NOT EXISTS tasks_state_finished ON tasks (state, finished_at);
+"""
+_COLUMNS = (
+    "id, kind, payload, priority, state, actor, attempts, max_attempts, next_attempt_at,"
+    " progress, progress_message, waiting_reason, result, error, created_at, started_at,"
+    " finished_at"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskQuery:
+    """Filters for listing tasks; newest first, paged by id."""
+
+    state: str | None = None
+    kind: str | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
+def _task(row: tuple[Any, ...]) -> Task:
+    return Task(
+        id=row[0],
+        kind=row[1],
+        payload=json.loads(row[2]),
+        priority=row[3],
+        state=row[4],
+        actor=Actor.from_dict(json.loads(row[5])),
+        attempts=row[6],
+        max_attempts=row[7],
+        next_attempt_at=row[8],
+        progress=row[9],
+        progress_message=row[10],
+        waiting_reason=row[11],
+        result=None if row[12] is None else json.loads(row[12]),
+        error=row[13],
+        created_at=row[14],
+        started_at=row[15],
+        finished_at=row[16],
+    )
+
+
+class TaskStore:
+    """Tasks on disk."""
+
+    def __init__(self, path: Path | None) -> None:
+        """Keep the queue in ``path``; None keeps it in memory (tests, benchmarks)."""
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tasks")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, function: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            if self._path is None:
+                self._db = sqlite3.connect(":memory:", isolation_level=None)
+            else:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self._path, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        return self._db
+
+    async def async_open(self) -> None:
+        """Create or open the database."""
+        await self._run(self._open)
+
+    async def async_close(self) -> None:
+        """Close the database and its thread."""
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def async_add(
+        self, *, kind: str, payload: dict[str, Any], priority: int, max_attempts: int, actor: Actor
+    ) -> Task:
+        """Queue a new task."""
+        return await self._run(
+            partial(self._add, kind, payload, priority, max_attempts, actor, time.time())
+        )
+
+    def _add(  # noqa: PLR0917 - a private step behind async_add's keywords
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        priority: int,
+        max_attempts: int,
+        actor: Actor,
+        now: float,
+    ) -> Task:
+        cursor = self._open().execute(
+            "INSERT INTO tasks (kind, payload, priority, state, actor, max_attempts, created_at)"
+            " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+            (kind, json.dumps(payload), priority, json.dumps(actor.as_dict()), max_attempts, now),
+        )
+        return self._get(cursor.lastrowid or 0)
+
+    async def async_get(self, task_id: int) -> Task | None:
+        """One task."""
+        return await self._run(partial(self._get, task_id))
+
+    def _get(self, task_id: int) -> Task | None:
+        row = (
+            self._open()
+            .execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,))  # noqa: S608
+            .fetchone()
+        )
+        return None if row is None else _task(row)
+
+    async def async_list(self, query: TaskQuery) -> list[Task]:
+        """Tasks matching the filters, newest first."""
+        return await self._run(partial(self._list, query))
+
+    def _list(self, query: TaskQuery) -> list[Task]:
+        clauses, values = [], []
+        for clause, value in (
+            ("state = ?", query.state),
+            ("kind = ?", query.kind),
+            ("id < ?", query.before_id),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                values.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        # Only the fixed clauses above are joined in; every value is a bound parameter.
+        sql = f"SELECT {_COLUMNS} FROM tasks {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        limit = min(max(query.limit, 1), MAX_LIST)
+        return [_task(row) for row in self._open().execute(sql, (*values, limit))]
+
+    async def async_ready(self, now: float, limit: int) -> list[Task]:
+        """The runnable tasks in dispatch order: priority first, then first in, first out."""
+        return await self._run(partial(self._ready, now, limit))
+
+    def _ready(self, now: float, limit: int) -> list[Task]:
+        sql = (
+            f"SELECT {_COLUMNS} FROM tasks WHERE state IN ('queued', 'waiting')"  # noqa: S608
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            " ORDER BY priority DESC, id LIMIT ?"
+        )
+        return [_task(row) for row in self._open().execute(sql, (now, limit))]
+
+    async def async_next_attempt_at(self) -> float | None:
+        """When the earliest task held back by its retry backoff becomes runnable."""
+        return await self._run(self._next_attempt_at)
+
+    def _next_attempt_at(self) -> float | None:
+        row = (
+            self._open()
+            .execute("SELECT MIN(next_attempt_at) FROM tasks WHERE state IN ('queued', 'waiting')")
+            .fetchone()
+        )
+        return row[0]
+
+    async def async_update(self, task_id: int, **changes: Any) -> Task:
+        """Change some of a task's fields; returns the task as stored."""
+        return await self._run(partial(self._update, task_id, changes))
+
+    def _update(self, task_id: int, changes: dict[str, Any]) -> Task:
+        encoded = {
+            key: json.dumps(value) if key in ("payload", "result") and value is not None else value
+            for key, value in changes.items()
+        }
+        assignments = ", ".join(f"{key} = ?" for key in encoded)
+        self._open().execute(
+            f"UPDATE tasks SET {assignments} WHERE id = ?",  # noqa: S608 - keys are our fields
+            (*encoded.values(), task_id),
+        )
+        task = self._get(task_id)
+        assert task is not None
+        return task
+
+    async def async_recover(self) -> list[Task]:
+        """After a crash: tasks that were running go back to the queue, their attempt counted.
+
+        A task that has used all its attempts this way fails instead.
+        """
+        return await self._run(self._recover)
+
+    def _recover(self) -> list[Task]:
+        db = self._open()
+        running = [row[0] for row in db.execute("SELECT id FROM tasks WHERE state = 'running'")]
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            "UPDATE tasks SET state = 'failed', finished_at = ?, error = 'Interrupted by a worker"
+            " restart on its last attempt' WHERE state = 'running' AND attempts >= max_attempts",
+            (now,),
+        )
+        db.execute(
+            "UPDATE tasks SET state = 'queued', progress = 0, progress_message = NULL,"
+            " waiting_reason = NULL WHERE state = 'running'"
+        )
+        db.execute("COMMIT")
+        return [task for task_id in running if (task := self._get(task_id)) is not None]
+
+    async def async_counts(self, since: float) -> dict[str, int]:
+        """How many tasks are in each state; finished ones only counted since ``since``."""
+        return await self._run(partial(self._counts, since))
+
+    def _counts(self, since: float) -> dict[str, int]:
+        db = self._open()
+        counts = dict(
+            db.execute(
+                "SELECT state, COUNT(*) FROM tasks WHERE state IN ('queued', 'waiting', 'running')"
+                " GROUP BY state"
+            ).fetchall()
+        )
+        counts.update(
+            db.execute(
+                "SELECT state, COUNT(*) FROM tasks WHERE state IN ('succeeded', 'failed',"
+                " 'cancelled') AND finished_at >= ? GROUP BY state",
+                (since,),
+            ).fetchall()
+        )
+        return counts
