@@ -16,6 +16,8 @@ from .models import (
     AuditEntry,
     ContainerReport,
     HealingSettings,
+    SchedulerState,
+    Task,
     WorkerEvent,
     WorkerInfo,
     WorkerStatus,
@@ -29,6 +31,8 @@ _ModelT = TypeVar(
     AuditEntry,
     HealingSettings,
     WorkerEvent,
+    Task,
+    SchedulerState,
 )
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -138,6 +142,53 @@ class HydraClient:
         """Switch self-healing on or off (kept across worker restarts)."""
         body = await self._request("PUT", "healing", json={"enabled": enabled})
         return self._parse(HealingSettings, body)
+
+    async def async_queue_task(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        actor: Actor,
+        priority: int | None = None,
+        max_attempts: int | None = None,
+    ) -> Task:
+        """Queue a task; HydraApiError unknown_kind, invalid_payload or invalid_priority."""
+        body: dict[str, Any] = {"kind": kind, "payload": payload, "actor": actor.as_dict()}
+        if priority is not None:
+            body["priority"] = priority
+        if max_attempts is not None:
+            body["max_attempts"] = max_attempts
+        return self._parse(Task, await self._request("POST", "tasks", json=body))
+
+    async def async_tasks(
+        self, *, state: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[Task]:
+        """Tasks, newest first."""
+        query = {"state": state, "kind": kind, "limit": str(limit)}
+        body = await self._request(
+            "GET", "tasks", params={key: value for key, value in query.items() if value}
+        )
+        return [self._parse(Task, task) for task in body["tasks"]]
+
+    async def async_task(self, task_id: int) -> Task:
+        """One task; HydraApiError ``task_not_found``."""
+        return self._parse(Task, await self._request("GET", f"tasks/{task_id}"))
+
+    async def async_cancel_task(self, task_id: int) -> Task:
+        """Cancel a task; HydraApiError ``task_finished`` if it already ended."""
+        return self._parse(Task, await self._request("POST", f"tasks/{task_id}/cancel"))
+
+    async def async_retry_task(self, task_id: int) -> Task:
+        """Queue a failed or cancelled task again; HydraApiError ``task_not_retryable``."""
+        return self._parse(Task, await self._request("POST", f"tasks/{task_id}/retry"))
+
+    async def async_scheduler(self) -> SchedulerState:
+        """The scheduler's settings, today's task counts and the accepted kinds."""
+        return self._parse(SchedulerState, await self._request("GET", "scheduler"))
+
+    async def async_update_scheduler(self, **changes: Any) -> SchedulerState:
+        """Change thresholds, max_concurrent or paused; HydraApiError invalid_setting."""
+        return self._parse(SchedulerState, await self._request("PUT", "scheduler", json=changes))
 
     async def async_events(self) -> AsyncIterator[WorkerEvent]:
         """Follow the worker's event stream until it closes (then HydraConnectionError).

@@ -430,3 +430,32 @@ class SchedulerSettings:
 
 
 _SCHEDULER_FIELDS = tuple(SchedulerSettings.__dataclass_fields__)
+
+
+EVENT_SCHEDULER = "scheduler"  # SchedulerSettings: thresholds or the pause switch changed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerState:
+    """What ``/api/v1/scheduler`` answers: the settings, today's counts, the accepted kinds."""
+
+    settings: SchedulerSettings
+    counts: dict[str, int]
+    kinds: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "settings": self.settings.as_dict(),
+            "counts": dict(self.counts),
+            "kinds": list(self.kinds),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(
+            settings=SchedulerSettings.from_dict(data["settings"]),
+            counts=dict(data["counts"]),
+            kinds=tuple(data["kinds"]),
+        )
