@@ -23,7 +23,15 @@ from typing import Any
 
 from ..events import EventBus
 from ..gpu import GpuProbe
-from ..models import EVENT_TASK, TASK_STATES, Actor, GpuReport, SchedulerSettings, Task
+from ..models import (
+    EVENT_SCHEDULER,
+    EVENT_TASK,
+    TASK_STATES,
+    Actor,
+    GpuReport,
+    SchedulerSettings,
+    Task,
+)
 from .handlers import PayloadError, PermanentTaskError, TaskCancelledError, TaskContext, TaskHandler
 from .store import TaskQuery, TaskStore
 
@@ -67,6 +75,12 @@ class InvalidPriorityError(QueueError):
     """Priority or attempts out of range."""
 
     code = "invalid_priority"
+
+
+class InvalidSettingError(QueueError):
+    """A scheduler setting out of range or of the wrong type."""
+
+    code = "invalid_setting"
 
 
 class TaskNotFoundError(QueueError):
@@ -271,24 +285,24 @@ class Scheduler:
         """Change thresholds, concurrency or the pause switch; kept across restarts."""
         unknown = sorted(set(changes) - set(SchedulerSettings.__dataclass_fields__))
         if unknown:
-            raise QueueError(f"Unknown setting(s): {', '.join(unknown)}")
+            raise InvalidSettingError(f"Unknown setting(s): {', '.join(unknown)}")
         for key, value in changes.items():
             if key == "paused":
                 if not isinstance(value, bool):
-                    raise QueueError("paused must be true or false")
+                    raise InvalidSettingError("paused must be true or false")
                 continue
             low, high = _SETTING_LIMITS[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise QueueError(f"{key} must be a number")
+                raise InvalidSettingError(f"{key} must be a number")
             if not low <= value <= high:
-                raise QueueError(f"{key} must be between {low:g} and {high:g}")
+                raise InvalidSettingError(f"{key} must be between {low:g} and {high:g}")
         if "max_concurrent" in changes and changes["max_concurrent"] != int(
             changes["max_concurrent"]
         ):
-            raise QueueError("max_concurrent must be a whole number")
+            raise InvalidSettingError("max_concurrent must be a whole number")
         self.settings = replace(self.settings, **changes)
         await asyncio.get_running_loop().run_in_executor(None, self._save_settings)
-        self._bus.publish("scheduler", self.settings.as_dict())
+        self._bus.publish(EVENT_SCHEDULER, self.settings.as_dict())
         self._wake.set()
         return self.settings
 

@@ -16,8 +16,9 @@ from ..audit import AuditLog
 from ..containers import ContainerService, EngineClient, ProtectionPolicy, resolve_docker_host
 from ..containers.engine import DEFAULT_DOCKER_HOST
 from ..events import EventBus
-from ..gpu import create_probe
+from ..gpu import GpuProbe, create_probe
 from ..models import HealingSettings, WorkerInfo
+from ..scheduler import MaintenanceHandler, Scheduler, TaskStore
 from .app import create_app
 from .config import (
     TOKEN_FILE,
@@ -30,6 +31,7 @@ from .config import (
 
 _LOGGER = logging.getLogger("hydra_core.worker")
 AUDIT_FILE = "audit.db"
+TASKS_FILE = "tasks.db"
 
 
 async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
@@ -43,7 +45,13 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
     audit = AuditLog(config.data_dir / AUDIT_FILE)
     containers = _container_service(config, audit, bus)
     app = create_app(
-        info=info, token=token, probe=probe, audit=audit, bus=bus, containers=containers
+        info=info,
+        token=token,
+        probe=probe,
+        audit=audit,
+        bus=bus,
+        containers=containers,
+        scheduler=_scheduler(config, probe, bus),
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -90,6 +98,23 @@ def _container_service(
             max_restarts_per_hour=config.heal_max_restarts,
         ),
         interval_s=config.container_interval,
+    )
+
+
+def _scheduler(config: WorkerConfig, probe: GpuProbe, bus: EventBus) -> Scheduler:
+    """The task queue, with the handlers this worker offers."""
+    maintenance = MaintenanceHandler(
+        data_dir=config.data_dir,
+        outputs_dir=config.outputs_dir or config.data_dir / "outputs",
+        extra_paths=tuple(Path(path) for path in config.maintenance_paths),
+        retention_days=config.retention_days,
+    )
+    return Scheduler(
+        TaskStore(config.data_dir / TASKS_FILE),
+        handlers=[maintenance],
+        probe=probe,
+        bus=bus,
+        data_dir=config.data_dir,
     )
 
 

@@ -15,12 +15,14 @@ from ..events import EventBus
 from ..gpu import GpuProbe
 from ..host import read_host_info
 from ..models import GpuInfo, WorkerInfo, WorkerStatus
-from . import containers_api
+from ..scheduler import Scheduler
+from . import containers_api, tasks_api
 from .auth import token_middleware
 from .containers_api import AUDIT_KEY, BUS_KEY, CONTAINERS_KEY
 from .errors import ApiError, error_middleware
 from .requests import check_query
 from .state import STATE_KEY, WorkerState
+from .tasks_api import SCHEDULER_KEY
 
 API_PREFIX = "/api/v1"
 
@@ -33,6 +35,7 @@ def create_app(
     audit: AuditLog | None = None,
     bus: EventBus | None = None,
     containers: ContainerService | None = None,
+    scheduler: Scheduler | None = None,
 ) -> web.Application:
     """Build the application; what it is given starts with it and closes with it.
 
@@ -45,10 +48,13 @@ def create_app(
     app[BUS_KEY] = bus or EventBus()
     if containers is not None:
         app[CONTAINERS_KEY] = containers
+    if scheduler is not None:
+        app[SCHEDULER_KEY] = scheduler
     app.router.add_get(f"{API_PREFIX}/health", handle_health)
     app.router.add_get(f"{API_PREFIX}/status", handle_status)
     app.router.add_get(f"{API_PREFIX}/gpus", handle_gpus)
     containers_api.add_routes(app, API_PREFIX)
+    tasks_api.add_routes(app, API_PREFIX)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_end_event_streams)
     return app
@@ -71,6 +77,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         if (containers := app.get(CONTAINERS_KEY)) is not None:
             await containers.async_start()
             stack.push_async_callback(containers.async_stop)
+        if (scheduler := app.get(SCHEDULER_KEY)) is not None:
+            await scheduler.async_start()
+            stack.push_async_callback(scheduler.async_stop)
         yield
 
 

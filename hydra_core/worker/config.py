@@ -135,6 +135,21 @@ OPTIONS: tuple[_Option, ...] = (
         "self-healing restarts per container per hour before Hydra gives up (default 3)",
     ),
     _Option(
+        "outputs_dir",
+        Path,
+        "where generated outputs go; maintenance removes old ones (default DATA_DIR/outputs)",
+    ),
+    _Option(
+        "retention_days",
+        _ranged(float, 0.01, 36500),
+        "how many days maintenance keeps outputs (default 30)",
+    ),
+    _Option(
+        "maintenance_paths",
+        _patterns,
+        "comma-separated extra folders whose disk use maintenance reports",
+    ),
+    _Option(
         "container_interval",
         _ranged(float, 1, 3600),
         "seconds between container status checks (default 10)",
@@ -161,6 +176,9 @@ class WorkerConfig:
     heal_after_checks: int = 3
     heal_max_restarts: int = 3
     container_interval: float = 10.0
+    outputs_dir: Path | None = None
+    retention_days: float = 30.0
+    maintenance_paths: tuple[str, ...] = ()
 
     def redacted(self) -> dict[str, Any]:
         """The options for logs: secrets replaced."""

@@ -115,7 +115,7 @@ async def _container(worker: Worker, name: str) -> ContainerInfo:
 async def _until(check: Callable[[], bool], within: float = 2) -> None:
     """Wait until the worker has seen what the engine did (its event stream is asynchronous)."""
     async with asyncio.timeout(within):
-        while not check():  # noqa: ASYNC110 - the state is the service's, not an event of ours
+        while not check():
             await asyncio.sleep(0.02)
 
 

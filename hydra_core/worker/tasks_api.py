@@ -1,0 +1,153 @@
+"""Routes for the task queue and its scheduler."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..models import TASK_STATES, Actor, SchedulerState
+from ..scheduler import QueueError, Scheduler, TaskQuery
+from ..scheduler.store import MAX_LIST
+from .errors import ApiError
+from .requests import check_query, query_number, read_object
+
+SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
+_CALLER_ACTORS = ("user", "automation", "api", "presence", "schedule")
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    """Register the routes."""
+    app.router.add_post(f"{prefix}/tasks", handle_create)
+    app.router.add_get(f"{prefix}/tasks", handle_list)
+    app.router.add_get(f"{prefix}/tasks/{{task_id}}", handle_get)
+    app.router.add_post(f"{prefix}/tasks/{{task_id}}/cancel", handle_cancel)
+    app.router.add_post(f"{prefix}/tasks/{{task_id}}/retry", handle_retry)
+    app.router.add_get(f"{prefix}/scheduler", handle_scheduler)
+    app.router.add_put(f"{prefix}/scheduler", handle_update_scheduler)
+
+
+def _scheduler(request: web.Request) -> Scheduler:
+    scheduler = request.app.get(SCHEDULER_KEY)
+    if scheduler is None:
+        raise ApiError(404, "scheduler_disabled", "This worker runs no task queue")
+    return scheduler
+
+
+def _task_id(request: web.Request) -> int:
+    raw = request.match_info["task_id"]
+    if not raw.isdecimal():
+        raise ApiError(400, "invalid_task_id", f"A task id is a whole number, not {raw!r}")
+    return int(raw)
+
+
+def _queue_error(err: QueueError) -> ApiError:
+    return ApiError(err.status, err.code, str(err))
+
+
+async def handle_create(request: web.Request) -> web.Response:
+    """Queue a task: ``{kind, payload, priority, max_attempts, actor}``."""
+    check_query(request, {})
+    scheduler = _scheduler(request)
+    body = await read_object(request)
+    unknown = sorted(set(body) - {"kind", "payload", "priority", "max_attempts", "actor"})
+    if unknown:
+        raise ApiError(400, "invalid_body", f"Unknown field(s): {', '.join(unknown)}")
+    kind = body.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise ApiError(400, "invalid_body", "kind must be the name of a task kind")
+    raw_actor = body.get("actor") or {"type": "api"}
+    if not isinstance(raw_actor, dict) or raw_actor.get("type") not in _CALLER_ACTORS:
+        raise ApiError(
+            400, "invalid_body", f"actor.type must be one of {', '.join(_CALLER_ACTORS)}"
+        )
+    try:
+        task = await scheduler.async_enqueue(
+            kind,
+            body.get("payload", {}),
+            actor=Actor.from_dict(raw_actor),
+            priority=body.get("priority", 50),
+            max_attempts=body.get("max_attempts"),
+        )
+    except QueueError as err:
+        raise _queue_error(err) from err
+    return web.json_response(task.as_dict(), status=201)
+
+
+async def handle_list(request: web.Request) -> web.Response:
+    """Tasks, newest first; filters ``state``, ``kind``; paging ``before`` and ``limit``."""
+    check_query(
+        request,
+        {
+            "state": f"one of {', '.join(TASK_STATES)}",
+            "kind": "task kind",
+            "before": "task id, for paging",
+            "limit": f"1 to {MAX_LIST} (default 100)",
+        },
+    )
+    state = request.query.get("state")
+    if state is not None and state not in TASK_STATES:
+        raise ApiError(400, "invalid_query", f"state must be one of {', '.join(TASK_STATES)}")
+    before = query_number(request, "before", low=1, high=2**62)
+    limit = query_number(request, "limit", low=1, high=MAX_LIST)
+    tasks = await _scheduler(request).async_list(
+        TaskQuery(
+            state=state,
+            kind=request.query.get("kind"),
+            before_id=None if before is None else int(before),
+            limit=100 if limit is None else int(limit),
+        )
+    )
+    return web.json_response({"tasks": [task.as_dict() for task in tasks]})
+
+
+async def handle_get(request: web.Request) -> web.Response:
+    """One task."""
+    check_query(request, {})
+    try:
+        task = await _scheduler(request).async_get(_task_id(request))
+    except QueueError as err:
+        raise _queue_error(err) from err
+    return web.json_response(task.as_dict())
+
+
+async def handle_cancel(request: web.Request) -> web.Response:
+    """Cancel a task that has not finished."""
+    check_query(request, {})
+    try:
+        task = await _scheduler(request).async_cancel(_task_id(request))
+    except QueueError as err:
+        raise _queue_error(err) from err
+    return web.json_response(task.as_dict())
+
+
+async def handle_retry(request: web.Request) -> web.Response:
+    """Queue a failed or cancelled task again."""
+    check_query(request, {})
+    try:
+        task = await _scheduler(request).async_retry(_task_id(request))
+    except QueueError as err:
+        raise _queue_error(err) from err
+    return web.json_response(task.as_dict())
+
+
+async def _state(scheduler: Scheduler) -> web.Response:
+    state = SchedulerState(
+        settings=scheduler.settings, counts=await scheduler.async_counts(), kinds=scheduler.kinds
+    )
+    return web.json_response(state.as_dict())
+
+
+async def handle_scheduler(request: web.Request) -> web.Response:
+    """Settings, today's counts and the accepted kinds."""
+    check_query(request, {})
+    return await _state(_scheduler(request))
+
+
+async def handle_update_scheduler(request: web.Request) -> web.Response:
+    """Change settings: any of the thresholds, ``max_concurrent``, ``paused``."""
+    check_query(request, {})
+    scheduler = _scheduler(request)
+    try:
+        await scheduler.async_update_settings(**await read_object(request))
+    except QueueError as err:
+        raise _queue_error(err) from err
+    return await _state(scheduler)
