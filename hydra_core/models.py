@@ -281,7 +281,7 @@ class Actor:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
-        return asdict(self)
+        return {"type": self.type, "id": self.id, "name": self.name}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -393,8 +393,8 @@ class Task:
         return self.state in FINISHED_TASK_STATES
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the JSON form."""
-        data = asdict(self)
+        """Return the JSON form (payload and result are shared, not copied)."""
+        data = {key: getattr(self, key) for key in _TASK_FIELDS}
         data["actor"] = self.actor.as_dict()
         return data
 

@@ -33,7 +33,7 @@ from ..models import (
     Task,
 )
 from .handlers import PayloadError, PermanentTaskError, TaskCancelledError, TaskContext, TaskHandler
-from .store import TaskQuery, TaskStore
+from .store import ReadyTask, TaskQuery, TaskStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -362,11 +362,11 @@ class Scheduler:
             started.append(await self._start(task, handler))
         return started
 
-    async def _start(self, task: Task, handler: TaskHandler) -> Task:
+    async def _start(self, ready: ReadyTask, handler: TaskHandler) -> Task:
         task = await self._store.async_update(
-            task.id,
+            ready.id,
             state="running",
-            attempts=task.attempts + 1,
+            attempts=ready.attempts + 1,
             started_at=self._clock(),
             waiting_reason=None,
             next_attempt_at=None,
