@@ -4,9 +4,10 @@ Run: .venv-worker/bin/python benchmarks/task_queue.py [--count 10000]
 
 The worker's real Scheduler and SQLite TaskStore on disk. Enqueue goes through the same path as
 the API (validation, insert, event): half the tasks one after another (each waits for its
-commit), half with 50 requests in flight (as when automations queue work at once). A dispatch decision is one `Scheduler.async_dispatch()`
-with every task queued and every one held by the GPU gate (there is no GPU here): the worst
-case, since the decision reads the best candidates, checks each against the gate and starts none.
+commit), half with 50 requests in flight (as when automations queue work at once). A dispatch
+decision is one `Scheduler.async_dispatch()` with every task queued and every one held by the
+GPU gate (there is no GPU here): the worst case, since the decision reads the best candidates,
+checks each against the gate and starts none.
 """
 
 from __future__ import annotations
@@ -94,8 +95,6 @@ async def _run(count: int, folder: Path) -> None:
         f"p95 {1000 * decisions[int(0.95 * len(decisions))]:.3f} ms"
     )
     await scheduler.async_stop()
-    size = sum(path.stat().st_size for path in folder.glob("tasks.db*"))
-    print(f"queue file size: {size / 1024**2:.1f} MiB ({size / count:.0f} bytes per task)")
 
 
 def main() -> None:
@@ -105,6 +104,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(_run(args.count, Path(folder)))
+        size = sum(path.stat().st_size for path in Path(folder).glob("tasks.db*"))
+    print(f"queue file size: {size / 1024**2:.1f} MiB ({size / args.count:.0f} bytes per task)")
 
 
 if __name__ == "__main__":
