@@ -1,10 +1,13 @@
 """Hydra: a home-lab AI system (GPUs, containers, voice, overnight work) in Home Assistant."""
 
+from collections.abc import Awaitable, Callable
+
 from homeassistant.const import CONF_TOKEN, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
 
 from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraError
 from hydra_core.models import ContainerReport
@@ -16,16 +19,28 @@ from .coordinator import (
     HydraContainerCoordinator,
     HydraData,
     HydraStatusCoordinator,
+    HydraTaskCoordinator,
+    HydraTaskData,
 )
 from .entity import container_identifier, worker_device_info
 from .event_stream import HydraEventStream
+from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
+    Platform.NUMBER,
     Platform.SENSOR,
     Platform.SWITCH,
+    Platform.TODO,
 ]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, which work on any loaded worker that runs a task queue."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> bool:
@@ -40,29 +55,38 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **worker_device_info(status)
     )
-    if (report := await _async_first_container_report(client)) is not None:
-        data.containers = HydraContainerCoordinator(
-            hass, entry, client, status.data.worker.worker_id
-        )
+    worker_id = status.data.worker.worker_id
+    if (report := await _async_first_read(client, client.async_containers)) is not None:
+        data.containers = HydraContainerCoordinator(hass, entry, client, worker_id)
         data.containers.async_set_updated_data(report)
         data.tracker = await ContainerTracker.async_load(hass, entry, data.containers)
-        data.events = HydraEventStream(hass, entry, client, status, data.containers)
+    tasks = await _async_first_read(client, lambda: HydraTaskCoordinator.async_fetch(client))
+    if tasks is not None:
+        data.tasks = HydraTaskCoordinator(hass, entry, client, worker_id)
+        data.tasks.async_set_updated_data(tasks)
+    if data.containers is not None or data.tasks is not None:
+        data.events = HydraEventStream(
+            hass, entry, client, status, containers=data.containers, tasks=data.tasks
+        )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if data.events is not None:
         data.events.async_start()
     return True
 
 
-async def _async_first_container_report(client: HydraClient) -> ContainerReport | None:
-    """The worker's containers, or None when it has no container engine configured."""
+async def _async_first_read[T: (ContainerReport, HydraTaskData)](
+    client: HydraClient, read: Callable[[], Awaitable[T]]
+) -> T | None:
+    """The worker's containers or task queue, or None when the worker has none configured."""
     try:
-        return await client.async_containers()
+        return await read()
     except HydraAuthError as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="invalid_auth"
         ) from err
     except HydraError as err:
-        # 404: container monitoring is off on this worker ("containers_disabled").
+        # 404: the worker follows no container engine ("containers_disabled") or runs no task
+        # queue ("scheduler_disabled"); an older worker has no such route at all.
         if isinstance(err, HydraApiError) and err.status == 404:
             return None
         raise ConfigEntryNotReady(

@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from typing import Any, override
 
+from homeassistant.components.notify import DOMAIN as NOTIFY_DOMAIN, SERVICE_SEND_MESSAGE
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -14,6 +15,7 @@ from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -33,8 +35,13 @@ from hydra_core.models import WorkerInfo
 
 from .const import (
     CONF_CONTAINERS,
+    CONF_DEFAULT_KIND,
+    CONF_NOTIFY_FAILURE,
+    CONF_NOTIFY_SUCCESS,
+    CONF_NOTIFY_TARGETS,
     CONF_REMOVE_AFTER,
     CONF_SCAN_INTERVAL,
+    DEFAULT_KIND,
     DEFAULT_REMOVE_AFTER_H,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
@@ -44,6 +51,8 @@ from .const import (
     MIN_SCAN_INTERVAL_S,
 )
 
+# notify actions that are not a target of their own.
+_NOT_TARGETS = frozenset({SERVICE_SEND_MESSAGE, "persistent_notification"})
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL, autocomplete="off"))
 TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 
@@ -207,7 +216,8 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class HydraOptionsFlow(OptionsFlowWithReload):
-    """How often to poll the worker and, if it has a container engine, which containers to show."""
+    """How often to poll the worker; if it has a container engine, which containers to show; if
+    it runs a task queue, what the to-do list queues and whom to notify about tasks."""
 
     @override
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -249,12 +259,51 @@ class HydraOptionsFlow(OptionsFlowWithReload):
                     )
                 )
             )
+        if (kinds := self._task_kinds()) is not None:
+            fields.update(self._task_fields(kinds))
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
                 probatio.Schema(fields), self.config_entry.options
             ),
         )
+
+    def _task_fields(self, kinds: tuple[str, ...]) -> dict[Any, Any]:
+        """The task queue's options: the to-do list's kind, and notifications about tasks."""
+        options = self.config_entry.options
+        chosen = options.get(CONF_NOTIFY_TARGETS, [])
+        notify_services = self.hass.services.async_services_for_domain(NOTIFY_DOMAIN)
+        targets = {
+            *self.hass.states.async_entity_ids(NOTIFY_DOMAIN),
+            *(f"{NOTIFY_DOMAIN}.{name}" for name in notify_services if name not in _NOT_TARGETS),
+            *chosen,
+        }
+        return {
+            probatio.Required(CONF_DEFAULT_KIND, default=DEFAULT_KIND): SelectSelector(
+                SelectSelectorConfig(
+                    options=sorted({*kinds, options.get(CONF_DEFAULT_KIND, DEFAULT_KIND)}),
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            probatio.Optional(CONF_NOTIFY_TARGETS, default=[]): SelectSelector(
+                SelectSelectorConfig(
+                    options=sorted(targets),
+                    multiple=True,
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            probatio.Required(CONF_NOTIFY_FAILURE, default=True): BooleanSelector(),
+            probatio.Required(CONF_NOTIFY_SUCCESS, default=False): BooleanSelector(),
+        }
+
+    def _task_kinds(self) -> tuple[str, ...] | None:
+        """The kinds the worker's queue accepts, or None if it runs none (or is not loaded)."""
+        if self.config_entry.state is not ConfigEntryState.LOADED:
+            return None
+        tasks = self.config_entry.runtime_data.tasks
+        return None if tasks is None else tasks.data.scheduler.kinds
 
     def _container_names(self) -> list[str] | None:
         """The worker's containers now, or None if it has no engine (or is not loaded)."""

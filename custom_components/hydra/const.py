@@ -28,3 +28,19 @@ ENGINE_ISSUE_AFTER: Final = timedelta(minutes=5)
 
 EVENT_CONTAINER_ACTION: Final = "hydra_container_action"
 EVENT_CONTAINER_HEAL_FAILED: Final = "hydra_container_heal_failed"
+
+# The task queue: pushed over the event stream; the poll only fills gaps.
+TASKS_SCAN_INTERVAL: Final = timedelta(seconds=60)
+# The newest tasks kept in Home Assistant (the to-do list shows these).
+TASK_LIST_LIMIT: Final = 50
+# Today's counts are read again after a task changes state, at most this often (seconds).
+COUNTS_COOLDOWN_S: Final = 0.5
+CONF_DEFAULT_KIND: Final = "default_kind"
+DEFAULT_KIND: Final = "maintenance"
+CONF_NOTIFY_TARGETS: Final = "notify_targets"
+CONF_NOTIFY_FAILURE: Final = "notify_failure"
+CONF_NOTIFY_SUCCESS: Final = "notify_success"
+
+EVENT_TASK_STARTED: Final = "hydra_task_started"
+EVENT_TASK_SUCCEEDED: Final = "hydra_task_succeeded"
+EVENT_TASK_FAILED: Final = "hydra_task_failed"

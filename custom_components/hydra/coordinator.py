@@ -1,7 +1,9 @@
-"""Coordinators: the worker's status (polled) and containers (pushed; polled as a safety net)."""
+"""Coordinators: the worker's status (polled); containers and the task queue (pushed; polled as
+a safety net)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn, override
@@ -19,10 +21,15 @@ from hydra_core.models import (
     EVENT_CONTAINER_REMOVED,
     EVENT_ENGINE,
     EVENT_HEALING,
+    EVENT_SCHEDULER,
+    EVENT_TASK,
     ContainerInfo,
     ContainerReport,
     GpuInfo,
     HealingSettings,
+    SchedulerSettings,
+    SchedulerState,
+    Task,
     WorkerEvent,
     WorkerStatus,
 )
@@ -30,10 +37,13 @@ from hydra_core.models import (
 from .const import (
     CONF_SCAN_INTERVAL,
     CONTAINER_SCAN_INTERVAL,
+    COUNTS_COOLDOWN_S,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     ENGINE_ISSUE_AFTER,
     LOGGER,
+    TASK_LIST_LIMIT,
+    TASKS_SCAN_INTERVAL,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +60,8 @@ class HydraData:
     # The rest is None when the worker has no container engine configured.
     containers: HydraContainerCoordinator | None = None
     tracker: ContainerTracker | None = None
+    # None when the worker runs no task queue.
+    tasks: HydraTaskCoordinator | None = None
     events: HydraEventStream | None = None
 
 
@@ -263,3 +275,133 @@ class HydraContainerCoordinator(DataUpdateCoordinator[ContainerReport]):
 
 def _sorted(containers: dict[str, ContainerInfo]) -> tuple[ContainerInfo, ...]:
     return tuple(containers[name] for name in sorted(containers))
+
+
+@dataclass(frozen=True, slots=True)
+class HydraTaskData:
+    """The scheduler (settings, today's counts, kinds) and the tasks Home Assistant shows."""
+
+    scheduler: SchedulerState
+    # The newest tasks and every running one, newest first.
+    tasks: tuple[Task, ...]
+
+
+def _keep(tasks: dict[int, Task]) -> tuple[Task, ...]:
+    """The newest tasks, and running ones however old, newest first."""
+    newest = sorted(tasks.values(), key=lambda task: task.id, reverse=True)
+    older_running = [task for task in newest[TASK_LIST_LIMIT:] if task.state == "running"]
+    return (*newest[:TASK_LIST_LIMIT], *older_running)
+
+
+class HydraTaskCoordinator(DataUpdateCoordinator[HydraTaskData]):
+    """The worker's task queue: tasks pushed by the event stream, polled every minute.
+
+    Today's counts are the worker's: a task that changes state has them read again (at most
+    once per COUNTS_COOLDOWN_S, and always by a read that starts after the change).
+    """
+
+    config_entry: HydraConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: HydraConfigEntry, client: HydraClient, worker_id: str
+    ) -> None:
+        """Set up the coordinator for one worker's queue."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} tasks {entry.title}",
+            update_interval=TASKS_SCAN_INTERVAL,
+        )
+        self.client = client
+        self.worker_id = worker_id
+        # Set by the event stream; while it is down, actions ask for a poll to show their effect.
+        self.pushed = False
+        # Tasks pushed while a poll is under way, applied again on top of what it read.
+        self._during_poll: list[Task] | None = None
+        self._counts_stale = False
+        self._counts_reader: asyncio.Task[None] | None = None
+
+    @staticmethod
+    async def async_fetch(client: HydraClient) -> HydraTaskData:
+        """Read the scheduler, the newest tasks and the running ones."""
+        scheduler, newest, running = await asyncio.gather(
+            client.async_scheduler(),
+            client.async_tasks(limit=TASK_LIST_LIMIT),
+            client.async_tasks(state="running"),
+        )
+        return HydraTaskData(
+            scheduler=scheduler, tasks=_keep({task.id: task for task in (*running, *newest)})
+        )
+
+    @override
+    async def _async_update_data(self) -> HydraTaskData:
+        self._during_poll = []
+        try:
+            data = await self.async_fetch(self.client)
+        except HydraError as err:
+            _raise_update_failed(err)
+        finally:
+            pushed, self._during_poll = self._during_poll, None
+        tasks = {task.id: task for task in data.tasks}
+        tasks.update((task.id, task) for task in pushed)
+        return replace(data, tasks=_keep(tasks))
+
+    @property
+    def tasks(self) -> dict[int, Task]:
+        """The tasks shown, by id."""
+        return {task.id: task for task in self.data.tasks}
+
+    @callback
+    def async_apply_event(self, event: WorkerEvent) -> None:
+        """Apply a pushed task or scheduler change."""
+        if event.type == EVENT_SCHEDULER:
+            self.async_apply_settings(SchedulerSettings.from_dict(event.data))
+        elif event.type == EVENT_TASK:
+            self.async_apply_task(Task.from_dict(event.data["task"]))
+            if event.data["event"] != "progress":
+                self._async_counts_changed()
+
+    @callback
+    def _async_counts_changed(self) -> None:
+        """Have today's counts read again by a read that starts from now on."""
+        self._counts_stale = True
+        if self._counts_reader is None or self._counts_reader.done():
+            self._counts_reader = self.config_entry.async_create_background_task(
+                self.hass, self._async_read_counts(), f"{DOMAIN} task counts"
+            )
+
+    async def _async_read_counts(self) -> None:
+        while self._counts_stale:
+            self._counts_stale = False
+            try:
+                scheduler = await self.client.async_scheduler()
+            except HydraError as err:
+                # The next poll brings them.
+                LOGGER.debug("Could not read the task counts: %s", err)
+                return
+            # Only the counts: the settings are pushed, and may have changed since.
+            counts = replace(self.data.scheduler, counts=scheduler.counts)
+            self.async_set_updated_data(replace(self.data, scheduler=counts))
+            if self._counts_stale:
+                await asyncio.sleep(COUNTS_COOLDOWN_S)
+
+    @callback
+    def async_apply_task(self, task: Task) -> None:
+        """A task as the worker just told it."""
+        if self._during_poll is not None:
+            self._during_poll.append(task)
+        tasks = self.tasks
+        tasks[task.id] = task
+        self.async_set_updated_data(replace(self.data, tasks=_keep(tasks)))
+
+    @callback
+    def async_apply_settings(self, settings: SchedulerSettings) -> None:
+        """The scheduler's settings as the worker just told them."""
+        scheduler = replace(self.data.scheduler, settings=settings)
+        self.async_set_updated_data(replace(self.data, scheduler=scheduler))
+
+    @callback
+    def async_apply_scheduler(self, scheduler: SchedulerState) -> None:
+        """The scheduler as the worker answered a change of its settings."""
+        self.async_set_updated_data(replace(self.data, scheduler=scheduler))

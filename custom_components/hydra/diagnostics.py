@@ -14,7 +14,7 @@ TO_REDACT = {CONF_TOKEN}
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: HydraConfigEntry
 ) -> dict[str, Any]:
-    """Return the entry (token redacted), the worker's latest status and its containers."""
+    """Return the entry (token redacted), the worker's status, containers and task queue."""
     data = entry.runtime_data
     status = data.status
     diagnostics: dict[str, Any] = {
@@ -28,5 +28,17 @@ async def async_get_config_entry_diagnostics(
             "last_update_success": containers.last_update_success,
             "event_stream_connected": containers.pushed,
             "report": containers.data.as_dict(),
+        }
+    diagnostics["tasks"] = None
+    if (tasks := data.tasks) is not None:
+        diagnostics["tasks"] = {
+            "last_update_success": tasks.last_update_success,
+            "event_stream_connected": tasks.pushed,
+            "scheduler": tasks.data.scheduler.as_dict(),
+            # Payloads may hold what the user typed; kinds and states are enough to debug.
+            "recent": [
+                {"id": task.id, "kind": task.kind, "state": task.state, "error": task.error}
+                for task in tasks.data.tasks
+            ],
         }
     return diagnostics

@@ -12,7 +12,7 @@ from hydra_core.client import HydraApiError, HydraAuthError, HydraError
 from hydra_core.models import Actor, ContainerInfo, GpuInfo
 
 from .const import DOMAIN, MANUFACTURER
-from .coordinator import HydraContainerCoordinator, HydraStatusCoordinator
+from .coordinator import HydraContainerCoordinator, HydraStatusCoordinator, HydraTaskCoordinator
 
 GPU_MANUFACTURER = {"nvml": "NVIDIA", "simulated": "Hydra (simulated)"}
 # Who may have started an action that no user asked for, found by the context it ran in.
@@ -106,6 +106,24 @@ def client_error(
     )
 
 
+async def async_actor(hass: HomeAssistant, context: Context | None) -> Actor:
+    """The Home Assistant user who asked, else the automation or script that did."""
+    context = context or Context()
+    if context.user_id is not None:
+        user = await hass.auth.async_get_user(context.user_id)
+        return Actor(type="user", id=context.user_id, name=user.name if user else None)
+    runner = next(
+        (
+            state
+            for domain in _AUTOMATION_DOMAINS
+            for state in hass.states.async_all(domain)
+            if state.context.id == context.id
+        ),
+        None,
+    )
+    return Actor(type="automation", id=context.id, name=runner.name if runner else None)
+
+
 class HydraWorkerEntity(CoordinatorEntity[HydraStatusCoordinator]):
     """An entity of the worker itself."""
 
@@ -147,6 +165,18 @@ class HydraEngineEntity(CoordinatorEntity[HydraContainerCoordinator]):
     _attr_has_entity_name = True
 
     def __init__(self, coordinator: HydraContainerCoordinator, key: str) -> None:
+        """Attach the entity to the worker's device."""
+        super().__init__(coordinator)
+        self._attr_unique_id = f"{coordinator.worker_id}_{key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.worker_id)})
+
+
+class HydraQueueEntity(CoordinatorEntity[HydraTaskCoordinator]):
+    """An entity of the worker's task queue, on the worker's device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: HydraTaskCoordinator, key: str) -> None:
         """Attach the entity to the worker's device."""
         super().__init__(coordinator)
         self._attr_unique_id = f"{coordinator.worker_id}_{key}"
@@ -199,26 +229,9 @@ class HydraContainerEntity(CoordinatorEntity[HydraContainerCoordinator]):
         """Start, stop or restart the container on behalf of whoever asked."""
         try:
             await self.coordinator.client.async_container_action(
-                self.container_name, action, await self._async_actor()
+                self.container_name, action, await async_actor(self.hass, self._context)
             )
         except HydraError as err:
             raise client_error(self.coordinator, err, self.container_name, action) from err
         if not self.coordinator.pushed:
             await self.coordinator.async_request_refresh()
-
-    async def _async_actor(self) -> Actor:
-        """The Home Assistant user who asked, else the automation or script that did."""
-        context = self._context or Context()
-        if context.user_id is not None:
-            user = await self.hass.auth.async_get_user(context.user_id)
-            return Actor(type="user", id=context.user_id, name=user.name if user else None)
-        runner = next(
-            (
-                state
-                for domain in _AUTOMATION_DOMAINS
-                for state in self.hass.states.async_all(domain)
-                if state.context.id == context.id
-            ),
-            None,
-        )
-        return Actor(type="automation", id=context.id, name=runner.name if runner else None)

@@ -1,4 +1,5 @@
-"""The worker's event stream: containers pushed to their coordinator, actions to HA's event bus.
+"""The worker's event stream: containers and tasks pushed to their coordinators, container
+actions and task outcomes to HA's event bus.
 
 One WebSocket per entry, run as the entry's background task. It reconnects by itself with a
 growing pause; after every (re)connection the coordinators are refreshed, so what changed while
@@ -20,7 +21,10 @@ from hydra_core.models import (
     EVENT_AUDIT,
     EVENT_HEAL_EXHAUSTED,
     EVENT_HELLO,
+    EVENT_SCHEDULER,
+    EVENT_TASK,
     AuditEntry,
+    Task,
     WorkerEvent,
 )
 
@@ -31,8 +35,14 @@ from .const import (
     LOGGER,
     RECONNECT_DELAYS_S,
 )
-from .coordinator import HydraConfigEntry, HydraContainerCoordinator, HydraStatusCoordinator
+from .coordinator import (
+    HydraConfigEntry,
+    HydraContainerCoordinator,
+    HydraStatusCoordinator,
+    HydraTaskCoordinator,
+)
 from .entity import container_identifier
+from .task_events import async_task_event
 
 # Most audit entries fetched after a reconnection to catch up on what happened meanwhile.
 CATCH_UP_LIMIT = 1000
@@ -47,7 +57,9 @@ class HydraEventStream:
         entry: HydraConfigEntry,
         client: HydraClient,
         status: HydraStatusCoordinator,
-        containers: HydraContainerCoordinator,
+        *,
+        containers: HydraContainerCoordinator | None,
+        tasks: HydraTaskCoordinator | None,
     ) -> None:
         """Prepare; ``async_start`` connects."""
         self._hass = hass
@@ -55,6 +67,8 @@ class HydraEventStream:
         self._client = client
         self._status = status
         self._containers = containers
+        self._tasks = tasks
+        self._pushed = False
         # Where a catch-up on the audit log starts, and what was already fired (as id, time).
         self._audit_since: float | None = None
         self._fired: deque[tuple[int, float]] = deque(maxlen=CATCH_UP_LIMIT)
@@ -74,33 +88,44 @@ class HydraEventStream:
                 async for event in self._client.async_events():
                     if event.type == EVENT_HELLO:
                         failures = 0
-                        self._containers.pushed = True
+                        self._set_pushed(True)
                         await self._async_resync(event, reconnected=connected_before)
                         connected_before = True
                     else:
                         await self._async_handle(event)
             except HydraAuthError:
-                self._containers.pushed = False
+                self._set_pushed(False)
                 LOGGER.warning("The Hydra worker refused the token on its event stream")
                 self._entry.async_start_reauth(self._hass)
                 return
             except HydraError as err:
-                log = LOGGER.info if self._containers.pushed else LOGGER.debug
+                log = LOGGER.info if self._pushed else LOGGER.debug
                 log("Hydra event stream of %s: %s", self._entry.title, err)
             except Exception:
                 # A bug must not end the push updates for good: log it, then reconnect.
                 LOGGER.exception("Hydra event stream of %s failed", self._entry.title)
-            self._containers.pushed = False
+            self._set_pushed(False)
             await asyncio.sleep(RECONNECT_DELAYS_S[min(failures, len(RECONNECT_DELAYS_S) - 1)])
             failures += 1
 
+    def _set_pushed(self, pushed: bool) -> None:
+        """Tell the coordinators whether changes reach them without a poll."""
+        self._pushed = pushed
+        for coordinator in (self._containers, self._tasks):
+            if coordinator is not None:
+                coordinator.pushed = pushed
+
     async def _async_resync(self, hello: WorkerEvent, *, reconnected: bool) -> None:
         """Catch up on what the stream could not tell: from now on it is live."""
-        await self._containers.async_refresh()
+        for coordinator in (self._containers, self._tasks):
+            if coordinator is not None:
+                await coordinator.async_refresh()
         if not reconnected:
             self._audit_since = hello.time
             return
         await self._status.async_refresh()
+        if self._containers is None:
+            return
         try:
             entries = await self._client.async_audit(since=self._audit_since, limit=CATCH_UP_LIMIT)
         except HydraError as err:
@@ -111,16 +136,33 @@ class HydraEventStream:
 
     async def _async_handle(self, event: WorkerEvent) -> None:
         try:
-            if event.type == EVENT_AUDIT:
+            if event.type in (EVENT_TASK, EVENT_SCHEDULER):
+                self._handle_task_event(event)
+            elif self._containers is None:
+                return
+            elif event.type == EVENT_AUDIT:
                 self._fire_audit(AuditEntry.from_dict(event.data))
             elif event.type == EVENT_HEAL_EXHAUSTED:
                 await self._async_heal_exhausted(
-                    event.data["container"], int(event.data["restarts"]), event.data["window_s"]
+                    self._containers,
+                    event.data["container"],
+                    int(event.data["restarts"]),
+                    event.data["window_s"],
                 )
             else:
                 self._containers.async_apply_event(event)
         except (KeyError, TypeError, ValueError) as err:
             LOGGER.warning("Ignoring a malformed %s event from the worker: %r", event.type, err)
+
+    @callback
+    def _handle_task_event(self, event: WorkerEvent) -> None:
+        """Update the queue's entities; tell automations (and notify targets) how tasks went."""
+        if self._tasks is None:
+            return
+        self._tasks.async_apply_event(event)
+        if event.type == EVENT_TASK:
+            task = Task.from_dict(event.data["task"])
+            async_task_event(self._hass, self._entry, event.data["event"], task)
 
     @callback
     def _fire_audit(self, entry: AuditEntry) -> None:
@@ -133,7 +175,7 @@ class HydraEventStream:
         self._hass.bus.async_fire(
             EVENT_CONTAINER_ACTION,
             {
-                **self._container_data(entry.container),
+                **self._container_data(self._status.data.worker.worker_id, entry.container),
                 "action": entry.action,
                 "result": entry.result,
                 "reason": entry.reason,
@@ -146,10 +188,12 @@ class HydraEventStream:
             context=Context(user_id=actor.id) if actor.type == "user" else None,
         )
 
-    async def _async_heal_exhausted(self, name: str, restarts: int, window_s: float) -> None:
+    async def _async_heal_exhausted(
+        self, containers: HydraContainerCoordinator, name: str, restarts: int, window_s: float
+    ) -> None:
         """Raise the repairs issue, and an event an automation can turn into a notification."""
-        self._containers.async_heal_exhausted(name, restarts, window_s)
-        placeholders = self._containers.heal_placeholders(name, restarts, window_s)
+        containers.async_heal_exhausted(name, restarts, window_s)
+        placeholders = containers.heal_placeholders(name, restarts, window_s)
         texts = await async_get_translations(
             self._hass, self._hass.config.language, "issues", {DOMAIN}
         )
@@ -157,7 +201,7 @@ class HydraEventStream:
         self._hass.bus.async_fire(
             EVENT_CONTAINER_HEAL_FAILED,
             {
-                **self._container_data(name),
+                **self._container_data(containers.worker_id, name),
                 "restarts": restarts,
                 "window_s": window_s,
                 "title": texts[f"{key}.title"].format(**placeholders),
@@ -165,10 +209,10 @@ class HydraEventStream:
             },
         )
 
-    def _container_data(self, name: str) -> dict[str, Any]:
+    def _container_data(self, worker_id: str, name: str) -> dict[str, Any]:
         """What identifies a container in an event: its name and, if it has one, its device."""
         device = dr.async_get(self._hass).async_get_device_by_identifier(
-            (DOMAIN, container_identifier(self._containers.worker_id, name)),
+            (DOMAIN, container_identifier(worker_id, name)),
             self._entry.entry_id,
         )
         return {

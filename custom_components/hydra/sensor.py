@@ -1,8 +1,9 @@
-"""Sensors: every GPU's load, temperature, memory and power, the worker's GPU count, and each
-container's state, health, CPU, memory and restarts."""
+"""Sensors: every GPU's load, temperature, memory and power, the worker's GPU count, each
+container's state, health, CPU, memory and restarts, and the task queue's counts."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import override
 
 from homeassistant.components.sensor import (
@@ -20,6 +21,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from hydra_core.models import (
     CONTAINER_HEALTH,
@@ -29,8 +31,13 @@ from hydra_core.models import (
     WorkerStatus,
 )
 
-from .coordinator import HydraConfigEntry, HydraContainerCoordinator, HydraStatusCoordinator
-from .entity import HydraContainerEntity, HydraGpuEntity, HydraWorkerEntity
+from .coordinator import (
+    HydraConfigEntry,
+    HydraContainerCoordinator,
+    HydraStatusCoordinator,
+    HydraTaskCoordinator,
+)
+from .entity import HydraContainerEntity, HydraGpuEntity, HydraQueueEntity, HydraWorkerEntity
 
 # The coordinator does all the I/O; entities only read its data.
 PARALLEL_UPDATES = 0
@@ -222,6 +229,51 @@ CONTAINER_SENSORS: tuple[HydraContainerSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class HydraQueueSensorDescription(SensorEntityDescription):
+    """A count of tasks in one state; ``today`` counts only those finished since midnight."""
+
+    task_state: str
+    today: bool = False
+
+
+QUEUE_SENSORS: tuple[HydraQueueSensorDescription, ...] = (
+    HydraQueueSensorDescription(
+        key="tasks_queued",
+        translation_key="tasks_queued",
+        task_state="queued",
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    HydraQueueSensorDescription(
+        key="tasks_running",
+        translation_key="tasks_running",
+        task_state="running",
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    HydraQueueSensorDescription(
+        key="tasks_waiting",
+        translation_key="tasks_waiting",
+        task_state="waiting",
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    # A retried task leaves the failed count again: a total that may go down, reset at midnight.
+    HydraQueueSensorDescription(
+        key="tasks_succeeded_today",
+        translation_key="tasks_succeeded_today",
+        task_state="succeeded",
+        today=True,
+        state_class=SensorStateClass.TOTAL,
+    ),
+    HydraQueueSensorDescription(
+        key="tasks_failed_today",
+        translation_key="tasks_failed_today",
+        task_state="failed",
+        today=True,
+        state_class=SensorStateClass.TOTAL,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: HydraConfigEntry,
@@ -249,6 +301,9 @@ async def async_setup_entry(
 
     add_new_gpus()
     entry.async_on_unload(coordinator.async_add_listener(add_new_gpus))
+
+    if (tasks := entry.runtime_data.tasks) is not None:
+        async_add_entities(HydraQueueSensor(tasks, description) for description in QUEUE_SENSORS)
 
     if (tracker := entry.runtime_data.tracker) is not None:
         tracker.async_add_platform(
@@ -320,3 +375,26 @@ class HydraContainerSensor(HydraContainerEntity, SensorEntity):
     def native_value(self) -> str | float | int | None:
         container = self.container
         return None if container is None else self.entity_description.value_fn(container)
+
+
+class HydraQueueSensor(HydraQueueEntity, SensorEntity):
+    """How many of the worker's tasks are in one state."""
+
+    entity_description: HydraQueueSensorDescription
+
+    def __init__(
+        self, coordinator: HydraTaskCoordinator, description: HydraQueueSensorDescription
+    ) -> None:
+        """Describe the sensor."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    @override
+    def native_value(self) -> int:
+        return self.coordinator.data.scheduler.counts.get(self.entity_description.task_state, 0)
+
+    @property
+    @override
+    def last_reset(self) -> datetime | None:
+        return dt_util.start_of_local_day() if self.entity_description.today else None

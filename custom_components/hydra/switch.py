@@ -1,4 +1,5 @@
-"""Switches: run or stop each container, and switch the worker's self-healing on or off."""
+"""Switches: run or stop each container, switch the worker's self-healing on or off, and pause
+or resume its autonomous work."""
 
 from typing import Any, override
 
@@ -14,8 +15,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from hydra_core.client import HydraError
 from hydra_core.models import ContainerInfo
 
-from .coordinator import HydraConfigEntry, HydraContainerCoordinator
-from .entity import HydraContainerEntity, HydraEngineEntity, client_error
+from .coordinator import HydraConfigEntry, HydraContainerCoordinator, HydraTaskCoordinator
+from .entity import HydraContainerEntity, HydraEngineEntity, HydraQueueEntity, client_error
+from .tasks import task_error
 
 # Each change is one request to the worker; the worker serialises what the engine cannot.
 PARALLEL_UPDATES = 0
@@ -26,6 +28,7 @@ RUNNING = SwitchEntityDescription(
 SELF_HEALING = SwitchEntityDescription(
     key="self_healing", translation_key="self_healing", entity_category=EntityCategory.CONFIG
 )
+AUTONOMOUS_WORK = SwitchEntityDescription(key="autonomous_work", translation_key="autonomous_work")
 
 
 async def async_setup_entry(
@@ -33,8 +36,11 @@ async def async_setup_entry(
     entry: HydraConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the self-healing switch and a running switch to every container."""
+    """Add the autonomous work switch, the self-healing switch and a running switch to every
+    container, as far as the worker runs a task queue and follows a container engine."""
     data = entry.runtime_data
+    if data.tasks is not None:
+        async_add_entities([HydraAutonomousWorkSwitch(data.tasks)])
     if data.containers is None or data.tracker is None:
         return
     async_add_entities([HydraSelfHealingSwitch(data.containers)])
@@ -96,3 +102,34 @@ class HydraSelfHealingSwitch(HydraEngineEntity, SwitchEntity):
         except HydraError as err:
             raise client_error(self.coordinator, err) from err
         self.coordinator.async_apply_healing(healing)
+
+
+class HydraAutonomousWorkSwitch(HydraQueueEntity, SwitchEntity):
+    """On while the worker starts queued tasks by itself; off pauses the queue (running tasks
+    finish)."""
+
+    entity_description = AUTONOMOUS_WORK
+
+    def __init__(self, coordinator: HydraTaskCoordinator) -> None:
+        """Describe the switch."""
+        super().__init__(coordinator, AUTONOMOUS_WORK.key)
+
+    @property
+    @override
+    def is_on(self) -> bool:
+        return not self.coordinator.data.scheduler.settings.paused
+
+    @override
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self._async_set(paused=False)
+
+    @override
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._async_set(paused=True)
+
+    async def _async_set(self, *, paused: bool) -> None:
+        try:
+            scheduler = await self.coordinator.client.async_update_scheduler(paused=paused)
+        except HydraError as err:
+            raise task_error(self.coordinator, err) from err
+        self.coordinator.async_apply_scheduler(scheduler)

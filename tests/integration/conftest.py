@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 import secrets
-from typing import Any
+from typing import Any, ClassVar
 from unittest.mock import patch
 
 from aiohttp import web
@@ -25,6 +25,16 @@ from hydra_core.containers import ContainerService, EngineClient, ProtectionPoli
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
 from hydra_core.models import HealingSettings, WorkerInfo
+from hydra_core.scheduler import (
+    MaintenanceHandler,
+    PayloadError,
+    PermanentTaskError,
+    Scheduler,
+    TaskContext,
+    TaskHandler,
+    TaskStore,
+)
+from hydra_core.scheduler.handlers import require_keys
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
@@ -232,7 +242,7 @@ async def wait_for_state(
 async def wait_until(check: Callable[[], bool], within: float = PUSH_DEADLINE_S) -> None:
     """Wait, at most ``within`` seconds, until ``check()`` holds."""
     async with asyncio.timeout(within):
-        while not check():  # noqa: ASYNC110 - the condition is the integration's state, not an event
+        while not check():
             await asyncio.sleep(0.01)
 
 
@@ -250,3 +260,89 @@ async def refresh_containers(
         with patch("homeassistant.util.dt.utcnow", return_value=dt_util.utcnow() + later):
             await entry.runtime_data.containers.async_refresh()
     await hass.async_block_till_done()
+
+
+class ControlledHandler(TaskHandler):
+    """The ``test`` kind: succeeds or fails as its payload says, held running until released.
+
+    ``{"outcome": "succeed" | "fail", "hold": bool}``; one attempt, so a failure is final.
+    """
+
+    kind: ClassVar[str] = "test"
+    max_attempts: ClassVar[int] = 1
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Check the outcome; hold defaults to off."""
+        require_keys(payload, {"outcome": str, "hold": bool})
+        outcome = payload.get("outcome", "succeed")
+        if outcome not in ("succeed", "fail"):
+            raise PayloadError("outcome must be succeed or fail")
+        return {"outcome": outcome, "hold": payload.get("hold", False)}
+
+    async def run(self, payload: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+        """Report progress, wait while held, then end as asked."""
+        await context.report_progress(10, "started")
+        if payload["hold"]:
+            await self.release.wait()
+        if payload["outcome"] == "fail":
+            raise PermanentTaskError("the test asked this task to fail")
+        return {"outcome": "succeeded"}
+
+
+@dataclass
+class TaskWorker(LoopbackWorker):
+    """The worker with a real scheduler: its SQLite queue and settings live in ``data_dir``.
+
+    It accepts ``maintenance`` (the real handler, over ``data_dir``) and ``test`` tasks.
+    """
+
+    data_dir: Path = field(default_factory=Path)
+    handler: ControlledHandler = field(default_factory=ControlledHandler)
+    scheduler: Scheduler | None = None
+
+    def build_app(self) -> web.Application:
+        """The worker application with its task queue."""
+        probe = NvmlProbe(self.nvml)
+        bus = EventBus()
+        self.scheduler = Scheduler(
+            TaskStore(self.data_dir / "tasks.db"),
+            handlers=[
+                MaintenanceHandler(data_dir=self.data_dir, outputs_dir=self.data_dir / "outputs"),
+                self.handler,
+            ],
+            probe=probe,
+            bus=bus,
+            data_dir=self.data_dir,
+            stop_timeout_s=0.5,
+        )
+        return create_app(
+            info=self.info, token=self.token, probe=probe, bus=bus, scheduler=self.scheduler
+        )
+
+    async def stop(self) -> None:
+        """Let held tasks end, then stop serving."""
+        self.handler.release.set()
+        await super().stop()
+
+
+@pytest.fixture
+async def task_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[TaskWorker]:
+    """A running worker with a task queue."""
+    loopback = TaskWorker(nvml, data_dir=tmp_path)
+    await loopback.start()
+    yield loopback
+    await loopback.stop()
+
+
+@pytest.fixture
+def tasks_entry(task_worker: TaskWorker) -> MockConfigEntry:
+    """The entry the config flow makes for the worker with a task queue."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=WORKER_NAME,
+        unique_id=WORKER_ID,
+        data={CONF_URL: task_worker.url, CONF_TOKEN: task_worker.token},
+    )

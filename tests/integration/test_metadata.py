@@ -10,7 +10,7 @@ import tomllib
 from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION
 
-from custom_components.hydra import binary_sensor, sensor, switch
+from custom_components.hydra import binary_sensor, number, sensor, switch, todo
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "custom_components" / "hydra"
@@ -76,9 +76,16 @@ def test_hacs_json() -> None:
 def test_every_entity_has_a_name_and_an_icon() -> None:
     """Each translation key the entities use has English text and an icon, and no text is unused."""
     platforms = {
-        "sensor": (*sensor.GPU_SENSORS, *sensor.WORKER_SENSORS, *sensor.CONTAINER_SENSORS),
+        "sensor": (
+            *sensor.GPU_SENSORS,
+            *sensor.WORKER_SENSORS,
+            *sensor.CONTAINER_SENSORS,
+            *sensor.QUEUE_SENSORS,
+        ),
         "binary_sensor": (binary_sensor.PROBLEM, binary_sensor.ENGINE),
-        "switch": (switch.RUNNING, switch.SELF_HEALING),
+        "switch": (switch.RUNNING, switch.SELF_HEALING, switch.AUTONOMOUS_WORK),
+        "number": number.SCHEDULER_NUMBERS,
+        "todo": (todo.QUEUE,),
     }
     assert set(STRINGS["entity"]) == set(platforms)
     for platform, descriptions in platforms.items():

@@ -1,0 +1,120 @@
+"""Numbers: the task queue's resource gate and concurrency, changed on the worker at run time."""
+
+from dataclasses import dataclass
+from typing import override
+
+from homeassistant.components.number import (
+    NumberDeviceClass,
+    NumberEntity,
+    NumberEntityDescription,
+    NumberMode,
+)
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from hydra_core.client import HydraError
+
+from .coordinator import HydraConfigEntry, HydraTaskCoordinator
+from .entity import HydraQueueEntity
+from .tasks import task_error
+
+# Each change is one request to the worker.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class HydraSchedulerNumberDescription(NumberEntityDescription):
+    """A scheduler setting; ``key`` is its name in SchedulerSettings."""
+
+    whole: bool = False
+
+
+# The limits are the worker's own (hydra_core.scheduler.scheduler._SETTING_LIMITS).
+SCHEDULER_NUMBERS: tuple[HydraSchedulerNumberDescription, ...] = (
+    HydraSchedulerNumberDescription(
+        key="max_gpu_utilization",
+        translation_key="max_gpu_utilization",
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=PERCENTAGE,
+        native_min_value=0,
+        native_max_value=100,
+        native_step=1,
+        mode=NumberMode.SLIDER,
+    ),
+    HydraSchedulerNumberDescription(
+        key="min_free_vram_gb",
+        translation_key="min_free_vram",
+        entity_category=EntityCategory.CONFIG,
+        device_class=NumberDeviceClass.DATA_SIZE,
+        # The worker counts VRAM in units of 1024³ bytes.
+        native_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        native_min_value=0,
+        native_max_value=1024,
+        native_step=0.5,
+        mode=NumberMode.BOX,
+    ),
+    HydraSchedulerNumberDescription(
+        key="poll_interval_s",
+        translation_key="poll_interval",
+        entity_category=EntityCategory.CONFIG,
+        device_class=NumberDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        native_min_value=1,
+        native_max_value=3600,
+        native_step=1,
+        mode=NumberMode.BOX,
+    ),
+    HydraSchedulerNumberDescription(
+        key="max_concurrent",
+        translation_key="max_concurrent",
+        entity_category=EntityCategory.CONFIG,
+        native_min_value=1,
+        native_max_value=64,
+        native_step=1,
+        mode=NumberMode.BOX,
+        whole=True,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HydraConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the scheduler's settings when the worker runs a task queue."""
+    if (tasks := entry.runtime_data.tasks) is None:
+        return
+    async_add_entities(
+        HydraSchedulerNumber(tasks, description) for description in SCHEDULER_NUMBERS
+    )
+
+
+class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
+    """One of the scheduler's settings."""
+
+    entity_description: HydraSchedulerNumberDescription
+
+    def __init__(
+        self, coordinator: HydraTaskCoordinator, description: HydraSchedulerNumberDescription
+    ) -> None:
+        """Describe the number."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    @override
+    def native_value(self) -> float:
+        return getattr(self.coordinator.data.scheduler.settings, self.entity_description.key)
+
+    @override
+    async def async_set_native_value(self, value: float) -> None:
+        setting = int(value) if self.entity_description.whole else value
+        try:
+            scheduler = await self.coordinator.client.async_update_scheduler(
+                **{self.entity_description.key: setting}
+            )
+        except HydraError as err:
+            raise task_error(self.coordinator, err) from err
+        self.coordinator.async_apply_scheduler(scheduler)

@@ -1,0 +1,89 @@
+"""What a pushed task event becomes in Home Assistant: an event for automations, and a notification
+to the targets chosen in the options when a task fails (or, if chosen, succeeds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.notify import (
+    ATTR_MESSAGE,
+    ATTR_TITLE,
+    DOMAIN as NOTIFY_DOMAIN,
+    SERVICE_SEND_MESSAGE,
+)
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+import probatio
+
+from hydra_core.models import Task
+
+from .const import (
+    CONF_NOTIFY_FAILURE,
+    CONF_NOTIFY_SUCCESS,
+    CONF_NOTIFY_TARGETS,
+    DOMAIN,
+    EVENT_TASK_FAILED,
+    EVENT_TASK_STARTED,
+    EVENT_TASK_SUCCEEDED,
+    LOGGER,
+)
+from .coordinator import HydraConfigEntry
+from .tasks import task_summary
+
+# The worker's task events that Home Assistant's event bus hears about.
+HA_EVENTS = {
+    "started": EVENT_TASK_STARTED,
+    "succeeded": EVENT_TASK_SUCCEEDED,
+    "failed": EVENT_TASK_FAILED,
+}
+
+
+def task_event_data(entry: HydraConfigEntry, task: Task) -> dict[str, Any]:
+    """What an event about a task holds: the entry, and the task with its id as ``task_id``."""
+    data = task.as_dict()
+    return {"entry_id": entry.entry_id, "task_id": data.pop("id"), **data}
+
+
+@callback
+def async_task_event(hass: HomeAssistant, entry: HydraConfigEntry, event: str, task: Task) -> None:
+    """Fire the event an automation can react to; notify when the options ask for it."""
+    if (event_type := HA_EVENTS.get(event)) is None:
+        return
+    hass.bus.async_fire(event_type, task_event_data(entry, task))
+    options = entry.options
+    wanted = (event == "failed" and options.get(CONF_NOTIFY_FAILURE, True)) or (
+        event == "succeeded" and options.get(CONF_NOTIFY_SUCCESS, False)
+    )
+    targets = options.get(CONF_NOTIFY_TARGETS, [])
+    if wanted and targets:
+        entry.async_create_background_task(
+            hass,
+            _async_notify(hass, targets, *_message(entry, task)),
+            f"{DOMAIN} notify task {task.id} {event}",
+        )
+
+
+def _message(entry: HydraConfigEntry, task: Task) -> tuple[str, str]:
+    """A short title and message: what ran, where, and how it ended."""
+    title = f"Hydra task {task.state}"
+    message = f"{task_summary(task)} (task {task.id}) {task.state} on {entry.title}"
+    if task.error:
+        message += f": {task.error}"
+    return title, message
+
+
+async def _async_notify(hass: HomeAssistant, targets: list[str], title: str, message: str) -> None:
+    """Send to each notify entity (``send_message``) or legacy notify service, as each one is."""
+    for target in targets:
+        entity_id = target if "." in target else f"{NOTIFY_DOMAIN}.{target}"
+        data = {ATTR_TITLE: title, ATTR_MESSAGE: message}
+        if hass.states.get(entity_id) is not None:
+            service = SERVICE_SEND_MESSAGE
+            data[ATTR_ENTITY_ID] = entity_id
+        else:
+            service = entity_id.split(".", 1)[1]
+        try:
+            await hass.services.async_call(NOTIFY_DOMAIN, service, data, blocking=True)
+        except (HomeAssistantError, probatio.Invalid) as err:
+            LOGGER.warning("Could not notify %s about a Hydra task: %s", target, err)
