@@ -6,18 +6,13 @@ on one dedicated thread so the event loop never waits on the disk.
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-import sqlite3
 import time
-from typing import TypeVar
 
 from .models import Actor, AuditEntry
-
-_T = TypeVar("_T")
+from .sqlite import SqliteStore
 
 MAX_LIMIT = 1000
 _COLUMNS = "id, time, actor_type, actor_id, actor_name, container, action, result, reason, detail"
@@ -54,43 +49,14 @@ class AuditQuery:
     limit: int = 100
 
 
-class AuditLog:
+class AuditLog(SqliteStore):
     """Append and query audit entries."""
+
+    schema = _SCHEMA
 
     def __init__(self, path: Path | None) -> None:
         """Keep the log in ``path``; None keeps it in memory (for workers without a data dir)."""
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
-        self._db: sqlite3.Connection | None = None
-
-    def _open(self) -> sqlite3.Connection:
-        if self._db is None:
-            if self._path is None:
-                self._db = sqlite3.connect(":memory:", isolation_level=None)
-            else:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self._path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        return self._db
-
-    async def _run(self, function, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-    async def async_open(self) -> None:
-        """Create or open the database."""
-        await self._run(self._open)
-
-    async def async_close(self) -> None:
-        """Close the database and its thread."""
-        await self._run(self._close)
-        self._executor.shutdown(wait=True)
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        super().__init__(path, thread_name="audit")
 
     async def async_record(
         self,

@@ -7,20 +7,16 @@ work runs on one dedicated thread.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 import json
 from pathlib import Path
-import sqlite3
 import time
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from ..models import Actor, Task
+from ..sqlite import SqliteStore
 
-_T = TypeVar("_T")
 MAX_LIST = 1000
 
 _SCHEMA = """
@@ -97,45 +93,16 @@ def _task(row: tuple[Any, ...]) -> Task:
     )
 
 
-class TaskStore:
+class TaskStore(SqliteStore):
     """Tasks on disk."""
+
+    schema = _SCHEMA
+    # An enqueue must not wait for a disk sync (> 2,000 a second); a kill still loses nothing.
+    synchronous = "NORMAL"
 
     def __init__(self, path: Path | None) -> None:
         """Keep the queue in ``path``; None keeps it in memory (tests, benchmarks)."""
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tasks")
-        self._db: sqlite3.Connection | None = None
-
-    async def _run(self, function: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function)
-
-    def _open(self) -> sqlite3.Connection:
-        if self._db is None:
-            if self._path is None:
-                self._db = sqlite3.connect(":memory:", isolation_level=None)
-            else:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self._path, isolation_level=None)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                # WAL + NORMAL: a commit survives the worker being killed (the OS has it);
-                # only a power cut can lose the last moments. FULL would fsync every enqueue.
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        return self._db
-
-    async def async_open(self) -> None:
-        """Create or open the database."""
-        await self._run(self._open)
-
-    async def async_close(self) -> None:
-        """Close the database and its thread."""
-        await self._run(self._close)
-        self._executor.shutdown(wait=True)
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        super().__init__(path, thread_name="tasks")
 
     async def async_add(
         self, *, kind: str, payload: dict[str, Any], priority: int, max_attempts: int, actor: Actor
