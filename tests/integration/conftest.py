@@ -128,15 +128,20 @@ async def worker(nvml: FakeNvml) -> AsyncIterator[LoopbackWorker]:
     await loopback.stop()
 
 
-@pytest.fixture
-def config_entry(worker: LoopbackWorker) -> MockConfigEntry:
-    """The entry the config flow makes for the worker."""
+def entry_for(worker: LoopbackWorker) -> MockConfigEntry:
+    """The entry the config flow makes for a worker: keyed by its id, titled with its name."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=WORKER_NAME,
         unique_id=WORKER_ID,
         data={CONF_URL: worker.url, CONF_TOKEN: worker.token},
     )
+
+
+@pytest.fixture
+def config_entry(worker: LoopbackWorker) -> MockConfigEntry:
+    """The entry the config flow makes for the worker."""
+    return entry_for(worker)
 
 
 @pytest.fixture
@@ -199,12 +204,7 @@ async def container_worker(
 @pytest.fixture
 def containers_entry(container_worker: ContainerWorker) -> MockConfigEntry:
     """The entry the config flow makes for the worker with containers."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=WORKER_NAME,
-        unique_id=WORKER_ID,
-        data={CONF_URL: container_worker.url, CONF_TOKEN: container_worker.token},
-    )
+    return entry_for(container_worker)
 
 
 async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry, *running: str) -> None:
@@ -340,9 +340,4 @@ async def task_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[TaskWorke
 @pytest.fixture
 def tasks_entry(task_worker: TaskWorker) -> MockConfigEntry:
     """The entry the config flow makes for the worker with a task queue."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=WORKER_NAME,
-        unique_id=WORKER_ID,
-        data={CONF_URL: task_worker.url, CONF_TOKEN: task_worker.token},
-    )
+    return entry_for(task_worker)
