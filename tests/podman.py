@@ -12,7 +12,7 @@ with ``http.client``; ``EventStream`` reads ``/events`` with a raw socket and a 
 
 Podman 4.3 runs no health check by itself here (that needs systemd timers): ``healthcheck()``
 runs one through libpod's endpoint, which is also what makes podman emit ``health_status``.
-``scripts/podman-setup`` installs the packages (podman runc uidmap busybox-static catatonit).
+``scripts/system-setup`` installs the packages (podman runc uidmap busybox-static catatonit).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ LIBPOD_API = "/v4.0.0/libpod"
 # ``make_healthy`` / ``make_unhealthy`` create / delete it and run one check.
 HEALTH_FILE = "/healthy"
 TOGGLE_HEALTH_CMD = f"test -f {HEALTH_FILE}"
-SETUP_HINT = "run scripts/podman-setup (as root) to install podman runc uidmap busybox-static"
+SETUP_HINT = "run scripts/system-setup (as root) to install podman runc uidmap busybox-static"
 DIR_PREFIX = "hydra-podman-"
 _BUSYBOX = "/bin/busybox"
 _SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

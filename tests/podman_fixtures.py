@@ -15,7 +15,7 @@ helpers connect past that guard, and during a test that uses ``podman`` every ``
 the engine's socket is let through, so the code under test (aiohttp's UnixConnector,
 aiodocker) reaches it too. Other addresses stay guarded.
 If the machine cannot run the engine (not root, packages missing), the fixture fails with a
-message that says to run ``scripts/podman-setup``.
+message that says to run ``scripts/system-setup``.
 """
 
 from __future__ import annotations
