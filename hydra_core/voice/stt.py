@@ -1,0 +1,238 @@
+"""Speech-to-text with faster-whisper (CTranslate2), loaded on first use.
+
+Models live in ``<models_dir>/whisper/<name>/`` (model.bin, config.json, tokenizer.json,
+vocabulary.txt or .json). A missing known model is downloaded on first use unless offline mode
+is on. faster-whisper and CTranslate2 are imported when the model loads, never at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .download import HUGGINGFACE_URL, WHISPER_REPOS, DownloadError, download_whisper
+from .loader import LazyModel, ModelClosedError, ModelState
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Below this peak (about -60 dBFS) audio is treated as silence and not transcribed.
+SILENCE_PEAK = 32
+
+
+class SttError(Exception):
+    """Speech could not be transcribed (model unavailable, download or load failed)."""
+
+
+def _complete(folder: Path) -> bool:
+    return (
+        (folder / "model.bin").is_file()
+        and (folder / "config.json").is_file()
+        and (folder / "tokenizer.json").is_file()
+        and ((folder / "vocabulary.txt").is_file() or (folder / "vocabulary.json").is_file())
+    )
+
+
+def pcm_to_float(audio: bytes) -> np.ndarray:
+    """16-bit little-endian PCM to float32 in [-1, 1) (a trailing odd byte is dropped)."""
+    usable = len(audio) - len(audio) % 2
+    return np.frombuffer(audio[:usable], dtype="<i2").astype(np.float32) / 32768.0
+
+
+class SttEngine:
+    """Whisper speech-to-text over 16 kHz 16-bit mono PCM."""
+
+    SAMPLE_RATE = 16000
+    SAMPLE_WIDTH = 2
+    CHANNELS = 1
+    KNOWN_MODELS: tuple[str, ...] = tuple(WHISPER_REPOS)
+
+    def __init__(
+        self,
+        models_dir: Path,
+        *,
+        model: str = "tiny.en",
+        device: str = "auto",
+        compute_type: str = "auto",
+        language: str | None = None,
+        beam_size: int = 1,
+        vad: bool = False,
+        offline: bool = False,
+        idle_unload_s: float = 300.0,
+        download_base_url: str = HUGGINGFACE_URL,
+        on_progress: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.models_dir = Path(models_dir)
+        self.device = device
+        self.compute_type = compute_type
+        self.language = language
+        self.beam_size = beam_size
+        self.vad = vad
+        self.offline = offline
+        self.idle_unload_s = idle_unload_s
+        self.download_base_url = download_base_url
+        self.on_progress = on_progress
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._model_name = model
+        self._lazy = self._new_lazy(model)
+        #: The device and compute type the loaded model runs with (after "auto").
+        self.loaded_device: str | None = None
+        self.loaded_compute_type: str | None = None
+
+    @property
+    def whisper_dir(self) -> Path:
+        """The folder holding one sub-folder per Whisper model."""
+        return self.models_dir / "whisper"
+
+    @property
+    def model(self) -> str:
+        """The Whisper model name; setting another one unloads the current model."""
+        return self._model_name
+
+    @model.setter
+    def model(self, name: str) -> None:
+        if name == self._model_name:
+            return
+        old = self._lazy
+        self._model_name = name
+        self._lazy = self._new_lazy(name)
+        self._close_soon(old)
+
+    @property
+    def lazy(self) -> LazyModel[WhisperModel]:
+        """The current model's loader (state, load count, last use)."""
+        return self._lazy
+
+    @property
+    def state(self) -> ModelState:
+        """not_loaded, loading, loaded or error."""
+        return self._lazy.state
+
+    @property
+    def error(self) -> str | None:
+        """Why the last load failed."""
+        return self._lazy.error
+
+    def installed_models(self) -> list[str]:
+        """The complete models in ``<models_dir>/whisper/``."""
+        if not self.whisper_dir.is_dir():
+            return []
+        return sorted(
+            item.name
+            for item in self.whisper_dir.iterdir()
+            if item.is_dir() and not item.name.startswith(".") and _complete(item)
+        )
+
+    def unavailable_reason(self) -> str | None:
+        """None if the model can be used now (installed or downloadable), else why not."""
+        name = self._model_name
+        if _complete(self.whisper_dir / name):
+            return None
+        if self.offline:
+            return f"Whisper model {name!r} is not in {self.whisper_dir} and offline mode is on"
+        if name not in WHISPER_REPOS:
+            return (
+                f"Whisper model {name!r} is not in {self.whisper_dir} and is not one that can "
+                f"be downloaded (known: {', '.join(self.KNOWN_MODELS)})"
+            )
+        return None
+
+    async def load(self) -> None:
+        """Load (downloading first if needed) the current model now."""
+        await self._use(lambda _: None)
+
+    async def transcribe(self, audio: bytes, *, language: str | None = None) -> str:
+        """Transcribe 16 kHz s16le mono speech; silence gives ""."""
+        samples = pcm_to_float(audio)
+        if samples.size == 0 or np.abs(samples).max() * 32768.0 < SILENCE_PEAK:
+            return ""
+        lang = language or self.language
+        return await self._use(lambda model: self._transcribe_sync(model, samples, lang))
+
+    def _transcribe_sync(self, model: WhisperModel, samples: np.ndarray, lang: str | None) -> str:
+        segments, _info = model.transcribe(
+            samples,
+            language=lang,
+            beam_size=self.beam_size,
+            vad_filter=self.vad,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+        )
+        return " ".join(text for segment in segments if (text := segment.text.strip()))
+
+    async def _use(self, func: Callable[[WhisperModel], Any]) -> Any:
+        if self._closed:
+            raise SttError("The speech-to-text engine is closed")
+        lazy, name = self._lazy, self._model_name
+        try:
+            return await lazy.run(func)
+        except SttError:
+            raise
+        except ModelClosedError:
+            # The model was switched while this request waited: use the new one.
+            return await self._use(func)
+        except DownloadError as err:
+            raise SttError(f"Could not download Whisper model {name!r}: {err}") from err
+        except Exception as err:
+            if lazy.state is ModelState.ERROR:
+                raise SttError(f"Could not load Whisper model {name!r}: {err}") from err
+            raise SttError(f"Transcription failed: {err}") from err
+
+    def _new_lazy(self, name: str) -> LazyModel[WhisperModel]:
+        folder = self.whisper_dir / name
+
+        async def prepare() -> None:
+            if _complete(folder):
+                return
+            if reason := self.unavailable_reason():
+                raise SttError(reason)
+            _LOGGER.info("Downloading Whisper model %s into %s", name, folder)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            await download_whisper(
+                name, folder, base_url=self.download_base_url, on_progress=self.on_progress
+            )
+
+        def load() -> WhisperModel:
+            import ctranslate2  # noqa: PLC0415
+            from faster_whisper import WhisperModel  # noqa: PLC0415
+            import tqdm  # noqa: PLC0415
+
+            # faster-whisper makes a (disabled) progress bar per call, and tqdm starts a
+            # monitor thread for the first one: no use in a service, so none is started.
+            tqdm.tqdm.monitor_interval = 0
+
+            device = self.device
+            if device == "auto":
+                device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+            compute_type = self.compute_type
+            if compute_type == "auto":
+                compute_type = "float16" if device == "cuda" else "int8"
+            whisper = WhisperModel(str(folder), device=device, compute_type=compute_type)
+            self.loaded_device, self.loaded_compute_type = device, compute_type
+            return whisper
+
+        return LazyModel(f"Whisper {name}", load, prepare=prepare, idle_unload_s=self.idle_unload_s)
+
+    def _close_soon(self, lazy: LazyModel[WhisperModel]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: nothing can be loaded or in use
+        task = loop.create_task(lazy.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        """Unload the model (after running transcriptions) and refuse further work."""
+        self._closed = True
+        await self._lazy.close()
+        while self._closing:
+            await next(iter(self._closing))

@@ -1,0 +1,354 @@
+"""Text-to-speech with Kokoro-82M (ONNX), loaded on first use, streamed sentence by sentence.
+
+Files live in ``<models_dir>/kokoro/``: the model (``kokoro-v1.0.int8.onnx`` or any ``*.onnx``)
+and a voices file (``voices-v1.0.bin`` or any ``*.npz``/``*.bin``). Missing files are downloaded
+on first use unless offline mode is on. kokoro-onnx 0.4.7 (Python 3.14) and 0.6.1 both work;
+kokoro-onnx and onnxruntime are imported when the model loads, never at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+import contextlib
+import logging
+from pathlib import Path
+import re
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .download import (
+    KOKORO_BASE_URL,
+    KOKORO_MODEL_FILE,
+    KOKORO_VOICES_FILE,
+    DownloadError,
+    download_kokoro,
+)
+from .loader import LazyModel, ModelState
+
+if TYPE_CHECKING:
+    from kokoro_onnx import Kokoro
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_VOICE = "af_heart"
+#: Sentences longer than this are split at commas (or spaces) to keep the first audio early.
+MAX_SENTENCE_CHARS = 300
+#: Silence after each sentence but the last, as Kokoro's own joins have.
+SENTENCE_PAUSE_S = 0.25
+_WARMUP_TEXT = "Hello."
+_ABBREVIATIONS = frozenset(
+    (
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "vs",
+        "etc",
+        "approx",
+        "dept",
+        "fig",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "gen",
+        "gov",
+        "lt",
+        "col",
+        "capt",
+        "sgt",
+        "rev",
+        "hon",
+        "vol",
+        "ave",
+        "blvd",
+        "rd",
+        "e.g",
+        "i.e",
+        "a.m",
+        "p.m",
+        "u.s",
+        "u.k",
+    )
+)
+_END = re.compile("(?:[.!?]+|\u2026)[\"'\u201d\u2019)\\]]*(?=\\s|$)")
+
+
+class TtsError(Exception):
+    """Speech could not be synthesized (bad request, model unavailable, load failed)."""
+
+
+def _ends_sentence(line: str, match: re.Match[str], start: int) -> bool:
+    """Whether a "." ending at ``match`` closes a sentence (not "Dr." or "e.g.")."""
+    if "." not in match.group() or match.end() >= len(line):
+        return True
+    words = line[start : match.start()].split()
+    word = (words[-1] if words else "").lower().lstrip("\"'\u201c\u2018(")
+    if word in _ABBREVIATIONS or re.fullmatch(r"(?:[a-z]\.)+[a-z]", word):
+        return False
+    rest = line[match.end() :].lstrip()
+    return not rest[:1].islower()  # "approx. five": a lower-case word goes on
+
+
+def _split_long(sentence: str, limit: int) -> list[str]:
+    parts: list[str] = []
+    while len(sentence) > limit:
+        window = sentence[: limit + 1]
+        cut = max(window.rfind(mark) for mark in (", ", "; ", ": ", " - ", " \u2013 "))
+        cut = cut + 1 if cut > 0 else window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        parts.append(sentence[:cut].strip())
+        sentence = sentence[cut:].strip()
+    if sentence:
+        parts.append(sentence)
+    return parts
+
+
+def split_sentences(text: str, *, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """Split text into sentences at ., !, ? and newlines.
+
+    Abbreviations ("Dr.", "e.g.") and decimals ("3.5") do not end a sentence; a sentence
+    longer than ``max_chars`` is split at commas (or spaces).
+    """
+    sentences: list[str] = []
+    for raw in text.splitlines():
+        line = " ".join(raw.split())
+        start = 0
+        for match in _END.finditer(line):
+            if _ends_sentence(line, match, start):
+                sentences.append(line[start : match.end()].strip())
+                start = match.end()
+        sentences.append(line[start:].strip())
+    return [part for sentence in sentences if sentence for part in _split_long(sentence, max_chars)]
+
+
+def float_to_pcm(audio: np.ndarray) -> bytes:
+    """Float audio to 16-bit little-endian PCM, clipped to [-1, 1] first."""
+    clipped = np.clip(np.asarray(audio, dtype=np.float32).ravel(), -1.0, 1.0)
+    return (clipped * 32767.0).astype("<i2").tobytes()
+
+
+def _find(folder: Path, preferred: str, patterns: tuple[str, ...]) -> Path | None:
+    if (folder / preferred).is_file():
+        return folder / preferred
+    for pattern in patterns:
+        found = sorted(path for path in folder.glob(pattern) if path.is_file())
+        if found:
+            return found[0]
+    return None
+
+
+class TtsEngine:
+    """Kokoro text-to-speech: 16-bit mono PCM at 24 kHz, one chunk per sentence."""
+
+    SAMPLE_RATE = 24000
+    SAMPLE_WIDTH = 2
+    CHANNELS = 1
+
+    def __init__(
+        self,
+        models_dir: Path,
+        *,
+        voice: str | None = None,
+        speed: float = 1.0,
+        language: str = "en-us",
+        offline: bool = False,
+        idle_unload_s: float = 300.0,
+        warmup: bool = True,
+        download_base_url: str = KOKORO_BASE_URL,
+        on_progress: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.models_dir = Path(models_dir)
+        self.voice = voice
+        self.speed = speed
+        self.language = language
+        self.offline = offline
+        self.warmup = warmup
+        self.download_base_url = download_base_url
+        self.on_progress = on_progress
+        self._voices: tuple[Path, list[str]] | None = None
+        self._synth_lock = threading.Lock()  # espeak (phonemizer) is not thread-safe
+        self._closed = False
+        #: Called with each sentence just before it is synthesized (for instrumentation).
+        self.on_sentence: Callable[[str], None] | None = None
+        self.lazy: LazyModel[Kokoro] = LazyModel(
+            "Kokoro", self._load_sync, prepare=self._prepare, idle_unload_s=idle_unload_s
+        )
+
+    @property
+    def kokoro_dir(self) -> Path:
+        """The folder holding the Kokoro model and voices."""
+        return self.models_dir / "kokoro"
+
+    @property
+    def model_path(self) -> Path | None:
+        """The installed ONNX model, if any."""
+        return _find(self.kokoro_dir, KOKORO_MODEL_FILE, ("*.onnx",))
+
+    @property
+    def voices_path(self) -> Path | None:
+        """The installed voices file, if any."""
+        return _find(self.kokoro_dir, KOKORO_VOICES_FILE, ("*.npz", "*.bin"))
+
+    @property
+    def state(self) -> ModelState:
+        """not_loaded, loading, loaded or error."""
+        return self.lazy.state
+
+    @property
+    def error(self) -> str | None:
+        """Why the last load failed."""
+        return self.lazy.error
+
+    def voices(self) -> list[str]:
+        """The voice names in the voices file ([] if it is not installed)."""
+        path = self.voices_path
+        if path is None:
+            return []
+        if self._voices is None or self._voices[0] != path:
+            try:
+                with np.load(path) as data:
+                    names = sorted(data.files)
+            except (OSError, ValueError) as err:
+                _LOGGER.warning("Cannot read Kokoro voices %s: %s", path, err)
+                return []
+            self._voices = (path, names)
+        return list(self._voices[1])
+
+    def default_voice(self) -> str | None:
+        """The configured voice, else "af_heart" if present, else the first voice."""
+        voices = self.voices()
+        if self.voice:
+            return self.voice
+        if DEFAULT_VOICE in voices:
+            return DEFAULT_VOICE
+        return voices[0] if voices else None
+
+    def unavailable_reason(self) -> str | None:
+        """None if TTS can be used now (installed or downloadable), else why not."""
+        if self.model_path is not None and self.voices_path is not None:
+            return None
+        if self.offline:
+            return (
+                f"The Kokoro model is not in {self.kokoro_dir} (it needs {KOKORO_MODEL_FILE} "
+                f"and {KOKORO_VOICES_FILE}) and offline mode is on"
+            )
+        return None
+
+    async def _prepare(self) -> None:
+        if self.model_path is not None and self.voices_path is not None:
+            return
+        if reason := self.unavailable_reason():
+            raise TtsError(reason)
+        _LOGGER.info("Downloading the Kokoro model into %s", self.kokoro_dir)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        await download_kokoro(
+            self.kokoro_dir, base_url=self.download_base_url, on_progress=self.on_progress
+        )
+
+    def _load_sync(self) -> Kokoro:
+        from kokoro_onnx import Kokoro  # noqa: PLC0415
+
+        model_path, voices_path = self.model_path, self.voices_path
+        if model_path is None or voices_path is None:
+            raise TtsError(f"The Kokoro model is not in {self.kokoro_dir}")
+        kokoro = Kokoro(str(model_path), str(voices_path))
+        if self.warmup:
+            voice = self.default_voice()
+            if voice is not None and voice in kokoro.get_voices():
+                self._create(kokoro, _WARMUP_TEXT, voice, 1.0)
+        return kokoro
+
+    def _create(self, kokoro: Kokoro, text: str, voice: str, speed: float) -> np.ndarray:
+        with self._synth_lock:
+            audio, _rate = kokoro.create(text, voice=voice, speed=speed, lang=self.language)
+        return np.asarray(audio, dtype=np.float32)
+
+    async def load(self) -> None:
+        """Load the model (downloading first if needed) and warm it up."""
+        await self._run(lambda _: None)
+
+    async def _run(self, func: Callable[[Kokoro], bytes | None]) -> bytes | None:
+        if self._closed:
+            raise TtsError("The text-to-speech engine is closed")
+        try:
+            return await self.lazy.run(func)
+        except TtsError:
+            raise
+        except DownloadError as err:
+            raise TtsError(f"Could not download the Kokoro model: {err}") from err
+        except Exception as err:
+            if self.lazy.state is ModelState.ERROR:
+                raise TtsError(f"Could not load the Kokoro model: {err}") from err
+            raise TtsError(f"Speech synthesis failed: {err}") from err
+
+    async def synthesize(
+        self, text: str, *, voice: str | None = None, speed: float | None = None
+    ) -> AsyncIterator[bytes]:
+        """Yield 16-bit mono PCM at 24 kHz, one chunk per sentence, each once it is ready.
+
+        The next sentence is synthesized while the caller handles the current chunk.
+        """
+        sentences = split_sentences(text)
+        if not sentences:
+            raise TtsError("There is no text to speak")
+        speed = self.speed if speed is None else speed
+        if not 0.5 <= speed <= 2.0:
+            raise TtsError(f"Speed must be between 0.5 and 2.0, not {speed}")
+        if reason := self.unavailable_reason():
+            raise TtsError(reason)
+        chosen = voice or self.default_voice() or DEFAULT_VOICE
+        known = self.voices()
+        if known and chosen not in known:
+            raise TtsError(f"Unknown voice {chosen!r}; the voices are: {', '.join(known)}")
+
+        def job(sentence: str, last: bool) -> Callable[[Kokoro], bytes]:
+            def run(kokoro: Kokoro) -> bytes:
+                if chosen not in kokoro.get_voices():
+                    voices = ", ".join(kokoro.get_voices())
+                    raise TtsError(f"Unknown voice {chosen!r}; the voices are: {voices}")
+                if self.on_sentence is not None:
+                    self.on_sentence(sentence)
+                audio = self._create(kokoro, sentence, chosen, speed)
+                if not last:
+                    pause = np.zeros(int(SENTENCE_PAUSE_S * self.SAMPLE_RATE), np.float32)
+                    audio = np.concatenate([audio, pause])
+                return float_to_pcm(audio)
+
+            return run
+
+        count = len(sentences)
+        tasks = [
+            asyncio.ensure_future(self._run(job(sentences[0], count == 1))),
+        ]
+        try:
+            for index in range(count):
+                chunk = await tasks[index]
+                if index + 1 < count:
+                    tasks.append(
+                        asyncio.ensure_future(
+                            self._run(job(sentences[index + 1], index + 2 == count))
+                        )
+                    )
+                if chunk:
+                    yield chunk
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, TtsError):
+                        await task
+
+    async def close(self) -> None:
+        """Unload the model (after running syntheses) and refuse further work."""
+        self._closed = True
+        await self.lazy.close()

@@ -1,0 +1,212 @@
+"""Text-to-speech with the real Kokoro-82M weights, checked by ear (Whisper tiny.en)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hydra_core.voice.loader import ModelState
+from hydra_core.voice.stt import SttEngine
+from hydra_core.voice.tts import TtsEngine, TtsError, float_to_pcm, split_sentences
+from tests.voice.weights import COMMAND, SPEAKER, pcm24k_to_16k, wait_until, words
+
+JA_VOICES = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+
+
+def samples(pcm: bytes) -> np.ndarray:
+    """16-bit PCM as integers."""
+    assert len(pcm) % 2 == 0
+    return np.frombuffer(pcm, dtype="<i2")
+
+
+async def test_says_a_command_that_whisper_understands(voice_models_dir: Path) -> None:
+    tts = TtsEngine(voice_models_dir, voice=SPEAKER, offline=True)
+    assert (tts.SAMPLE_RATE, tts.SAMPLE_WIDTH, tts.CHANNELS) == (24000, 2, 1)
+    chunks = [chunk async for chunk in tts.synthesize(COMMAND)]
+    assert len(chunks) == 1
+    audio = samples(chunks[0])
+    seconds = len(audio) / TtsEngine.SAMPLE_RATE
+    assert 1.0 < seconds < 4.0
+    assert np.abs(audio).max() > 3000  # speech, not silence
+    assert np.sqrt(np.mean(audio.astype(np.float64) ** 2)) > 300
+    stt = SttEngine(voice_models_dir, offline=True)
+    assert words(await stt.transcribe(pcm24k_to_16k(chunks[0]))) == words(COMMAND)
+    await stt.close()
+    await tts.close()
+
+
+async def test_two_sentences_stream_as_two_chunks(voice_models_dir: Path) -> None:
+    tts = TtsEngine(voice_models_dir, voice=SPEAKER, offline=True)
+    await tts.load()
+    events: list[str] = []
+    create = tts._create
+
+    def recording_create(kokoro: object, text: str, voice: str, speed: float) -> np.ndarray:
+        events.append(f"start {text}")
+        audio = create(kokoro, text, voice, speed)  # type: ignore[arg-type]
+        events.append(f"done {text}")
+        return audio
+
+    tts._create = recording_create  # type: ignore[method-assign]
+    text = "The GPU is at fifty four degrees. The fans are at thirty percent."
+    chunks: list[bytes] = []
+    async for chunk in tts.synthesize(text):
+        events.append(f"chunk {len(chunks) + 1}")
+        chunks.append(chunk)
+    assert len(chunks) == 2
+    first, second = split_sentences(text)
+    # The first sentence's audio reached the caller before the second sentence was ready
+    # (the second is synthesized while the caller plays the first).
+    assert events.index(f"done {first}") < events.index("chunk 1")
+    assert events.index("chunk 1") < events.index(f"done {second}")
+    assert events.index(f"done {second}") < events.index("chunk 2")
+    for chunk in chunks:
+        assert np.abs(samples(chunk)).max() > 3000
+    # A pause follows the first sentence (its last 0.2 s are silent), not the last one.
+    assert not samples(chunks[0])[-int(0.2 * tts.SAMPLE_RATE) :].any()
+    stt = SttEngine(voice_models_dir, offline=True)
+    heard = words(await stt.transcribe(pcm24k_to_16k(b"".join(chunks))))
+    assert {"gpu", "degrees", "fans"} <= set(heard)
+    assert {"percent", "30"} & set(heard)  # Whisper may write "30%"
+    await stt.close()
+    await tts.close()
+
+
+async def test_voices_without_loading_and_the_default_voice(voice_models_dir: Path) -> None:
+    tts = TtsEngine(voice_models_dir, offline=True)
+    assert tts.voices() == JA_VOICES
+    assert tts.state is ModelState.NOT_LOADED
+    # No af_heart in this voices file: the first voice is the default.
+    assert tts.default_voice() == "jf_alpha"
+    assert tts.unavailable_reason() is None
+    tts.voice = "jm_kumo"
+    assert tts.default_voice() == "jm_kumo"
+    await tts.close()
+
+
+async def test_bad_requests(voice_models_dir: Path) -> None:
+    tts = TtsEngine(voice_models_dir, offline=True)
+    with pytest.raises(TtsError, match="no text"):
+        _ = [chunk async for chunk in tts.synthesize("  \n ")]
+    with pytest.raises(TtsError, match="jf_alpha, jf_gongitsune") as caught:
+        _ = [chunk async for chunk in tts.synthesize("Hello.", voice="af_nobody")]
+    assert "'af_nobody'" in str(caught.value)
+    with pytest.raises(TtsError, match=r"between 0\.5 and 2\.0"):
+        _ = [chunk async for chunk in tts.synthesize("Hello.", speed=3.0)]
+    assert tts.state is ModelState.NOT_LOADED  # refused before loading anything
+    await tts.close()
+
+
+async def test_loud_voice_is_clipped_not_wrapped(voice_models_dir: Path) -> None:
+    assert samples(float_to_pcm(np.array([1.5, -1.5, 0.5], np.float32))).tolist() == [
+        32767,
+        -32767,
+        16383,
+    ]
+    # jm_kumo peaks above 1.0 on this phrase: the loud parts stay at full scale.
+    tts = TtsEngine(voice_models_dir, voice="jm_kumo", offline=True, warmup=False)
+    chunks = [chunk async for chunk in tts.synthesize(COMMAND)]
+    audio = samples(b"".join(chunks))
+    assert audio.min() >= -32767
+    assert max(int(audio.max()), -int(audio.min())) == 32767
+    await tts.close()
+
+
+async def test_offline_and_missing_names_the_folder(tmp_path: Path) -> None:
+    tts = TtsEngine(tmp_path, offline=True)
+    reason = tts.unavailable_reason()
+    assert reason is not None
+    assert str(tmp_path / "kokoro") in reason
+    assert "offline mode is on" in reason
+    assert tts.voices() == []
+    with pytest.raises(TtsError, match="offline mode is on"):
+        _ = [chunk async for chunk in tts.synthesize("Hello.")]
+    with pytest.raises(TtsError, match="offline mode is on"):
+        await tts.load()
+    assert tts.state is ModelState.ERROR
+    await tts.close()
+
+
+async def test_idle_unload_then_reload(kokoro_models_dir: Path) -> None:
+    tts = TtsEngine(kokoro_models_dir, offline=True, idle_unload_s=0.3, warmup=False)
+    assert [chunk async for chunk in tts.synthesize("Hi.")]
+    assert tts.state is ModelState.LOADED
+    await wait_until(lambda: tts.state is ModelState.NOT_LOADED)
+    assert [chunk async for chunk in tts.synthesize("Hi.")]
+    assert tts.lazy.load_count == 2
+    await tts.close()
+
+
+async def test_concurrent_first_requests_load_once(kokoro_models_dir: Path) -> None:
+    tts = TtsEngine(kokoro_models_dir, offline=True, warmup=False)
+
+    async def speak() -> bytes:
+        return b"".join([chunk async for chunk in tts.synthesize("Hi.")])
+
+    results = await asyncio.gather(speak(), speak(), speak())
+    assert all(len(result) > 0 for result in results)
+    assert tts.lazy.load_count == 1
+    await tts.close()
+
+
+async def test_load_warms_up(kokoro_models_dir: Path) -> None:
+    spoken: list[str] = []
+    tts = TtsEngine(kokoro_models_dir, offline=True)
+    create = tts._create
+
+    def recording_create(kokoro: object, text: str, voice: str, speed: float) -> np.ndarray:
+        spoken.append(text)
+        return create(kokoro, text, voice, speed)  # type: ignore[arg-type]
+
+    tts._create = recording_create  # type: ignore[method-assign]
+    await tts.load()
+    assert tts.state is ModelState.LOADED
+    assert spoken == ["Hello."]
+    await tts.close()
+    with pytest.raises(TtsError, match="closed"):
+        _ = [chunk async for chunk in tts.synthesize("Hello.")]
+
+
+async def test_abandoning_the_stream_cancels_the_rest(voice_models_dir: Path) -> None:
+    tts = TtsEngine(voice_models_dir, offline=True, warmup=False)
+    stream = tts.synthesize("One. Two. Three. Four.")
+    first = await anext(stream)
+    assert first
+    await stream.aclose()
+    await wait_until(lambda: tts.lazy.in_use == 0)
+    await tts.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello there. How are you?", ["Hello there.", "How are you?"]),
+        (
+            "Dr. Smith says the GPU runs at 3.5 GHz. Fans are fine!",
+            ["Dr. Smith says the GPU runs at 3.5 GHz.", "Fans are fine!"],
+        ),
+        ("First line\nsecond line", ["First line", "second line"]),
+        ("Use e.g. the lights. Then stop", ["Use e.g. the lights.", "Then stop"]),
+        ('Really?! Yes... "Done." End', ["Really?!", "Yes...", '"Done."', "End"]),
+        ("It is 54. Next", ["It is 54.", "Next"]),
+        ("Version 1.2.3 is out", ["Version 1.2.3 is out"]),
+        ("", []),
+        ("  \n\n ", []),
+    ],
+)
+def test_split_sentences(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_long_sentences_split_at_commas() -> None:
+    text = ", ".join(["the fans are spinning up"] * 30) + "."
+    parts = split_sentences(text)
+    assert len(parts) > 1
+    assert all(len(part) <= 301 for part in parts)
+    assert all(part.endswith((",", ".")) for part in parts)
+    assert " ".join(parts) == text
+    unbroken = "x" * 700
+    assert [len(part) for part in split_sentences(unbroken)] == [300, 300, 100]
