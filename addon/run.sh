@@ -8,13 +8,17 @@ python=${HYDRA_ADDON_PYTHON:-/opt/hydra/bin/python}
 data_dir=${HYDRA_ADDON_DATA:-/data}
 host=${HYDRA_ADDON_HOST:-0.0.0.0}
 port=${HYDRA_ADDON_PORT:-8741}
+voice_port=${HYDRA_ADDON_VOICE_PORT:-10300}
 supervisor=${HYDRA_ADDON_SUPERVISOR_URL:-http://supervisor}
 
 log() {
     echo "[hydra add-on] $*" >&2
 }
 
-worker_args=(-m hydra_core.worker --data-dir "$data_dir" --host "$host" --port "$port")
+# The Supervisor announces the voice server (below); zeroconf from inside the add-on would
+# announce it a second time.
+worker_args=(-m hydra_core.worker --data-dir "$data_dir" --host "$host" --port "$port"
+    --voice-port "$voice_port" --voice-zeroconf false)
 # The Supervisor writes the add-on's options there; on a plain docker host the file is absent and
 # HYDRA_* environment variables configure the worker instead.
 if [[ -f "$data_dir/options.json" ]]; then
@@ -27,7 +31,7 @@ trap 'kill -TERM "$worker" 2>/dev/null || true' TERM INT
 
 # Hands the worker's URL and token to the Supervisor, which offers the Hydra integration to the
 # user. The token goes from the file straight into the request body: never into logs or argv.
-announce() {
+announce_hydra() {
     "$python" -c '
 import json, pathlib, sys
 url, token_file = sys.argv[1:]
@@ -40,6 +44,23 @@ print(json.dumps({"service": "hydra", "config": {"url": url, "token": token}}))
             --data-binary @- "$supervisor/discovery"
 }
 
+# Offers the Wyoming voice services to Home Assistant's wyoming integration.
+announce_wyoming() {
+    printf '{"service": "wyoming", "config": {"uri": "tcp://%s:%s"}}' "$HOSTNAME" "$voice_port" |
+        curl --fail --silent --show-error --max-time 10 --output /dev/null \
+            --header "Authorization: Bearer ${SUPERVISOR_TOKEN}" \
+            --header "Content-Type: application/json" \
+            --data-binary @- "$supervisor/discovery"
+}
+
+voice_enabled() {
+    "$python" -c '
+import sys
+from hydra_core.worker.config import load_config
+sys.exit(0 if load_config(sys.argv[1:]).voice else 1)
+' "${worker_args[@]:2}"
+}
+
 until curl --fail --silent --output /dev/null --max-time 2 "http://127.0.0.1:${port}/api/v1/health"; do
     if ! kill -0 "$worker" 2>/dev/null; then
         break
@@ -50,10 +71,17 @@ done
 if kill -0 "$worker" 2>/dev/null; then
     if [[ -z "${SUPERVISOR_TOKEN:-}" ]]; then
         log "Worker ready on port $port; not under the Supervisor, so no discovery is sent"
-    elif announce; then
+    elif announce_hydra; then
         log "Worker ready on port $port; announced to Home Assistant"
     else
         log "Worker ready on port $port, but the discovery announcement failed"
+    fi
+    if [[ -n "${SUPERVISOR_TOKEN:-}" ]] && voice_enabled; then
+        if announce_wyoming; then
+            log "Voice services on port $voice_port; announced to Home Assistant"
+        else
+            log "Voice services on port $voice_port, but the discovery announcement failed"
+        fi
     fi
 fi
 

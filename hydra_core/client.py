@@ -18,6 +18,7 @@ from .models import (
     HealingSettings,
     SchedulerState,
     Task,
+    VoiceStatus,
     WorkerEvent,
     WorkerInfo,
     WorkerStatus,
@@ -33,6 +34,7 @@ _ModelT = TypeVar(
     WorkerEvent,
     Task,
     SchedulerState,
+    VoiceStatus,
 )
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -189,6 +191,14 @@ class HydraClient:
     async def async_update_scheduler(self, **changes: Any) -> SchedulerState:
         """Change thresholds, max_concurrent or paused; HydraApiError invalid_setting."""
         return self._parse(SchedulerState, await self._request("PUT", "scheduler", json=changes))
+
+    async def async_voice(self) -> VoiceStatus:
+        """The voice services: the Wyoming port, what is offered (or why not), the settings."""
+        return self._parse(VoiceStatus, await self._request("GET", "voice"))
+
+    async def async_update_voice(self, **changes: Any) -> VoiceStatus:
+        """Change wake_threshold, stt_model, tts_voice, ...; HydraApiError invalid_setting."""
+        return self._parse(VoiceStatus, await self._request("PUT", "voice", json=changes))
 
     async def async_events(self) -> AsyncIterator[WorkerEvent]:
         """Follow the worker's event stream until it closes (then HydraConnectionError).

@@ -459,3 +459,90 @@ class SchedulerState:
             counts=dict(data["counts"]),
             kinds=tuple(data["kinds"]),
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoiceSettings:
+    """What Home Assistant may change on the worker's voice services at run time."""
+
+    wake_threshold: float = 0.5
+    wake_trigger_level: int = 1
+    stt_model: str = "base.en"
+    tts_voice: str | None = None
+    tts_speed: float = 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(**{key: data[key] for key in _VOICE_FIELDS if key in data})
+
+
+_VOICE_FIELDS = tuple(VoiceSettings.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoiceServiceState:
+    """One voice service (wake, stt or tts): whether it is offered, and if not, why."""
+
+    available: bool
+    reason: str | None = None
+    # not_loaded, loading, loaded or error; "downloading" while a model comes in.
+    state: str = "not_loaded"
+    # 0..1 while downloading, else None.
+    progress: float | None = None
+    # What can be chosen: wake models, installed/known STT models, TTS voices.
+    choices: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {**asdict(self), "choices": list(self.choices)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(
+            available=bool(data["available"]),
+            reason=data.get("reason"),
+            state=data.get("state", "not_loaded"),
+            progress=data.get("progress"),
+            choices=tuple(data.get("choices", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoiceStatus:
+    """What ``/api/v1/voice`` answers: the Wyoming port, each service and the settings."""
+
+    port: int
+    settings: VoiceSettings
+    wake: VoiceServiceState
+    stt: VoiceServiceState
+    tts: VoiceServiceState
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "port": self.port,
+            "settings": self.settings.as_dict(),
+            "wake": self.wake.as_dict(),
+            "stt": self.stt.as_dict(),
+            "tts": self.tts.as_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(
+            port=int(data["port"]),
+            settings=VoiceSettings.from_dict(data["settings"]),
+            wake=VoiceServiceState.from_dict(data["wake"]),
+            stt=VoiceServiceState.from_dict(data["stt"]),
+            tts=VoiceServiceState.from_dict(data["tts"]),
+        )
+
+
+EVENT_VOICE = "voice"  # VoiceStatus: a setting, a model's state or a download's progress changed

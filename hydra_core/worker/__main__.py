@@ -17,8 +17,9 @@ from ..containers import ContainerService, EngineClient, ProtectionPolicy, resol
 from ..containers.engine import DEFAULT_DOCKER_HOST
 from ..events import EventBus
 from ..gpu import GpuProbe, create_probe
-from ..models import HealingSettings, WorkerInfo
+from ..models import EVENT_VOICE, HealingSettings, VoiceSettings, WorkerInfo
 from ..scheduler import MaintenanceHandler, Scheduler, TaskStore
+from ..voice.service import SETTINGS_FILE as VOICE_SETTINGS_FILE, VoiceOptions, VoiceService
 from .app import create_app
 from .config import (
     TOKEN_FILE,
@@ -52,6 +53,7 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
         bus=bus,
         containers=containers,
         scheduler=_scheduler(config, probe, bus),
+        voice=_voice(config, bus),
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -115,6 +117,40 @@ def _scheduler(config: WorkerConfig, probe: GpuProbe, bus: EventBus) -> Schedule
         probe=probe,
         bus=bus,
         data_dir=config.data_dir,
+    )
+
+
+def _voice(config: WorkerConfig, bus: EventBus) -> VoiceService | None:
+    """The Wyoming voice services, unless switched off."""
+    if not config.voice:
+        return None
+    defaults = VoiceSettings(
+        wake_threshold=config.wake_threshold,
+        wake_trigger_level=config.wake_trigger_level,
+        stt_model=config.stt_model,
+        tts_voice=config.tts_voice,
+        tts_speed=config.tts_speed,
+    )
+    options = VoiceOptions(
+        host=config.host,
+        port=config.voice_port,
+        models_dir=config.models_dir or config.data_dir / "models",
+        wake_models_dir=config.wake_models_dir or config.data_dir / "wake_words",
+        settings_path=config.data_dir / VOICE_SETTINGS_FILE,
+        offline=config.voice_offline,
+        idle_unload_s=config.model_idle_unload,
+        wake_refractory_s=config.wake_refractory,
+        stt_language=config.stt_language,
+        stt_device=config.stt_device,
+        stt_compute_type=config.stt_compute_type,
+        stt_beam_size=config.stt_beam_size,
+        stt_vad=config.stt_vad,
+        tts_language=config.tts_language,
+        defaults=defaults,
+        announce_name=config.name if config.voice_zeroconf else None,
+    )
+    return VoiceService(
+        options, on_change=lambda status: bus.publish(EVENT_VOICE, status.as_dict())
     )
 
 

@@ -16,13 +16,15 @@ from ..gpu import GpuProbe
 from ..host import read_host_info
 from ..models import GpuInfo, WorkerInfo, WorkerStatus
 from ..scheduler import Scheduler
-from . import containers_api, tasks_api
+from ..voice.service import VoiceService
+from . import containers_api, tasks_api, voice_api
 from .auth import token_middleware
 from .containers_api import AUDIT_KEY, BUS_KEY, CONTAINERS_KEY
 from .errors import ApiError, error_middleware
 from .requests import check_query
 from .state import STATE_KEY, WorkerState
 from .tasks_api import SCHEDULER_KEY
+from .voice_api import VOICE_KEY
 
 API_PREFIX = "/api/v1"
 
@@ -36,6 +38,7 @@ def create_app(
     bus: EventBus | None = None,
     containers: ContainerService | None = None,
     scheduler: Scheduler | None = None,
+    voice: VoiceService | None = None,
 ) -> web.Application:
     """Build the application; what it is given starts with it and closes with it.
 
@@ -50,11 +53,14 @@ def create_app(
         app[CONTAINERS_KEY] = containers
     if scheduler is not None:
         app[SCHEDULER_KEY] = scheduler
+    if voice is not None:
+        app[VOICE_KEY] = voice
     app.router.add_get(f"{API_PREFIX}/health", handle_health)
     app.router.add_get(f"{API_PREFIX}/status", handle_status)
     app.router.add_get(f"{API_PREFIX}/gpus", handle_gpus)
     containers_api.add_routes(app, API_PREFIX)
     tasks_api.add_routes(app, API_PREFIX)
+    voice_api.add_routes(app, API_PREFIX)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_end_event_streams)
     return app
@@ -80,6 +86,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         if (scheduler := app.get(SCHEDULER_KEY)) is not None:
             await scheduler.async_start()
             stack.push_async_callback(scheduler.async_stop)
+        if (voice := app.get(VOICE_KEY)) is not None:
+            await voice.async_start()
+            stack.push_async_callback(voice.async_stop)
         yield
 
 

@@ -21,6 +21,7 @@ import uuid
 from ..gpu import BACKENDS
 
 DEFAULT_PORT = 8741
+DEFAULT_VOICE_PORT = 10300
 MIN_TOKEN_LENGTH = 16
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TOKEN_FILE = "token"  # noqa: S105 - a file name, not a secret
@@ -154,6 +155,59 @@ OPTIONS: tuple[_Option, ...] = (
         _ranged(float, 1, 3600),
         "seconds between container status checks (default 10)",
     ),
+    _Option("voice", _boolean, "serve wake word, speech-to-text and text-to-speech (default true)"),
+    _Option(
+        "voice_port", _port, f"TCP port of the Wyoming voice server (default {DEFAULT_VOICE_PORT})"
+    ),
+    _Option(
+        "voice_zeroconf",
+        _boolean,
+        "announce the voice server on the network (zeroconf _wyoming._tcp) (default true)",
+    ),
+    _Option("models_dir", Path, "where speech models are kept (default DATA_DIR/models)"),
+    _Option(
+        "voice_offline",
+        _boolean,
+        "never download models; use only what is in MODELS_DIR (default false)",
+    ),
+    _Option(
+        "model_idle_unload",
+        _ranged(float, 0, 86400),
+        "seconds a speech model may sit unused before it is unloaded; 0 keeps it (default 600)",
+    ),
+    _Option(
+        "wake_threshold",
+        _ranged(float, 0.01, 0.99),
+        "wake word score that counts as a detection (default 0.5)",
+    ),
+    _Option(
+        "wake_trigger_level",
+        _ranged(int, 1, 10),
+        "consecutive frames above the threshold before the wake word fires (default 1)",
+    ),
+    _Option(
+        "wake_refractory",
+        _ranged(float, 0, 30),
+        "seconds a wake word stays quiet after it fired (default 2)",
+    ),
+    _Option(
+        "wake_models_dir",
+        Path,
+        "folder of custom openWakeWord .tflite models (default DATA_DIR/wake_words)",
+    ),
+    _Option("stt_model", _text, "faster-whisper model: tiny.en, base.en (default), small, ..."),
+    _Option("stt_language", _text, "language of speech, e.g. en (default: detect)"),
+    _Option("stt_device", _choice(("auto", "cpu", "cuda")), "auto (default), cpu or cuda"),
+    _Option(
+        "stt_compute_type",
+        _text,
+        "CTranslate2 compute type; auto (default) is float16 on CUDA, int8 on CPU",
+    ),
+    _Option("stt_beam_size", _ranged(int, 1, 10), "beam size of the decoder (default 1)"),
+    _Option("stt_vad", _boolean, "let faster-whisper skip silence with its VAD (default false)"),
+    _Option("tts_voice", _text, "Kokoro voice (default af_heart, else the first voice)"),
+    _Option("tts_speed", _ranged(float, 0.5, 2.0), "speaking rate (default 1.0)"),
+    _Option("tts_language", _text, "language Kokoro speaks (default en-us)"),
 )
 OPTION_NAMES = frozenset(option.name for option in OPTIONS)
 
@@ -179,6 +233,25 @@ class WorkerConfig:
     outputs_dir: Path | None = None
     retention_days: float = 30.0
     maintenance_paths: tuple[str, ...] = ()
+    voice: bool = True
+    voice_port: int = DEFAULT_VOICE_PORT
+    voice_zeroconf: bool = True
+    models_dir: Path | None = None
+    voice_offline: bool = False
+    model_idle_unload: float = 600.0
+    wake_threshold: float = 0.5
+    wake_trigger_level: int = 1
+    wake_refractory: float = 2.0
+    wake_models_dir: Path | None = None
+    stt_model: str = "base.en"
+    stt_language: str | None = None
+    stt_device: str = "auto"
+    stt_compute_type: str = "auto"
+    stt_beam_size: int = 1
+    stt_vad: bool = False
+    tts_voice: str | None = None
+    tts_speed: float = 1.0
+    tts_language: str = "en-us"
 
     def redacted(self) -> dict[str, Any]:
         """The options for logs: secrets replaced."""

@@ -568,6 +568,10 @@ class Develop:
                 str(self.worker_dir),
                 "--gpu-backend",
                 self.backend,
+                # A development worker stays off the network: the voice server listens on HOST
+                # only, and is not announced.
+                "--voice-zeroconf",
+                "false",
             ],
             cwd=ROOT,
         )

@@ -33,6 +33,7 @@ from hydra_core import __version__
 from hydra_core.gpu import BACKENDS
 from hydra_core.worker.config import (
     DEFAULT_PORT,
+    DEFAULT_VOICE_PORT,
     LOG_LEVELS,
     OPTION_NAMES,
     OPTIONS,
@@ -202,14 +203,17 @@ def test_dockerfile_runs_run_sh_with_the_venv_python() -> None:
     assert os.access(RUN_SH, os.X_OK)
 
 
-def test_one_port_everywhere(config: dict[str, Any], compose: dict[str, Any]) -> None:
-    assert config["ports"] == {f"{DEFAULT_PORT}/tcp": DEFAULT_PORT}
-    assert f"{DEFAULT_PORT}/tcp" in config["ports_description"]
+def test_the_same_ports_everywhere(config: dict[str, Any], compose: dict[str, Any]) -> None:
+    ports = (DEFAULT_PORT, DEFAULT_VOICE_PORT)
+    assert config["ports"] == {f"{port}/tcp": port for port in ports}
+    assert set(config["ports_description"]) == {f"{port}/tcp" for port in ports}
+    assert set(_yaml(ADDON / "translations" / "en.yaml")["network"]) == set(config["ports"])
     assert int(_run_sh_default("HYDRA_ADDON_PORT")) == DEFAULT_PORT
+    assert int(_run_sh_default("HYDRA_ADDON_VOICE_PORT")) == DEFAULT_VOICE_PORT
     dockerfile = _dockerfile()
-    assert f"EXPOSE {DEFAULT_PORT}" in dockerfile
+    assert f"EXPOSE {DEFAULT_PORT} {DEFAULT_VOICE_PORT}" in dockerfile
     assert f"http://127.0.0.1:{DEFAULT_PORT}/api/v1/health" in dockerfile
-    assert compose["services"]["hydra"]["ports"] == [f"{DEFAULT_PORT}:{DEFAULT_PORT}"]
+    assert compose["services"]["hydra"]["ports"] == [f"{port}:{port}" for port in ports]
 
 
 def test_run_sh_serves_everyone_from_data() -> None:
@@ -217,9 +221,9 @@ def test_run_sh_serves_everyone_from_data() -> None:
     assert _run_sh_default("HYDRA_ADDON_DATA") == "/data"
 
 
-def test_addon_is_discovered_as_hydra(config: dict[str, Any]) -> None:
+def test_addon_is_discovered_as_hydra_and_wyoming(config: dict[str, Any]) -> None:
     assert config["slug"] == "hydra"
-    assert config["discovery"] == ["hydra"]
+    assert config["discovery"] == ["hydra", "wyoming"]
     assert config["init"] is False
 
 
@@ -319,6 +323,7 @@ class AddOn:
 
     process: subprocess.Popen[str]
     port: int
+    voice_port: int
     data_dir: Path
     printed: list[str] = field(default_factory=list)
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
@@ -374,6 +379,7 @@ def start_addon(tmp_path: Path) -> Iterator[StartAddOn]:
         if options is not None:
             (data_dir / "options.json").write_text(json.dumps(options))
         port = _free_port()
+        voice_port = _free_port()
         inherited = {
             name: value
             for name, value in os.environ.items()
@@ -388,6 +394,7 @@ def start_addon(tmp_path: Path) -> Iterator[StartAddOn]:
                 "HYDRA_ADDON_DATA": str(data_dir),
                 "HYDRA_ADDON_HOST": "127.0.0.1",
                 "HYDRA_ADDON_PORT": str(port),
+                "HYDRA_ADDON_VOICE_PORT": str(voice_port),
                 **environment,
             },
             stdout=subprocess.PIPE,
@@ -395,7 +402,7 @@ def start_addon(tmp_path: Path) -> Iterator[StartAddOn]:
             text=True,
             start_new_session=True,
         )
-        addon = AddOn(process=process, port=port, data_dir=data_dir)
+        addon = AddOn(process=process, port=port, voice_port=voice_port, data_dir=data_dir)
         started.append(addon)
         return addon
 
@@ -416,21 +423,45 @@ def test_addon_announces_itself_to_home_assistant(
         options={"name": "", "gpu_backend": "simulated", "simulated_gpus": 1, "log_level": "info"},
     )
 
-    addon.wait_for_output("announced to Home Assistant")
-    path, headers, body = supervisor.requests.get(timeout=5)
+    addon.wait_for_output("Voice services on port")
+    announced = [supervisor.requests.get(timeout=5) for _ in range(2)]
 
     health = addon.health()
     assert health["status"] == "ok"
     assert health["name"] == socket.gethostname()
     token = (addon.data_dir / TOKEN_FILE).read_text().strip()
-    assert path == "/discovery"
-    assert headers["Authorization"] == f"Bearer {SUPERVISOR_TOKEN}"
-    assert body == {
+    for path, headers, _ in announced:
+        assert path == "/discovery"
+        assert headers["Authorization"] == f"Bearer {SUPERVISOR_TOKEN}"
+    hydra, wyoming = (body for _, _, body in announced)
+    assert hydra == {
         "service": "hydra",
         "config": {"url": f"http://{ADDON_HOSTNAME}:{addon.port}", "token": token},
     }
+    # What Home Assistant's wyoming integration reads in its hassio step.
+    assert wyoming == {
+        "service": "wyoming",
+        "config": {"uri": f"tcp://{ADDON_HOSTNAME}:{addon.voice_port}"},
+    }
+    assert any("Worker ready" in line and "announced" in line for line in addon.printed)
     assert addon.stop() == 0
     assert token not in addon.output()
+    assert supervisor.requests.empty()
+
+
+def test_addon_without_voice_announces_only_the_worker(
+    start_addon: StartAddOn, supervisor: FakeSupervisor
+) -> None:
+    addon = start_addon(
+        {"SUPERVISOR_TOKEN": SUPERVISOR_TOKEN, "HYDRA_ADDON_SUPERVISOR_URL": supervisor.url},
+        options={"gpu_backend": "none", "voice": False},
+    )
+
+    addon.wait_for_output("announced to Home Assistant")
+    _, _, body = supervisor.requests.get(timeout=5)
+    assert body["service"] == "hydra"
+    assert addon.stop() == 0
+    assert "Voice services" not in addon.output()
     assert supervisor.requests.empty()
 
 

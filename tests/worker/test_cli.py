@@ -22,6 +22,8 @@ from .conftest import LOOPBACK
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 15
+# The Wyoming server on a free port, and never announced on the network.
+QUIET_VOICE = ("--voice-port", "0", "--voice-zeroconf", "false")
 STOP_TIMEOUT_S = 5
 
 
@@ -87,6 +89,7 @@ def running_worker(
                 str(data_dir),
                 "--gpu-backend",
                 "simulated",
+                *QUIET_VOICE,
                 "--name",
                 "test-rig",
                 "--log-level",
@@ -187,6 +190,7 @@ def _start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[bytes], int,
                 str(tmp_path / "data"),
                 "--gpu-backend",
                 "none",
+                *QUIET_VOICE,
                 *options,
             ],
             cwd=REPO_ROOT,

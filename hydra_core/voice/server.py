@@ -1,0 +1,331 @@
+"""The worker's Wyoming server: wake word, speech-to-text and text-to-speech on one TCP port.
+
+One handler per connection, the shared engines injected (the layout of OHF-Voice's servers).
+What a connection does follows from its first events, as Home Assistant's wyoming integration
+sends them: ``transcribe`` then audio is speech-to-text; ``detect`` (or audio alone) is wake word
+detection; ``synthesize`` is text-to-speech, and ``synthesize-start`` / ``-chunk`` / ``-stop``
+is streaming text-to-speech, answered sentence by sentence as the text comes in.
+
+Audio the server cannot use (not 16 kHz 16-bit mono, a chunk that changes format mid-stream, a
+torn sample, too long an utterance) and events it cannot read get an ``error`` event with a code
+and a message saying what was expected; that connection ends, every other one goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event, async_read_event, async_write_event
+from wyoming.info import Describe
+from wyoming.ping import Ping, Pong
+from wyoming.server import AsyncEventHandler
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+)
+from wyoming.wake import Detect, Detection, NotDetected
+
+from .tts import split_sentences
+
+if TYPE_CHECKING:
+    from .service import VoiceService
+    from .wake import WakeStream
+
+_LOGGER = logging.getLogger(__name__)
+
+RATE = 16000
+WIDTH = 2
+CHANNELS = 1
+# A spoken command is seconds long; this bounds what one connection can make the worker hold.
+MAX_UTTERANCE_S = 60
+MAX_UTTERANCE_BYTES = MAX_UTTERANCE_S * RATE * WIDTH * CHANNELS
+# Text-to-speech audio goes out in chunks of about 85 ms at 24 kHz, so playback can start early.
+TTS_CHUNK_BYTES = 4096
+
+
+class ClientError(Exception):
+    """The client sent something the server cannot use; ``code`` goes into the error event."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class VoiceHandler(AsyncEventHandler):
+    """One client connection."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        service: VoiceService,
+    ) -> None:
+        super().__init__(reader, writer)
+        self._service = service
+        self._mode: str | None = None  # "wake" or "asr" once audio has started
+        self._wake_names: list[str] | None = None
+        self._wake_stream: WakeStream | None = None
+        self._detected = False
+        self._transcribe: Transcribe | None = None
+        self._audio = bytearray()
+        self._audio_ms = 0
+        self._streaming_text: str | None = None
+        self._streaming_started = False
+
+    async def run(self) -> None:
+        """Read events until the client leaves; an unreadable event is answered, not raised."""
+        try:
+            while True:
+                try:
+                    event = await async_read_event(self.reader)
+                except (ValueError, UnicodeDecodeError, KeyError, TypeError) as err:
+                    await self._send_error("invalid_event", f"Could not read the event: {err}")
+                    break
+                if event is None or not await self._handle_safely(event):
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            _LOGGER.debug("Wyoming client went away")
+        finally:
+            await self.disconnect()
+            self.writer.close()
+
+    async def _handle_safely(self, event: Event) -> bool:
+        try:
+            return await self.handle_event(event)
+        except ClientError as err:
+            await self._send_error(err.code, str(err))
+            return False
+
+    async def handle_event(self, event: Event) -> bool:  # noqa: PLR0911 - one branch per event kind
+        """Answer one event; False ends the connection."""
+        if Describe.is_type(event.type):
+            await self.write_event(self._service.info().event())
+            return True
+        if Ping.is_type(event.type):
+            await self.write_event(Pong(text=Ping.from_event(event).text).event())
+            return True
+        if Detect.is_type(event.type):
+            self._wake_names = Detect.from_event(event).names or None
+            return True
+        if Transcribe.is_type(event.type):
+            self._transcribe = Transcribe.from_event(event)
+            return True
+        if AudioStart.is_type(event.type):
+            await self._start_audio(AudioStart.from_event(event))
+            return True
+        if AudioChunk.is_type(event.type):
+            await self._audio_chunk(AudioChunk.from_event(event))
+            return True
+        if AudioStop.is_type(event.type):
+            await self._stop_audio()
+            return True
+        return await self._handle_tts(event)
+
+    async def _handle_tts(self, event: Event) -> bool:
+        if SynthesizeStart.is_type(event.type):
+            self._streaming_text = ""
+            self._streaming_started = False
+            return True
+        if SynthesizeChunk.is_type(event.type):
+            if self._streaming_text is None:
+                raise ClientError("unexpected_event", "synthesize-chunk before synthesize-start")
+            self._streaming_text += SynthesizeChunk.from_event(event).text
+            await self._speak_complete_sentences()
+            return True
+        if SynthesizeStop.is_type(event.type):
+            if self._streaming_text is None:
+                raise ClientError("unexpected_event", "synthesize-stop before synthesize-start")
+            rest, self._streaming_text = self._streaming_text, None
+            if rest.strip():
+                await self._speak(rest, voice=None)
+            if not self._streaming_started:
+                await self._begin_tts_audio()
+            await self.write_event(AudioStop().event())
+            await self.write_event(SynthesizeStopped().event())
+            return True
+        if Synthesize.is_type(event.type):
+            if self._streaming_text is not None:
+                # Clients that stream send the whole text once more for older servers.
+                return True
+            synthesize = Synthesize.from_event(event)
+            voice = synthesize.voice.name if synthesize.voice else None
+            self._streaming_started = False
+            await self._speak(synthesize.text, voice=voice)
+            if not self._streaming_started:
+                await self._begin_tts_audio()
+            await self.write_event(AudioStop().event())
+            return True
+        _LOGGER.debug("Ignoring Wyoming event %s", event.type)
+        return True
+
+    # Audio in: wake word or speech-to-text ----------------------------------------------------
+
+    async def _start_audio(self, start: AudioStart) -> None:
+        _check_format(start.rate, start.width, start.channels)
+        self._audio.clear()
+        self._audio_ms = 0
+        self._detected = False
+        if self._transcribe is not None:
+            self._mode = "asr"
+            if (reason := self._service.stt_unavailable()) is not None:
+                raise ClientError("stt_unavailable", reason)
+            return
+        self._mode = "wake"
+        if (reason := self._service.wake_unavailable()) is not None:
+            raise ClientError("wake_unavailable", reason)
+        if self._wake_stream is not None:
+            self._wake_stream.close()
+        # Opening loads the models the first time: not on the event loop.
+        self._wake_stream = await asyncio.to_thread(
+            self._service.open_wake_stream, self._wake_names
+        )
+
+    async def _audio_chunk(self, chunk: AudioChunk) -> None:
+        if self._mode is None:
+            # Audio without audio-start: take it as wake word audio, as wyoming-openwakeword does.
+            await self._start_audio(AudioStart(rate=chunk.rate, width=chunk.width, channels=1))
+        _check_format(chunk.rate, chunk.width, chunk.channels)
+        if len(chunk.audio) % (WIDTH * CHANNELS):
+            raise ClientError(
+                "invalid_audio",
+                f"An audio chunk of {len(chunk.audio)} bytes is not whole 16-bit samples",
+            )
+        if self._mode == "asr":
+            if len(self._audio) + len(chunk.audio) > MAX_UTTERANCE_BYTES:
+                raise ClientError(
+                    "audio_too_long",
+                    f"Speech-to-text takes at most {MAX_UTTERANCE_S} s of audio per request",
+                )
+            self._audio += chunk.audio
+            return
+        assert self._wake_stream is not None
+        detections = await asyncio.to_thread(self._wake_stream.process, chunk.audio)
+        for detection in detections:
+            self._detected = True
+            await self.write_event(
+                Detection(name=detection.name, timestamp=detection.timestamp_ms).event()
+            )
+
+    async def _stop_audio(self) -> None:
+        mode, self._mode = self._mode, None
+        if mode == "asr":
+            transcribe, self._transcribe = self._transcribe, None
+            language = transcribe.language if transcribe else None
+            try:
+                text = await self._service.transcribe(bytes(self._audio), language=language)
+            finally:
+                self._audio.clear()
+            await self.write_event(Transcript(text=text, language=language).event())
+        elif mode == "wake":
+            if not self._detected:
+                await self.write_event(NotDetected().event())
+            if self._wake_stream is not None:
+                self._wake_stream.close()
+                self._wake_stream = None
+
+    # Text-to-speech ---------------------------------------------------------------------------
+
+    async def _speak_complete_sentences(self) -> None:
+        assert self._streaming_text is not None
+        sentences = split_sentences(self._streaming_text)
+        # The last piece may still be growing; speak everything before it.
+        if len(sentences) < 2:
+            return
+        *complete, last = sentences
+        self._streaming_text = last
+        for sentence in complete:
+            await self._speak(sentence, voice=None)
+
+    async def _speak(self, text: str, *, voice: str | None) -> None:
+        async for pcm in self._service.synthesize(text, voice=voice):
+            if not self._streaming_started:
+                await self._begin_tts_audio()
+            for start in range(0, len(pcm), TTS_CHUNK_BYTES):
+                await self.write_event(
+                    AudioChunk(
+                        rate=self._service.tts_rate,
+                        width=WIDTH,
+                        channels=CHANNELS,
+                        audio=pcm[start : start + TTS_CHUNK_BYTES],
+                    ).event()
+                )
+
+    async def _begin_tts_audio(self) -> None:
+        self._streaming_started = True
+        await self.write_event(
+            AudioStart(rate=self._service.tts_rate, width=WIDTH, channels=CHANNELS).event()
+        )
+
+    async def _send_error(self, code: str, message: str) -> None:
+        _LOGGER.info("Wyoming client error (%s): %s", code, message)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await async_write_event(Error(text=message, code=code).event(), self.writer)
+
+    async def disconnect(self) -> None:
+        """Release the connection's wake stream."""
+        if self._wake_stream is not None:
+            self._wake_stream.close()
+            self._wake_stream = None
+
+
+def _check_format(rate: int, width: int, channels: int) -> None:
+    if (rate, width, channels) != (RATE, WIDTH, CHANNELS):
+        raise ClientError(
+            "unsupported_audio",
+            f"Audio must be {RATE} Hz, {WIDTH * 8}-bit, mono; got {rate} Hz, {width * 8}-bit, "
+            f"{channels} channel(s)",
+        )
+
+
+class WyomingServer:
+    """A TCP listener whose connections each get a :class:`VoiceHandler`."""
+
+    def __init__(self, service: VoiceService, host: str, port: int) -> None:
+        self._service = service
+        self._host = host
+        self._port = port
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one asked for, or the one the system chose for port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self._port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Listen; connections are served as they come."""
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await VoiceHandler(reader, writer, self._service).run()
+        except Exception:
+            _LOGGER.exception("Wyoming connection failed")
+        finally:
+            self._connections.discard(task)
+
+    async def stop(self) -> None:
+        """Stop listening and end every open connection."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None

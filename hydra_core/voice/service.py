@@ -1,0 +1,432 @@
+"""The worker's voice services: the engines, their settings, the Wyoming server, its announcement.
+
+The engines load their models on first use (one lock per model, inference off the event loop) and
+unload them after an idle time; a service whose models are missing is not advertised, and the
+status says why, so the server keeps serving the others. Settings changed from Home Assistant
+(wake threshold, speech-to-text model, voice) are kept in ``DATA_DIR/voice.json`` and win over the
+worker's options on the next start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
+import json
+import logging
+import math
+from pathlib import Path
+import time
+from typing import Any
+
+from wyoming.info import (
+    AsrModel,
+    AsrProgram,
+    Attribution,
+    Info,
+    TtsProgram,
+    TtsVoice,
+    WakeModel,
+    WakeProgram,
+)
+
+from .. import __version__
+from ..models import VoiceServiceState, VoiceSettings, VoiceStatus
+from .announce import ZeroconfAnnouncer
+from .server import WyomingServer
+from .stt import SttEngine, SttError
+from .tts import TtsEngine
+from .wake import WakeEngine, WakeModelError, WakeStream
+
+_LOGGER = logging.getLogger(__name__)
+
+SETTINGS_FILE = "voice.json"
+# Progress events at most this often, so a download does not flood Home Assistant.
+PROGRESS_INTERVAL_S = 1.0
+_OPEN_WAKE_WORD = Attribution(name="openWakeWord", url="https://github.com/dscripka/openWakeWord")
+_WHISPER = Attribution(name="faster-whisper", url="https://github.com/SYSTRAN/faster-whisper")
+_KOKORO = Attribution(name="Kokoro-82M", url="https://huggingface.co/hexgrad/Kokoro-82M")
+# Languages Whisper's multilingual models speak (faster_whisper.tokenizer._LANGUAGE_CODES); listed
+# here so that describing the server never imports faster-whisper.
+# fmt: off
+WHISPER_LANGUAGES = (
+    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
+    "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw",
+    "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn",
+    "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt",
+    "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si",
+    "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
+    "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "yue", "zh",
+)
+# fmt: on
+
+
+class VoiceSettingsError(ValueError):
+    """A setting Home Assistant asked for cannot be used; the message says why."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoiceOptions:
+    """What the worker's options decide about voice."""
+
+    host: str
+    port: int
+    models_dir: Path
+    wake_models_dir: Path
+    settings_path: Path
+    offline: bool = False
+    idle_unload_s: float = 600.0
+    wake_refractory_s: float = 2.0
+    stt_language: str | None = None
+    stt_device: str = "auto"
+    stt_compute_type: str = "auto"
+    stt_beam_size: int = 1
+    stt_vad: bool = False
+    tts_language: str = "en-us"
+    defaults: VoiceSettings = field(default_factory=VoiceSettings)
+    # The name to announce with zeroconf; None announces nothing.
+    announce_name: str | None = None
+
+
+class VoiceService:
+    """Wake word, speech-to-text and text-to-speech, served over Wyoming."""
+
+    def __init__(
+        self,
+        options: VoiceOptions,
+        *,
+        on_change: Callable[[VoiceStatus], None] | None = None,
+    ) -> None:
+        self._options = options
+        self._on_change = on_change
+        self._settings = _load_settings(options.settings_path, options.defaults)
+        self._progress: dict[str, float | None] = {"stt": None, "tts": None}
+        self._last_progress_event = 0.0
+        self.wake = WakeEngine(
+            options.wake_models_dir,
+            threshold=self._settings.wake_threshold,
+            trigger_level=self._settings.wake_trigger_level,
+            refractory_s=options.wake_refractory_s,
+        )
+        self.stt = SttEngine(
+            options.models_dir,
+            model=self._settings.stt_model,
+            device=options.stt_device,
+            compute_type=options.stt_compute_type,
+            language=options.stt_language,
+            beam_size=options.stt_beam_size,
+            vad=options.stt_vad,
+            offline=options.offline,
+            idle_unload_s=options.idle_unload_s,
+            on_progress=self._progress_callback("stt"),
+        )
+        self.tts = TtsEngine(
+            options.models_dir,
+            voice=self._settings.tts_voice,
+            speed=self._settings.tts_speed,
+            language=options.tts_language,
+            offline=options.offline,
+            idle_unload_s=options.idle_unload_s,
+            on_progress=self._progress_callback("tts"),
+        )
+        self._server = WyomingServer(self, options.host, options.port)
+        self._announcer: ZeroconfAnnouncer | None = None
+
+    @property
+    def port(self) -> int:
+        """The Wyoming server's port."""
+        return self._server.port
+
+    @property
+    def tts_rate(self) -> int:
+        """Sample rate of synthesized speech."""
+        return TtsEngine.SAMPLE_RATE
+
+    async def async_start(self) -> None:
+        """Listen for Wyoming clients; models still load only when first used."""
+        await self._server.start()
+        _LOGGER.info("Wyoming voice server on port %s", self.port)
+        if self._options.announce_name is not None:
+            self._announcer = ZeroconfAnnouncer(self._options.announce_name, self.port)
+            await self._announcer.start()
+
+    async def async_stop(self) -> None:
+        """Stop serving and unload every model."""
+        if self._announcer is not None:
+            await self._announcer.stop()
+            self._announcer = None
+        await self._server.stop()
+        await self.stt.close()
+        await self.tts.close()
+
+    # What the server offers ------------------------------------------------------------------
+
+    def wake_unavailable(self) -> str | None:
+        """Why wake word detection cannot run, or None."""
+        try:
+            models = self.wake.models()
+        except (ImportError, OSError, ValueError) as err:
+            return f"Wake word detection is unavailable: {err}"
+        return None if models else "No wake word models were found"
+
+    def stt_unavailable(self) -> str | None:
+        """Why speech-to-text cannot run, or None."""
+        return self.stt.unavailable_reason()
+
+    def tts_unavailable(self) -> str | None:
+        """Why text-to-speech cannot run, or None."""
+        return self.tts.unavailable_reason()
+
+    def info(self) -> Info:
+        """What a Wyoming ``describe`` answers: only the services that can run now."""
+        info = Info()
+        if self.wake_unavailable() is None:
+            info.wake.append(self._wake_program())
+        if self.stt_unavailable() is None:
+            info.asr.append(self._asr_program())
+        if self.tts_unavailable() is None:
+            info.tts.append(self._tts_program())
+        return info
+
+    def _wake_program(self) -> WakeProgram:
+        return WakeProgram(
+            name="hydra-openwakeword",
+            description="openWakeWord on Hydra",
+            attribution=_OPEN_WAKE_WORD,
+            installed=True,
+            version=__version__,
+            models=[
+                WakeModel(
+                    name=model.name,
+                    description=model.phrase,
+                    phrase=model.phrase,
+                    attribution=_OPEN_WAKE_WORD,
+                    installed=True,
+                    version=None,
+                    languages=["en"],
+                )
+                for model in self.wake.models()
+            ],
+        )
+
+    def _asr_program(self) -> AsrProgram:
+        model = self.stt.model
+        if self._options.stt_language:
+            languages = [self._options.stt_language]
+        elif model.endswith(".en"):
+            languages = ["en"]
+        else:
+            languages = list(WHISPER_LANGUAGES)
+        return AsrProgram(
+            name="hydra-faster-whisper",
+            description="faster-whisper on Hydra",
+            attribution=_WHISPER,
+            installed=True,
+            version=__version__,
+            models=[
+                AsrModel(
+                    name=model,
+                    description=f"Whisper {model}",
+                    attribution=_WHISPER,
+                    installed=True,
+                    version=None,
+                    languages=languages,
+                )
+            ],
+        )
+
+    def _tts_program(self) -> TtsProgram:
+        # Every voice speaks the language the phonemizer is set to; the voice is the timbre.
+        languages = [self._options.tts_language]
+        return TtsProgram(
+            name="hydra-kokoro",
+            description="Kokoro on Hydra",
+            attribution=_KOKORO,
+            installed=True,
+            version=__version__,
+            supports_synthesize_streaming=True,
+            voices=[
+                TtsVoice(
+                    name=voice,
+                    description=voice,
+                    attribution=_KOKORO,
+                    installed=True,
+                    version=None,
+                    languages=languages,
+                )
+                for voice in self.tts.voices()
+            ],
+        )
+
+    # The work ---------------------------------------------------------------------------------
+
+    def open_wake_stream(self, names: Sequence[str] | None) -> WakeStream:
+        """A detection stream for one client; unknown names are the client's error."""
+        from .server import ClientError  # noqa: PLC0415 - the server imports this module
+
+        try:
+            return self.wake.open_stream(names)
+        except WakeModelError as err:
+            raise ClientError("unknown_wake_word", str(err)) from err
+
+    async def transcribe(self, audio: bytes, *, language: str | None) -> str:
+        """Speech to text; a model that cannot load is the client's error event."""
+        from .server import ClientError  # noqa: PLC0415
+
+        try:
+            return await self.stt.transcribe(audio, language=language)
+        except SttError as err:
+            raise ClientError("stt_failed", str(err)) from err
+        finally:
+            self._notify()
+
+    async def synthesize(self, text: str, *, voice: str | None) -> AsyncIterator[bytes]:
+        """Text to speech, a sentence at a time."""
+        from .server import ClientError  # noqa: PLC0415
+        from .tts import TtsError  # noqa: PLC0415
+
+        try:
+            async for pcm in self.tts.synthesize(text, voice=voice):
+                yield pcm
+        except TtsError as err:
+            raise ClientError("tts_failed", str(err)) from err
+        finally:
+            self._notify()
+
+    # Settings and status ----------------------------------------------------------------------
+
+    @property
+    def settings(self) -> VoiceSettings:
+        """The settings in force."""
+        return self._settings
+
+    def status(self) -> VoiceStatus:
+        """Each service, whether it is offered, and why not."""
+        wake_reason = self.wake_unavailable()
+        return VoiceStatus(
+            port=self.port,
+            settings=self._settings,
+            wake=VoiceServiceState(
+                available=wake_reason is None,
+                reason=wake_reason,
+                state="loaded" if wake_reason is None else "error",
+                choices=tuple(m.name for m in self.wake.models()) if wake_reason is None else (),
+            ),
+            stt=self._engine_state(
+                self.stt_unavailable(),
+                self.stt.state,
+                "stt",
+                _stt_choices(self.stt),
+            ),
+            tts=self._engine_state(
+                self.tts_unavailable(), self.tts.state, "tts", tuple(self.tts.voices())
+            ),
+        )
+
+    def _engine_state(
+        self, reason: str | None, state: str, key: str, choices: tuple[str, ...]
+    ) -> VoiceServiceState:
+        progress = self._progress[key]
+        return VoiceServiceState(
+            available=reason is None,
+            reason=reason,
+            state="downloading" if progress is not None else state,
+            progress=progress,
+            choices=choices,
+        )
+
+    def update(self, changes: dict[str, Any]) -> VoiceStatus:
+        """Change settings; every value is checked before any is applied."""
+        unknown = sorted(set(changes) - set(VoiceSettings.__dataclass_fields__))
+        if unknown:
+            raise VoiceSettingsError(f"Unknown setting(s): {', '.join(unknown)}")
+        new = replace(self._settings, **changes)
+        _check_settings(new, self)
+        self.wake.threshold = new.wake_threshold
+        self.wake.trigger_level = new.wake_trigger_level
+        self.stt.model = new.stt_model
+        self.tts.voice = new.tts_voice
+        self.tts.speed = new.tts_speed
+        self._settings = new
+        _save_settings(self._options.settings_path, self._options.defaults, new)
+        self._notify()
+        return self.status()
+
+    def _progress_callback(self, key: str) -> Callable[[str, float], None]:
+        def progress(_name: str, fraction: float) -> None:
+            self._progress[key] = None if fraction >= 1 else fraction
+            now = time.monotonic()
+            if fraction >= 1 or now - self._last_progress_event >= PROGRESS_INTERVAL_S:
+                self._last_progress_event = now
+                self._notify()
+
+        return progress
+
+    def _notify(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.status())
+
+
+def _stt_choices(stt: SttEngine) -> tuple[str, ...]:
+    installed = stt.installed_models()
+    if stt.unavailable_reason() is not None and not installed:
+        return ()
+    # Offline, only what is installed can be chosen; online, any known model downloads.
+    names = installed if getattr(stt, "offline", False) else [*installed, *stt.KNOWN_MODELS]
+    return tuple(dict.fromkeys(names))
+
+
+def _check_settings(settings: VoiceSettings, service: VoiceService) -> None:
+    threshold = settings.wake_threshold
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not math.isfinite(threshold)
+        or not 0.01 <= threshold <= 0.99
+    ):
+        raise VoiceSettingsError("wake_threshold must be a number between 0.01 and 0.99")
+    level = settings.wake_trigger_level
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 10:
+        raise VoiceSettingsError("wake_trigger_level must be a whole number between 1 and 10")
+    speed = settings.tts_speed
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.5 <= speed <= 2.0:
+        raise VoiceSettingsError("tts_speed must be a number between 0.5 and 2.0")
+    if not isinstance(settings.stt_model, str) or not settings.stt_model:
+        raise VoiceSettingsError("stt_model must be a model name")
+    choices = _stt_choices(service.stt)
+    if choices and settings.stt_model not in choices:
+        raise VoiceSettingsError(
+            f"Unknown speech-to-text model {settings.stt_model!r}; "
+            f"choose one of {', '.join(choices)}"
+        )
+    voice = settings.tts_voice
+    if voice is not None:
+        voices = service.tts.voices()
+        if not isinstance(voice, str) or (voices and voice not in voices):
+            raise VoiceSettingsError(
+                f"Unknown voice {voice!r}; choose one of {', '.join(voices) or 'none installed'}"
+            )
+
+
+def _load_settings(path: Path, defaults: VoiceSettings) -> VoiceSettings:
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        return defaults
+    except (OSError, ValueError) as err:
+        _LOGGER.warning("Ignoring unreadable voice settings in %s: %s", path, err)
+        return defaults
+    if not isinstance(saved, dict):
+        _LOGGER.warning("Ignoring voice settings in %s: not a JSON object", path)
+        return defaults
+    known = {key: saved[key] for key in VoiceSettings.__dataclass_fields__ if key in saved}
+    return replace(defaults, **known)
+
+
+def _save_settings(path: Path, defaults: VoiceSettings, settings: VoiceSettings) -> None:
+    changed = {
+        key: value for key, value in settings.as_dict().items() if value != getattr(defaults, key)
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(changed, indent=2))
+    temporary.replace(path)

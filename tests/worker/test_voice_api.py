@@ -1,0 +1,171 @@
+"""The voice services through the worker's API: what is offered, why not, and the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hydra_core.client import HydraApiError, HydraClient
+from hydra_core.events import EventBus
+from hydra_core.gpu import NoGpuProbe
+from hydra_core.models import EVENT_VOICE, VoiceSettings, WorkerInfo
+from hydra_core.voice.service import SETTINGS_FILE, VoiceOptions, VoiceService
+from hydra_core.worker.app import create_app
+
+from .conftest import LOOPBACK, ServeApp
+
+TOKEN = "voice-test-token-0123456789"
+
+MakeClient = Callable[..., Any]
+
+
+def voice_options(tmp_path: Path, **changes: Any) -> VoiceOptions:
+    """Offline, with an empty models folder: only the wake word (shipped with its library) runs."""
+    options: dict[str, Any] = {
+        "host": LOOPBACK,
+        "port": 0,
+        "models_dir": tmp_path / "models",
+        "wake_models_dir": tmp_path / "wake_words",
+        "settings_path": tmp_path / SETTINGS_FILE,
+        "offline": True,
+        "defaults": VoiceSettings(stt_model="tiny.en"),
+    }
+    return VoiceOptions(**(options | changes))
+
+
+@pytest.fixture
+def make_client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path) -> MakeClient:
+    async def make(bus: EventBus | None = None, **changes: Any) -> tuple[HydraClient, VoiceService]:
+        bus = bus or EventBus()
+        service = VoiceService(
+            voice_options(tmp_path, **changes),
+            on_change=lambda status: bus.publish(EVENT_VOICE, status.as_dict()),
+        )
+        url = await serve_app(
+            create_app(
+                info=WorkerInfo(worker_id="w", name="w", version="0"),
+                token=TOKEN,
+                probe=NoGpuProbe(),
+                bus=bus,
+                voice=service,
+            )
+        )
+        return HydraClient(http, url, TOKEN), service
+
+    return make
+
+
+async def test_status_says_what_runs_and_why_the_rest_does_not(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client, service = await make_client()
+
+    status = await client.async_voice()
+
+    assert status.port == service.port != 0
+    assert status.wake.available
+    assert "hey_jarvis" in status.wake.choices
+    assert not status.stt.available
+    assert str(tmp_path / "models") in (status.stt.reason or "")
+    assert "offline" in (status.stt.reason or "")
+    assert not status.tts.available
+    assert status.tts.reason
+    assert status.settings.stt_model == "tiny.en"
+
+
+async def test_settings_change_are_checked_and_survive_a_restart(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client, service = await make_client()
+
+    status = await client.async_update_voice(wake_threshold=0.7, wake_trigger_level=2)
+
+    assert status.settings.wake_threshold == 0.7
+    assert service.wake.threshold == 0.7
+    assert service.wake.trigger_level == 2
+    again, _ = await make_client()
+    assert (await again.async_voice()).settings.wake_threshold == 0.7
+
+
+@pytest.mark.parametrize(
+    ("changes", "mentions"),
+    [
+        ({"wake_threshold": 1.5}, "wake_threshold"),
+        ({"wake_threshold": "high"}, "wake_threshold"),
+        ({"wake_threshold": True}, "wake_threshold"),
+        ({"wake_trigger_level": 0}, "wake_trigger_level"),
+        ({"tts_speed": 9}, "tts_speed"),
+        ({"stt_model": ""}, "stt_model"),
+        ({"volume": 3}, "volume"),
+    ],
+)
+async def test_bad_settings_are_refused_and_change_nothing(
+    make_client: MakeClient, changes: dict[str, Any], mentions: str
+) -> None:
+    client, service = await make_client()
+    before = (await client.async_voice()).settings
+
+    with pytest.raises(HydraApiError) as caught:
+        await client.async_update_voice(**({"wake_threshold": 0.6} | changes))
+
+    assert caught.value.status == 400
+    assert caught.value.code == "invalid_setting"
+    assert mentions in caught.value.message
+    assert (await client.async_voice()).settings == before
+    assert service.wake.threshold == before.wake_threshold
+
+
+async def test_malformed_body_is_a_clear_error(
+    make_client: MakeClient, http: aiohttp.ClientSession
+) -> None:
+    client, _ = await make_client()
+
+    async with http.put(
+        f"{client.url}/api/v1/voice",
+        data=b"[1, 2",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as response:
+        body = await response.json()
+
+    assert response.status == 400
+    assert body["code"] == "invalid_body"
+
+
+async def test_a_change_is_pushed_as_an_event(make_client: MakeClient) -> None:
+    bus = EventBus()
+    subscription = bus.subscribe()
+    client, _ = await make_client(bus)
+
+    await client.async_update_voice(wake_threshold=0.35)
+
+    event = await subscription.next(wait_s=2)
+    assert event is not None
+    assert event.type == EVENT_VOICE
+    assert event.data["settings"]["wake_threshold"] == 0.35
+
+
+async def test_a_worker_without_voice_answers_404(
+    serve_app: ServeApp, http: aiohttp.ClientSession
+) -> None:
+    url = await serve_app(
+        create_app(
+            info=WorkerInfo(worker_id="w", name="w", version="0"), token=TOKEN, probe=NoGpuProbe()
+        )
+    )
+
+    with pytest.raises(HydraApiError) as caught:
+        await HydraClient(http, url, TOKEN).async_voice()
+
+    assert (caught.value.status, caught.value.code) == (404, "voice_disabled")
+
+
+def test_unreadable_saved_settings_fall_back_to_the_options(tmp_path: Path) -> None:
+    (tmp_path / SETTINGS_FILE).write_text("{not json")
+
+    service = VoiceService(voice_options(tmp_path))
+
+    assert service.settings == VoiceSettings(stt_model="tiny.en")
