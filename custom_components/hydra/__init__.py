@@ -10,7 +10,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraError
-from hydra_core.models import ContainerReport
+from hydra_core.models import ContainerReport, VoiceStatus
 
 from .const import DOMAIN
 from .containers import ContainerTracker, container_store
@@ -21,6 +21,7 @@ from .coordinator import (
     HydraStatusCoordinator,
     HydraTaskCoordinator,
     HydraTaskData,
+    HydraVoiceCoordinator,
 )
 from .entity import container_identifier, worker_device_info
 from .event_stream import HydraEventStream
@@ -30,6 +31,7 @@ PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
     Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
     Platform.SWITCH,
     Platform.TODO,
@@ -64,9 +66,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
     if tasks is not None:
         data.tasks = HydraTaskCoordinator(hass, entry, client, worker_id)
         data.tasks.async_set_updated_data(tasks)
-    if data.containers is not None or data.tasks is not None:
+    if (voice := await _async_first_read(client, client.async_voice)) is not None:
+        data.voice = HydraVoiceCoordinator(hass, entry, client, worker_id)
+        data.voice.async_set_updated_data(voice)
+    if data.containers is not None or data.tasks is not None or data.voice is not None:
         data.events = HydraEventStream(
-            hass, entry, client, status, containers=data.containers, tasks=data.tasks
+            hass,
+            entry,
+            client,
+            status,
+            containers=data.containers,
+            tasks=data.tasks,
+            voice=data.voice,
         )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if data.events is not None:
@@ -74,10 +85,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
     return True
 
 
-async def _async_first_read[T: (ContainerReport, HydraTaskData)](
+async def _async_first_read[T: (ContainerReport, HydraTaskData, VoiceStatus)](
     client: HydraClient, read: Callable[[], Awaitable[T]]
 ) -> T | None:
-    """The worker's containers or task queue, or None when the worker has none configured."""
+    """The worker's containers, task queue or voice, or None when the worker has none of it."""
     try:
         return await read()
     except HydraAuthError as err:
@@ -85,8 +96,9 @@ async def _async_first_read[T: (ContainerReport, HydraTaskData)](
             translation_domain=DOMAIN, translation_key="invalid_auth"
         ) from err
     except HydraError as err:
-        # 404: the worker follows no container engine ("containers_disabled") or runs no task
-        # queue ("scheduler_disabled"); an older worker has no such route at all.
+        # 404: the worker follows no container engine ("containers_disabled"), runs no task
+        # queue ("scheduler_disabled") or no voice ("voice_disabled"); an older worker has no
+        # such route at all.
         if isinstance(err, HydraApiError) and err.status == 404:
             return None
         raise ConfigEntryNotReady(

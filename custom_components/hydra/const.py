@@ -31,6 +31,8 @@ EVENT_CONTAINER_HEAL_FAILED: Final = "hydra_container_heal_failed"
 
 # The task queue: pushed over the event stream; the poll only fills gaps.
 TASKS_SCAN_INTERVAL: Final = timedelta(seconds=60)
+# Voice settings and model states are pushed; the poll only fills gaps.
+VOICE_SCAN_INTERVAL: Final = timedelta(seconds=60)
 # The newest tasks kept in Home Assistant (the to-do list shows these).
 TASK_LIST_LIMIT: Final = 50
 # Today's counts are read again after a task changes state, at most this often (seconds).

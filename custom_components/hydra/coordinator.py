@@ -30,6 +30,7 @@ from hydra_core.models import (
     SchedulerSettings,
     SchedulerState,
     Task,
+    VoiceStatus,
     WorkerEvent,
     WorkerStatus,
 )
@@ -44,6 +45,7 @@ from .const import (
     LOGGER,
     TASK_LIST_LIMIT,
     TASKS_SCAN_INTERVAL,
+    VOICE_SCAN_INTERVAL,
 )
 
 if TYPE_CHECKING:
@@ -62,6 +64,8 @@ class HydraData:
     tracker: ContainerTracker | None = None
     # None when the worker runs no task queue.
     tasks: HydraTaskCoordinator | None = None
+    # None when the worker serves no voice services.
+    voice: HydraVoiceCoordinator | None = None
     events: HydraEventStream | None = None
 
 
@@ -405,3 +409,30 @@ class HydraTaskCoordinator(DataUpdateCoordinator[HydraTaskData]):
     def async_apply_scheduler(self, scheduler: SchedulerState) -> None:
         """The scheduler as the worker answered a change of its settings."""
         self.async_set_updated_data(replace(self.data, scheduler=scheduler))
+
+
+class HydraVoiceCoordinator(DataUpdateCoordinator[VoiceStatus]):
+    """The worker's voice services and settings: pushed by the event stream, polled to fill gaps."""
+
+    config_entry: HydraConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: HydraConfigEntry, client: HydraClient, worker_id: str
+    ) -> None:
+        """Set up the coordinator for one worker."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} voice {entry.title}",
+            update_interval=VOICE_SCAN_INTERVAL,
+        )
+        self.client = client
+        self.worker_id = worker_id
+
+    @override
+    async def _async_update_data(self) -> VoiceStatus:
+        try:
+            return await self.client.async_voice()
+        except HydraError as err:
+            _raise_update_failed(err)

@@ -12,7 +12,12 @@ from hydra_core.client import HydraApiError, HydraAuthError, HydraError
 from hydra_core.models import Actor, ContainerInfo, GpuInfo
 
 from .const import DOMAIN, MANUFACTURER
-from .coordinator import HydraContainerCoordinator, HydraStatusCoordinator, HydraTaskCoordinator
+from .coordinator import (
+    HydraContainerCoordinator,
+    HydraStatusCoordinator,
+    HydraTaskCoordinator,
+    HydraVoiceCoordinator,
+)
 
 GPU_MANUFACTURER = {"nvml": "NVIDIA", "simulated": "Hydra (simulated)"}
 # Who may have started an action that no user asked for, found by the context it ran in.
@@ -177,6 +182,18 @@ class HydraQueueEntity(CoordinatorEntity[HydraTaskCoordinator]):
     _attr_has_entity_name = True
 
     def __init__(self, coordinator: HydraTaskCoordinator, key: str) -> None:
+        """Attach the entity to the worker's device."""
+        super().__init__(coordinator)
+        self._attr_unique_id = f"{coordinator.worker_id}_{key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.worker_id)})
+
+
+class HydraVoiceEntity(CoordinatorEntity[HydraVoiceCoordinator]):
+    """A setting of the worker's voice services, on the worker's device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: HydraVoiceCoordinator, key: str) -> None:
         """Attach the entity to the worker's device."""
         super().__init__(coordinator)
         self._attr_unique_id = f"{coordinator.worker_id}_{key}"

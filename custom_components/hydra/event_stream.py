@@ -23,8 +23,10 @@ from hydra_core.models import (
     EVENT_HELLO,
     EVENT_SCHEDULER,
     EVENT_TASK,
+    EVENT_VOICE,
     AuditEntry,
     Task,
+    VoiceStatus,
     WorkerEvent,
 )
 
@@ -40,6 +42,7 @@ from .coordinator import (
     HydraContainerCoordinator,
     HydraStatusCoordinator,
     HydraTaskCoordinator,
+    HydraVoiceCoordinator,
 )
 from .entity import container_identifier
 from .task_events import async_task_event
@@ -60,6 +63,7 @@ class HydraEventStream:
         *,
         containers: HydraContainerCoordinator | None,
         tasks: HydraTaskCoordinator | None,
+        voice: HydraVoiceCoordinator | None = None,
     ) -> None:
         """Prepare; ``async_start`` connects."""
         self._hass = hass
@@ -68,6 +72,7 @@ class HydraEventStream:
         self._status = status
         self._containers = containers
         self._tasks = tasks
+        self._voice = voice
         self._pushed = False
         # Where a catch-up on the audit log starts, and what was already fired (as id, time).
         self._audit_since: float | None = None
@@ -117,7 +122,7 @@ class HydraEventStream:
 
     async def _async_resync(self, hello: WorkerEvent, *, reconnected: bool) -> None:
         """Catch up on what the stream could not tell: from now on it is live."""
-        for coordinator in (self._containers, self._tasks):
+        for coordinator in (self._containers, self._tasks, self._voice):
             if coordinator is not None:
                 await coordinator.async_refresh()
         if not reconnected:
@@ -138,6 +143,9 @@ class HydraEventStream:
         try:
             if event.type in (EVENT_TASK, EVENT_SCHEDULER):
                 self._handle_task_event(event)
+            elif event.type == EVENT_VOICE:
+                if self._voice is not None:
+                    self._voice.async_set_updated_data(VoiceStatus.from_dict(event.data))
             elif self._containers is None:
                 return
             elif event.type == EVENT_AUDIT:

@@ -1,4 +1,4 @@
-"""Numbers: the task queue's resource gate and concurrency, changed on the worker at run time."""
+"""Numbers: the task queue's resource gate and concurrency, and the wake word threshold."""
 
 from dataclasses import dataclass
 from typing import override
@@ -15,9 +15,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from hydra_core.client import HydraError
 
-from .coordinator import HydraConfigEntry, HydraTaskCoordinator
-from .entity import HydraQueueEntity
+from .coordinator import HydraConfigEntry, HydraTaskCoordinator, HydraVoiceCoordinator
+from .entity import HydraQueueEntity, HydraVoiceEntity
 from .tasks import task_error
+from .voice import async_update_voice
 
 # Each change is one request to the worker.
 PARALLEL_UPDATES = 0
@@ -83,12 +84,13 @@ async def async_setup_entry(
     entry: HydraConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the scheduler's settings when the worker runs a task queue."""
-    if (tasks := entry.runtime_data.tasks) is None:
-        return
-    async_add_entities(
-        HydraSchedulerNumber(tasks, description) for description in SCHEDULER_NUMBERS
-    )
+    """Add the scheduler's settings and the wake threshold, where the worker has them."""
+    if (tasks := entry.runtime_data.tasks) is not None:
+        async_add_entities(
+            HydraSchedulerNumber(tasks, description) for description in SCHEDULER_NUMBERS
+        )
+    if (voice := entry.runtime_data.voice) is not None:
+        async_add_entities([HydraWakeThresholdNumber(voice)])
 
 
 class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
@@ -118,3 +120,33 @@ class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
         except HydraError as err:
             raise task_error(self.coordinator, err) from err
         self.coordinator.async_apply_scheduler(scheduler)
+
+
+class HydraWakeThresholdNumber(HydraVoiceEntity, NumberEntity):
+    """The wake word score that counts as a detection: lower hears more, and more falsely."""
+
+    _attr_translation_key = "wake_threshold"
+    _attr_entity_category = EntityCategory.CONFIG
+    # Within the worker's limits of 0.01 to 0.99 (hydra_core.voice.service).
+    _attr_native_min_value = 0.05
+    _attr_native_max_value = 0.95
+    _attr_native_step = 0.05
+    _attr_mode = NumberMode.SLIDER
+
+    def __init__(self, coordinator: HydraVoiceCoordinator) -> None:
+        """Describe the number."""
+        super().__init__(coordinator, "wake_threshold")
+
+    @property
+    @override
+    def available(self) -> bool:
+        return super().available and self.coordinator.data.wake.available
+
+    @property
+    @override
+    def native_value(self) -> float:
+        return self.coordinator.data.settings.wake_threshold
+
+    @override
+    async def async_set_native_value(self, value: float) -> None:
+        await async_update_voice(self.coordinator, wake_threshold=round(value, 2))

@@ -232,6 +232,8 @@ class VoiceSatellite:
         self._play_lock = asyncio.Lock()
         self._playing = 0  # sounds playing or queued: the wake word is not listened to then
         self._tts_queue: asyncio.Queue[bytes | None] | None = None
+        # Whether the reply being received has brought audio yet (the first chunk is "reply-audio").
+        self._reply_audio = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
         self._sounds: dict[str, tuple[PcmFormat, bytes]] = {}
@@ -435,6 +437,9 @@ class VoiceSatellite:
                 self._tts_start(AudioStart(chunk.rate, chunk.width, chunk.channels))
             assert self._tts_queue is not None
             self._tts_queue.put_nowait(chunk.audio)
+            if not self._reply_audio:
+                self._reply_audio = True
+                self._notify("reply-audio")
         elif AudioStop.is_type(event.type):
             if self._tts_queue is not None:
                 self._tts_queue.put_nowait(None)
@@ -586,6 +591,7 @@ class VoiceSatellite:
         self._end_tts()
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._tts_queue = queue
+        self._reply_audio = False
         fmt = PcmFormat(start.rate, start.width, start.channels)
         self._playing += 1
         self._spawn(self._play(fmt, queue, reply_to=self.active), "satellite reply")

@@ -24,7 +24,7 @@ from hydra_core.audit import AuditLog
 from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
-from hydra_core.models import HealingSettings, WorkerInfo
+from hydra_core.models import HealingSettings, VoiceSettings, WorkerInfo
 from hydra_core.scheduler import (
     MaintenanceHandler,
     PayloadError,
@@ -35,9 +35,14 @@ from hydra_core.scheduler import (
     TaskStore,
 )
 from hydra_core.scheduler.handlers import require_keys
+from hydra_core.voice.service import SETTINGS_FILE, VoiceOptions, VoiceService
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
+from tests.voice.weights import SPEAKER, command_speech, voice_models_dir, voice_weights
+
+# The real speech models' fixtures, for the voice tests here (see tests/voice/weights.py).
+__all__ = ["command_speech", "voice_models_dir", "voice_weights"]
 
 WORKER_ID = "6f1c0d7e2b9a4c55a1e3b2d4c6f8a0b1"
 WORKER_NAME = "gpubox"
@@ -341,3 +346,45 @@ async def task_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[TaskWorke
 def tasks_entry(task_worker: TaskWorker) -> MockConfigEntry:
     """The entry the config flow makes for the worker with a task queue."""
     return entry_for(task_worker)
+
+
+@dataclass
+class VoiceWorker(LoopbackWorker):
+    """The worker with its Wyoming voice server, models from the test weights (offline)."""
+
+    models_dir: Path = field(default_factory=Path)
+    data_dir: Path = field(default_factory=Path)
+    voice: VoiceService | None = None
+
+    def build_app(self) -> web.Application:
+        """The worker application with its voice services."""
+        self.voice = VoiceService(
+            VoiceOptions(
+                host="127.0.0.1",
+                port=0,
+                models_dir=self.models_dir,
+                wake_models_dir=self.data_dir / "wake_words",
+                settings_path=self.data_dir / SETTINGS_FILE,
+                offline=True,
+                defaults=VoiceSettings(stt_model="tiny.en", tts_voice=SPEAKER),
+            )
+        )
+        return create_app(
+            info=self.info, token=self.token, probe=NvmlProbe(self.nvml), voice=self.voice
+        )
+
+    @property
+    def voice_port(self) -> int:
+        """Where the Wyoming server listens."""
+        assert self.voice is not None
+        return self.voice.port
+
+
+@pytest.fixture
+async def voice_worker(
+    nvml: FakeNvml, voice_models_dir: Path, tmp_path: Path
+) -> AsyncIterator[VoiceWorker]:
+    worker = VoiceWorker(nvml, models_dir=voice_models_dir, data_dir=tmp_path)
+    await worker.start()
+    yield worker
+    await worker.stop()

@@ -1,0 +1,158 @@
+"""One whole voice turn, real at every step, with the latency of each stage.
+
+Kokoro says "Hey Jarvis, what's the GPU temperature?" into the satellite's microphone (a file
+read in real time) → the satellite's wake word fires → Home Assistant's wyoming satellite entity
+streams the command into an Assist pipeline → Hydra's speech-to-text (Whisper tiny.en on the
+worker's Wyoming server) → Hydra's intent answers from the worker's live GPU readings (the fake
+NVML, in °F for a US-customary Home Assistant) → Hydra's text-to-speech (Kokoro) → the reply
+plays on the satellite's speaker (a WAV file). Nothing is stubbed but NVML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+import time
+from typing import Any
+import wave
+
+from homeassistant.components.assist_pipeline.const import DOMAIN as PIPELINE_DOMAIN
+from homeassistant.components.assist_pipeline.pipeline import (
+    KEY_ASSIST_PIPELINE,
+    async_create_default_pipeline,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
+import numpy as np
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from hydra_core.satellite import FileMic, SatelliteSettings, VoiceSatellite, WavFileSpeaker
+from hydra_core.voice.wake import WakeEngine
+from tests.fake_nvml import FakeNvml
+from tests.voice.weights import VoiceWeights, kokoro_say, words
+
+from .conftest import VoiceWorker, entry_for, setup_entry
+
+TURN_TIMEOUT_S = 90
+QUIET = bytes(16000 * 2)  # a second of silence
+
+
+@pytest.fixture
+def mic_file(tmp_path: Path, voice_weights: VoiceWeights) -> Path:
+    """What the satellite's microphone hears: the wake word, the short pause people make after
+    it (the satellite streams what follows the detection), the question, then a quiet room."""
+    pause = bytes(16000)  # half a second
+    speech = (
+        kokoro_say(voice_weights, "Hey Jarvis!")
+        + pause
+        + kokoro_say(voice_weights, "What's the GPU temperature?")
+    )
+    path = tmp_path / "mic.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setframerate(16000)
+        wav.setsampwidth(2)
+        wav.setnchannels(1)
+        wav.writeframes(QUIET + speech + QUIET * 6)
+    return path
+
+
+@pytest.fixture
+async def satellite(tmp_path: Path, mic_file: Path) -> AsyncIterator[VoiceSatellite]:
+    sat = VoiceSatellite(
+        SatelliteSettings(uri="tcp://127.0.0.1:0", name="Desk satellite"),
+        engine=await asyncio.to_thread(WakeEngine),
+        mic=FileMic(mic_file, speed=1.0),
+        speaker=WavFileSpeaker(tmp_path / "reply.wav"),
+    )
+    await asyncio.to_thread(sat.prepare)
+    await sat.start()
+    yield sat
+    await sat.stop()
+
+
+async def _wyoming_entry(hass: HomeAssistant, title: str, port: int) -> MockConfigEntry:
+    entry = MockConfigEntry(domain="wyoming", title=title, data={"host": "127.0.0.1", "port": port})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def _entity(hass: HomeAssistant, entry: MockConfigEntry, domain: str) -> str:
+    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    return next(entity.entity_id for entity in entities if entity.domain == domain)
+
+
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+async def test_hey_jarvis_whats_the_gpu_temperature(
+    hass: HomeAssistant,
+    voice_worker: VoiceWorker,
+    satellite: VoiceSatellite,
+    nvml: FakeNvml,
+    tmp_path: Path,
+) -> None:
+    hass.config.units = US_CUSTOMARY_SYSTEM
+    assert await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(hass, "conversation", {})
+    assert await async_setup_component(hass, PIPELINE_DOMAIN, {})
+    # Hydra (for the answer), Hydra's voice services, and the satellite, each as a user adds them.
+    await setup_entry(hass, entry_for(voice_worker))
+    voice = await _wyoming_entry(hass, "Hydra voice", voice_worker.voice_port)
+    pipeline = await async_create_default_pipeline(
+        hass,
+        stt_engine_id=_entity(hass, voice, "stt"),
+        tts_engine_id=_entity(hass, voice, "tts"),
+        pipeline_name="Hydra",
+    )
+    assert pipeline is not None
+    hass.data[KEY_ASSIST_PIPELINE].pipeline_store.async_set_preferred_item(pipeline.id)
+    heard: dict[str, float] = {}
+    satellite.listeners.append(lambda what, _: heard.setdefault(what, time.monotonic()))
+    started = time.monotonic()
+    address = satellite.address
+    assert address is not None
+    await _wyoming_entry(hass, "Desk", address[1])
+
+    async with asyncio.timeout(TURN_TIMEOUT_S):
+        while "played" not in heard:
+            await asyncio.sleep(0.05)
+
+    runs = hass.data[KEY_ASSIST_PIPELINE].pipeline_debug[pipeline.id]
+    [run] = runs.values()
+    events: dict[str, Any] = {event.type: event for event in run.events}
+    transcript = events["stt-end"].data["stt_output"]["text"]
+    answer = events["intent-end"].data["intent_output"]["response"]["speech"]["plain"]["speech"]
+    # The fake NVML's GPUs are at 61 °C and 48 °C: 142 °F and 118 °F for this user.
+    temperatures = [gpu.temperature for gpu in nvml.gpus]
+    assert words(transcript) == words("What's the GPU temperature?")
+    for celsius in temperatures:
+        assert f"{round(celsius * 9 / 5 + 32)} °F" in answer
+    with wave.open(str(tmp_path / "reply.wav")) as wav:
+        reply = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        reply_s = len(reply) / wav.getframerate()
+    assert reply_s > 1.0
+    assert np.abs(reply).max() > 3000
+
+    stamp = {name: event.timestamp for name, event in events.items()}
+    stages = {
+        "wake word (mic start → detection, incl. 1 s of quiet and the phrase)": heard["detection"]
+        - started,
+        "end of speech (VAD) → transcript": _seconds(stamp["stt-vad-end"], stamp["stt-end"]),
+        "intent": _seconds(stamp["intent-start"], stamp["intent-end"]),
+        "tts start → tts end (stream ready)": _seconds(stamp["tts-start"], stamp["tts-end"]),
+    }
+    # From Home Assistant's end-of-speech event to the first reply audio at the satellite.
+    vad_end = datetime.fromisoformat(stamp["stt-vad-end"]).timestamp()
+    stages["end of speech → first reply audio at the satellite"] = (
+        heard["reply-audio"] - time.monotonic() + time.time() - vad_end
+    )
+    report = "\n".join(f"  {name}: {seconds * 1000:.0f} ms" for name, seconds in stages.items())
+    print(f"\nVoice turn, {transcript!r} → {answer!r} ({reply_s:.1f} s of reply):\n{report}")
