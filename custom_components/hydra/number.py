@@ -122,20 +122,26 @@ class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
         self.coordinator.async_apply_scheduler(scheduler)
 
 
+# Within the worker's limits of 0.01 to 0.99 (hydra_core.voice.service).
+WAKE_THRESHOLD = NumberEntityDescription(
+    key="wake_threshold",
+    translation_key="wake_threshold",
+    entity_category=EntityCategory.CONFIG,
+    native_min_value=0.05,
+    native_max_value=0.95,
+    native_step=0.05,
+    mode=NumberMode.SLIDER,
+)
+
+
 class HydraWakeThresholdNumber(HydraVoiceEntity, NumberEntity):
     """The wake word score that counts as a detection: lower hears more, and more falsely."""
 
-    _attr_translation_key = "wake_threshold"
-    _attr_entity_category = EntityCategory.CONFIG
-    # Within the worker's limits of 0.01 to 0.99 (hydra_core.voice.service).
-    _attr_native_min_value = 0.05
-    _attr_native_max_value = 0.95
-    _attr_native_step = 0.05
-    _attr_mode = NumberMode.SLIDER
+    entity_description = WAKE_THRESHOLD
 
     def __init__(self, coordinator: HydraVoiceCoordinator) -> None:
         """Describe the number."""
-        super().__init__(coordinator, "wake_threshold")
+        super().__init__(coordinator, WAKE_THRESHOLD.key)
 
     @property
     @override

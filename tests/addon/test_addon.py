@@ -127,7 +127,9 @@ def test_schema_types_are_known(config: dict[str, Any]) -> None:
         if isinstance(kind, list):
             assert kind == ["str"], (option, kind)  # a list of strings
             continue
-        assert re.fullmatch(r"str\?|bool|list\([\w|]+\)|int\(\d+,\d+\)", kind), (option, kind)
+        assert re.fullmatch(
+            r"str\?|bool|list\([\w|]+\)|int\(\d+,\d+\)|float\([\d.]+,[\d.]+\)", kind
+        ), (option, kind)
 
 
 def test_bool_and_string_list_options_reach_the_worker(
@@ -167,6 +169,21 @@ def test_int_ranges_are_the_workers(config: dict[str, Any], tmp_path: Path) -> N
         assert getattr(_load_options(tmp_path, {option: low}), option) == low
         assert getattr(_load_options(tmp_path, {option: high}), option) == high
         for outside in (low - 1, high + 1):
+            with pytest.raises(ConfigError, match=option):
+                _load_options(tmp_path, {option: outside})
+
+
+def test_float_ranges_are_the_workers(config: dict[str, Any], tmp_path: Path) -> None:
+    ranges = {
+        option: tuple(float(bound) for bound in kind[len("float(") : -1].split(","))
+        for option, kind in config["schema"].items()
+        if isinstance(kind, str) and kind.startswith("float(")
+    }
+    assert ranges == {"wake_threshold": (0.01, 0.99)}
+    for option, (low, high) in ranges.items():
+        assert getattr(_load_options(tmp_path, {option: low}), option) == low
+        assert getattr(_load_options(tmp_path, {option: high}), option) == high
+        for outside in (low - 0.01, high + 0.01):
             with pytest.raises(ConfigError, match=option):
                 _load_options(tmp_path, {option: outside})
 

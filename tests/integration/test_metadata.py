@@ -10,7 +10,7 @@ import tomllib
 from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION
 
-from custom_components.hydra import binary_sensor, number, sensor, switch, todo
+from custom_components.hydra import binary_sensor, number, select, sensor, switch, todo
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "custom_components" / "hydra"
@@ -84,7 +84,8 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
         ),
         "binary_sensor": (binary_sensor.PROBLEM, binary_sensor.ENGINE),
         "switch": (switch.RUNNING, switch.SELF_HEALING, switch.AUTONOMOUS_WORK),
-        "number": number.SCHEDULER_NUMBERS,
+        "number": (*number.SCHEDULER_NUMBERS, number.WAKE_THRESHOLD),
+        "select": select.VOICE_SELECTS,
         "todo": (todo.QUEUE,),
     }
     assert set(STRINGS["entity"]) == set(platforms)
