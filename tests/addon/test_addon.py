@@ -42,6 +42,9 @@ from hydra_core.worker.config import (
     load_config,
 )
 
+# Loopback TCP only; Home Assistant's test plugin would block it otherwise.
+pytestmark = pytest.mark.usefixtures("loopback_sockets")
+
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "addon"
 RUN_SH = ADDON / "run.sh"

@@ -55,11 +55,8 @@ EVENT_TIMEOUT_S = 15.0
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def loopback_sockets(request: pytest.FixtureRequest) -> None:
-    """Home Assistant's test plugin blocks sockets; loopback is all these tests use."""
-    with contextlib.suppress(pytest.FixtureLookupError):
-        request.getfixturevalue("socket_enabled")
+# Home Assistant's test plugin blocks sockets; loopback is all these tests use.
+pytestmark = pytest.mark.usefixtures("loopback_sockets")
 
 
 # -- test audio -----------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ from hydra_core.voice.stt import SttEngine, SttError
 from hydra_core.voice.tts import TtsEngine, TtsError
 from tests.voice.weights import COMMAND, WHISPER_FILES, VoiceWeights, words
 
+# Loopback TCP only; Home Assistant's test plugin would block it otherwise.
+pytestmark = pytest.mark.usefixtures("loopback_sockets")
+
 TINY = "/Systran/faster-whisper-tiny.en/resolve/main"
 KOKORO = "/thewh1teagle/kokoro-onnx/releases/download/model-files-v1.0"
 

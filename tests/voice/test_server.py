@@ -24,6 +24,9 @@ from hydra_core.voice.service import SETTINGS_FILE, VoiceOptions, VoiceService
 
 from .weights import SPEAKER, VoiceWeights, kokoro_say, words
 
+# Loopback TCP only; Home Assistant's test plugin would block it otherwise.
+pytestmark = pytest.mark.usefixtures("loopback_sockets")
+
 LOOPBACK = "127.0.0.1"
 CHUNK = 2560  # 80 ms of 16 kHz 16-bit mono, what Home Assistant sends
 SILENCE = bytes(16000 * 2)  # one second

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-import contextlib
 
 import aiohttp
 from aiohttp import web
@@ -12,17 +11,6 @@ import pytest
 LOOPBACK = "127.0.0.1"
 
 ServeApp = Callable[[web.Application], Awaitable[str]]
-
-
-@pytest.fixture
-def loopback_sockets(request: pytest.FixtureRequest) -> None:
-    """Allow TCP sockets where pytest-socket (Home Assistant's test plugin) blocks them.
-
-    Home Assistant's plugin still refuses connections to anything but 127.0.0.1; without the
-    plugin (the worker's venv) there is nothing to unblock.
-    """
-    with contextlib.suppress(pytest.FixtureLookupError):
-        request.getfixturevalue("socket_enabled")
 
 
 @pytest.fixture
