@@ -14,8 +14,6 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-import shutil
-import subprocess
 from typing import Any
 from unittest.mock import patch
 
@@ -32,22 +30,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from hydra_core.satellite import FileMic, SatelliteSettings, VoiceSatellite, WavFileSpeaker
 from hydra_core.voice.wake import WakeEngine
+from tests.voice.speech import Speech, write_wav
 
 TIMEOUT_S = 20.0
 MIC_AUDIO_BYTES_PER_S = 16000 * 2
-
-
-def _speech(text: str, out: Path) -> Path:
-    espeak, sox = shutil.which("espeak-ng"), shutil.which("sox")
-    if espeak is None or sox is None:
-        pytest.fail("espeak-ng and sox are needed to make the test speech", pytrace=False)
-    raw = out.with_suffix(".raw.wav")
-    subprocess.run([espeak, "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
-    subprocess.run(
-        [sox, str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out), "pad", "1", "1"],
-        check=True,
-    )
-    return out
 
 
 @dataclass
@@ -99,7 +85,8 @@ class PipelineRecorder:
 
 @pytest.fixture
 async def satellite(tmp_path: Path) -> AsyncIterator[tuple[VoiceSatellite, list[tuple[str, Any]]]]:
-    mic = _speech("Hey Jarvis, what time is it", tmp_path / "mic.wav")
+    speech = Speech(tmp_path)
+    mic = write_wav(tmp_path / "mic.wav", speech.clip("Hey Jarvis, what time is it"))
     sat = VoiceSatellite(
         SatelliteSettings(uri="tcp://127.0.0.1:0", name="Kitchen satellite", area="Kitchen"),
         engine=await asyncio.to_thread(WakeEngine),

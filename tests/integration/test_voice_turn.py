@@ -34,6 +34,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from hydra_core.satellite import FileMic, SatelliteSettings, VoiceSatellite, WavFileSpeaker
 from hydra_core.voice.wake import WakeEngine
 from tests.fake_nvml import FakeNvml
+from tests.voice.speech import write_wav
 from tests.voice.weights import VoiceWeights, kokoro_say, words
 
 from .conftest import VoiceWorker, entry_for, setup_entry
@@ -52,13 +53,7 @@ def mic_file(tmp_path: Path, voice_weights: VoiceWeights) -> Path:
         + pause
         + kokoro_say(voice_weights, "What's the GPU temperature?")
     )
-    path = tmp_path / "mic.wav"
-    with wave.open(str(path), "wb") as wav:
-        wav.setframerate(16000)
-        wav.setsampwidth(2)
-        wav.setnchannels(1)
-        wav.writeframes(QUIET + speech + QUIET * 6)
-    return path
+    return write_wav(tmp_path / "mic.wav", QUIET + speech + QUIET * 6)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import contextlib
 from dataclasses import dataclass, field
 import math
 from pathlib import Path
-import shutil
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from hydra_core.satellite import (
     WavFileSpeaker,
 )
 from hydra_core.satellite.audio import MIC_CHUNK_BYTES, MicEnded
+from tests.voice.speech import Speech, silence, write_wav
 
 LOOPBACK = "127.0.0.1"
 WAKE_PHRASE = "Hey Jarvis, what time is it"
@@ -62,42 +62,25 @@ pytestmark = pytest.mark.usefixtures("loopback_sockets")
 # -- test audio -----------------------------------------------------------------------------------
 
 
-def _require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(
-            f"{name} is needed to make the test speech; install it (Debian: apt-get install "
-            "espeak-ng sox)",
-            pytrace=False,
-        )
-    return path
-
-
-def make_speech(text: str, out: Path, *, pad: tuple[float, float] = (1.0, 1.0)) -> Path:
-    """Synthetic speech as 16 kHz 16-bit mono WAV, with silence before and after."""
-    espeak, sox = _require_tool("espeak-ng"), _require_tool("sox")
-    raw = out.with_suffix(".espeak.wav")
-    subprocess.run([espeak, "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
-    subprocess.run(
-        [sox, str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out), "pad", *map(str, pad)],
-        check=True,
-    )
-    return out
-
-
 @pytest.fixture(scope="session")
 def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("speech")
 
 
 @pytest.fixture(scope="session")
-def wake_wav(speech_dir: Path) -> Path:
-    return make_speech(WAKE_PHRASE, speech_dir / "wake.wav")
+def speech(speech_dir: Path) -> Speech:
+    """espeak-ng and sox speech, made at test time (a clear error if the tools are missing)."""
+    return Speech(speech_dir)
 
 
 @pytest.fixture(scope="session")
-def negative_wav(speech_dir: Path) -> Path:
-    return make_speech(NEGATIVE_PHRASE, speech_dir / "negative.wav")
+def wake_wav(speech: Speech, speech_dir: Path) -> Path:
+    return write_wav(speech_dir / "wake.wav", speech.clip(WAKE_PHRASE))
+
+
+@pytest.fixture(scope="session")
+def negative_wav(speech: Speech, speech_dir: Path) -> Path:
+    return write_wav(speech_dir / "negative.wav", speech.clip(NEGATIVE_PHRASE))
 
 
 @pytest.fixture(scope="session")
@@ -349,16 +332,12 @@ async def _until_events(client: AsyncTcpClient, kind: type) -> AsyncIterator[Eve
 
 
 async def test_voice_stopped_or_error_end_the_command(
-    start_satellite: StartSatellite, speech_dir: Path
+    start_satellite: StartSatellite, speech: Speech, speech_dir: Path
 ) -> None:
     """Two wake words in one recording: VoiceStopped ends the first command, Error the second."""
-    twice = speech_dir / "twice.wav"
-    first = make_speech(WAKE_PHRASE, speech_dir / "first.wav", pad=(1.0, 3.0))
-    with wave.open(str(first), "rb") as wav:
-        frames = wav.readframes(wav.getnframes())
-    with wave.open(str(twice), "wb") as wav:
-        wav.setparams((1, 2, 16000, 0, "NONE", "not compressed"))
-        wav.writeframes(frames + frames)
+    # Each: 1 s of quiet, the phrase, 3 s of quiet.
+    once = speech.clip(WAKE_PHRASE) + silence(2.0)
+    twice = write_wav(speech_dir / "twice.wav", once + once)
     running = await start_satellite(FileMic(twice, speed=3.0))
     client = await running.client()
     await client.write_event(RunSatellite().event())

@@ -146,6 +146,16 @@ def espeak_clip(text: str, voice: str = "en-us", speed: int = 150, pad_s: float 
     return _DEFAULT.clip(text, voice, speed, pad_s)
 
 
+def write_wav(path: Path, audio: bytes) -> Path:
+    """16 kHz s16le mono PCM as a WAV file (a microphone file for the satellite)."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setframerate(16000)
+        wav.setsampwidth(2)
+        wav.setnchannels(1)
+        wav.writeframes(audio)
+    return path
+
+
 # Audio arithmetic ----------------------------------------------------------------------------
 
 
