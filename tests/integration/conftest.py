@@ -14,6 +14,7 @@ from unittest.mock import patch
 from aiohttp import web
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 import pytest
@@ -388,3 +389,19 @@ async def voice_worker(
     await worker.start()
     yield worker
     await worker.stop()
+
+
+async def setup_wyoming(hass: HomeAssistant, title: str, port: int) -> MockConfigEntry:
+    """Home Assistant's wyoming integration set up against a server on 127.0.0.1, as a user
+    adds it by hand."""
+    entry = MockConfigEntry(domain="wyoming", title=title, data={"host": "127.0.0.1", "port": port})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def entity_of(hass: HomeAssistant, entry: MockConfigEntry, domain: str) -> str:
+    """The entity id of the entry's one entity of ``domain``."""
+    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    return next(entity.entity_id for entity in entities if entity.domain == domain)

@@ -31,7 +31,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from hydra_core.voice.announce import service_info
 from tests.voice.weights import SPEAKER, VoiceWeights, kokoro_say, words
 
-from .conftest import WORKER_ID, VoiceWorker, entry_for, setup_entry
+from .conftest import WORKER_ID, VoiceWorker, entity_of, entry_for, setup_entry, setup_wyoming
 
 SILENCE = bytes(16000 * 2)
 
@@ -44,31 +44,18 @@ async def assist_base(hass: HomeAssistant) -> None:
 
 @pytest.fixture
 async def wyoming_entry(hass: HomeAssistant, voice_worker: VoiceWorker) -> MockConfigEntry:
-    """HA's wyoming integration set up against Hydra's server, as a user adds it by hand."""
-    entry = MockConfigEntry(
-        domain=WYOMING_DOMAIN,
-        title="Hydra voice",
-        data={"host": "127.0.0.1", "port": voice_worker.voice_port},
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
-
-
-def _entity_id(hass: HomeAssistant, entry: MockConfigEntry, platform: str) -> str:
-    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-    return next(entity.entity_id for entity in entities if entity.domain == platform)
+    """HA's wyoming integration set up against Hydra's server."""
+    return await setup_wyoming(hass, "Hydra voice", voice_worker.voice_port)
 
 
 async def test_wyoming_gives_home_assistant_wake_stt_and_tts(
     hass: HomeAssistant, wyoming_entry: MockConfigEntry
 ) -> None:
     for platform in ("wake_word", "stt", "tts"):
-        assert hass.states.get(_entity_id(hass, wyoming_entry, platform)) is not None
+        assert hass.states.get(entity_of(hass, wyoming_entry, platform)) is not None
 
     wake = wake_word.async_get_wake_word_detection_entity(
-        hass, _entity_id(hass, wyoming_entry, "wake_word")
+        hass, entity_of(hass, wyoming_entry, "wake_word")
     )
     assert wake is not None
     offered = {word.id: word.name for word in await wake.get_supported_wake_words()}
@@ -90,7 +77,7 @@ async def test_home_assistant_hears_the_wake_word(
     hass: HomeAssistant, wyoming_entry: MockConfigEntry, voice_weights: VoiceWeights
 ) -> None:
     wake = wake_word.async_get_wake_word_detection_entity(
-        hass, _entity_id(hass, wyoming_entry, "wake_word")
+        hass, entity_of(hass, wyoming_entry, "wake_word")
     )
     assert wake is not None
     spoken = SILENCE + kokoro_say(voice_weights, "Hey Jarvis!") + SILENCE
@@ -112,7 +99,7 @@ async def test_home_assistant_transcribes_through_its_stt_api(
     command_speech: bytes,
 ) -> None:
     client = await hass_client()
-    entity_id = _entity_id(hass, wyoming_entry, "stt")
+    entity_id = entity_of(hass, wyoming_entry, "stt")
 
     response = await client.post(
         f"/api/stt/{entity_id}",
@@ -132,7 +119,7 @@ async def test_home_assistant_transcribes_through_its_stt_api(
 async def test_home_assistant_speaks_through_its_tts_api(
     hass: HomeAssistant, wyoming_entry: MockConfigEntry
 ) -> None:
-    entity_id = _entity_id(hass, wyoming_entry, "tts")
+    entity_id = entity_of(hass, wyoming_entry, "tts")
     media_id = tts.generate_media_source_id(
         hass,
         "Both GPUs are cool.",

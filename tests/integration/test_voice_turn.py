@@ -24,12 +24,10 @@ from homeassistant.components.assist_pipeline.pipeline import (
     async_create_default_pipeline,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
 import numpy as np
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from hydra_core.satellite import FileMic, SatelliteSettings, VoiceSatellite, WavFileSpeaker
 from hydra_core.voice.wake import WakeEngine
@@ -37,7 +35,7 @@ from tests.fake_nvml import FakeNvml
 from tests.voice.speech import write_wav
 from tests.voice.weights import VoiceWeights, kokoro_say, words
 
-from .conftest import VoiceWorker, entry_for, setup_entry
+from .conftest import VoiceWorker, entity_of, entry_for, setup_entry, setup_wyoming
 
 TURN_TIMEOUT_S = 90
 QUIET = bytes(16000 * 2)  # a second of silence
@@ -70,19 +68,6 @@ async def satellite(tmp_path: Path, mic_file: Path) -> AsyncIterator[VoiceSatell
     await sat.stop()
 
 
-async def _wyoming_entry(hass: HomeAssistant, title: str, port: int) -> MockConfigEntry:
-    entry = MockConfigEntry(domain="wyoming", title=title, data={"host": "127.0.0.1", "port": port})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
-
-
-def _entity(hass: HomeAssistant, entry: MockConfigEntry, domain: str) -> str:
-    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-    return next(entity.entity_id for entity in entities if entity.domain == domain)
-
-
 def _seconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
@@ -100,11 +85,11 @@ async def test_hey_jarvis_whats_the_gpu_temperature(
     assert await async_setup_component(hass, PIPELINE_DOMAIN, {})
     # Hydra (for the answer), Hydra's voice services, and the satellite, each as a user adds them.
     await setup_entry(hass, entry_for(voice_worker))
-    voice = await _wyoming_entry(hass, "Hydra voice", voice_worker.voice_port)
+    voice = await setup_wyoming(hass, "Hydra voice", voice_worker.voice_port)
     pipeline = await async_create_default_pipeline(
         hass,
-        stt_engine_id=_entity(hass, voice, "stt"),
-        tts_engine_id=_entity(hass, voice, "tts"),
+        stt_engine_id=entity_of(hass, voice, "stt"),
+        tts_engine_id=entity_of(hass, voice, "tts"),
         pipeline_name="Hydra",
     )
     assert pipeline is not None
@@ -114,7 +99,7 @@ async def test_hey_jarvis_whats_the_gpu_temperature(
     started = time.monotonic()
     address = satellite.address
     assert address is not None
-    await _wyoming_entry(hass, "Desk", address[1])
+    await setup_wyoming(hass, "Desk", address[1])
 
     async with asyncio.timeout(TURN_TIMEOUT_S):
         while "played" not in heard:
