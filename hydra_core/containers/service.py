@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from ..models import (
     ContainerReport,
     HealingSettings,
 )
+from ..settings_file import load_settings, save_settings
 from .engine import EngineClient, EngineError, EngineNotFoundError
 from .healer import GiveUp, Heal, Healer, Refuse
 from .policy import ProtectionPolicy
@@ -531,15 +531,8 @@ class ContainerService:
             await self._inspect(container.id)
 
     def _load_healing(self) -> dict[str, Any]:
-        try:
-            saved = json.loads(self._healing_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        enabled = saved.get("enabled") if isinstance(saved, dict) else None
+        enabled = load_settings(self._healing_path, ("enabled",)).get("enabled")
         return {"enabled": enabled} if isinstance(enabled, bool) else {}
 
     def _save_healing(self, enabled: bool) -> None:
-        self._healing_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._healing_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"enabled": enabled}))
-        temporary.replace(self._healing_path)
+        save_settings(self._healing_path, {"enabled": enabled})

@@ -32,6 +32,7 @@ from ..models import (
     SchedulerSettings,
     Task,
 )
+from ..settings_file import load_settings, save_settings
 from .handlers import PayloadError, PermanentTaskError, TaskCancelledError, TaskContext, TaskHandler
 from .store import ReadyTask, TaskQuery, TaskStore
 
@@ -452,19 +453,8 @@ class Scheduler:
     def _load_settings(self) -> dict[str, Any]:
         if self._settings_path is None:
             return {}
-        try:
-            saved = json.loads(self._settings_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(saved, dict):
-            return {}
-        fields = SchedulerSettings.__dataclass_fields__
-        return {key: value for key, value in saved.items() if key in fields}
+        return load_settings(self._settings_path, SchedulerSettings.__dataclass_fields__)
 
     def _save_settings(self) -> None:
-        if self._settings_path is None:
-            return
-        self._settings_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._settings_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.settings.as_dict()))
-        temporary.replace(self._settings_path)
+        if self._settings_path is not None:
+            save_settings(self._settings_path, self.settings.as_dict())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
-import json
 import logging
 import math
 from pathlib import Path
@@ -31,6 +30,7 @@ from wyoming.info import (
 
 from .. import __version__
 from ..models import VoiceServiceState, VoiceSettings, VoiceStatus
+from ..settings_file import load_settings, save_settings
 from .announce import ZeroconfAnnouncer
 from .server import WyomingServer
 from .stt import SttEngine, SttError
@@ -408,25 +408,16 @@ def _check_settings(settings: VoiceSettings, service: VoiceService) -> None:
 
 
 def _load_settings(path: Path, defaults: VoiceSettings) -> VoiceSettings:
-    try:
-        saved = json.loads(path.read_text())
-    except FileNotFoundError:
-        return defaults
-    except (OSError, ValueError) as err:
-        _LOGGER.warning("Ignoring unreadable voice settings in %s: %s", path, err)
-        return defaults
-    if not isinstance(saved, dict):
-        _LOGGER.warning("Ignoring voice settings in %s: not a JSON object", path)
-        return defaults
-    known = {key: saved[key] for key in VoiceSettings.__dataclass_fields__ if key in saved}
-    return replace(defaults, **known)
+    return replace(defaults, **load_settings(path, VoiceSettings.__dataclass_fields__))
 
 
 def _save_settings(path: Path, defaults: VoiceSettings, settings: VoiceSettings) -> None:
-    changed = {
-        key: value for key, value in settings.as_dict().items() if value != getattr(defaults, key)
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(changed, indent=2))
-    temporary.replace(path)
+    """Only what differs from the worker's options, so a changed option still takes effect."""
+    save_settings(
+        path,
+        {
+            key: value
+            for key, value in settings.as_dict().items()
+            if value != getattr(defaults, key)
+        },
+    )
