@@ -32,10 +32,10 @@ from .. import __version__
 from ..models import VoiceServiceState, VoiceSettings, VoiceStatus
 from ..settings_file import load_settings, save_settings
 from .announce import ZeroconfAnnouncer
-from .server import WyomingServer
+from .server import ClientError, WyomingServer
 from .stt import SttEngine, SttError
-from .tts import TtsEngine
-from .wake import WakeEngine, WakeModelError, WakeStream
+from .tts import TtsEngine, TtsError
+from .wake import WakeEngine, WakeModelError, WakeModelInfo, WakeStream
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -160,13 +160,17 @@ class VoiceService:
 
     # What the server offers ------------------------------------------------------------------
 
-    def wake_unavailable(self) -> str | None:
-        """Why wake word detection cannot run, or None."""
+    def _wake_models(self) -> tuple[list[WakeModelInfo], str | None]:
+        """The wake word models (the custom folder is read anew), or why there are none."""
         try:
             models = self.wake.models()
         except (ImportError, OSError, ValueError) as err:
-            return f"Wake word detection is unavailable: {err}"
-        return None if models else "No wake word models were found"
+            return [], f"Wake word detection is unavailable: {err}"
+        return models, None if models else "No wake word models were found"
+
+    def wake_unavailable(self) -> str | None:
+        """Why wake word detection cannot run, or None."""
+        return self._wake_models()[1]
 
     def stt_unavailable(self) -> str | None:
         """Why speech-to-text cannot run, or None."""
@@ -179,15 +183,16 @@ class VoiceService:
     def info(self) -> Info:
         """What a Wyoming ``describe`` answers: only the services that can run now."""
         info = Info()
-        if self.wake_unavailable() is None:
-            info.wake.append(self._wake_program())
+        wake_models, wake_reason = self._wake_models()
+        if wake_reason is None:
+            info.wake.append(self._wake_program(wake_models))
         if self.stt_unavailable() is None:
             info.asr.append(self._asr_program())
         if self.tts_unavailable() is None:
             info.tts.append(self._tts_program())
         return info
 
-    def _wake_program(self) -> WakeProgram:
+    def _wake_program(self, models: list[WakeModelInfo]) -> WakeProgram:
         return WakeProgram(
             name="hydra-openwakeword",
             description="openWakeWord on Hydra",
@@ -204,7 +209,7 @@ class VoiceService:
                     version=None,
                     languages=["en"],
                 )
-                for model in self.wake.models()
+                for model in models
             ],
         )
 
@@ -261,8 +266,6 @@ class VoiceService:
 
     def open_wake_stream(self, names: Sequence[str] | None) -> WakeStream:
         """A detection stream for one client; unknown names are the client's error."""
-        from .server import ClientError  # noqa: PLC0415 - the server imports this module
-
         try:
             return self.wake.open_stream(names)
         except WakeModelError as err:
@@ -270,8 +273,6 @@ class VoiceService:
 
     async def transcribe(self, audio: bytes, *, language: str | None) -> str:
         """Speech to text; a model that cannot load is the client's error event."""
-        from .server import ClientError  # noqa: PLC0415
-
         try:
             return await self.stt.transcribe(audio, language=language)
         except SttError as err:
@@ -281,9 +282,6 @@ class VoiceService:
 
     async def synthesize(self, text: str, *, voice: str | None) -> AsyncIterator[bytes]:
         """Text to speech, a sentence at a time."""
-        from .server import ClientError  # noqa: PLC0415
-        from .tts import TtsError  # noqa: PLC0415
-
         try:
             async for pcm in self.tts.synthesize(text, voice=voice):
                 yield pcm
@@ -301,7 +299,7 @@ class VoiceService:
 
     def status(self) -> VoiceStatus:
         """Each service, whether it is offered, and why not."""
-        wake_reason = self.wake_unavailable()
+        wake_models, wake_reason = self._wake_models()
         return VoiceStatus(
             port=self.port,
             settings=self._settings,
@@ -309,7 +307,7 @@ class VoiceService:
                 available=wake_reason is None,
                 reason=wake_reason,
                 state="loaded" if wake_reason is None else "error",
-                choices=tuple(m.name for m in self.wake.models()) if wake_reason is None else (),
+                choices=tuple(model.name for model in wake_models),
             ),
             stt=self._engine_state(
                 self.stt_unavailable(),
@@ -371,7 +369,7 @@ def _stt_choices(stt: SttEngine) -> tuple[str, ...]:
     if stt.unavailable_reason() is not None and not installed:
         return ()
     # Offline, only what is installed can be chosen; online, any known model downloads.
-    names = installed if getattr(stt, "offline", False) else [*installed, *stt.KNOWN_MODELS]
+    names = installed if stt.offline else [*installed, *stt.KNOWN_MODELS]
     return tuple(dict.fromkeys(names))
 
 
