@@ -1,5 +1,6 @@
 """Base entities: the worker is a device; each GPU and container a device connected through it."""
 
+from collections.abc import Callable
 from typing import override
 
 from homeassistant.core import Context, HomeAssistant, callback
@@ -82,33 +83,60 @@ def container_device_info(
     )
 
 
+type HydraCoordinator = (
+    HydraStatusCoordinator
+    | HydraContainerCoordinator
+    | HydraTaskCoordinator
+    | HydraVoiceCoordinator
+)
+
+
+def request_error(
+    coordinator: HydraCoordinator,
+    err: HydraError,
+    refused: Callable[[HydraApiError], HomeAssistantError | None] = lambda _: None,
+) -> HomeAssistantError:
+    """What to raise for a failed request to the worker.
+
+    A refused token starts re-authentication; ``refused`` says what an answer of the worker's
+    means for this request (None: nothing particular); anything else is "cannot connect".
+    """
+    if isinstance(err, HydraAuthError):
+        coordinator.config_entry.async_start_reauth(coordinator.hass)
+        return HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth")
+    if isinstance(err, HydraApiError) and (error := refused(err)) is not None:
+        return error
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="cannot_connect",
+        translation_placeholders={"error": str(err)},
+    )
+
+
 def client_error(
     coordinator: HydraContainerCoordinator,
     err: HydraError,
     name: str | None = None,
     action: str | None = None,
 ) -> HomeAssistantError:
-    """What to raise for a failed request: the user's mistake, or the worker's failure."""
-    if isinstance(err, HydraAuthError):
-        coordinator.config_entry.async_start_reauth(coordinator.hass)
-        return HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth")
-    if isinstance(err, HydraApiError) and name is not None:
-        if err.code in ("container_protected", "container_not_found"):
+    """What to raise for a failed container request: the user's mistake, or the worker's failure."""
+
+    def refused(api: HydraApiError) -> HomeAssistantError | None:
+        if name is None:
+            return None
+        if api.code in ("container_protected", "container_not_found"):
             return ServiceValidationError(
                 translation_domain=DOMAIN,
-                translation_key=err.code,
+                translation_key=api.code,
                 translation_placeholders={"name": name},
             )
         return HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="container_action_failed",
-            translation_placeholders={"name": name, "action": str(action), "error": err.message},
+            translation_placeholders={"name": name, "action": str(action), "error": api.message},
         )
-    return HomeAssistantError(
-        translation_domain=DOMAIN,
-        translation_key="cannot_connect",
-        translation_placeholders={"error": str(err)},
-    )
+
+    return request_error(coordinator, err, refused)
 
 
 async def async_actor(hass: HomeAssistant, context: Context | None) -> Actor:
@@ -164,40 +192,30 @@ class HydraGpuEntity(CoordinatorEntity[HydraStatusCoordinator]):
         return super().available and self.gpu is not None
 
 
-class HydraEngineEntity(CoordinatorEntity[HydraContainerCoordinator]):
+class HydraWorkerPartEntity[
+    C: (HydraContainerCoordinator, HydraTaskCoordinator, HydraVoiceCoordinator)
+](CoordinatorEntity[C]):
+    """An entity of a part of the worker (its engine, queue or voice), on the worker's device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: C, key: str) -> None:
+        """Attach the entity to the worker's device."""
+        super().__init__(coordinator)
+        self._attr_unique_id = f"{coordinator.worker_id}_{key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.worker_id)})
+
+
+class HydraEngineEntity(HydraWorkerPartEntity[HydraContainerCoordinator]):
     """An entity of the worker's container engine, on the worker's device."""
 
-    _attr_has_entity_name = True
 
-    def __init__(self, coordinator: HydraContainerCoordinator, key: str) -> None:
-        """Attach the entity to the worker's device."""
-        super().__init__(coordinator)
-        self._attr_unique_id = f"{coordinator.worker_id}_{key}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.worker_id)})
-
-
-class HydraQueueEntity(CoordinatorEntity[HydraTaskCoordinator]):
+class HydraQueueEntity(HydraWorkerPartEntity[HydraTaskCoordinator]):
     """An entity of the worker's task queue, on the worker's device."""
 
-    _attr_has_entity_name = True
 
-    def __init__(self, coordinator: HydraTaskCoordinator, key: str) -> None:
-        """Attach the entity to the worker's device."""
-        super().__init__(coordinator)
-        self._attr_unique_id = f"{coordinator.worker_id}_{key}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.worker_id)})
-
-
-class HydraVoiceEntity(CoordinatorEntity[HydraVoiceCoordinator]):
+class HydraVoiceEntity(HydraWorkerPartEntity[HydraVoiceCoordinator]):
     """A setting of the worker's voice services, on the worker's device."""
-
-    _attr_has_entity_name = True
-
-    def __init__(self, coordinator: HydraVoiceCoordinator, key: str) -> None:
-        """Attach the entity to the worker's device."""
-        super().__init__(coordinator)
-        self._attr_unique_id = f"{coordinator.worker_id}_{key}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.worker_id)})
 
 
 class HydraContainerEntity(CoordinatorEntity[HydraContainerCoordinator]):

@@ -12,12 +12,12 @@ from typing import Any
 from homeassistant.core import Context
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from hydra_core.client import HydraApiError, HydraAuthError, HydraError
+from hydra_core.client import HydraApiError, HydraError
 from hydra_core.models import Task
 
 from .const import DOMAIN
 from .coordinator import HydraTaskCoordinator
-from .entity import async_actor
+from .entity import async_actor, request_error
 
 # What the worker refuses because of what the user asked, by its error code.
 _USER_MISTAKES = frozenset(
@@ -37,26 +37,21 @@ _USER_MISTAKES = frozenset(
 
 def task_error(coordinator: HydraTaskCoordinator, err: HydraError) -> HomeAssistantError:
     """The user's mistake (ServiceValidationError), or the worker's failure."""
-    if isinstance(err, HydraAuthError):
-        coordinator.config_entry.async_start_reauth(coordinator.hass)
-        return HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth")
-    if isinstance(err, HydraApiError):
-        if err.code in _USER_MISTAKES:
+
+    def refused(api: HydraApiError) -> HomeAssistantError:
+        if api.code in _USER_MISTAKES:
             return ServiceValidationError(
                 translation_domain=DOMAIN,
-                translation_key=err.code,
-                translation_placeholders={"error": err.message},
+                translation_key=api.code,
+                translation_placeholders={"error": api.message},
             )
         return HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="task_request_failed",
-            translation_placeholders={"error": err.message},
+            translation_placeholders={"error": api.message},
         )
-    return HomeAssistantError(
-        translation_domain=DOMAIN,
-        translation_key="cannot_connect",
-        translation_placeholders={"error": str(err)},
-    )
+
+    return request_error(coordinator, err, refused)
 
 
 async def _async_request(

@@ -6,10 +6,11 @@ from typing import Any
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from hydra_core.client import HydraApiError, HydraAuthError, HydraError
+from hydra_core.client import HydraApiError, HydraError
 
 from .const import DOMAIN
 from .coordinator import HydraVoiceCoordinator
+from .entity import request_error
 
 
 async def async_update_voice(coordinator: HydraVoiceCoordinator, **changes: Any) -> None:
@@ -22,17 +23,13 @@ async def async_update_voice(coordinator: HydraVoiceCoordinator, **changes: Any)
 
 
 def _voice_error(coordinator: HydraVoiceCoordinator, err: HydraError) -> HomeAssistantError:
-    if isinstance(err, HydraAuthError):
-        coordinator.config_entry.async_start_reauth(coordinator.hass)
-        return HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth")
-    if isinstance(err, HydraApiError) and err.code == "invalid_setting":
+    def refused(api: HydraApiError) -> HomeAssistantError | None:
+        if api.code != "invalid_setting":
+            return None
         return ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="invalid_voice_setting",
-            translation_placeholders={"error": err.message},
+            translation_placeholders={"error": api.message},
         )
-    return HomeAssistantError(
-        translation_domain=DOMAIN,
-        translation_key="cannot_connect",
-        translation_placeholders={"error": str(err)},
-    )
+
+    return request_error(coordinator, err, refused)
