@@ -19,6 +19,7 @@ from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_ZEROCONF
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
@@ -28,6 +29,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.hydra.voice import async_update_voice
 from hydra_core.voice.announce import service_info
 from tests.voice.weights import SPEAKER, VoiceWeights, kokoro_say, words
 
@@ -216,3 +218,28 @@ async def test_voice_settings_are_entities_on_the_worker(
     assert voice_worker.voice.tts.voice == "jm_kumo"
     assert hass.states.get(threshold).state == "0.7"
     assert hass.states.get(voice).state == "jm_kumo"
+
+
+async def test_a_refused_or_failed_voice_setting_is_a_clear_error(
+    hass: HomeAssistant, voice_worker: VoiceWorker
+) -> None:
+    entry = entry_for(voice_worker)
+    await setup_entry(hass, entry)
+    voice = entry.runtime_data.voice
+    assert voice is not None
+
+    # What an automation or another client could ask for, which the worker checks itself.
+    with pytest.raises(ServiceValidationError) as refused:
+        await async_update_voice(voice, wake_threshold=5)
+    assert refused.value.translation_key == "invalid_voice_setting"
+    assert "wake_threshold" in str(refused.value.translation_placeholders)
+
+    await voice_worker.stop()
+    threshold = er.async_get(hass).async_get_entity_id(
+        "number", "hydra", f"{WORKER_ID}_wake_threshold"
+    )
+    with pytest.raises(HomeAssistantError) as failed:
+        await hass.services.async_call(
+            "number", "set_value", {ATTR_ENTITY_ID: threshold, "value": 0.6}, blocking=True
+        )
+    assert failed.value.translation_key == "cannot_connect"
