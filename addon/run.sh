@@ -29,28 +29,29 @@ fi
 worker=$!
 trap 'kill -TERM "$worker" 2>/dev/null || true' TERM INT
 
-# Hands the worker's URL and token to the Supervisor, which offers the Hydra integration to the
-# user. The token goes from the file straight into the request body: never into logs or argv.
+# Posts the discovery message on stdin to the Supervisor, which offers the matching integration.
+post_discovery() {
+    curl --fail --silent --show-error --max-time 10 --output /dev/null \
+        --header "Authorization: Bearer ${SUPERVISOR_TOKEN}" \
+        --header "Content-Type: application/json" \
+        --data-binary @- "$supervisor/discovery"
+}
+
+# The worker's URL and token, for the Hydra integration. The token goes from the file straight
+# into the request body: never into logs or argv.
 announce_hydra() {
     "$python" -c '
 import json, pathlib, sys
 url, token_file = sys.argv[1:]
 token = pathlib.Path(token_file).read_text().strip()
 print(json.dumps({"service": "hydra", "config": {"url": url, "token": token}}))
-' "http://${HOSTNAME}:${port}" "$data_dir/token" |
-        curl --fail --silent --show-error --max-time 10 --output /dev/null \
-            --header "Authorization: Bearer ${SUPERVISOR_TOKEN}" \
-            --header "Content-Type: application/json" \
-            --data-binary @- "$supervisor/discovery"
+' "http://${HOSTNAME}:${port}" "$data_dir/token" | post_discovery
 }
 
-# Offers the Wyoming voice services to Home Assistant's wyoming integration.
+# The voice services, for Home Assistant's wyoming integration.
 announce_wyoming() {
     printf '{"service": "wyoming", "config": {"uri": "tcp://%s:%s"}}' "$HOSTNAME" "$voice_port" |
-        curl --fail --silent --show-error --max-time 10 --output /dev/null \
-            --header "Authorization: Bearer ${SUPERVISOR_TOKEN}" \
-            --header "Content-Type: application/json" \
-            --data-binary @- "$supervisor/discovery"
+        post_discovery
 }
 
 voice_enabled() {
