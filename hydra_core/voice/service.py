@@ -101,6 +101,7 @@ class VoiceService:
         self._settings = _load_settings(options.settings_path, options.defaults)
         self._progress: dict[str, float | None] = {"stt": None, "tts": None}
         self._last_progress_event = 0.0
+        self._last_status: VoiceStatus | None = None
         self.wake = WakeEngine(
             options.wake_models_dir,
             threshold=self._settings.wake_threshold,
@@ -360,8 +361,13 @@ class VoiceService:
         return progress
 
     def _notify(self) -> None:
-        if self._on_change is not None:
-            self._on_change(self.status())
+        """Tell the listener the status, when it changed (every request ends with a look)."""
+        if self._on_change is None:
+            return
+        status = self.status()
+        if status != self._last_status:
+            self._last_status = status
+            self._on_change(status)
 
 
 def _stt_choices(stt: SttEngine) -> tuple[str, ...]:

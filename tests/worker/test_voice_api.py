@@ -147,6 +147,12 @@ async def test_a_change_is_pushed_as_an_event(make_client: MakeClient) -> None:
     assert event.type == EVENT_VOICE
     assert event.data["settings"]["wake_threshold"] == 0.35
 
+    # The same value again changes nothing, so nothing is pushed (events are published before
+    # the answer goes out).
+    await client.async_update_voice(wake_threshold=0.35)
+    with pytest.raises(TimeoutError):
+        await subscription.next(wait_s=0.05)
+
 
 async def test_a_worker_without_voice_answers_404(
     serve_app: ServeApp, http: aiohttp.ClientSession
