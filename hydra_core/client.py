@@ -16,6 +16,8 @@ from .models import (
     AuditEntry,
     ContainerReport,
     HealingSettings,
+    NightReport,
+    PowerStatus,
     SchedulerState,
     Task,
     VoiceStatus,
@@ -35,6 +37,8 @@ _ModelT = TypeVar(
     Task,
     SchedulerState,
     VoiceStatus,
+    PowerStatus,
+    NightReport,
 )
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -199,6 +203,38 @@ class HydraClient:
     async def async_update_voice(self, **changes: Any) -> VoiceStatus:
         """Change wake_threshold, stt_model, tts_voice, ...; HydraApiError invalid_setting."""
         return self._parse(VoiceStatus, await self._request("PUT", "voice", json=changes))
+
+    async def async_power(self) -> PowerStatus:
+        """Every GPU's power profile, target and enforced limit, and what the profiles mean."""
+        return self._parse(PowerStatus, await self._request("GET", "power"))
+
+    async def async_set_power(
+        self,
+        *,
+        actor: Actor,
+        profile: str | None = None,
+        limit_w: float | None = None,
+        gpus: list[int] | None = None,
+    ) -> PowerStatus:
+        """Set a profile (eco, balanced, full) or a limit in watts on some GPUs (default: all).
+
+        HydraApiError ``invalid_profile``, ``power_limit_out_of_range``, ``gpu_not_found``,
+        ``power_not_permitted`` (the worker may not change limits: not root / no SYS_ADMIN),
+        ``power_unavailable`` (no NVML or no GPU).
+        """
+        body: dict[str, Any] = {"actor": actor.as_dict()}
+        if profile is not None:
+            body["profile"] = profile
+        if limit_w is not None:
+            body["limit_w"] = limit_w
+        if gpus is not None:
+            body["gpus"] = gpus
+        return self._parse(PowerStatus, await self._request("PUT", "power", json=body))
+
+    async def async_report(self, since: float) -> NightReport:
+        """What happened on the worker since ``since`` (Unix time): tasks, GPUs, containers."""
+        body = await self._request("GET", "report", params={"since": f"{since:f}"})
+        return self._parse(NightReport, body)
 
     async def async_events(self) -> AsyncIterator[WorkerEvent]:
         """Follow the worker's event stream until it closes (then HydraConnectionError).

@@ -546,3 +546,169 @@ class VoiceStatus:
 
 
 EVENT_VOICE = "voice"  # VoiceStatus: a setting, a model's state or a download's progress changed
+
+
+POWER_PROFILES = ("eco", "balanced", "full")
+# A limit set in watts rather than through a profile.
+POWER_CUSTOM = "custom"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PowerSettings:
+    """What the eco and balanced profiles mean, in percent of each card's default limit."""
+
+    eco_percent: float = 60.0
+    balanced_percent: float = 80.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(**{key: data[key] for key in _POWER_SETTINGS_FIELDS if key in data})
+
+
+_POWER_SETTINGS_FIELDS = tuple(PowerSettings.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuPower:
+    """One GPU's power profile: what was asked for, what the card enforces, and its range.
+
+    ``profile`` is None until one was chosen (the card runs whatever it runs). ``target_w`` is
+    the limit the profile means for this card (clamped into ``min_w``..``max_w``); ``error``
+    says why the card does not enforce it (no permission, the card refused), else None.
+    """
+
+    index: int
+    uuid: str
+    name: str
+    profile: str | None = None
+    target_w: float | None = None
+    enforced_w: float | None = None
+    default_w: float | None = None
+    min_w: float | None = None
+    max_w: float | None = None
+    error: str | None = None
+    # Machine-readable form of ``error``: "not_permitted", "not_supported", "failed".
+    error_code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form, ignoring fields a newer worker may add."""
+        return cls(**{key: data[key] for key in _GPU_POWER_FIELDS if key in data})
+
+
+_GPU_POWER_FIELDS = tuple(GpuPower.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PowerStatus:
+    """What ``/api/v1/power`` answers: the profile settings and every GPU's power state."""
+
+    available: bool
+    # Why power cannot be managed at all (no NVML, no GPU), else None.
+    reason: str | None = None
+    settings: PowerSettings = field(default_factory=PowerSettings)
+    gpus: tuple[GpuPower, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "available": self.available,
+            "reason": self.reason,
+            "settings": self.settings.as_dict(),
+            "gpus": [gpu.as_dict() for gpu in self.gpus],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(
+            available=bool(data["available"]),
+            reason=data.get("reason"),
+            settings=PowerSettings.from_dict(data.get("settings", {})),
+            gpus=tuple(GpuPower.from_dict(gpu) for gpu in data.get("gpus", ())),
+        )
+
+
+EVENT_POWER = "power"  # PowerStatus: a profile was set, re-applied, or failed to apply
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuNight:
+    """One GPU over a span of time, from the worker's own samples."""
+
+    index: int
+    uuid: str
+    name: str
+    peak_temperature_c: float | None = None
+    energy_wh: float | None = None
+    mean_utilization_percent: float | None = None
+    samples: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form, ignoring fields a newer worker may add."""
+        return cls(**{key: data[key] for key in _GPU_NIGHT_FIELDS if key in data})
+
+
+_GPU_NIGHT_FIELDS = tuple(GpuNight.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NightReport:
+    """What ``/api/v1/report?since=`` answers: what happened on the worker since a time.
+
+    ``tasks`` are the tasks that finished (succeeded, failed or were cancelled) in the span,
+    oldest first; ``waiting`` counts tasks queued now. ``healing`` is the audit log's entries in
+    the span (self-healing and user actions on containers); ``unhealthy`` names the containers
+    unhealthy or exited with an error now.
+    """
+
+    since: float
+    until: float
+    tasks: tuple[Task, ...] = ()
+    waiting: int = 0
+    gpus: tuple[GpuNight, ...] = ()
+    healing: tuple[AuditEntry, ...] = ()
+    unhealthy: tuple[str, ...] = ()
+    # False when the worker has no container engine: the last two fields then say nothing.
+    containers_available: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "since": self.since,
+            "until": self.until,
+            "tasks": [task.as_dict() for task in self.tasks],
+            "waiting": self.waiting,
+            "gpus": [gpu.as_dict() for gpu in self.gpus],
+            "healing": [entry.as_dict() for entry in self.healing],
+            "unhealthy": list(self.unhealthy),
+            "containers_available": self.containers_available,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(
+            since=float(data["since"]),
+            until=float(data["until"]),
+            tasks=tuple(Task.from_dict(task) for task in data.get("tasks", ())),
+            waiting=int(data.get("waiting", 0)),
+            gpus=tuple(GpuNight.from_dict(gpu) for gpu in data.get("gpus", ())),
+            healing=tuple(AuditEntry.from_dict(entry) for entry in data.get("healing", ())),
+            unhealthy=tuple(data.get("unhealthy", ())),
+            containers_available=bool(data.get("containers_available", False)),
+        )

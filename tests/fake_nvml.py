@@ -4,7 +4,7 @@ It keeps the real module's shapes: the same function names and arguments, milliw
 bytes for memory, a utilization struct with ``gpu``/``memory``, and the real ``NVMLError``
 classes and ``NVML_*`` constants imported from pynvml itself, so the probe cannot tell it apart
 from the library on a GPU host. Tests change the GPUs while it runs (add, lose, unsupported
-getters).
+getters, permission to set power limits, a GPU reset).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pynvml
 from pynvml import (
     NVML_ERROR_GPU_IS_LOST,
     NVML_ERROR_INVALID_ARGUMENT,
+    NVML_ERROR_NO_PERMISSION,
     NVML_ERROR_NOT_SUPPORTED,
     NVML_ERROR_UNINITIALIZED,
     NVML_TEMPERATURE_GPU,
@@ -43,7 +44,7 @@ class FakeGpu:
     limit_max_mw: int = 600_000
     default_limit_mw: int = 450_000
     fan: int = 45
-    # Getter names that fail with NVML_ERROR_NOT_SUPPORTED (e.g. the fan on datacenter cards).
+    # Function names that fail with NVML_ERROR_NOT_SUPPORTED (e.g. the fan on datacenter cards).
     unsupported: set[str] = field(default_factory=set)
     lost: bool = False
 
@@ -56,7 +57,13 @@ def make_gpu(index: int, **changes: Any) -> FakeGpu:
 class FakeNvml(SimpleNamespace):
     """Module-like: pass it where the probe expects ``pynvml``."""
 
-    def __init__(self, gpus: list[FakeGpu] | None = None, *, init_error: int | None = None) -> None:
+    def __init__(
+        self,
+        gpus: list[FakeGpu] | None = None,
+        *,
+        init_error: int | None = None,
+        root: bool = True,
+    ) -> None:
         super().__init__()
         # The real module's constants and error classes.
         for name in dir(pynvml):
@@ -64,6 +71,9 @@ class FakeNvml(SimpleNamespace):
                 setattr(self, name, getattr(pynvml, name))
         self.gpus = list(gpus or [])
         self.init_error = init_error
+        # Setting a power limit needs root (SYS_ADMIN in a container); NO_PERMISSION otherwise.
+        self.root = root
+        self.set_limit_calls = 0
         self.initialised = False
         self.init_calls = 0
         self.calls = 0
@@ -147,6 +157,22 @@ class FakeNvml(SimpleNamespace):
 
     def nvmlDeviceGetFanSpeed(self, handle: FakeGpu) -> int:
         return self._get(handle, "nvmlDeviceGetFanSpeed", lambda: handle.fan)
+
+    # Per-device setters
+    def nvmlDeviceSetPowerManagementLimit(self, handle: FakeGpu, limit: int) -> None:
+        self._get(handle, "nvmlDeviceSetPowerManagementLimit", lambda: None)
+        self.set_limit_calls += 1
+        if not self.root:
+            raise NVMLError(NVML_ERROR_NO_PERMISSION)
+        if not handle.limit_min_mw <= limit <= handle.limit_max_mw:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        handle.limit_mw = limit
+
+    # What happens to the cards outside the worker
+    def reset_gpu(self, index: int) -> None:
+        """A GPU reset (or driver reload): the card is back on its default power limit."""
+        gpu = self.gpus[index]
+        gpu.limit_mw = gpu.default_limit_mw
 
     def _check(self) -> None:
         self.calls += 1

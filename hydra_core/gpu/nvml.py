@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from ..models import GpuInfo, GpuReport
-from .base import GpuProbe
+from .base import GpuProbe, PowerLimitError
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -132,6 +132,19 @@ class NvmlProbe(GpuProbe):
             fan_percent=_number(value("nvmlDeviceGetFanSpeed")),
         )
 
+    def set_power_limit(self, index: int, uuid: str, watts: float) -> None:
+        """Set the GPU's power management limit; NVML wants root (in a container: SYS_ADMIN)."""
+        if not self._ready or self._nvml is None:
+            raise PowerLimitError("not_supported", self._reason or "NVML is not initialised")
+        nvml = self._nvml
+        try:
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            if _text(nvml.nvmlDeviceGetUUID(handle)) != uuid:
+                raise PowerLimitError("failed", f"GPU {index} is no longer {uuid}")
+            nvml.nvmlDeviceSetPowerManagementLimit(handle, round(watts * _MW_PER_W))
+        except nvml.NVMLError as err:
+            raise _power_limit_error(nvml, err, index, watts) from err
+
     def _optional(self, uuid: str, getter: str, *args: Any) -> Any:
         """Call one NVML getter; a value the card does not offer becomes None."""
         nvml = self._nvml
@@ -158,6 +171,28 @@ def _init_failure_reason(nvml: ModuleType, err: Exception) -> str:
         ),
     }
     return reasons.get(getattr(err, "value", None), f"NVML failed to initialise: {err}")
+
+
+def _power_limit_error(
+    nvml: ModuleType, err: Exception, index: int, watts: float
+) -> PowerLimitError:
+    code = getattr(err, "value", None)
+    if code == nvml.NVML_ERROR_NO_PERMISSION:
+        return PowerLimitError(
+            "not_permitted",
+            f"Not permitted to change the power limit of GPU {index}: run the worker as root, or"
+            " give its container the SYS_ADMIN capability (the Hydra add-on: full access,"
+            " protection mode off)",
+        )
+    if code == nvml.NVML_ERROR_NOT_SUPPORTED:
+        return PowerLimitError(
+            "not_supported", f"GPU {index} does not support changing its power limit"
+        )
+    if code == nvml.NVML_ERROR_INVALID_ARGUMENT:
+        return PowerLimitError(
+            "out_of_range", f"GPU {index} refused a power limit of {watts:g} W as out of range"
+        )
+    return PowerLimitError("failed", f"Setting the power limit of GPU {index} failed: {err}")
 
 
 def _text(value: str | bytes) -> str:

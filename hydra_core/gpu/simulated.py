@@ -10,9 +10,12 @@ import math
 import time
 
 from ..models import GpuInfo, GpuReport
-from .base import GpuProbe
+from .base import GpuProbe, PowerLimitError
 
 _GIB = 1024**3
+_LIMIT_MIN_W = 100.0
+_LIMIT_MAX_W = 450.0
+_LIMIT_DEFAULT_W = 350.0
 
 
 class SimulatedProbe(GpuProbe):
@@ -24,6 +27,7 @@ class SimulatedProbe(GpuProbe):
         super().__init__()
         self._count = count
         self._started = time.monotonic()
+        self._limits = [_LIMIT_DEFAULT_W] * count
 
     def read(self) -> GpuReport:
         """Return the simulated GPUs as they are now."""
@@ -33,19 +37,34 @@ class SimulatedProbe(GpuProbe):
             available=self._count > 0,
             reason=None if self._count else "The simulation has no GPUs",
             driver_version="simulated",
-            gpus=tuple(_simulated_gpu(index, elapsed) for index in range(self._count)),
+            gpus=tuple(
+                _simulated_gpu(index, elapsed, self._limits[index]) for index in range(self._count)
+            ),
         )
 
+    def set_power_limit(self, index: int, uuid: str, watts: float) -> None:
+        """Keep the limit, within the simulated card's range, as a driver would."""
+        if not 0 <= index < self._count or _uuid(index) != uuid:
+            raise PowerLimitError("failed", f"There is no simulated GPU {index} ({uuid})")
+        if not _LIMIT_MIN_W <= watts <= _LIMIT_MAX_W:
+            raise PowerLimitError(
+                "out_of_range", f"GPU {index} refused a power limit of {watts:g} W as out of range"
+            )
+        self._limits[index] = watts
 
-def _simulated_gpu(index: int, elapsed: float) -> GpuInfo:
+
+def _uuid(index: int) -> str:
+    return f"GPU-51a1a7ed-0000-4000-8000-{index:012d}"
+
+
+def _simulated_gpu(index: int, elapsed: float, limit: float) -> GpuInfo:
     phase = elapsed / 60.0 + index * 1.7
     load = 50.0 + 45.0 * math.sin(phase)
     total = 24 * _GIB
     used = int(total * (0.15 + 0.6 * (load / 100.0)))
-    limit = 350.0
     return GpuInfo(
         index=index,
-        uuid=f"GPU-51a1a7ed-0000-4000-8000-{index:012d}",
+        uuid=_uuid(index),
         name=f"Simulated GPU {index} (24 GB)",
         utilization_percent=round(load, 1),
         memory_utilization_percent=round(load * 0.8, 1),
@@ -55,8 +74,8 @@ def _simulated_gpu(index: int, elapsed: float) -> GpuInfo:
         temperature_c=round(35.0 + 0.45 * load, 1),
         power_draw_w=round(30.0 + (limit - 30.0) * load / 100.0, 1),
         power_limit_w=limit,
-        power_limit_min_w=100.0,
-        power_limit_max_w=450.0,
-        power_limit_default_w=limit,
+        power_limit_min_w=_LIMIT_MIN_W,
+        power_limit_max_w=_LIMIT_MAX_W,
+        power_limit_default_w=_LIMIT_DEFAULT_W,
         fan_percent=round(30.0 + 0.6 * load, 1),
     )

@@ -243,6 +243,10 @@ class Scheduler:
         """Tasks, newest first."""
         return await self._store.async_list(query)
 
+    async def async_finished(self, since: float, until: float, limit: int) -> list[Task]:
+        """Tasks that finished in ``since``..``until``: the latest ``limit``, oldest first."""
+        return await self._store.async_finished(since, until, limit)
+
     async def async_cancel(self, task_id: int) -> Task:
         """Cancel a queued, waiting or running task."""
         task = await self.async_get(task_id)

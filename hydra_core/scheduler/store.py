@@ -240,6 +240,22 @@ class TaskStore(SqliteStore):
         db.execute("COMMIT")
         return [task for task_id in running if (task := self._get(task_id)) is not None]
 
+    async def async_finished(self, since: float, until: float, limit: int) -> list[Task]:
+        """Tasks that finished (succeeded, failed, cancelled) in ``since``..``until``.
+
+        The latest ``limit`` of them, oldest first.
+        """
+        return await self._run(partial(self._finished, since, until, limit))
+
+    def _finished(self, since: float, until: float, limit: int) -> list[Task]:
+        sql = (
+            f"SELECT {_COLUMNS} FROM tasks"  # noqa: S608 - fixed columns, values are bound
+            " WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at BETWEEN ? AND ?"
+            " ORDER BY finished_at DESC, id DESC LIMIT ?"
+        )
+        rows = self._open().execute(sql, (since, until, min(max(limit, 1), MAX_LIST))).fetchall()
+        return [_task(row) for row in reversed(rows)]
+
     async def async_counts(self, since: float) -> dict[str, int]:
         """How many tasks are in each state; finished ones only counted since ``since``."""
         return await self._run(partial(self._counts, since))

@@ -17,7 +17,9 @@ from ..containers import ContainerService, EngineClient, ProtectionPolicy, resol
 from ..containers.engine import DEFAULT_DOCKER_HOST
 from ..events import EventBus
 from ..gpu import GpuProbe, create_probe
-from ..models import EVENT_VOICE, HealingSettings, VoiceSettings, WorkerInfo
+from ..gpu.history import GpuHistory
+from ..gpu.power import SETTINGS_FILE as POWER_SETTINGS_FILE, PowerManager
+from ..models import EVENT_VOICE, HealingSettings, PowerSettings, VoiceSettings, WorkerInfo
 from ..scheduler import MaintenanceHandler, Scheduler, TaskStore
 from ..voice.service import SETTINGS_FILE as VOICE_SETTINGS_FILE, VoiceOptions, VoiceService
 from .app import create_app
@@ -33,6 +35,7 @@ from .config import (
 _LOGGER = logging.getLogger("hydra_core.worker")
 AUDIT_FILE = "audit.db"
 TASKS_FILE = "tasks.db"
+METRICS_FILE = "metrics.db"
 
 
 async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
@@ -54,6 +57,8 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
         containers=containers,
         scheduler=_scheduler(config, probe, bus),
         voice=_voice(config, bus),
+        history=_history(config, probe),
+        power=_power(config, probe, bus),
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -117,6 +122,28 @@ def _scheduler(config: WorkerConfig, probe: GpuProbe, bus: EventBus) -> Schedule
         probe=probe,
         bus=bus,
         data_dir=config.data_dir,
+    )
+
+
+def _history(config: WorkerConfig, probe: GpuProbe) -> GpuHistory | None:
+    """The GPU samples behind the night report, unless GPUs are not looked at."""
+    if config.gpu_backend == "none":
+        return None
+    return GpuHistory(config.data_dir / METRICS_FILE, probe, interval_s=config.metrics_interval)
+
+
+def _power(config: WorkerConfig, probe: GpuProbe, bus: EventBus) -> PowerManager | None:
+    """The GPU power profiles, unless GPUs are not looked at."""
+    if config.gpu_backend == "none":
+        return None
+    return PowerManager(
+        probe,
+        path=config.data_dir / POWER_SETTINGS_FILE,
+        settings=PowerSettings(
+            eco_percent=config.power_eco_percent, balanced_percent=config.power_balanced_percent
+        ),
+        bus=bus,
+        interval_s=config.power_interval,
     )
 
 

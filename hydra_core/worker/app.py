@@ -13,14 +13,18 @@ from ..audit import AuditLog
 from ..containers import ContainerService
 from ..events import EventBus
 from ..gpu import GpuProbe
+from ..gpu.history import GpuHistory
+from ..gpu.power import PowerManager
 from ..host import read_host_info
 from ..models import GpuInfo, WorkerInfo, WorkerStatus
 from ..scheduler import Scheduler
 from ..voice.service import VoiceService
-from . import containers_api, tasks_api, voice_api
+from . import containers_api, power_api, report_api, tasks_api, voice_api
 from .auth import token_middleware
 from .containers_api import AUDIT_KEY, BUS_KEY, CONTAINERS_KEY
 from .errors import ApiError, error_middleware
+from .power_api import POWER_KEY
+from .report_api import HISTORY_KEY
 from .requests import check_query
 from .state import STATE_KEY, WorkerState
 from .tasks_api import SCHEDULER_KEY
@@ -39,11 +43,14 @@ def create_app(
     containers: ContainerService | None = None,
     scheduler: Scheduler | None = None,
     voice: VoiceService | None = None,
+    history: GpuHistory | None = None,
+    power: PowerManager | None = None,
 ) -> web.Application:
     """Build the application; what it is given starts with it and closes with it.
 
     ``containers`` is None when the worker has no container engine to follow; its routes then
-    answer 404 ``containers_disabled``.
+    answer 404 ``containers_disabled``. ``history`` samples ``probe`` for ``/report``; without
+    it the report has no GPUs.
     """
     app = web.Application(middlewares=[error_middleware, token_middleware(token)])
     app[STATE_KEY] = WorkerState(info=info, probe=probe, started_at=time.time())
@@ -55,12 +62,18 @@ def create_app(
         app[SCHEDULER_KEY] = scheduler
     if voice is not None:
         app[VOICE_KEY] = voice
+    if history is not None:
+        app[HISTORY_KEY] = history
+    if power is not None:
+        app[POWER_KEY] = power
     app.router.add_get(f"{API_PREFIX}/health", handle_health)
     app.router.add_get(f"{API_PREFIX}/status", handle_status)
     app.router.add_get(f"{API_PREFIX}/gpus", handle_gpus)
     containers_api.add_routes(app, API_PREFIX)
     tasks_api.add_routes(app, API_PREFIX)
     voice_api.add_routes(app, API_PREFIX)
+    report_api.add_routes(app, API_PREFIX)
+    power_api.add_routes(app, API_PREFIX)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_end_event_streams)
     return app
@@ -77,6 +90,12 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         probe = app[STATE_KEY].probe
         await probe.async_start()
         stack.push_async_callback(probe.async_close)
+        if (power := app.get(POWER_KEY)) is not None:
+            await power.async_start()
+            stack.push_async_callback(power.async_stop)
+        if (history := app.get(HISTORY_KEY)) is not None:
+            await history.async_start()
+            stack.push_async_callback(history.async_stop)
         audit = app[AUDIT_KEY]
         await audit.async_open()
         stack.push_async_callback(audit.async_close)

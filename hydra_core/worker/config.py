@@ -155,6 +155,26 @@ OPTIONS: tuple[_Option, ...] = (
         _ranged(float, 1, 3600),
         "seconds between container status checks (default 10)",
     ),
+    _Option(
+        "metrics_interval",
+        _ranged(float, 1, 3600),
+        "seconds between the GPU samples kept for the night report, a week's worth (default 30)",
+    ),
+    _Option(
+        "power_eco_percent",
+        _ranged(float, 10, 100),
+        "the eco power profile's limit, in percent of each GPU's default limit (default 60)",
+    ),
+    _Option(
+        "power_balanced_percent",
+        _ranged(float, 10, 100),
+        "the balanced power profile's limit, in percent of each GPU's default limit (default 80)",
+    ),
+    _Option(
+        "power_interval",
+        _ranged(float, 1, 3600),
+        "seconds between checks that every GPU still enforces its power profile (default 30)",
+    ),
     _Option("voice", _boolean, "serve wake word, speech-to-text and text-to-speech (default true)"),
     _Option(
         "voice_port", _port, f"TCP port of the Wyoming voice server (default {DEFAULT_VOICE_PORT})"
@@ -230,6 +250,10 @@ class WorkerConfig:
     heal_after_checks: int = 3
     heal_max_restarts: int = 3
     container_interval: float = 10.0
+    metrics_interval: float = 30.0
+    power_eco_percent: float = 60.0
+    power_balanced_percent: float = 80.0
+    power_interval: float = 30.0
     outputs_dir: Path | None = None
     retention_days: float = 30.0
     maintenance_paths: tuple[str, ...] = ()
@@ -306,7 +330,13 @@ def load_config(
     token = values.get("token")
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
         raise ConfigError(f"The token must be at least {MIN_TOKEN_LENGTH} characters long")
-    return WorkerConfig(**values)
+    config = WorkerConfig(**values)
+    if config.power_eco_percent > config.power_balanced_percent:
+        raise ConfigError(
+            f"power_eco_percent ({config.power_eco_percent:g}) must not exceed"
+            f" power_balanced_percent ({config.power_balanced_percent:g})"
+        )
+    return config
 
 
 def read_options_file(path: Path) -> dict[str, Any]:

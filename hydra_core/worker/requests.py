@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +33,8 @@ def query_number(request: web.Request, name: str, *, low: float, high: float) ->
         value = float(raw)
     except ValueError:
         raise ApiError(400, "invalid_query", f"{name} must be a number, not {raw!r}") from None
+    if not math.isfinite(value):
+        raise ApiError(400, "invalid_query", f"{name} must be a finite number, not {raw!r}")
     if not low <= value <= high:
         raise ApiError(400, "invalid_query", f"{name} must be between {low:g} and {high:g}")
     return value

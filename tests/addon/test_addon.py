@@ -56,6 +56,7 @@ FIXED_BY_RUN_SH = {"host", "port", "data_dir", "token"}
 # The worker's own choices for each option the add-on offers as a list.
 WORKER_CHOICES = {"gpu_backend": BACKENDS, "log_level": LOG_LEVELS}
 WORKER_ENV = {option.env for option in OPTIONS}
+POWER_PERCENTS = ("power_eco_percent", "power_balanced_percent")
 
 
 def _yaml(path: Path) -> Any:
@@ -182,10 +183,16 @@ def test_float_ranges_are_the_workers(config: dict[str, Any], tmp_path: Path) ->
         for option, kind in config["schema"].items()
         if isinstance(kind, str) and kind.startswith("float(")
     }
-    assert ranges == {"wake_threshold": (0.01, 0.99)}
+    assert ranges == {
+        "wake_threshold": (0.01, 0.99),
+        "power_eco_percent": (10, 100),
+        "power_balanced_percent": (10, 100),
+    }
     for option, (low, high) in ranges.items():
-        assert getattr(_load_options(tmp_path, {option: low}), option) == low
-        assert getattr(_load_options(tmp_path, {option: high}), option) == high
+        # The eco profile may not exceed the balanced one: their bounds are tried together.
+        together = POWER_PERCENTS if option in POWER_PERCENTS else (option,)
+        for bound in (low, high):
+            assert getattr(_load_options(tmp_path, dict.fromkeys(together, bound)), option) == bound
         for outside in (low - 0.01, high + 0.01):
             with pytest.raises(ConfigError, match=option):
                 _load_options(tmp_path, {option: outside})

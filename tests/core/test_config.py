@@ -136,6 +136,8 @@ def test_env_port_not_a_number_names_the_variable() -> None:
         ([], {"HYDRA_GPU_BACKEND": "cuda"}, ["HYDRA_GPU_BACKEND", "nvml", "simulated", "none"]),
         ([], {"HYDRA_SIMULATED_GPUS": "100"}, ["HYDRA_SIMULATED_GPUS", "64"]),
         (["--log-level", "verbose"], {}, ["--log-level", "debug"]),
+        (["--metrics-interval", "0"], {}, ["--metrics-interval", "between 1 and 3600"]),
+        ([], {"HYDRA_METRICS_INTERVAL": "soon"}, ["HYDRA_METRICS_INTERVAL", "soon"]),
     ],
 )
 def test_bad_value_says_which_option_and_why(
@@ -306,3 +308,12 @@ def test_worker_id_is_stable(tmp_path: Path) -> None:
     assert ensure_worker_id(data_dir) == worker_id
     assert (data_dir / WORKER_ID_FILE).read_text().strip() == worker_id
     assert ensure_worker_id(tmp_path / "another") != worker_id
+
+
+def test_metrics_interval_from_each_source(tmp_path: Path) -> None:
+    options = write_options(tmp_path, {"metrics_interval": 60})
+
+    assert load_config([], environ={}).metrics_interval == 30
+    assert load_config(["--options-file", str(options)], environ={}).metrics_interval == 60
+    assert load_config([], {"HYDRA_METRICS_INTERVAL": "15"}).metrics_interval == 15
+    assert load_config(["--metrics-interval", "5.5"], environ={}).metrics_interval == 5.5

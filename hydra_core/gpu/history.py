@@ -1,0 +1,177 @@
+"""The GPUs' recent past: the probe sampled every few seconds and kept in SQLite for a week.
+
+Home Assistant's morning briefing asks what the cards did overnight; the worker keeps its own
+samples so the answer survives a worker restart and does not depend on HA's recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from functools import partial
+from itertools import groupby, pairwise
+import logging
+from pathlib import Path
+import time
+
+from ..models import GpuNight
+from ..sqlite import SqliteStore
+from .base import GpuProbe
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S = 30.0
+KEEP_S = 8 * 86400
+_PRUNE_EVERY_S = 3600.0
+# Power is only integrated between samples at most this many intervals apart: a longer gap
+# (the worker was down, the driver hung) is left out rather than guessed.
+_MAX_GAP_INTERVALS = 3
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gpu_samples (
+    time REAL NOT NULL,
+    uuid TEXT NOT NULL,
+    gpu_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    temperature_c REAL,
+    power_draw_w REAL,
+    utilization_percent REAL,
+    PRIMARY KEY (time, uuid)
+) WITHOUT ROWID;
+"""
+
+# time, uuid, index, name, temperature, power, utilization
+_Sample = tuple[float, str, int, str, float | None, float | None, float | None]
+
+
+class GpuHistory(SqliteStore):
+    """Samples every GPU the probe sees and summarises spans of the samples."""
+
+    schema = _SCHEMA
+    # A sample lost to a power cut does not matter; a sync every 30 s per round would.
+    synchronous = "NORMAL"
+
+    def __init__(
+        self,
+        path: Path | None,
+        probe: GpuProbe,
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        keep_s: float = KEEP_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Keep the samples in ``path`` (None: in memory); read ``probe``, which is started."""
+        super().__init__(path, thread_name="gpu-history")
+        self._probe = probe
+        self._interval_s = interval_s
+        self._keep_s = keep_s
+        self._clock = clock
+        self._pruned_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def async_start(self) -> None:
+        """Open the samples and take one now, then one every interval in the background."""
+        await self.async_open()
+        self._task = asyncio.create_task(self._sample_forever(), name="hydra gpu history")
+
+    async def async_stop(self) -> None:
+        """Stop sampling and close the database."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.async_close()
+
+    async def _sample_forever(self) -> None:
+        while True:
+            try:
+                await self.async_sample()
+            except Exception:
+                _LOGGER.exception("Recording the GPUs' samples failed")
+            await asyncio.sleep(self._interval_s)
+
+    async def async_sample(self) -> None:
+        """Read the probe once and store one row per GPU; drop old rows once an hour."""
+        report = await self._probe.async_read()
+        now = self._clock()
+        rows = [
+            (
+                now,
+                gpu.uuid,
+                gpu.index,
+                gpu.name,
+                gpu.temperature_c,
+                gpu.power_draw_w,
+                gpu.utilization_percent,
+            )
+            for gpu in report.gpus
+        ]
+        prune_before = None
+        if self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY_S:
+            prune_before = now - self._keep_s
+            self._pruned_at = now
+        if rows or prune_before is not None:
+            await self._run(partial(self._store, rows, prune_before))
+
+    def _store(self, rows: Sequence[_Sample], prune_before: float | None) -> None:
+        db = self._open()
+        with db:  # one transaction per round: committed on success, rolled back on error
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO gpu_samples VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            if prune_before is not None:
+                db.execute("DELETE FROM gpu_samples WHERE time < ?", (prune_before,))
+
+    async def async_summary(self, since: float, until: float) -> tuple[GpuNight, ...]:
+        """Each GPU sampled in ``since``..``until`` (inclusive), ordered by index.
+
+        Peak temperature and mean utilization are over the samples that have the value (a
+        missing reading is skipped, not taken as zero); energy integrates the power draw
+        between consecutive readings (trapezoids) but not across a gap longer than three
+        intervals, and not beyond the first and last sample. A value no sample had is None.
+        """
+        return await self._run(partial(self._summary, since, until))
+
+    def _summary(self, since: float, until: float) -> tuple[GpuNight, ...]:
+        rows = self._open().execute(
+            "SELECT time, uuid, gpu_index, name, temperature_c, power_draw_w, utilization_percent"
+            " FROM gpu_samples WHERE time BETWEEN ? AND ? ORDER BY uuid, time",
+            (since, until),
+        )
+        nights = [
+            self._night(list(samples)) for _uuid, samples in groupby(rows, key=lambda row: row[1])
+        ]
+        return tuple(sorted(nights, key=lambda night: (night.index, night.uuid)))
+
+    def _night(self, samples: list[_Sample]) -> GpuNight:
+        latest = samples[-1]  # a GPU keeps its uuid; its index and name are as last seen
+        temperatures = _present(sample[4] for sample in samples)
+        utilizations = _present(sample[6] for sample in samples)
+        return GpuNight(
+            index=latest[2],
+            uuid=latest[1],
+            name=latest[3],
+            peak_temperature_c=max(temperatures) if temperatures else None,
+            energy_wh=self._energy_wh(samples),
+            mean_utilization_percent=(
+                sum(utilizations) / len(utilizations) if utilizations else None
+            ),
+            samples=len(samples),
+        )
+
+    def _energy_wh(self, samples: list[_Sample]) -> float | None:
+        readings = [(sample[0], sample[5]) for sample in samples if sample[5] is not None]
+        if not readings:
+            return None
+        max_gap = _MAX_GAP_INTERVALS * self._interval_s
+        joules = sum(
+            (end - start) * (before + after) / 2
+            for (start, before), (end, after) in pairwise(readings)
+            if end - start <= max_gap
+        )
+        return joules / 3600
+
+
+def _present(values: Iterable[float | None]) -> list[float]:
+    return [value for value in values if value is not None]
