@@ -10,7 +10,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraError
-from hydra_core.models import ContainerReport, VoiceStatus
+from hydra_core.models import ContainerReport, PowerStatus, VoiceStatus
 
 from .const import DOMAIN
 from .containers import ContainerTracker, container_store
@@ -18,6 +18,7 @@ from .coordinator import (
     HydraConfigEntry,
     HydraContainerCoordinator,
     HydraData,
+    HydraPowerCoordinator,
     HydraStatusCoordinator,
     HydraTaskCoordinator,
     HydraTaskData,
@@ -25,6 +26,8 @@ from .coordinator import (
 )
 from .entity import container_identifier, worker_device_info
 from .event_stream import HydraEventStream
+from .power import async_setup_power_services
+from .routine import HydraRoutine, async_setup_routine
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [
@@ -42,6 +45,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions, which work on any loaded worker that runs a task queue."""
     async_setup_services(hass)
+    async_setup_power_services(hass)
+    async_setup_routine(hass)
     return True
 
 
@@ -69,7 +74,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
     if (voice := await _async_first_read(client, client.async_voice)) is not None:
         data.voice = HydraVoiceCoordinator(hass, entry, client, worker_id)
         data.voice.async_set_updated_data(voice)
-    if data.containers is not None or data.tasks is not None or data.voice is not None:
+    power = await _async_first_read(client, lambda: HydraPowerCoordinator.async_fetch(client))
+    if power is not None:
+        data.power = HydraPowerCoordinator(hass, entry, client, worker_id)
+        data.power.async_set_updated_data(power)
+    if any(part is not None for part in (data.containers, data.tasks, data.voice, data.power)):
         data.events = HydraEventStream(
             hass,
             entry,
@@ -78,17 +87,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
             containers=data.containers,
             tasks=data.tasks,
             voice=data.voice,
+            power=data.power,
         )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if data.events is not None:
         data.events.async_start()
+    data.routine = HydraRoutine(hass, entry)
+    await data.routine.async_start()
     return True
 
 
-async def _async_first_read[T: (ContainerReport, HydraTaskData, VoiceStatus)](
+async def _async_first_read[T: (ContainerReport, HydraTaskData, VoiceStatus, PowerStatus)](
     client: HydraClient, read: Callable[[], Awaitable[T]]
 ) -> T | None:
-    """The worker's containers, task queue or voice, or None when the worker has none of it."""
+    """The worker's containers, task queue, voice or GPU power, or None when the worker has
+    none of it."""
     try:
         return await read()
     except HydraAuthError as err:
@@ -97,8 +110,8 @@ async def _async_first_read[T: (ContainerReport, HydraTaskData, VoiceStatus)](
         ) from err
     except HydraError as err:
         # 404: the worker follows no container engine ("containers_disabled"), runs no task
-        # queue ("scheduler_disabled") or no voice ("voice_disabled"); an older worker has no
-        # such route at all.
+        # queue ("scheduler_disabled"), no voice ("voice_disabled") or manages no GPU power
+        # ("power_disabled"); an older worker has no such route at all.
         if isinstance(err, HydraApiError) and err.status == 404:
             return None
         raise ConfigEntryNotReady(
@@ -116,6 +129,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> bo
 async def async_remove_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> None:
     """Forget what the entry kept about its containers."""
     await container_store(hass, entry.entry_id).async_remove()
+    await HydraRoutine(hass, entry).async_remove()
 
 
 async def async_remove_config_entry_device(

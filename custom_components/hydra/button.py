@@ -1,4 +1,4 @@
-"""Buttons: restart a container."""
+"""Buttons: restart a container; send the briefing now."""
 
 from typing import override
 
@@ -8,17 +8,20 @@ from homeassistant.components.button import (
     ButtonEntityDescription,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from hydra_core.models import ContainerInfo
 
-from .coordinator import HydraConfigEntry, HydraContainerCoordinator
-from .entity import HydraContainerEntity
+from .const import DOMAIN
+from .coordinator import HydraConfigEntry, HydraContainerCoordinator, HydraStatusCoordinator
+from .entity import HydraContainerEntity, HydraWorkerEntity
 
 # Each press is one request to the worker; the worker serialises what the engine cannot.
 PARALLEL_UPDATES = 0
 
 RESTART = ButtonEntityDescription(key="restart", device_class=ButtonDeviceClass.RESTART)
+SEND_BRIEFING = ButtonEntityDescription(key="send_briefing", translation_key="send_briefing")
 
 
 async def async_setup_entry(
@@ -26,7 +29,8 @@ async def async_setup_entry(
     entry: HydraConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a restart button to every container."""
+    """Add the briefing button to the worker and a restart button to every container."""
+    async_add_entities([HydraBriefingButton(entry.runtime_data.status)])
     if (tracker := entry.runtime_data.tracker) is None:
         return
     tracker.async_add_platform(
@@ -47,3 +51,22 @@ class HydraContainerRestartButton(HydraContainerEntity, ButtonEntity):
     @override
     async def async_press(self) -> None:
         await self.async_container_action("restart")
+
+
+class HydraBriefingButton(HydraWorkerEntity, ButtonEntity):
+    """Composes the briefing and sends it to the targets chosen in the options, now."""
+
+    entity_description = SEND_BRIEFING
+
+    def __init__(self, coordinator: HydraStatusCoordinator) -> None:
+        """Describe the button."""
+        super().__init__(coordinator, SEND_BRIEFING.key)
+
+    @override
+    async def async_press(self) -> None:
+        routine = self.coordinator.config_entry.runtime_data.routine
+        if routine is None or not routine.has_briefing_targets:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="no_briefing_targets"
+            )
+        await routine.async_briefing(send=True)

@@ -13,9 +13,12 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -25,6 +28,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
+    TimeSelector,
 )
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio
@@ -34,18 +38,38 @@ from hydra_core.client import HydraAuthError, HydraClient, HydraError
 from hydra_core.models import WorkerInfo
 
 from .const import (
+    CONF_ARRIVE_ENABLED,
+    CONF_AWAY_ENABLED,
+    CONF_BEDTIME,
+    CONF_BEDTIME_ENABLED,
+    CONF_BEDTIME_ENTITIES,
+    CONF_BEDTIME_TIME,
+    CONF_BRIEFING,
+    CONF_BRIEFING_ENABLED,
+    CONF_BRIEFING_HOURS,
+    CONF_BRIEFING_TARGETS,
+    CONF_BRIEFING_TIME,
+    CONF_CALENDARS,
     CONF_CONTAINERS,
     CONF_DEFAULT_KIND,
+    CONF_DISCORD_WEBHOOK,
     CONF_NOTIFY_FAILURE,
     CONF_NOTIFY_SUCCESS,
     CONF_NOTIFY_TARGETS,
+    CONF_PERSONS,
+    CONF_PRESENCE,
     CONF_REMOVE_AFTER,
+    CONF_RESEARCH_TOPICS,
     CONF_SCAN_INTERVAL,
+    CONF_WEATHER,
+    DEFAULT_BRIEFING_HOURS,
+    DEFAULT_BRIEFING_TIME,
     DEFAULT_KIND,
     DEFAULT_REMOVE_AFTER_H,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     LOGGER,
+    MAX_BRIEFING_HOURS,
     MAX_REMOVE_AFTER_H,
     MAX_SCAN_INTERVAL_S,
     MIN_SCAN_INTERVAL_S,
@@ -217,12 +241,17 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
 
 class HydraOptionsFlow(OptionsFlowWithReload):
     """How often to poll the worker; if it has a container engine, which containers to show; if
-    it runs a task queue, what the to-do list queues and whom to notify about tasks."""
+    it runs a task queue, what the to-do list queues and whom to notify about tasks; and the
+    daily routine: who counts as home, bedtime, and the morning briefing."""
 
     @override
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            errors, placeholders = self._check_routine(user_input)
+            if not errors:
+                return self.async_create_entry(data=user_input)
         fields: dict[Any, Any] = {
             probatio.Required(
                 CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()
@@ -261,23 +290,113 @@ class HydraOptionsFlow(OptionsFlowWithReload):
             )
         if (kinds := self._task_kinds()) is not None:
             fields.update(self._task_fields(kinds))
+        fields.update(self._routine_fields())
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                probatio.Schema(fields), self.config_entry.options
+                probatio.Schema(fields), user_input or self.config_entry.options
             ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _check_routine(self, user_input: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+        """People and entities must exist; a Discord webhook must be a web address."""
+        presence = user_input.get(CONF_PRESENCE, {})
+        missing = [
+            entity_id
+            for entity_id in [
+                *presence.get(CONF_PERSONS, []),
+                *user_input.get(CONF_BEDTIME, {}).get(CONF_BEDTIME_ENTITIES, []),
+                *user_input.get(CONF_BRIEFING, {}).get(CONF_CALENDARS, []),
+            ]
+            if self.hass.states.get(entity_id) is None
+        ]
+        if missing:
+            return {"base": "unknown_entity"}, {"entities": ", ".join(missing)}
+        briefing = user_input.get(CONF_BRIEFING, {})
+        if (webhook := briefing.get(CONF_DISCORD_WEBHOOK)) and _normalise_url(webhook) is None:
+            return {CONF_BRIEFING: "invalid_webhook"}, {}
+        return {}, {}
+
+    def _routine_fields(self) -> dict[Any, Any]:
+        """The daily routine, in three collapsed sections: presence, bedtime, briefing."""
+        options = self.config_entry.options
+        chosen_targets = options.get(CONF_BRIEFING, {}).get(CONF_BRIEFING_TARGETS, [])
+        presence = {
+            probatio.Optional(CONF_PERSONS, default=[]): EntitySelector(
+                EntitySelectorConfig(domain="person", multiple=True)
+            ),
+            probatio.Required(CONF_AWAY_ENABLED, default=True): BooleanSelector(),
+            probatio.Optional(CONF_RESEARCH_TOPICS, default=[]): TextSelector(
+                TextSelectorConfig(multiple=True)
+            ),
+            probatio.Required(CONF_ARRIVE_ENABLED, default=True): BooleanSelector(),
+        }
+        bedtime = {
+            probatio.Required(CONF_BEDTIME_ENABLED, default=False): BooleanSelector(),
+            probatio.Optional(CONF_BEDTIME_TIME): TimeSelector(),
+            probatio.Optional(CONF_BEDTIME_ENTITIES, default=[]): EntitySelector(
+                EntitySelectorConfig(multiple=True)
+            ),
+        }
+        briefing = {
+            probatio.Required(CONF_BRIEFING_ENABLED, default=False): BooleanSelector(),
+            probatio.Required(CONF_BRIEFING_TIME, default=DEFAULT_BRIEFING_TIME): TimeSelector(),
+            probatio.Required(CONF_BRIEFING_HOURS, default=DEFAULT_BRIEFING_HOURS): NumberSelector(
+                NumberSelectorConfig(
+                    min=1,
+                    max=MAX_BRIEFING_HOURS,
+                    step=1,
+                    unit_of_measurement="h",
+                    mode=NumberSelectorMode.BOX,
+                )
+            ),
+            probatio.Optional(CONF_BRIEFING_TARGETS, default=[]): SelectSelector(
+                SelectSelectorConfig(
+                    options=self._notify_targets(chosen_targets),
+                    multiple=True,
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            probatio.Optional(CONF_CALENDARS, default=[]): EntitySelector(
+                EntitySelectorConfig(domain="calendar", multiple=True)
+            ),
+            probatio.Optional(CONF_WEATHER): EntitySelector(EntitySelectorConfig(domain="weather")),
+            probatio.Optional(CONF_DISCORD_WEBHOOK): TOKEN_SELECTOR,
+        }
+        return {
+            probatio.Optional(CONF_PRESENCE, default=dict): section(
+                probatio.Schema(presence), {"collapsed": True}
+            ),
+            probatio.Optional(CONF_BEDTIME, default=dict): section(
+                probatio.Schema(bedtime), {"collapsed": True}
+            ),
+            probatio.Optional(CONF_BRIEFING, default=dict): section(
+                probatio.Schema(briefing), {"collapsed": True}
+            ),
+        }
+
+    def _notify_targets(self, chosen: list[str]) -> list[str]:
+        """Notify entities and legacy notify services (phones), and whatever was chosen."""
+        notify_services = self.hass.services.async_services_for_domain(NOTIFY_DOMAIN)
+        return sorted(
+            {
+                *self.hass.states.async_entity_ids(NOTIFY_DOMAIN),
+                *(
+                    f"{NOTIFY_DOMAIN}.{name}"
+                    for name in notify_services
+                    if name not in _NOT_TARGETS
+                ),
+                *chosen,
+            }
         )
 
     def _task_fields(self, kinds: tuple[str, ...]) -> dict[Any, Any]:
         """The task queue's options: the to-do list's kind, and notifications about tasks."""
         options = self.config_entry.options
-        chosen = options.get(CONF_NOTIFY_TARGETS, [])
-        notify_services = self.hass.services.async_services_for_domain(NOTIFY_DOMAIN)
-        targets = {
-            *self.hass.states.async_entity_ids(NOTIFY_DOMAIN),
-            *(f"{NOTIFY_DOMAIN}.{name}" for name in notify_services if name not in _NOT_TARGETS),
-            *chosen,
-        }
+        targets = self._notify_targets(options.get(CONF_NOTIFY_TARGETS, []))
         return {
             probatio.Required(CONF_DEFAULT_KIND, default=DEFAULT_KIND): SelectSelector(
                 SelectSelectorConfig(
@@ -288,7 +407,7 @@ class HydraOptionsFlow(OptionsFlowWithReload):
             ),
             probatio.Optional(CONF_NOTIFY_TARGETS, default=[]): SelectSelector(
                 SelectSelectorConfig(
-                    options=sorted(targets),
+                    options=targets,
                     multiple=True,
                     custom_value=True,
                     mode=SelectSelectorMode.DROPDOWN,

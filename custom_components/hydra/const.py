@@ -46,3 +46,37 @@ CONF_NOTIFY_SUCCESS: Final = "notify_success"
 EVENT_TASK_STARTED: Final = "hydra_task_started"
 EVENT_TASK_SUCCEEDED: Final = "hydra_task_succeeded"
 EVENT_TASK_FAILED: Final = "hydra_task_failed"
+
+# The daily routine (options, in sections).
+CONF_PRESENCE: Final = "presence"
+CONF_PERSONS: Final = "persons"
+CONF_AWAY_ENABLED: Final = "away_enabled"
+CONF_RESEARCH_TOPICS: Final = "research_topics"
+CONF_ARRIVE_ENABLED: Final = "arrive_enabled"
+CONF_BEDTIME: Final = "bedtime"
+CONF_BEDTIME_ENABLED: Final = "bedtime_enabled"
+CONF_BEDTIME_TIME: Final = "bedtime_time"
+CONF_BEDTIME_ENTITIES: Final = "bedtime_entities"
+CONF_BRIEFING: Final = "briefing"
+CONF_BRIEFING_ENABLED: Final = "briefing_enabled"
+CONF_BRIEFING_TIME: Final = "briefing_time"
+CONF_BRIEFING_HOURS: Final = "briefing_hours"
+CONF_BRIEFING_TARGETS: Final = "briefing_targets"
+CONF_CALENDARS: Final = "calendars"
+CONF_WEATHER: Final = "weather"
+CONF_DISCORD_WEBHOOK: Final = "discord_webhook"
+
+DEFAULT_BRIEFING_TIME: Final = "07:00:00"
+DEFAULT_BRIEFING_HOURS: Final = 12
+MAX_BRIEFING_HOURS: Final = 168
+# The task kind the away step queues for each research topic.
+RESEARCH_KIND: Final = "research"
+
+EVENT_ROUTINE: Final = "hydra_routine"
+EVENT_BRIEFING: Final = "hydra_briefing"
+# Actions of the phone notifications (mobile_app): "<action>:<config entry id>".
+ACTION_RETRY_FAILED: Final = "HYDRA_RETRY_FAILED"
+ACTION_PAUSE: Final = "HYDRA_PAUSE"
+
+# GPU power profiles are pushed; the poll only fills gaps.
+POWER_SCAN_INTERVAL: Final = timedelta(seconds=60)

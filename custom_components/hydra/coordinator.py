@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NoReturn, override
+from typing import TYPE_CHECKING, ClassVar, NoReturn, override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -15,7 +15,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from hydra_core.client import HydraAuthError, HydraClient, HydraError
+from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraError
 from hydra_core.models import (
     EVENT_CONTAINER,
     EVENT_CONTAINER_REMOVED,
@@ -27,6 +27,7 @@ from hydra_core.models import (
     ContainerReport,
     GpuInfo,
     HealingSettings,
+    PowerStatus,
     SchedulerSettings,
     SchedulerState,
     Task,
@@ -43,6 +44,7 @@ from .const import (
     DOMAIN,
     ENGINE_ISSUE_AFTER,
     LOGGER,
+    POWER_SCAN_INTERVAL,
     TASK_LIST_LIMIT,
     TASKS_SCAN_INTERVAL,
     VOICE_SCAN_INTERVAL,
@@ -51,6 +53,7 @@ from .const import (
 if TYPE_CHECKING:
     from .containers import ContainerTracker
     from .event_stream import HydraEventStream
+    from .routine import HydraRoutine
 
 
 @dataclass(slots=True)
@@ -66,7 +69,11 @@ class HydraData:
     tasks: HydraTaskCoordinator | None = None
     # None when the worker serves no voice services.
     voice: HydraVoiceCoordinator | None = None
+    # None when the worker does not manage GPU power (no GPU backend, or an older worker).
+    power: HydraPowerCoordinator | None = None
     events: HydraEventStream | None = None
+    # Leaving, arriving, bedtime and the briefing; set once the platforms are up.
+    routine: HydraRoutine | None = None
 
 
 type HydraConfigEntry = ConfigEntry[HydraData]
@@ -83,6 +90,25 @@ def _raise_update_failed(err: HydraError) -> NoReturn:
         translation_key="cannot_connect",
         translation_placeholders={"error": str(err)},
     ) from err
+
+
+def _show_issue(
+    hass: HomeAssistant,
+    issue_id: str,
+    translation_key: str,
+    placeholders: dict[str, str],
+    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+) -> None:
+    """Raise (or update) one of Hydra's repairs issues, which the user fixes outside Hydra."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=severity,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+    )
 
 
 class HydraStatusCoordinator(DataUpdateCoordinator[WorkerStatus]):
@@ -120,17 +146,15 @@ class HydraStatusCoordinator(DataUpdateCoordinator[WorkerStatus]):
         if status.gpu.available or status.gpu.backend == "none":
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
-        ir.async_create_issue(
+        _show_issue(
             self.hass,
-            DOMAIN,
             issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="no_gpu",
-            translation_placeholders={
+            "no_gpu",
+            {
                 "worker": status.worker.name,
                 "reason": status.gpu.reason or "unknown",
             },
+            severity=ir.IssueSeverity.WARNING,
         )
 
 
@@ -217,14 +241,11 @@ class HydraContainerCoordinator(DataUpdateCoordinator[ContainerReport]):
     def async_heal_exhausted(self, name: str, restarts: int, window_s: float) -> None:
         """Self-healing gave up on a container: Repairs says so until it is healthy again."""
         self._heal_exhausted.add(name)
-        ir.async_create_issue(
+        _show_issue(
             self.hass,
-            DOMAIN,
             self._heal_issue_id(name),
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="heal_exhausted",
-            translation_placeholders=self.heal_placeholders(name, restarts, window_s),
+            "heal_exhausted",
+            self.heal_placeholders(name, restarts, window_s),
         )
 
     def heal_placeholders(self, name: str, restarts: int, window_s: float) -> dict[str, str]:
@@ -260,14 +281,11 @@ class HydraContainerCoordinator(DataUpdateCoordinator[ContainerReport]):
             self._engine_down_since = now
         if now - self._engine_down_since < ENGINE_ISSUE_AFTER:
             return
-        ir.async_create_issue(
+        _show_issue(
             self.hass,
-            DOMAIN,
             issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="engine_unavailable",
-            translation_placeholders={
+            "engine_unavailable",
+            {
                 "worker": self.config_entry.title,
                 "error": report.engine_error or "unknown",
             },
@@ -411,10 +429,12 @@ class HydraTaskCoordinator(DataUpdateCoordinator[HydraTaskData]):
         self.async_set_updated_data(replace(self.data, scheduler=scheduler))
 
 
-class HydraVoiceCoordinator(DataUpdateCoordinator[VoiceStatus]):
-    """The worker's voice services and settings: pushed by the event stream, polled to fill gaps."""
+class HydraPartCoordinator[T](DataUpdateCoordinator[T]):
+    """One part of the worker (voice, power): pushed by the event stream, polled to fill gaps."""
 
     config_entry: HydraConfigEntry
+    part: ClassVar[str]
+    interval: ClassVar[timedelta]
 
     def __init__(
         self, hass: HomeAssistant, entry: HydraConfigEntry, client: HydraClient, worker_id: str
@@ -424,11 +444,18 @@ class HydraVoiceCoordinator(DataUpdateCoordinator[VoiceStatus]):
             hass,
             LOGGER,
             config_entry=entry,
-            name=f"{DOMAIN} voice {entry.title}",
-            update_interval=VOICE_SCAN_INTERVAL,
+            name=f"{DOMAIN} {self.part} {entry.title}",
+            update_interval=self.interval,
         )
         self.client = client
         self.worker_id = worker_id
+
+
+class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus]):
+    """The worker's voice services and settings."""
+
+    part = "voice"
+    interval = VOICE_SCAN_INTERVAL
 
     @override
     async def _async_update_data(self) -> VoiceStatus:
@@ -436,3 +463,55 @@ class HydraVoiceCoordinator(DataUpdateCoordinator[VoiceStatus]):
             return await self.client.async_voice()
         except HydraError as err:
             _raise_update_failed(err)
+
+
+class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus]):
+    """The worker's GPU power profiles.
+
+    While a GPU cannot enforce its profile because the worker may not change power limits,
+    Repairs says so; the issue goes once every GPU enforces its profile again.
+    """
+
+    part = "power"
+    interval = POWER_SCAN_INTERVAL
+
+    @staticmethod
+    async def async_fetch(client: HydraClient) -> PowerStatus:
+        """The power status; a worker that cannot manage power now says why, as a status."""
+        try:
+            return await client.async_power()
+        except HydraApiError as err:
+            if err.code != "power_unavailable":
+                raise
+            return PowerStatus(available=False, reason=err.message)
+
+    @override
+    async def _async_update_data(self) -> PowerStatus:
+        try:
+            status = await self.async_fetch(self.client)
+        except HydraError as err:
+            _raise_update_failed(err)
+        self._update_permission_issue(status)
+        return status
+
+    @callback
+    @override
+    def async_set_updated_data(self, data: PowerStatus) -> None:
+        self._update_permission_issue(data)
+        super().async_set_updated_data(data)
+
+    def _update_permission_issue(self, status: PowerStatus) -> None:
+        issue_id = f"power_not_permitted_{self.config_entry.entry_id}"
+        refused = [gpu for gpu in status.gpus if gpu.error_code == "not_permitted"]
+        if not refused:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        _show_issue(
+            self.hass,
+            issue_id,
+            "power_not_permitted",
+            {
+                "worker": self.config_entry.title,
+                "error": refused[0].error or "not permitted",
+            },
+        )

@@ -1,4 +1,4 @@
-"""Diagnostics: what the worker reports (status, containers), without the token."""
+"""Diagnostics: what the worker reports (status, containers), without the token or webhook."""
 
 from typing import Any
 
@@ -6,9 +6,11 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_DISCORD_WEBHOOK
 from .coordinator import HydraConfigEntry
 
-TO_REDACT = {CONF_TOKEN}
+# The Discord webhook's URL holds the token that lets anyone post to the channel.
+TO_REDACT = {CONF_TOKEN, CONF_DISCORD_WEBHOOK}
 
 
 async def async_get_config_entry_diagnostics(
@@ -40,5 +42,11 @@ async def async_get_config_entry_diagnostics(
                 {"id": task.id, "kind": task.kind, "state": task.state, "error": task.error}
                 for task in tasks.data.tasks
             ],
+        }
+    diagnostics["power"] = None
+    if (power := data.power) is not None:
+        diagnostics["power"] = {
+            "last_update_success": power.last_update_success,
+            "status": power.data.as_dict(),
         }
     return diagnostics

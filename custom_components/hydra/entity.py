@@ -10,11 +10,12 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from hydra_core.client import HydraApiError, HydraAuthError, HydraError
-from hydra_core.models import Actor, ContainerInfo, GpuInfo
+from hydra_core.models import Actor, ContainerInfo, GpuInfo, GpuPower
 
 from .const import DOMAIN, MANUFACTURER
 from .coordinator import (
     HydraContainerCoordinator,
+    HydraPowerCoordinator,
     HydraStatusCoordinator,
     HydraTaskCoordinator,
     HydraVoiceCoordinator,
@@ -88,6 +89,7 @@ type HydraCoordinator = (
     | HydraContainerCoordinator
     | HydraTaskCoordinator
     | HydraVoiceCoordinator
+    | HydraPowerCoordinator
 )
 
 
@@ -111,6 +113,35 @@ def request_error(
         translation_key="cannot_connect",
         translation_placeholders={"error": str(err)},
     )
+
+
+def refusal_error(
+    coordinator: HydraCoordinator,
+    err: HydraError,
+    *,
+    mistakes: frozenset[str],
+    failed_key: str,
+    own: frozenset[str] = frozenset(),
+) -> HomeAssistantError:
+    """``request_error`` for requests whose refusals the worker explains: a code in
+    ``mistakes`` is the user's (ServiceValidationError), one in ``own`` has its own text, any
+    other answer reads ``failed_key``; each translation gets the worker's message as error."""
+
+    def refused(api: HydraApiError) -> HomeAssistantError:
+        placeholders = {"error": api.message}
+        if api.code in mistakes:
+            return ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=api.code,
+                translation_placeholders=placeholders,
+            )
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=api.code if api.code in own else failed_key,
+            translation_placeholders=placeholders,
+        )
+
+    return request_error(coordinator, err, refused)
 
 
 def client_error(
@@ -193,9 +224,15 @@ class HydraGpuEntity(CoordinatorEntity[HydraStatusCoordinator]):
 
 
 class HydraWorkerPartEntity[
-    C: (HydraContainerCoordinator, HydraTaskCoordinator, HydraVoiceCoordinator)
+    C: (
+        HydraContainerCoordinator,
+        HydraTaskCoordinator,
+        HydraVoiceCoordinator,
+        HydraPowerCoordinator,
+    )
 ](CoordinatorEntity[C]):
-    """An entity of a part of the worker (its engine, queue or voice), on the worker's device."""
+    """An entity of a part of the worker (its engine, queue, voice or GPU power), on the worker's
+    device."""
 
     _attr_has_entity_name = True
 
@@ -216,6 +253,44 @@ class HydraQueueEntity(HydraWorkerPartEntity[HydraTaskCoordinator]):
 
 class HydraVoiceEntity(HydraWorkerPartEntity[HydraVoiceCoordinator]):
     """A setting of the worker's voice services, on the worker's device."""
+
+
+class HydraPowerEntity(HydraWorkerPartEntity[HydraPowerCoordinator]):
+    """The power of all the worker's GPUs together, on the worker's device."""
+
+    @property
+    @override
+    def available(self) -> bool:
+        return super().available and self.coordinator.data.available
+
+
+class HydraGpuPowerEntity(CoordinatorEntity[HydraPowerCoordinator]):
+    """The power of one GPU, on the GPU's device, followed by its UUID."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        coordinator: HydraPowerCoordinator,
+        status: HydraStatusCoordinator,
+        gpu: GpuInfo,
+        key: str,
+    ) -> None:
+        """Attach the entity to the GPU's device (``status`` describes it)."""
+        super().__init__(coordinator)
+        self.gpu_uuid = gpu.uuid
+        self._attr_unique_id = f"{gpu.uuid}_{key}"
+        self._attr_device_info = gpu_device_info(status, gpu)
+
+    @property
+    def gpu_power(self) -> GpuPower | None:
+        """The GPU's power state; None while the worker does not report it."""
+        return next((gpu for gpu in self.coordinator.data.gpus if gpu.uuid == self.gpu_uuid), None)
+
+    @property
+    @override
+    def available(self) -> bool:
+        return super().available and self.gpu_power is not None
 
 
 class HydraContainerEntity(CoordinatorEntity[HydraContainerCoordinator]):

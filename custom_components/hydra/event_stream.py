@@ -1,5 +1,5 @@
-"""The worker's event stream: containers and tasks pushed to their coordinators, container
-actions and task outcomes to HA's event bus.
+"""The worker's event stream: containers, tasks, voice and GPU power pushed to their
+coordinators, container actions and task outcomes to HA's event bus.
 
 One WebSocket per entry, run as the entry's background task. It reconnects by itself with a
 growing pause; after every (re)connection the coordinators are refreshed, so what changed while
@@ -21,10 +21,12 @@ from hydra_core.models import (
     EVENT_AUDIT,
     EVENT_HEAL_EXHAUSTED,
     EVENT_HELLO,
+    EVENT_POWER,
     EVENT_SCHEDULER,
     EVENT_TASK,
     EVENT_VOICE,
     AuditEntry,
+    PowerStatus,
     Task,
     VoiceStatus,
     WorkerEvent,
@@ -40,6 +42,7 @@ from .const import (
 from .coordinator import (
     HydraConfigEntry,
     HydraContainerCoordinator,
+    HydraPowerCoordinator,
     HydraStatusCoordinator,
     HydraTaskCoordinator,
     HydraVoiceCoordinator,
@@ -64,6 +67,7 @@ class HydraEventStream:
         containers: HydraContainerCoordinator | None,
         tasks: HydraTaskCoordinator | None,
         voice: HydraVoiceCoordinator | None = None,
+        power: HydraPowerCoordinator | None = None,
     ) -> None:
         """Prepare; ``async_start`` connects."""
         self._hass = hass
@@ -73,6 +77,7 @@ class HydraEventStream:
         self._containers = containers
         self._tasks = tasks
         self._voice = voice
+        self._power = power
         self._pushed = False
         # Where a catch-up on the audit log starts, and what was already fired (as id, time).
         self._audit_since: float | None = None
@@ -122,7 +127,7 @@ class HydraEventStream:
 
     async def _async_resync(self, hello: WorkerEvent, *, reconnected: bool) -> None:
         """Catch up on what the stream could not tell: from now on it is live."""
-        for coordinator in (self._containers, self._tasks, self._voice):
+        for coordinator in (self._containers, self._tasks, self._voice, self._power):
             if coordinator is not None:
                 await coordinator.async_refresh()
         if not reconnected:
@@ -146,6 +151,9 @@ class HydraEventStream:
             elif event.type == EVENT_VOICE:
                 if self._voice is not None:
                     self._voice.async_set_updated_data(VoiceStatus.from_dict(event.data))
+            elif event.type == EVENT_POWER:
+                if self._power is not None:
+                    self._power.async_set_updated_data(PowerStatus.from_dict(event.data))
             elif self._containers is None:
                 return
             elif event.type == EVENT_AUDIT:

@@ -36,20 +36,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, override
 
-from homeassistant.const import UnitOfTemperature
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import intent
 from homeassistant.util import dt as dt_util
-from homeassistant.util.unit_conversion import TemperatureConverter
 from homeassistant.util.yaml import load_yaml_dict
 
 from hydra_core.client import HydraError
 from hydra_core.models import GpuInfo, SchedulerState, Task
 
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN, LOGGER, RESEARCH_KIND
 from .coordinator import HydraConfigEntry, HydraData, HydraTaskCoordinator
-from .tasks import async_queue_task, task_error
+from .speech import gpu_names, plural, sentence, temperature
+from .tasks import async_queue_task, async_set_paused
 
 if TYPE_CHECKING:
     from hassil.recognize import RecognizeResult
@@ -62,8 +61,8 @@ INTENT_START_OVERNIGHT: Final = "HydraStartOvernightPipeline"
 INTENT_PAUSE_WORK: Final = "HydraPauseAutonomousWork"
 INTENT_RESUME_WORK: Final = "HydraResumeAutonomousWork"
 INTENT_OVERNIGHT_FAILURES: Final = "HydraOvernightFailures"
+INTENT_BRIEFING: Final = "HydraBriefing"
 
-RESEARCH_KIND: Final = "research"
 SENTENCES_DIR: Final = Path(__file__).parent / "sentences"
 # "Overnight" starts at this hour (local time) of the day before.
 OVERNIGHT_FROM_HOUR: Final = 18
@@ -90,6 +89,7 @@ async def async_setup_intents(hass: HomeAssistant) -> None:
         SetAutonomousWorkIntent(INTENT_PAUSE_WORK, paused=True),
         SetAutonomousWorkIntent(INTENT_RESUME_WORK, paused=False),
         OvernightFailuresIntent(),
+        BriefingIntent(),
     ):
         intent.async_register(hass, handler)
     await async_register_sentences(hass)
@@ -200,36 +200,6 @@ def _per_worker(entries: Sequence[HydraConfigEntry], answers: Sequence[str]) -> 
     )
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _sentence(parts: Sequence[str]) -> str:
-    """Phrases joined into one sentence: "a, b and c."."""
-    text = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
-    return f"{text[:1].upper()}{text[1:]}."
-
-
-def _gpu_names(gpus: Sequence[GpuInfo]) -> dict[str, str]:
-    """Each GPU's spoken name, by UUID: the model without the vendor, with its index where
-    two cards share a model."""
-    short = {gpu.uuid: gpu.name.removeprefix("NVIDIA ").removeprefix("GeForce ") for gpu in gpus}
-    models = list(short.values())
-    return {
-        gpu.uuid: short[gpu.uuid]
-        if models.count(short[gpu.uuid]) == 1
-        else f"{short[gpu.uuid]} number {gpu.index}"
-        for gpu in gpus
-    }
-
-
-def _temperature(hass: HomeAssistant, celsius: float) -> str:
-    """A temperature in the user's unit system, rounded to a degree."""
-    unit = hass.config.units.temperature_unit
-    value = TemperatureConverter.convert(celsius, UnitOfTemperature.CELSIUS, unit)
-    return f"{round(value)} {unit}"
-
-
 def _unreachable(data: HydraData) -> bool:
     return not data.status.last_update_success
 
@@ -255,10 +225,10 @@ class GpuTemperatureIntent(intent.IntentHandler):
         gpus = data.status.data.gpu.gpus
         if not gpus:
             return "The worker reports no GPU."
-        names = _gpu_names(gpus)
-        return _sentence(
+        names = gpu_names(gpus)
+        return sentence(
             [
-                f"{names[gpu.uuid]} is at {_temperature(hass, gpu.temperature_c)}"
+                f"{names[gpu.uuid]} is at {temperature(hass, gpu.temperature_c)}"
                 if gpu.temperature_c is not None
                 else f"{names[gpu.uuid]} does not report its temperature"
                 for gpu in gpus
@@ -294,9 +264,9 @@ class ClusterStatusIntent(intent.IntentHandler):
             else:
                 running = sum(c.state == "running" for c in containers.containers.values())
                 problems = sum(c.problem for c in containers.containers.values())
-                text = f"{_plural(running, 'container')} running"
+                text = f"{plural(running, 'container')} running"
                 if problems:
-                    text += f", {_plural(problems, 'container')} with problems"
+                    text += f", {plural(problems, 'container')} with problems"
                 parts.append(text)
         text = "; ".join(parts)
         return f"{text[:1].upper()}{text[1:]}."
@@ -315,7 +285,7 @@ class ClusterStatusIntent(intent.IntentHandler):
             if total:
                 text += f", {used / _GIB:.1f} of {total / _GIB:.1f} GiB VRAM in use"
             return text
-        names = _gpu_names(gpus)
+        names = gpu_names(gpus)
         phrases = []
         for gpu in gpus:
             text = names[gpu.uuid]
@@ -336,7 +306,7 @@ class ClusterStatusIntent(intent.IntentHandler):
             scheduler = await tasks.client.async_scheduler()
         except HydraError:
             scheduler = tasks.data.scheduler
-        text = f"{_plural(_running(scheduler), 'task')} running, {_queued(scheduler)} queued"
+        text = f"{plural(_running(scheduler), 'task')} running, {_queued(scheduler)} queued"
         if scheduler.settings.paused:
             text += " (autonomous work is paused)"
         return text
@@ -381,16 +351,6 @@ class QueueResearchIntent(intent.IntentHandler):
         )
 
 
-async def _async_set_paused(tasks: HydraTaskCoordinator, *, paused: bool) -> SchedulerState:
-    """Pause or resume the queue as the autonomous work switch does."""
-    try:
-        scheduler = await tasks.client.async_update_scheduler(paused=paused)
-    except HydraError as err:
-        raise task_error(tasks, err) from err
-    tasks.async_apply_scheduler(scheduler)
-    return scheduler
-
-
 class SetAutonomousWorkIntent(intent.IntentHandler):
     """Pause or resume the worker's autonomous work (running tasks finish either way)."""
 
@@ -411,14 +371,14 @@ class SetAutonomousWorkIntent(intent.IntentHandler):
             return _refusal(intent_obj, queue)
         entry, tasks = queue
         try:
-            scheduler = await _async_set_paused(tasks, paused=self.paused)
+            scheduler = await async_set_paused(tasks, paused=self.paused)
         except HomeAssistantError as err:
             return _refusal(intent_obj, f"I could not change autonomous work: {err}")
         on = _on(intent_obj.hass, entry)
         if scheduler.settings.paused:
             speech = f"Autonomous work{on} is paused"
             if running := _running(scheduler):
-                speech += f"; {_plural(running, 'running task')} will finish"
+                speech += f"; {plural(running, 'running task')} will finish"
             return _answer(intent_obj, f"{speech}.")
         return _answer(intent_obj, f"Autonomous work{on} is running; {_waiting(scheduler)}.")
 
@@ -427,7 +387,7 @@ def _waiting(scheduler: SchedulerState) -> str:
     if not (queued := _queued(scheduler)):
         return "nothing is queued"
     verb = "is" if queued == 1 else "are"
-    return f"{_plural(queued, 'task')} {verb} queued and will run when the GPUs have room"
+    return f"{plural(queued, 'task')} {verb} queued and will run when the GPUs have room"
 
 
 class StartOvernightPipelineIntent(intent.IntentHandler):
@@ -445,7 +405,7 @@ class StartOvernightPipelineIntent(intent.IntentHandler):
             return _refusal(intent_obj, queue)
         entry, tasks = queue
         try:
-            scheduler = await _async_set_paused(tasks, paused=False)
+            scheduler = await async_set_paused(tasks, paused=False)
         except HomeAssistantError as err:
             return _refusal(intent_obj, f"I could not start the overnight pipeline: {err}")
         speech = f"The overnight pipeline{_on(intent_obj.hass, entry)} is on: {_waiting(scheduler)}"
@@ -491,10 +451,33 @@ class OvernightFailuresIntent(intent.IntentHandler):
             if len(named) > FAILURES_SPOKEN:
                 rest = len(named) - FAILURES_SPOKEN
                 named = [*named[:FAILURES_SPOKEN], f"{rest} more"]
-            speech = f"{_plural(len(failed), 'task')} failed overnight: {'; '.join(named)}."
+            speech = f"{plural(len(failed), 'task')} failed overnight: {'; '.join(named)}."
         if silent:
             speech += f" {' and '.join(silent)} did not answer."
         return _answer(intent_obj, speech)
+
+
+class BriefingIntent(intent.IntentHandler):
+    """The morning briefing of every loaded worker, read aloud (nothing is sent)."""
+
+    intent_type = INTENT_BRIEFING
+    description = (
+        "Reads the Hydra briefing: last night's tasks, cluster health, open repairs, today's "
+        "calendar and the weather"
+    )
+
+    @override
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        entries = [e for e in _loaded(intent_obj.hass) if e.runtime_data.routine is not None]
+        if not entries:
+            return _refusal(intent_obj, NO_WORKER)
+        speeches = []
+        for entry in entries:
+            routine = entry.runtime_data.routine
+            assert routine is not None
+            briefing = await routine.async_briefing(send=False)
+            speeches.append(" ".join(briefing["text"].split("\n\n")))
+        return _answer(intent_obj, " ".join(speeches))
 
 
 def overnight_start() -> datetime:

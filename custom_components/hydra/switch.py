@@ -17,7 +17,7 @@ from hydra_core.models import ContainerInfo
 
 from .coordinator import HydraConfigEntry, HydraContainerCoordinator, HydraTaskCoordinator
 from .entity import HydraContainerEntity, HydraEngineEntity, HydraQueueEntity, client_error
-from .tasks import task_error
+from .tasks import async_set_paused
 
 # Each change is one request to the worker; the worker serialises what the engine cannot.
 PARALLEL_UPDATES = 0
@@ -128,8 +128,4 @@ class HydraAutonomousWorkSwitch(HydraQueueEntity, SwitchEntity):
         await self._async_set(paused=True)
 
     async def _async_set(self, *, paused: bool) -> None:
-        try:
-            scheduler = await self.coordinator.client.async_update_scheduler(paused=paused)
-        except HydraError as err:
-            raise task_error(self.coordinator, err) from err
-        self.coordinator.async_apply_scheduler(scheduler)
+        await async_set_paused(self.coordinator, paused=paused)

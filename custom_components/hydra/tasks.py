@@ -10,14 +10,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeassistant.core import Context
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError
 
-from hydra_core.client import HydraApiError, HydraError
-from hydra_core.models import Task
+from hydra_core.client import HydraError
+from hydra_core.models import SchedulerState, Task
 
-from .const import DOMAIN
 from .coordinator import HydraTaskCoordinator
-from .entity import async_actor, request_error
+from .entity import async_actor, refusal_error
 
 # What the worker refuses because of what the user asked, by its error code.
 _USER_MISTAKES = frozenset(
@@ -37,21 +36,9 @@ _USER_MISTAKES = frozenset(
 
 def task_error(coordinator: HydraTaskCoordinator, err: HydraError) -> HomeAssistantError:
     """The user's mistake (ServiceValidationError), or the worker's failure."""
-
-    def refused(api: HydraApiError) -> HomeAssistantError:
-        if api.code in _USER_MISTAKES:
-            return ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key=api.code,
-                translation_placeholders={"error": api.message},
-            )
-        return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="task_request_failed",
-            translation_placeholders={"error": api.message},
-        )
-
-    return request_error(coordinator, err, refused)
+    return refusal_error(
+        coordinator, err, mistakes=_USER_MISTAKES, failed_key="task_request_failed"
+    )
 
 
 async def _async_request(
@@ -91,6 +78,16 @@ async def async_cancel_task(coordinator: HydraTaskCoordinator, task_id: int) -> 
 async def async_retry_task(coordinator: HydraTaskCoordinator, task_id: int) -> Task:
     """Queue a failed or cancelled task again."""
     return await _async_request(coordinator, lambda: coordinator.client.async_retry_task(task_id))
+
+
+async def async_set_paused(coordinator: HydraTaskCoordinator, *, paused: bool) -> SchedulerState:
+    """Pause or resume autonomous work (running tasks finish either way); show it at once."""
+    try:
+        scheduler = await coordinator.client.async_update_scheduler(paused=paused)
+    except HydraError as err:
+        raise task_error(coordinator, err) from err
+    coordinator.async_apply_scheduler(scheduler)
+    return scheduler
 
 
 def task_summary(task: Task) -> str:

@@ -25,6 +25,8 @@ from hydra_core.audit import AuditLog
 from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
+from hydra_core.gpu.history import GpuHistory
+from hydra_core.gpu.power import SETTINGS_FILE as POWER_SETTINGS_FILE, PowerManager
 from hydra_core.models import HealingSettings, VoiceSettings, WorkerInfo
 from hydra_core.scheduler import (
     MaintenanceHandler,
@@ -386,6 +388,108 @@ async def voice_worker(
     nvml: FakeNvml, voice_models_dir: Path, tmp_path: Path
 ) -> AsyncIterator[VoiceWorker]:
     worker = VoiceWorker(nvml, models_dir=voice_models_dir, data_dir=tmp_path)
+    await worker.start()
+    yield worker
+    await worker.stop()
+
+
+@dataclass
+class PowerWorker(LoopbackWorker):
+    """The worker with GPU power profiles, kept in ``data_dir`` across restarts.
+
+    It checks that the cards enforce their profiles every ``interval_s``: short, so a GPU reset
+    or a permission granted is noticed within a test.
+    """
+
+    data_dir: Path = field(default_factory=Path)
+    interval_s: float = 0.1
+
+    def build_app(self) -> web.Application:
+        """The worker application with its power manager."""
+        probe = NvmlProbe(self.nvml)
+        bus = EventBus()
+        power = PowerManager(
+            probe,
+            path=self.data_dir / POWER_SETTINGS_FILE,
+            bus=bus,
+            interval_s=self.interval_s,
+        )
+        return create_app(info=self.info, token=self.token, probe=probe, bus=bus, power=power)
+
+
+@pytest.fixture
+async def power_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[PowerWorker]:
+    """A running worker that manages its GPUs' power."""
+    worker = PowerWorker(nvml, data_dir=tmp_path)
+    await worker.start()
+    yield worker
+    await worker.stop()
+
+
+class ResearchHandler(TaskHandler):
+    """Stands in for the research kind (the knowledge base is not built yet): it records the
+    topic and succeeds, or fails when the topic says so."""
+
+    kind: ClassVar[str] = "research"
+    max_attempts: ClassVar[int] = 1
+
+    def __init__(self) -> None:
+        self.topics: list[str] = []
+
+    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A topic is required."""
+        require_keys(payload, {"topic": str})
+        if not payload.get("topic"):
+            raise PayloadError("topic is required")
+        return payload
+
+    async def run(self, payload: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+        """Record the topic; fail if asked to."""
+        self.topics.append(payload["topic"])
+        if "fail" in payload["topic"]:
+            raise PermanentTaskError("the source site answered HTTP 503")
+        return {"summary": f"notes on {payload['topic']}"}
+
+
+@dataclass
+class RoutineWorker(LoopbackWorker):
+    """A worker with a task queue (research), power profiles and GPU history, kept in
+    ``data_dir``."""
+
+    data_dir: Path = field(default_factory=Path)
+    research: ResearchHandler = field(default_factory=ResearchHandler)
+    with_research: bool = True
+    scheduler: Scheduler | None = None
+
+    def build_app(self) -> web.Application:
+        """The worker application with everything the routine uses."""
+        probe = NvmlProbe(self.nvml)
+        bus = EventBus()
+        self.scheduler = Scheduler(
+            TaskStore(self.data_dir / "tasks.db"),
+            handlers=[self.research] if self.with_research else [],
+            probe=probe,
+            bus=bus,
+            data_dir=self.data_dir,
+            stop_timeout_s=0.5,
+        )
+        return create_app(
+            info=self.info,
+            token=self.token,
+            probe=probe,
+            bus=bus,
+            scheduler=self.scheduler,
+            power=PowerManager(
+                probe, path=self.data_dir / POWER_SETTINGS_FILE, bus=bus, interval_s=0.2
+            ),
+            history=GpuHistory(self.data_dir / "metrics.db", probe, interval_s=0.1),
+        )
+
+
+@pytest.fixture
+async def routine_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[RoutineWorker]:
+    """A running worker for the routine."""
+    worker = RoutineWorker(nvml, data_dir=tmp_path)
     await worker.start()
     yield worker
     await worker.stop()

@@ -265,5 +265,9 @@ async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEnt
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert init_integration.options == {CONF_SCAN_INTERVAL: 10}
+    assert init_integration.options[CONF_SCAN_INTERVAL] == 10
+    # The routine's sections, left closed, keep their defaults: nothing runs by itself.
+    assert init_integration.options["presence"]["persons"] == []
+    assert init_integration.options["bedtime"]["bedtime_enabled"] is False
+    assert init_integration.options["briefing"]["briefing_enabled"] is False
     assert init_integration.runtime_data.status.update_interval.total_seconds() == 10

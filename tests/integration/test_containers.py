@@ -453,7 +453,8 @@ async def test_worker_without_engine_has_no_container_entities(
     """A worker with container monitoring off: GPU entities only, no errors, no issues."""
     assert init_integration.runtime_data.containers is None
     assert hass.states.async_entity_ids("switch") == []
-    assert hass.states.async_entity_ids("button") == []
+    # The worker's own button (the briefing) only.
+    assert hass.states.async_entity_ids("button") == ["button.gpubox_send_briefing"]
     assert hass.states.async_entity_ids("binary_sensor") == []
     assert hass.states.get("sensor.gpubox_gpu_0_temperature").state == "61.0"
     assert not issue_registry.issues

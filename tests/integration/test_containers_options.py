@@ -23,6 +23,9 @@ from tests.podman import PodmanEngine
 
 from .conftest import WORKER_ID, ContainerWorker, setup_entry
 
+# The daily routine's sections, at the end of every worker's options.
+ROUTINE = ["presence", "bedtime", "briefing"]
+
 
 def _schema_keys(result: dict) -> list[str]:
     return [str(key) for key in result["data_schema"].schema]
@@ -41,7 +44,12 @@ async def test_choose_containers_and_grace_period(
 
     result = await hass.config_entries.options.async_init(containers_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
-    assert _schema_keys(result) == [CONF_SCAN_INTERVAL, CONF_CONTAINERS, CONF_REMOVE_AFTER]
+    assert _schema_keys(result) == [
+        CONF_SCAN_INTERVAL,
+        CONF_CONTAINERS,
+        CONF_REMOVE_AFTER,
+        *ROUTINE,
+    ]
     selector = result["data_schema"].schema[CONF_CONTAINERS]
     assert selector.config["options"] == ["db", "web"]
 
@@ -81,7 +89,7 @@ async def test_options_of_an_entry_not_loaded(
     await hass.async_block_till_done()
     assert containers_entry.state is ConfigEntryState.SETUP_RETRY
     result = await hass.config_entries.options.async_init(containers_entry.entry_id)
-    assert _schema_keys(result) == [CONF_SCAN_INTERVAL]
+    assert _schema_keys(result) == [CONF_SCAN_INTERVAL, *ROUTINE]
 
 
 async def test_diagnostics_hold_the_containers(

@@ -10,7 +10,7 @@ import tomllib
 from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION
 
-from custom_components.hydra import binary_sensor, number, select, sensor, switch, todo
+from custom_components.hydra import binary_sensor, button, number, select, sensor, switch, todo
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "custom_components" / "hydra"
@@ -83,9 +83,10 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             *sensor.QUEUE_SENSORS,
         ),
         "binary_sensor": (binary_sensor.PROBLEM, binary_sensor.ENGINE),
+        "button": (button.SEND_BRIEFING,),
         "switch": (switch.RUNNING, switch.SELF_HEALING, switch.AUTONOMOUS_WORK),
         "number": (*number.SCHEDULER_NUMBERS, number.WAKE_THRESHOLD),
-        "select": select.VOICE_SELECTS,
+        "select": (*select.VOICE_SELECTS, select.POWER_PROFILE, select.POWER_PROFILE_ALL),
         "todo": (todo.QUEUE,),
     }
     assert set(STRINGS["entity"]) == set(platforms)
@@ -105,6 +106,15 @@ def test_enum_sensors_translate_every_state() -> None:
         if description.options:
             states = STRINGS["entity"]["sensor"][description.translation_key]["state"]
             assert set(description.options) == set(states)
+
+
+def test_power_profiles_translate_every_option() -> None:
+    """Each power profile has its text, in the selects and in the action's selector."""
+    for description in (select.POWER_PROFILE, select.POWER_PROFILE_ALL):
+        states = STRINGS["entity"]["select"][description.translation_key]["state"]
+        assert set(description.options) == set(states)
+        assert set(states) <= set(ICONS["entity"]["select"][description.translation_key]["state"])
+    assert set(select.POWER_PROFILE.options) == set(STRINGS["selector"]["power_profile"]["options"])
 
 
 def test_every_translated_message_exists() -> None:

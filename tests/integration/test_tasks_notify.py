@@ -133,6 +133,9 @@ async def test_options_offer_kinds_and_notify_targets(
         CONF_NOTIFY_TARGETS,
         CONF_NOTIFY_FAILURE,
         CONF_NOTIFY_SUCCESS,
+        "presence",
+        "bedtime",
+        "briefing",
     ]
     assert schema[CONF_DEFAULT_KIND].config["options"] == ["maintenance", "test"]
     assert schema[CONF_NOTIFY_TARGETS].config["options"] == [DESK, PHONE]

@@ -1,0 +1,467 @@
+"""The morning briefing: last night's work, the cluster's health, open repairs, today's calendar
+and the weather, as text that reads well aloud; sent to phones, notify entities and Discord."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import aiohttp
+from homeassistant.components.notify import (
+    ATTR_DATA,
+    ATTR_MESSAGE,
+    ATTR_TITLE,
+    DOMAIN as NOTIFY_DOMAIN,
+    SERVICE_SEND_MESSAGE,
+)
+from homeassistant.const import ATTR_ENTITY_ID, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.translation import async_get_translations
+from homeassistant.util import dt as dt_util
+import probatio
+
+from hydra_core.client import HydraError
+from hydra_core.models import AuditEntry, NightReport, Task
+
+from .const import ACTION_PAUSE, ACTION_RETRY_FAILED, DOMAIN, LOGGER
+from .coordinator import HydraConfigEntry
+from .speech import duration, energy, join, plural, spoken_gpu_names, temperature, times
+
+# Per kind of thing, how many are named before "and N more".
+NAMED: Final = 4
+ERROR_CHARS: Final = 120
+DISCORD_LIMIT: Final = 2000
+# What a Discord webhook target is called in logs and answers: never its URL (a secret).
+DISCORD: Final = "Discord webhook"
+
+SECTION_TITLES: Final = {
+    "work": "Overnight work",
+    "health": "Cluster health",
+    "alerts": "Alerts",
+    "calendar": "Today",
+    "weather": "Weather",
+}
+CONDITIONS: Final = {
+    "clear-night": "clear",
+    "cloudy": "cloudy",
+    "exceptional": "exceptional",
+    "fog": "foggy",
+    "hail": "hail",
+    "lightning": "thunderstorms",
+    "lightning-rainy": "thunderstorms with rain",
+    "partlycloudy": "partly cloudy",
+    "pouring": "pouring rain",
+    "rainy": "rain",
+    "snowy": "snow",
+    "snowy-rainy": "sleet",
+    "sunny": "sunny",
+    "windy": "windy",
+    "windy-variant": "windy and cloudy",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Briefing:
+    """One briefing: its sections (those with something to say, in order) and its span."""
+
+    title: str
+    since: datetime
+    until: datetime
+    greeting: str
+    sections: dict[str, str]
+    failed_tasks: tuple[int, ...] = ()
+    paused: bool | None = None
+
+    @property
+    def text(self) -> str:
+        """The whole briefing as plain sentences, one paragraph a section."""
+        return "\n\n".join([self.greeting, *self.sections.values()])
+
+    def as_response(self) -> dict[str, Any]:
+        """The action's answer."""
+        return {
+            "text": self.text,
+            "sections": dict(self.sections),
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "failed_tasks": list(self.failed_tasks),
+        }
+
+
+@dataclass(slots=True)
+class Delivery:
+    """Who got the briefing and who did not (with why)."""
+
+    delivered: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+async def async_compose(
+    hass: HomeAssistant,
+    entry: HydraConfigEntry,
+    *,
+    hours: float,
+    calendars: Sequence[str] = (),
+    weather: str | None = None,
+) -> Briefing:
+    """Ask the worker what happened in the last ``hours`` and gather the rest from Home
+    Assistant. A worker that does not answer is an alert, not a failure of the briefing."""
+    until = dt_util.now()
+    since = until - timedelta(hours=hours)
+    data = entry.runtime_data
+    sections: dict[str, str] = {}
+    report: NightReport | None = None
+    alerts: list[str] = []
+    try:
+        report = await data.client.async_report(since.timestamp())
+    except HydraError as err:
+        LOGGER.warning("The briefing could not read %s: %s", entry.title, err)
+        alerts.append(f"{entry.title} did not answer, so there is no news of last night's work")
+    paused = None if data.tasks is None else data.tasks.data.scheduler.settings.paused
+    if report is not None:
+        if work := _work(report, paused=paused):
+            sections["work"] = work
+        if health := _health(hass, report):
+            sections["health"] = health
+    alerts.extend(await _async_repairs(hass))
+    alerts.extend(_alert_entities(hass))
+    if alerts:
+        sections["alerts"] = _alerts(alerts)
+    if calendars and (today := await _async_calendar(hass, calendars, until)):
+        sections["calendar"] = today
+    if weather and (forecast := await _async_weather(hass, weather)):
+        sections["weather"] = forecast
+    failed = tuple(task.id for task in report.tasks if task.state == "failed") if report else ()
+    return Briefing(
+        title=f"{entry.title} briefing",
+        since=since,
+        until=until,
+        greeting=_greeting(until, nothing=not sections),
+        sections=sections,
+        failed_tasks=failed,
+        paused=paused,
+    )
+
+
+def _greeting(now: datetime, *, nothing: bool) -> str:
+    part = "morning" if now.hour < 12 else "afternoon" if now.hour < 18 else "evening"
+    text = f"Good {part}."
+    if nothing:
+        text += " Nothing happened overnight and nothing needs you."
+    return text
+
+
+def task_name(task: Task) -> str:
+    """A task as people say it: "research on solid-state batteries", "maintenance"."""
+    kind = task.kind.replace("_", " ")
+    for key in ("topic", "chapter", "character", "name", "title"):
+        if isinstance(value := task.payload.get(key), (str, int)) and str(value).strip():
+            return f"{kind} on {value}" if key == "topic" else f"{kind} for {key} {value}"
+    return kind
+
+
+def _error(task: Task) -> str:
+    error = (task.error or "no error given").strip().splitlines()[0].rstrip(".")
+    return error if len(error) <= ERROR_CHARS else f"{error[: ERROR_CHARS - 1]}…"
+
+
+def _named(items: Sequence[str]) -> str:
+    if len(items) > NAMED:
+        items = [*items[:NAMED], f"{len(items) - NAMED} more"]
+    return join(items)
+
+
+def _work(report: NightReport, *, paused: bool | None) -> str | None:
+    """What the queue did: how many succeeded and failed, which, and what waits."""
+    succeeded = [task for task in report.tasks if task.state == "succeeded"]
+    failed = [task for task in report.tasks if task.state == "failed"]
+    cancelled = [task for task in report.tasks if task.state == "cancelled"]
+    counts = [
+        f"{len(tasks)} {word}"
+        for tasks, word in ((succeeded, "succeeded"), (failed, "failed"), (cancelled, "cancelled"))
+        if tasks
+    ]
+    parts: list[str] = []
+    if len(counts) == 1:
+        total = plural(len(report.tasks), "task")
+        parts.append(f"Overnight, {total} {counts[0].split(' ', 1)[1]}.")
+    elif counts:
+        parts.append(f"Overnight, {plural(len(report.tasks), 'task')} ended: {join(counts)}.")
+    if succeeded:
+        parts.append(f"Done: {_named([_done(task) for task in succeeded])}.")
+    if failed:
+        parts.append(f"Failed: {_named([_failure(task) for task in failed])}.")
+    if report.waiting:
+        verb = "is" if report.waiting == 1 else "are"
+        waiting = f"{plural(report.waiting, 'task')} {verb} waiting in the queue"
+        if paused:
+            waiting += ", and autonomous work is paused"
+        parts.append(f"{waiting[:1].upper()}{waiting[1:]}.")
+    return " ".join(parts) or None
+
+
+def _done(task: Task) -> str:
+    name = task_name(task)
+    if task.started_at is not None and task.finished_at is not None:
+        return f"{name} in {duration(task.finished_at - task.started_at)}"
+    return name
+
+
+def _failure(task: Task) -> str:
+    attempts = f" after {plural(task.attempts, 'attempt')}" if task.attempts > 1 else ""
+    return f"{task_name(task)}{attempts} ({_error(task)})"
+
+
+def _health(hass: HomeAssistant, report: NightReport) -> str | None:
+    """The GPUs' peak temperature and energy, and what happened to containers."""
+    parts: list[str] = []
+    gpus = [gpu for gpu in report.gpus if gpu.samples]
+    names = spoken_gpu_names([(gpu.uuid, gpu.index, gpu.name) for gpu in gpus])
+    peaks = [gpu for gpu in gpus if gpu.peak_temperature_c is not None]
+    if peaks:
+        hottest = max(peaks, key=lambda gpu: gpu.peak_temperature_c or 0.0)
+        text = f"The GPUs peaked at {temperature(hass, hottest.peak_temperature_c or 0.0)}"
+        if len(gpus) > 1:
+            text += f" on the {names[hottest.uuid]}"
+        used = [gpu.energy_wh for gpu in gpus if gpu.energy_wh is not None]
+        if used:
+            text += f" and used {energy(sum(used))}"
+        parts.append(f"{text}.")
+    if report.containers_available:
+        if healing := _healing(report.healing):
+            parts.append(healing)
+        if report.unhealthy:
+            verb = "is" if len(report.unhealthy) == 1 else "are"
+            parts.append(f"{_named(list(report.unhealthy))} {verb} unhealthy now.")
+    return " ".join(parts) or None
+
+
+def _healing(entries: Iterable[AuditEntry]) -> str | None:
+    """What self-healing and people did to containers: "self-healing restarted comfyui twice"."""
+    done: dict[tuple[str, str, str], int] = {}
+    for entry in entries:
+        who = "self-healing" if entry.actor.type == "self_heal" else entry.actor.name or "someone"
+        action = entry.action if entry.result == "ok" else f"{entry.result}:{entry.action}"
+        key = (who, action, entry.container)
+        done[key] = done.get(key, 0) + 1
+    if not done:
+        return None
+    phrases = [
+        f"{who} {_past(action)} {container} {times(count)}"
+        for (who, action, container), count in done.items()
+    ]
+    text = _named(phrases)
+    return f"{text[:1].upper()}{text[1:]}."
+
+
+def _past(action: str) -> str:
+    """ "restarted", or for an attempt that did not succeed "tried to restart (refused)"."""
+    result, _, verb = action.rpartition(":")
+    if result:
+        return f"tried to {verb} ({result})"
+    return {"restart": "restarted", "start": "started", "stop": "stopped"}.get(verb, verb)
+
+
+async def _async_repairs(hass: HomeAssistant) -> list[str]:
+    """Open repairs, titled in the user's language where the integration has a title."""
+    issues = [
+        issue
+        for issue in ir.async_get(hass).issues.values()
+        if issue.active and issue.dismissed_version is None
+    ]
+    if not issues:
+        return []
+    domains = {issue.domain for issue in issues}
+    titles = await async_get_translations(hass, hass.config.language, "issues", domains)
+    named: list[str] = []
+    for issue in issues:
+        title = titles.get(f"component.{issue.domain}.issues.{issue.translation_key}.title")
+        if title:
+            with contextlib.suppress(KeyError, IndexError, ValueError):
+                title = title.format(**(issue.translation_placeholders or {}))
+        named.append(title or f"a repair from {issue.domain}")
+    return [f"Home Assistant has {plural(len(named), 'open repair')}: {_named(named)}"]
+
+
+def _alert_entities(hass: HomeAssistant) -> list[str]:
+    """Alerts (the alert integration) that are firing now."""
+    return [
+        f"the alert {state.name} is on"
+        for state in hass.states.async_all("alert")
+        if state.state == STATE_ON
+    ]
+
+
+def _alerts(alerts: Sequence[str]) -> str:
+    return " ".join(f"{text[:1].upper()}{text[1:].rstrip('.')}." for text in alerts)
+
+
+async def _async_calendar(
+    hass: HomeAssistant, calendars: Sequence[str], now: datetime
+) -> str | None:
+    """Today's events of the chosen calendars, in time order; all-day events last."""
+    start = dt_util.start_of_local_day(now)
+    try:
+        answer = await hass.services.async_call(
+            "calendar",
+            "get_events",
+            {
+                ATTR_ENTITY_ID: list(calendars),
+                "start_date_time": start,
+                "end_date_time": start + timedelta(days=1),
+            },
+            blocking=True,
+            return_response=True,
+        )
+    except (HomeAssistantError, probatio.Invalid) as err:
+        LOGGER.warning("The briefing could not read the calendar: %s", err)
+        return "The calendar could not be read."
+    timed: list[tuple[datetime, str]] = []
+    all_day: list[str] = []
+    for events in (answer or {}).values():
+        for event in events.get("events", []) if isinstance(events, dict) else []:
+            summary = str(event.get("summary") or "an event").strip()
+            start = str(event.get("start", ""))
+            begins = None if len(start) <= len("2026-01-01") else dt_util.parse_datetime(start)
+            if begins is None:
+                all_day.append(summary)
+            else:
+                timed.append((dt_util.as_local(begins), summary))
+    if not timed and not all_day:
+        return None
+    timed.sort()
+    phrases = [f"{summary} at {begins:%H:%M}" for begins, summary in timed]
+    if all_day:
+        phrases.append(f"all day, {join(all_day)}")
+    return f"Today: {join(phrases)}."
+
+
+async def _async_weather(hass: HomeAssistant, entity_id: str) -> str | None:
+    """The weather now, and today's high and low when the entity forecasts by day."""
+    state = hass.states.get(entity_id)
+    if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+        return None
+    unit = state.attributes.get("temperature_unit", "")
+    condition = CONDITIONS.get(state.state, state.state.replace("-", " "))
+    text = f"The weather is {condition}"
+    if (now := state.attributes.get("temperature")) is not None:
+        text += f" at {round(float(now))} {unit}".rstrip()
+    try:
+        answer = await hass.services.async_call(
+            "weather",
+            "get_forecasts",
+            {ATTR_ENTITY_ID: entity_id, "type": "daily"},
+            blocking=True,
+            return_response=True,
+        )
+    except (HomeAssistantError, probatio.Invalid) as err:
+        LOGGER.debug("No daily forecast from %s: %s", entity_id, err)
+        answer = None
+    forecast = ((answer or {}).get(entity_id) or {}).get("forecast") or []
+    if forecast and isinstance(today := forecast[0], dict):
+        high, low = today.get("temperature"), today.get("templow")
+        if high is not None and low is not None:
+            text += f"; today between {round(float(low))} and {round(float(high))} {unit}".rstrip()
+        elif high is not None:
+            text += f"; up to {round(float(high))} {unit} today".rstrip()
+    return f"{text}."
+
+
+def phone_actions(entry: HydraConfigEntry, briefing: Briefing) -> list[dict[str, str]]:
+    """The buttons on a phone's notification: retry what failed, pause autonomous work."""
+    actions = []
+    if briefing.failed_tasks:
+        actions.append(
+            {"action": f"{ACTION_RETRY_FAILED}:{entry.entry_id}", "title": "Retry failed tasks"}
+        )
+    if briefing.paused is False:
+        actions.append(
+            {"action": f"{ACTION_PAUSE}:{entry.entry_id}", "title": "Pause autonomous work"}
+        )
+    return actions
+
+
+async def async_send(
+    hass: HomeAssistant,
+    targets: Sequence[str],
+    title: str,
+    message: str,
+    *,
+    actions: Sequence[dict[str, str]] = (),
+    tag: str | None = None,
+    discord_webhook: str | None = None,
+) -> Delivery:
+    """Send to each target as it is: a notify entity, a legacy notify service (phones get the
+    actions), and a Discord webhook. A target that fails is logged and the rest still get it."""
+    delivery = Delivery()
+    for target in targets:
+        entity_id = target if "." in target else f"{NOTIFY_DOMAIN}.{target}"
+        data: dict[str, Any] = {ATTR_TITLE: title, ATTR_MESSAGE: message}
+        if hass.states.get(entity_id) is not None:
+            service = SERVICE_SEND_MESSAGE
+            data[ATTR_ENTITY_ID] = entity_id
+        else:
+            service = entity_id.split(".", 1)[1]
+            if service.startswith("mobile_app_"):
+                extra: dict[str, Any] = {"group": DOMAIN}
+                if actions:
+                    extra["actions"] = list(actions)
+                if tag:
+                    extra["tag"] = tag
+                data[ATTR_DATA] = extra
+        try:
+            if not hass.services.has_service(NOTIFY_DOMAIN, service):
+                raise HomeAssistantError(f"{entity_id} does not exist")
+            await hass.services.async_call(NOTIFY_DOMAIN, service, data, blocking=True)
+        except (HomeAssistantError, probatio.Invalid) as err:
+            LOGGER.warning("Could not send the Hydra briefing to %s: %s", target, err)
+            delivery.failed[target] = str(err)
+        else:
+            delivery.delivered.append(target)
+    if discord_webhook:
+        try:
+            await async_post_discord(hass, discord_webhook, title, message)
+        except HomeAssistantError as err:
+            LOGGER.warning("Could not send the Hydra briefing to the %s: %s", DISCORD, err)
+            delivery.failed[DISCORD] = str(err)
+        else:
+            delivery.delivered.append(DISCORD)
+    return delivery
+
+
+async def async_post_discord(hass: HomeAssistant, url: str, title: str, message: str) -> None:
+    """Post to a Discord webhook: the title in bold, split into messages of at most 2000
+    characters at paragraph breaks; nobody is pinged. Errors never contain the URL."""
+    chunks: list[str] = []
+    current = f"**{title}**"
+    for text in message.split("\n\n"):
+        paragraph = text
+        while len(paragraph) > DISCORD_LIMIT - 2:
+            chunks.append(current)
+            current, paragraph = paragraph[: DISCORD_LIMIT - 2], paragraph[DISCORD_LIMIT - 2 :]
+        if len(current) + 2 + len(paragraph) > DISCORD_LIMIT:
+            chunks.append(current)
+            current = paragraph
+        else:
+            current = f"{current}\n\n{paragraph}"
+    chunks.append(current)
+    session = async_get_clientsession(hass)
+    for content in chunks:
+        body = {"content": content, "username": "Hydra", "allowed_mentions": {"parse": []}}
+        try:
+            async with session.post(
+                url, json=body, timeout=aiohttp.ClientTimeout(total=15)
+            ) as response:
+                if response.status >= 400:
+                    raise HomeAssistantError(f"Discord answered HTTP {response.status}")
+        except (aiohttp.ClientError, TimeoutError) as err:
+            # aiohttp's messages can hold the URL, and with it the webhook's token.
+            raise HomeAssistantError(
+                f"Discord could not be reached ({type(err).__name__})"
+            ) from err

@@ -1,0 +1,131 @@
+"""How the briefing words what the worker reports: the sections a night with containers,
+several GPUs and repairs produces, in the user's units, read as plain sentences."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
+
+from custom_components.hydra.briefing import _health, _work, async_compose
+from custom_components.hydra.const import DOMAIN
+from hydra_core.models import Actor, AuditEntry, GpuNight, NightReport, Task
+
+from .conftest import RoutineWorker, entry_for
+
+HEALER = Actor(type="self_heal", name="Self-healing")
+
+
+def _audit(number: int, container: str, result: str = "ok", actor: Actor = HEALER) -> AuditEntry:
+    return AuditEntry(
+        id=number, time=number, actor=actor, container=container, action="restart", result=result
+    )
+
+
+def _task(number: int, kind: str, state: str, **fields: object) -> Task:
+    return Task(
+        id=number,
+        kind=kind,
+        payload=dict(fields.pop("payload", {})),  # type: ignore[arg-type]
+        priority=50,
+        state=state,
+        actor=Actor(type="user"),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+REPORT = NightReport(
+    since=0,
+    until=36_000,
+    tasks=(
+        _task(
+            1,
+            "chapter_generation",
+            "succeeded",
+            payload={"chapter": 3},
+            started_at=0,
+            finished_at=4_000,
+        ),
+        _task(2, "maintenance", "succeeded", started_at=10, finished_at=50),
+        _task(3, "quality_scoring", "failed", attempts=3, error="CUDA out of memory.\ntrace"),
+        _task(4, "research", "cancelled", payload={"topic": "RoPE"}),
+    ),
+    waiting=1,
+    gpus=(
+        GpuNight(
+            index=0,
+            uuid="a",
+            name="NVIDIA GeForce RTX 4090",
+            peak_temperature_c=71,
+            energy_wh=1_500,
+            samples=100,
+        ),
+        GpuNight(
+            index=1,
+            uuid="b",
+            name="NVIDIA GeForce RTX 4090",
+            peak_temperature_c=64,
+            energy_wh=900,
+            samples=100,
+        ),
+    ),
+    healing=(
+        _audit(1, "comfyui"),
+        _audit(2, "comfyui"),
+        _audit(3, "postgres", "refused"),
+        _audit(4, "ollama", actor=Actor(type="user", name="Ada")),
+    ),
+    unhealthy=("ollama", "redis"),
+    containers_available=True,
+)
+
+
+def test_work_names_tasks_durations_errors_and_what_waits() -> None:
+    """Counts first, then what was done (with durations), what failed (first line of its
+    error), and what waits."""
+    assert _work(REPORT, paused=True) == (
+        "Overnight, 4 tasks ended: 2 succeeded, 1 failed and 1 cancelled. "
+        "Done: chapter generation for chapter 3 in 1 hour 7 minutes and maintenance in 40 "
+        "seconds. Failed: quality scoring after 3 attempts (CUDA out of memory). "
+        "1 task is waiting in the queue, and autonomous work is paused."
+    )
+    assert _work(NightReport(since=0, until=1), paused=False) is None
+
+
+async def test_health_in_the_users_units(hass: HomeAssistant) -> None:
+    """The hottest card by name (two of a model get their index), energy summed, what
+    self-healing and people did, and what is unhealthy now."""
+    hass.config.units = US_CUSTOMARY_SYSTEM
+    assert _health(hass, REPORT) == (
+        "The GPUs peaked at 160 °F on the RTX 4090 number 0 and used 2.4 kilowatt-hours. "
+        "Self-healing restarted comfyui twice, self-healing tried to restart (refused) "
+        "postgres once and Ada restarted ollama once. ollama and redis are unhealthy now."
+    )
+
+
+async def test_alerts_name_open_repairs_and_firing_alerts(
+    hass: HomeAssistant, routine_worker: RoutineWorker
+) -> None:
+    """Repairs read as Repairs titles them; a dismissed one is left out; alerts that are on."""
+    entry = entry_for(routine_worker)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    for issue_id in ("one", "two"):
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="power_not_permitted",
+            translation_placeholders={"worker": issue_id, "error": "no"},
+        )
+    ir.async_get(hass).async_ignore(DOMAIN, "two", True)
+    hass.states.async_set("alert.freezer_door", "on", {"friendly_name": "Freezer door"})
+    hass.states.async_set("alert.garage", "off", {"friendly_name": "Garage"})
+    briefing = await async_compose(hass, entry, hours=1)
+    assert briefing.sections["alerts"] == (
+        "Home Assistant has 1 open repair: Hydra worker one may not change GPU power limits. "
+        "The alert Freezer door is on."
+    )
