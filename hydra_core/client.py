@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import base64
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -13,11 +14,15 @@ from .models import (
     EVENT_KEEPALIVE,
     KEEPALIVE_S,
     Actor,
+    Asset,
     AuditEntry,
+    Character,
     ContainerReport,
     HealingSettings,
+    ImageScore,
     NightReport,
     PowerStatus,
+    QualityStatus,
     SchedulerState,
     Task,
     VoiceStatus,
@@ -39,9 +44,15 @@ _ModelT = TypeVar(
     VoiceStatus,
     PowerStatus,
     NightReport,
+    QualityStatus,
+    ImageScore,
+    Character,
+    Asset,
 )
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10)
+# Scoring may have to load (or download) the CLIP model first.
+SCORING_TIMEOUT = aiohttp.ClientTimeout(total=300)
 ACTION_TIMEOUT = aiohttp.ClientTimeout(total=60)
 # Two and a half keepalive periods without a message: the stream is dead.
 STALE_STREAM_S = 2.5 * KEEPALIVE_S
@@ -236,6 +247,87 @@ class HydraClient:
         body = await self._request("GET", "report", params={"since": f"{since:f}"})
         return self._parse(NightReport, body)
 
+    async def async_quality(self) -> QualityStatus:
+        """Whether scoring can run, the model, what waits for review, what was learnt."""
+        return self._parse(QualityStatus, await self._request("GET", "quality"))
+
+    async def async_score(
+        self,
+        images: Sequence[bytes],
+        *,
+        prompt: str | None = None,
+        character: str | None = None,
+        style_prompt: str | None = None,
+        names: Sequence[str] | None = None,
+    ) -> list[ImageScore]:
+        """Score images (PNG, JPEG or WebP) without keeping them; ranked best first.
+
+        HydraApiError ``invalid_image``, ``unsupported_format``, ``image_too_large``,
+        ``character_not_found``, ``quality_unavailable``.
+        """
+        body: dict[str, Any] = {
+            "images": [
+                {"data": base64.b64encode(image).decode(), "name": name}
+                for image, name in zip(images, names or [None] * len(images), strict=True)
+            ]
+        }
+        for key, value in (
+            ("prompt", prompt),
+            ("character", character),
+            ("style_prompt", style_prompt),
+        ):
+            if value is not None:
+                body[key] = value
+        answer = await self._request(
+            "POST", "quality/score", json=body, client_timeout=SCORING_TIMEOUT
+        )
+        return [self._parse(ImageScore, score) for score in answer["scores"]]
+
+    async def async_characters(self) -> list[Character]:
+        """Every character of the registry."""
+        body = await self._request("GET", "characters")
+        return [self._parse(Character, item) for item in body["characters"]]
+
+    async def async_submit_asset(
+        self,
+        image: bytes,
+        *,
+        prompt: str | None = None,
+        character: str | None = None,
+        name: str | None = None,
+    ) -> Asset:
+        """Keep and score a generated image: auto-accepted at or above its character's
+        threshold, else pending review."""
+        body: dict[str, Any] = {"data": base64.b64encode(image).decode()}
+        for key, value in (("prompt", prompt), ("character", character), ("name", name)):
+            if value is not None:
+                body[key] = value
+        answer = await self._request("POST", "assets", json=body, client_timeout=SCORING_TIMEOUT)
+        return self._parse(Asset, answer)
+
+    async def async_assets(self, *, state: str | None = None, limit: int = 100) -> list[Asset]:
+        """Assets, oldest pending first for ``state=pending``, else newest first."""
+        query = {"state": state, "limit": str(limit)}
+        body = await self._request(
+            "GET", "assets", params={key: value for key, value in query.items() if value}
+        )
+        return [self._parse(Asset, item) for item in body["assets"]]
+
+    async def async_asset_image(self, asset_id: int) -> tuple[bytes, str]:
+        """An asset's image bytes and content type."""
+        return await self._request_bytes(f"assets/{asset_id}/image")
+
+    async def async_review_asset(
+        self, asset_id: int, decision: str, *, actor: Actor, reason: str | None = None
+    ) -> Asset:
+        """Accept or reject an asset; HydraApiError ``asset_not_found``, ``invalid_decision``."""
+        body: dict[str, Any] = {"decision": decision, "actor": actor.as_dict()}
+        if reason:
+            body["reason"] = reason
+        return self._parse(
+            Asset, await self._request("POST", f"assets/{asset_id}/review", json=body)
+        )
+
     async def async_events(self) -> AsyncIterator[WorkerEvent]:
         """Follow the worker's event stream until it closes (then HydraConnectionError).
 
@@ -263,6 +355,28 @@ class HydraClient:
         except (aiohttp.ClientError, ValueError) as err:
             raise HydraConnectionError(f"{self.url}: {err!r}") from err
         raise HydraConnectionError(f"{self.url} closed the event stream")
+
+    async def _request_bytes(self, path: str) -> tuple[bytes, str]:
+        """GET raw bytes (an image); errors are the API's JSON ones."""
+        try:
+            async with self._session.get(
+                self._base / path, headers=self._headers, timeout=self._timeout
+            ) as response:
+                if response.status < 400:
+                    return await response.read(), response.content_type
+                try:
+                    body = await response.json()
+                except (aiohttp.ContentTypeError, ValueError):
+                    body = {}
+        except TimeoutError as err:
+            raise HydraConnectionError(
+                f"{self.url} did not answer within {self._timeout.total:g} s"
+            ) from err
+        except aiohttp.ClientError as err:
+            raise HydraConnectionError(f"{self.url}: {err}") from err
+        if response.status == 401:
+            raise HydraAuthError(body.get("message", "The worker refused the token"))
+        raise HydraApiError(response.status, body.get("code", "unknown"), body.get("message", ""))
 
     def _parse(self, model: type[_ModelT], body: dict[str, Any]) -> _ModelT:
         try:

@@ -712,3 +712,201 @@ class NightReport:
             unhealthy=tuple(data.get("unhealthy", ())),
             containers_available=bool(data.get("containers_available", False)),
         )
+
+
+REVIEW_DECISIONS = ("accept", "reject")
+# Where an asset stands: waiting for a person, or decided (by a person or by its score).
+ASSET_STATES = ("pending", "accepted", "rejected", "auto_accepted")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageScore:
+    """How well one image does, from CLIP embeddings.
+
+    ``prompt_clip_score`` is CLIPScore (2.5 * max(cos(image, prompt), 0), so 0 to 2.5);
+    ``character_best`` / ``character_mean`` are the cosine similarities to the character's
+    closest / average reference image; each component is also given on 0-100 (``prompt``,
+    ``character``, ``style``) and ``overall`` is their weighted mean with ``weights`` (the
+    weights of the components that could be scored, summing to 1). ``rank`` is 1 for the best
+    image of a batch.
+    """
+
+    index: int
+    name: str | None = None
+    overall: float
+    rank: int = 1
+    prompt_clip_score: float | None = None
+    prompt: float | None = None
+    character_best: float | None = None
+    character_mean: float | None = None
+    character: float | None = None
+    style: float | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {**asdict(self), "weights": dict(self.weights)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form, ignoring fields a newer worker may add."""
+        values = {key: data[key] for key in _IMAGE_SCORE_FIELDS if key in data}
+        values["weights"] = dict(data.get("weights", {}))
+        return cls(**values)
+
+
+_IMAGE_SCORE_FIELDS = tuple(ImageScore.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Character:
+    """One character of the story: reference images (file names the worker keeps), style
+    notes, and the voice profile text-to-speech will use (e.g. ``{"voice": "af_heart",
+    "speed": 1.0}``)."""
+
+    id: str
+    name: str
+    references: tuple[str, ...] = ()
+    style_notes: str = ""
+    voice: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "references": list(self.references),
+            "style_notes": self.style_notes,
+            "voice": dict(self.voice),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            references=tuple(data.get("references", ())),
+            style_notes=str(data.get("style_notes", "")),
+            voice=dict(data.get("voice", {})),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asset:
+    """A generated image the worker keeps with its score and, once decided, the decision."""
+
+    id: int
+    state: str
+    character: str | None = None
+    prompt: str | None = None
+    name: str | None = None
+    content_type: str = "image/png"
+    width: int = 0
+    height: int = 0
+    score: ImageScore | None = None
+    # The auto-accept threshold the asset was judged against (0-100).
+    threshold: float | None = None
+    reason: str | None = None
+    created_at: float = 0.0
+    decided_at: float | None = None
+    decided_by: Actor | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        data = asdict(self)
+        data["score"] = None if self.score is None else self.score.as_dict()
+        data["decided_by"] = None if self.decided_by is None else self.decided_by.as_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form, ignoring fields a newer worker may add."""
+        values = {key: data[key] for key in _ASSET_FIELDS if key in data}
+        if values.get("score") is not None:
+            values["score"] = ImageScore.from_dict(values["score"])
+        if values.get("decided_by") is not None:
+            values["decided_by"] = Actor.from_dict(values["decided_by"])
+        return cls(**values)
+
+
+_ASSET_FIELDS = tuple(Asset.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CharacterLearning:
+    """What the decisions taught about one character (``character`` None: assets of none).
+
+    ``threshold`` is the auto-accept threshold now in use (0-100): ``calibrated`` when enough
+    decisions of both kinds placed it where it best separates accepted from rejected assets,
+    else the default. ``reasons`` counts rejection reasons; ``negative_terms`` and
+    ``emphasis_terms`` are the prompt adjustments the generation pipeline applies.
+    """
+
+    character: str | None
+    decisions: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    acceptance_rate: float | None = None
+    threshold: float = 0.0
+    calibrated: bool = False
+    reasons: dict[str, int] = field(default_factory=dict)
+    negative_terms: tuple[str, ...] = ()
+    emphasis_terms: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            **asdict(self),
+            "reasons": dict(self.reasons),
+            "negative_terms": list(self.negative_terms),
+            "emphasis_terms": list(self.emphasis_terms),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form, ignoring fields a newer worker may add."""
+        values = {key: data[key] for key in _LEARNING_FIELDS if key in data}
+        values["reasons"] = dict(data.get("reasons", {}))
+        values["negative_terms"] = tuple(data.get("negative_terms", ()))
+        values["emphasis_terms"] = tuple(data.get("emphasis_terms", ()))
+        return cls(**values)
+
+
+_LEARNING_FIELDS = tuple(CharacterLearning.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QualityStatus:
+    """What ``/api/v1/quality`` answers: whether scoring can run (and why not), the model, how
+    many assets wait for review, and what was learnt per character."""
+
+    available: bool
+    reason: str | None = None
+    model: str = ""
+    pretrained: str | None = None
+    device: str | None = None
+    # not_loaded, loading, loaded, downloading or error (the model's state).
+    state: str = "not_loaded"
+    default_threshold: float = 60.0
+    pending: int = 0
+    learning: tuple[CharacterLearning, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {**asdict(self), "learning": [item.as_dict() for item in self.learning]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form, ignoring fields a newer worker may add."""
+        values = {key: data[key] for key in _QUALITY_FIELDS if key in data}
+        values["learning"] = tuple(
+            CharacterLearning.from_dict(item) for item in data.get("learning", ())
+        )
+        return cls(**values)
+
+
+_QUALITY_FIELDS = tuple(QualityStatus.__dataclass_fields__)
+
+EVENT_ASSET = "asset"  # Asset: submitted (pending or auto-accepted) or decided
+EVENT_QUALITY = "quality"  # QualityStatus: the model's state, the pending count or learning changed

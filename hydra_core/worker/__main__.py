@@ -20,7 +20,9 @@ from ..gpu import GpuProbe, create_probe
 from ..gpu.history import GpuHistory
 from ..gpu.power import SETTINGS_FILE as POWER_SETTINGS_FILE, PowerManager
 from ..models import EVENT_VOICE, HealingSettings, PowerSettings, VoiceSettings, WorkerInfo
-from ..scheduler import MaintenanceHandler, Scheduler, TaskStore
+from ..quality.service import QualityOptions, QualityService
+from ..quality.task import QualityScoringHandler
+from ..scheduler import MaintenanceHandler, Scheduler, TaskHandler, TaskStore
 from ..voice.service import SETTINGS_FILE as VOICE_SETTINGS_FILE, VoiceOptions, VoiceService
 from .app import create_app
 from .config import (
@@ -48,6 +50,7 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
     bus = EventBus()
     audit = AuditLog(config.data_dir / AUDIT_FILE)
     containers = _container_service(config, audit, bus)
+    quality = _quality(config, bus)
     app = create_app(
         info=info,
         token=token,
@@ -55,10 +58,11 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
         audit=audit,
         bus=bus,
         containers=containers,
-        scheduler=_scheduler(config, probe, bus),
+        scheduler=_scheduler(config, probe, bus, quality),
         voice=_voice(config, bus),
         history=_history(config, probe),
         power=_power(config, probe, bus),
+        quality=quality,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -108,17 +112,26 @@ def _container_service(
     )
 
 
-def _scheduler(config: WorkerConfig, probe: GpuProbe, bus: EventBus) -> Scheduler:
+def _scheduler(
+    config: WorkerConfig, probe: GpuProbe, bus: EventBus, quality: QualityService | None
+) -> Scheduler:
     """The task queue, with the handlers this worker offers."""
-    maintenance = MaintenanceHandler(
-        data_dir=config.data_dir,
-        outputs_dir=config.outputs_dir or config.data_dir / "outputs",
-        extra_paths=tuple(Path(path) for path in config.maintenance_paths),
-        retention_days=config.retention_days,
-    )
+    outputs_dir = config.outputs_dir or config.data_dir / "outputs"
+    handlers: list[TaskHandler] = [
+        MaintenanceHandler(
+            data_dir=config.data_dir,
+            outputs_dir=outputs_dir,
+            extra_paths=tuple(Path(path) for path in config.maintenance_paths),
+            retention_days=config.retention_days,
+        )
+    ]
+    if quality is not None:
+        # Scoring on the CPU, or on a worker that does not look at its GPUs, waits for none.
+        on_gpu = config.quality_device != "cpu" and config.gpu_backend != "none"
+        handlers.append(QualityScoringHandler(quality, outputs_dir, needs_gpu=on_gpu))
     return Scheduler(
         TaskStore(config.data_dir / TASKS_FILE),
-        handlers=[maintenance],
+        handlers=handlers,
         probe=probe,
         bus=bus,
         data_dir=config.data_dir,
@@ -145,6 +158,24 @@ def _power(config: WorkerConfig, probe: GpuProbe, bus: EventBus) -> PowerManager
         bus=bus,
         interval_s=config.power_interval,
     )
+
+
+def _quality(config: WorkerConfig, bus: EventBus) -> QualityService | None:
+    """CLIP scoring, the character registry and the review loop, unless switched off."""
+    if not config.quality:
+        return None
+    options = QualityOptions(
+        data_dir=config.data_dir,
+        models_dir=config.models_dir or config.data_dir / "models",
+        model=config.quality_model,
+        pretrained=config.quality_pretrained,
+        device=config.quality_device,
+        offline=config.quality_offline,
+        config_dir=config.quality_config_dir,
+        idle_unload_s=config.quality_idle_unload,
+        default_threshold=config.quality_threshold,
+    )
+    return QualityService(options, bus=bus)
 
 
 def _voice(config: WorkerConfig, bus: EventBus) -> VoiceService | None:

@@ -17,13 +17,15 @@ from ..gpu.history import GpuHistory
 from ..gpu.power import PowerManager
 from ..host import read_host_info
 from ..models import GpuInfo, WorkerInfo, WorkerStatus
+from ..quality.service import QualityService
 from ..scheduler import Scheduler
 from ..voice.service import VoiceService
-from . import containers_api, power_api, report_api, tasks_api, voice_api
+from . import containers_api, power_api, quality_api, report_api, tasks_api, voice_api
 from .auth import token_middleware
 from .containers_api import AUDIT_KEY, BUS_KEY, CONTAINERS_KEY
 from .errors import ApiError, error_middleware
 from .power_api import POWER_KEY
+from .quality_api import QUALITY_KEY
 from .report_api import HISTORY_KEY
 from .requests import check_query
 from .state import STATE_KEY, WorkerState
@@ -45,12 +47,14 @@ def create_app(
     voice: VoiceService | None = None,
     history: GpuHistory | None = None,
     power: PowerManager | None = None,
+    quality: QualityService | None = None,
 ) -> web.Application:
     """Build the application; what it is given starts with it and closes with it.
 
     ``containers`` is None when the worker has no container engine to follow; its routes then
     answer 404 ``containers_disabled``. ``history`` samples ``probe`` for ``/report``; without
-    it the report has no GPUs.
+    it the report has no GPUs. Without ``quality`` the scoring, character and asset routes
+    answer 404 ``quality_disabled``.
     """
     app = web.Application(middlewares=[error_middleware, token_middleware(token)])
     app[STATE_KEY] = WorkerState(info=info, probe=probe, started_at=time.time())
@@ -66,6 +70,8 @@ def create_app(
         app[HISTORY_KEY] = history
     if power is not None:
         app[POWER_KEY] = power
+    if quality is not None:
+        app[QUALITY_KEY] = quality
     app.router.add_get(f"{API_PREFIX}/health", handle_health)
     app.router.add_get(f"{API_PREFIX}/status", handle_status)
     app.router.add_get(f"{API_PREFIX}/gpus", handle_gpus)
@@ -74,6 +80,7 @@ def create_app(
     voice_api.add_routes(app, API_PREFIX)
     report_api.add_routes(app, API_PREFIX)
     power_api.add_routes(app, API_PREFIX)
+    quality_api.add_routes(app, API_PREFIX)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_end_event_streams)
     return app
@@ -102,6 +109,10 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         if (containers := app.get(CONTAINERS_KEY)) is not None:
             await containers.async_start()
             stack.push_async_callback(containers.async_stop)
+        # Before the scheduler, which may run scoring tasks at once, and closed after it.
+        if (quality := app.get(QUALITY_KEY)) is not None:
+            await quality.async_start()
+            stack.push_async_callback(quality.async_stop)
         if (scheduler := app.get(SCHEDULER_KEY)) is not None:
             await scheduler.async_start()
             stack.push_async_callback(scheduler.async_stop)

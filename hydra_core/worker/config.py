@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 import json
 import os
 from pathlib import Path
+import re
 import secrets
 import socket
 from typing import Any
@@ -80,6 +81,13 @@ def _choice(choices: Sequence[str]) -> Callable[[Any], str]:
 
 def _text(value: Any) -> str:
     return str(value).strip()
+
+
+def _device(value: Any) -> str:
+    text = str(value).strip().lower()
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise ValueError("must be auto, cpu, cuda or cuda:N")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +192,11 @@ OPTIONS: tuple[_Option, ...] = (
         _boolean,
         "announce the voice server on the network (zeroconf _wyoming._tcp) (default true)",
     ),
-    _Option("models_dir", Path, "where speech models are kept (default DATA_DIR/models)"),
+    _Option(
+        "models_dir",
+        Path,
+        "where speech and CLIP models are kept (default DATA_DIR/models)",
+    ),
     _Option(
         "voice_offline",
         _boolean,
@@ -228,6 +240,45 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("tts_voice", _text, "Kokoro voice (default af_heart, else the first voice)"),
     _Option("tts_speed", _ranged(float, 0.5, 2.0), "speaking rate (default 1.0)"),
     _Option("tts_language", _text, "language Kokoro speaks (default en-us)"),
+    _Option(
+        "quality",
+        _boolean,
+        "score images with CLIP and keep them for review (default true; scoring needs"
+        " hydra-homelab[quality])",
+    ),
+    _Option(
+        "quality_model",
+        _text,
+        "open_clip architecture that scores images (default ViT-B-32)",
+    ),
+    _Option(
+        "quality_pretrained",
+        _text,
+        "open_clip weights: a pretrained tag (default laion2b_s34b_b79k) or a file; 'none' runs"
+        " random weights (tests: the scores mean nothing)",
+    ),
+    _Option("quality_device", _device, "auto (default), cpu, cuda or cuda:N"),
+    _Option(
+        "quality_offline",
+        _boolean,
+        "never download CLIP weights; use only what is in MODELS_DIR/clip (default false)",
+    ),
+    _Option(
+        "quality_config_dir",
+        Path,
+        "folder of extra open_clip architecture JSONs, usable as quality_model by file name",
+    ),
+    _Option(
+        "quality_threshold",
+        _ranged(float, 0, 100),
+        "overall score (0-100) at or above which an asset is accepted without review, until"
+        " decisions calibrate it per character (default 60)",
+    ),
+    _Option(
+        "quality_idle_unload",
+        _ranged(float, 0, 86400),
+        "seconds the CLIP model may sit unused before it is unloaded; 0 keeps it (default 600)",
+    ),
 )
 OPTION_NAMES = frozenset(option.name for option in OPTIONS)
 
@@ -276,6 +327,14 @@ class WorkerConfig:
     tts_voice: str | None = None
     tts_speed: float = 1.0
     tts_language: str = "en-us"
+    quality: bool = True
+    quality_model: str = "ViT-B-32"
+    quality_pretrained: str = "laion2b_s34b_b79k"
+    quality_device: str = "auto"
+    quality_offline: bool = False
+    quality_config_dir: Path | None = None
+    quality_threshold: float = 60.0
+    quality_idle_unload: float = 600.0
 
     def redacted(self) -> dict[str, Any]:
         """The options for logs: secrets replaced."""

@@ -7,12 +7,10 @@ import math
 from aiohttp import web
 
 from ..gpu.power import PowerManager, PowerRequestError
-from ..models import Actor
 from .errors import ApiError
-from .requests import check_query, read_object
+from .requests import check_query, read_actor, read_object
 
 POWER_KEY = web.AppKey("power", PowerManager)
-_CALLER_ACTORS = ("user", "automation", "api", "presence", "schedule")
 _FIELDS = frozenset({"profile", "limit_w", "gpus", "actor"})
 
 
@@ -54,7 +52,7 @@ async def handle_set(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_body", "limit_w must be a number of watts")
     try:
         status = await power.async_set(
-            _actor(body.get("actor")),
+            read_actor(body.get("actor")),
             profile=profile,
             limit_w=None if limit_w is None else float(limit_w),
             gpus=_gpus(body.get("gpus")),
@@ -79,16 +77,3 @@ def _gpus(raw: object) -> list[int] | None:
     ):
         raise ApiError(400, "invalid_body", "gpus must be a non-empty list of GPU indexes")
     return raw
-
-
-def _actor(raw: object) -> Actor:
-    if raw is None:
-        return Actor(type="api")
-    if not isinstance(raw, dict) or raw.get("type") not in _CALLER_ACTORS:
-        raise ApiError(
-            400, "invalid_body", f"actor.type must be one of {', '.join(_CALLER_ACTORS)}"
-        )
-    for key in ("id", "name"):
-        if raw.get(key) is not None and not isinstance(raw[key], str):
-            raise ApiError(400, "invalid_body", f"actor.{key} must be text")
-    return Actor.from_dict(raw)

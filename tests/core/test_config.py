@@ -317,3 +317,37 @@ def test_metrics_interval_from_each_source(tmp_path: Path) -> None:
     assert load_config(["--options-file", str(options)], environ={}).metrics_interval == 60
     assert load_config([], {"HYDRA_METRICS_INTERVAL": "15"}).metrics_interval == 15
     assert load_config(["--metrics-interval", "5.5"], environ={}).metrics_interval == 5.5
+
+
+def test_quality_options_from_each_source(tmp_path: Path) -> None:
+    defaults = load_config([], environ={})
+    assert (defaults.quality, defaults.quality_model, defaults.quality_pretrained) == (
+        True,
+        "ViT-B-32",
+        "laion2b_s34b_b79k",
+    )
+    assert (defaults.quality_device, defaults.quality_offline) == ("auto", False)
+    assert (defaults.quality_threshold, defaults.quality_idle_unload) == (60, 600)
+    assert defaults.quality_config_dir is None
+
+    options = write_options(tmp_path, {"quality_threshold": 72.5, "quality_device": "CUDA:1"})
+    config = load_config(
+        ["--options-file", str(options), "--quality-pretrained", "none"],
+        {"HYDRA_QUALITY_CONFIG_DIR": str(tmp_path), "HYDRA_QUALITY": "off"},
+    )
+    assert (config.quality, config.quality_pretrained) == (False, "none")
+    assert (config.quality_threshold, config.quality_device) == (72.5, "cuda:1")
+    assert config.quality_config_dir == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        (["--quality-threshold", "101"], "between 0 and 100"),
+        (["--quality-device", "gpu"], "auto, cpu, cuda or cuda:N"),
+        (["--quality-idle-unload", "-1"], "between 0 and 86400"),
+    ],
+)
+def test_bad_quality_options(argv: list[str], mentions: str) -> None:
+    with pytest.raises(ConfigError, match=mentions):
+        load_config(argv, environ={})

@@ -1,0 +1,298 @@
+"""Routes for image quality: scoring, the character registry, the review queue, learning.
+
+Images travel base64-encoded in JSON (``"data"``); those routes take bodies up to
+``MAX_IMAGE_BODY`` bytes. Every route answers 404 ``quality_disabled`` when the worker was
+started without quality; scoring and submitting answer 503 ``quality_unavailable`` (with the
+reason) when the model cannot run, after the input was checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Set
+import functools
+from typing import Any
+
+from aiohttp import web
+
+from ..models import ASSET_STATES
+from ..quality.errors import QualityError
+from ..quality.review import MAX_LIST
+from ..quality.service import MAX_TEXT, ImageInput, QualityService
+from .errors import ApiError
+from .requests import check_query, query_number, read_actor, read_object
+
+QUALITY_KEY = web.AppKey("quality", QualityService)
+# 64 MiB of JSON: about 48 MiB of image once base64 is decoded.
+MAX_IMAGE_BODY = 64 * 1024 * 1024
+MAX_REASON = 500
+# A QualityError's status, except where HTTP has a better one than 400.
+_STATUS = {"image_too_large": 413}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    """Register the routes."""
+    routes = app.router
+    routes.add_get(f"{prefix}/quality", handle_status)
+    routes.add_post(f"{prefix}/quality/score", handle_score)
+    routes.add_get(f"{prefix}/quality/learning", handle_learning)
+    routes.add_get(f"{prefix}/characters", handle_characters)
+    routes.add_post(f"{prefix}/characters", handle_create_character)
+    routes.add_get(f"{prefix}/characters/{{character_id}}", handle_character)
+    routes.add_put(f"{prefix}/characters/{{character_id}}", handle_update_character)
+    routes.add_delete(f"{prefix}/characters/{{character_id}}", handle_delete_character)
+    routes.add_post(f"{prefix}/characters/{{character_id}}/references", handle_add_reference)
+    routes.add_delete(
+        f"{prefix}/characters/{{character_id}}/references/{{name}}", handle_remove_reference
+    )
+    routes.add_post(f"{prefix}/assets", handle_submit)
+    routes.add_get(f"{prefix}/assets", handle_assets)
+    routes.add_get(f"{prefix}/assets/{{asset_id}}", handle_asset)
+    routes.add_get(f"{prefix}/assets/{{asset_id}}/image", handle_asset_image)
+    routes.add_post(f"{prefix}/assets/{{asset_id}}/review", handle_review)
+
+
+def _maps_errors(handler: Handler) -> Handler:
+    """Answer the quality services' refusals with their status and code."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except QualityError as err:
+            status = _STATUS.get(err.code, err.status)
+            raise ApiError(status, err.code, err.message) from err
+
+    return wrapper
+
+
+def _quality(request: web.Request) -> QualityService:
+    quality = request.app.get(QUALITY_KEY)
+    if quality is None:
+        raise ApiError(404, "quality_disabled", "This worker does not score images")
+    return quality
+
+
+def _fields(body: dict[str, Any], allowed: Set[str], required: Set[str] = frozenset()) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, "invalid_body", f"Unknown field(s): {', '.join(unknown)}")
+    missing = sorted(required - set(body))
+    if missing:
+        raise ApiError(400, "invalid_body", f"Missing field(s): {', '.join(missing)}")
+
+
+def _text(body: dict[str, Any], key: str, limit: int = MAX_TEXT) -> str | None:
+    """An optional text field; blank counts as absent."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ApiError(400, "invalid_body", f"{key} must be text of at most {limit} characters")
+    return value.strip() or None
+
+
+def _image(raw: object, where: str) -> bytes:
+    if not isinstance(raw, str) or not raw:
+        raise ApiError(400, "invalid_body", f"{where} must be the image's bytes in base64")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "invalid_body", f"{where} is not valid base64") from None
+
+
+def _asset_id(request: web.Request) -> int:
+    raw = request.match_info["asset_id"]
+    if not raw.isdecimal():
+        raise ApiError(400, "invalid_asset_id", f"An asset id is a whole number, not {raw!r}")
+    if int(raw) >= 2**63:  # beyond SQLite's integers: no such asset can exist
+        raise ApiError(404, "asset_not_found", f"No asset {raw}")
+    return int(raw)
+
+
+# Status and learning
+
+
+async def handle_status(request: web.Request) -> web.Response:
+    """Whether scoring can run (and why not), the model, the pending count, the learning."""
+    check_query(request, {})
+    status = await _quality(request).async_status()
+    return web.json_response(status.as_dict())
+
+
+async def handle_learning(request: web.Request) -> web.Response:
+    """What the decisions taught, per character: threshold, counts, reasons, prompt terms."""
+    check_query(request, {})
+    learning = _quality(request).learning()
+    return web.json_response({"learning": [item.as_dict() for item in learning]})
+
+
+@_maps_errors
+async def handle_score(request: web.Request) -> web.Response:
+    """``{images: [{data, name?}], prompt?, character?, style_prompt?}``: the images ranked,
+    best first; nothing is kept."""
+    check_query(request, {})
+    quality = _quality(request)
+    body = await read_object(request, max_size=MAX_IMAGE_BODY)
+    _fields(body, {"images", "prompt", "character", "style_prompt"}, {"images"})
+    raw_images = body["images"]
+    if not isinstance(raw_images, list) or not raw_images:
+        raise ApiError(400, "invalid_body", "images must be a non-empty list of {data, name}")
+    images = []
+    for number, item in enumerate(raw_images):
+        if not isinstance(item, dict) or set(item) - {"data", "name"}:
+            raise ApiError(400, "invalid_body", f"images[{number}] must be {{data, name}}")
+        images.append(
+            ImageInput(_image(item.get("data"), f"images[{number}].data"), _text(item, "name"))
+        )
+    scores = await quality.async_score(
+        images,
+        prompt=_text(body, "prompt"),
+        character=_text(body, "character"),
+        style_prompt=_text(body, "style_prompt"),
+    )
+    return web.json_response({"scores": [score.as_dict() for score in scores]})
+
+
+# Characters
+
+
+async def handle_characters(request: web.Request) -> web.Response:
+    """Every character of the registry."""
+    check_query(request, {})
+    characters = _quality(request).characters.list()
+    return web.json_response({"characters": [item.as_dict() for item in characters]})
+
+
+@_maps_errors
+async def handle_create_character(request: web.Request) -> web.Response:
+    """``{name, style_notes?, voice?}``: a new character, its id made from its name."""
+    check_query(request, {})
+    quality = _quality(request)
+    character = await quality.async_create_character(await read_object(request))
+    return web.json_response(character.as_dict(), status=201)
+
+
+@_maps_errors
+async def handle_character(request: web.Request) -> web.Response:
+    """One character."""
+    check_query(request, {})
+    character = _quality(request).characters.get(request.match_info["character_id"])
+    return web.json_response(character.as_dict())
+
+
+@_maps_errors
+async def handle_update_character(request: web.Request) -> web.Response:
+    """Change any of ``name``, ``style_notes``, ``voice``."""
+    check_query(request, {})
+    quality = _quality(request)
+    character = await quality.async_update_character(
+        request.match_info["character_id"], await read_object(request)
+    )
+    return web.json_response(character.as_dict())
+
+
+@_maps_errors
+async def handle_delete_character(request: web.Request) -> web.Response:
+    """Forget a character and its reference images; its assets stay."""
+    check_query(request, {})
+    await _quality(request).async_delete_character(request.match_info["character_id"])
+    return web.Response(status=204)
+
+
+@_maps_errors
+async def handle_add_reference(request: web.Request) -> web.Response:
+    """``{data}``: keep a PNG, JPEG or WebP image as one of the character's references."""
+    check_query(request, {})
+    quality = _quality(request)
+    body = await read_object(request, max_size=MAX_IMAGE_BODY)
+    _fields(body, {"data"}, {"data"})
+    character = await quality.async_add_reference(
+        request.match_info["character_id"], _image(body["data"], "data")
+    )
+    return web.json_response(character.as_dict(), status=201)
+
+
+@_maps_errors
+async def handle_remove_reference(request: web.Request) -> web.Response:
+    """Stop using one reference image (by the name the character lists)."""
+    check_query(request, {})
+    character = await _quality(request).async_remove_reference(
+        request.match_info["character_id"], request.match_info["name"]
+    )
+    return web.json_response(character.as_dict())
+
+
+# Assets and review
+
+
+@_maps_errors
+async def handle_submit(request: web.Request) -> web.Response:
+    """``{data, prompt?, character?, name?}``: score and keep an image; auto-accepted at or
+    above its character's threshold, else pending review."""
+    check_query(request, {})
+    quality = _quality(request)
+    body = await read_object(request, max_size=MAX_IMAGE_BODY)
+    _fields(body, {"data", "prompt", "character", "name"}, {"data"})
+    asset = await quality.async_submit(
+        ImageInput(_image(body["data"], "data"), _text(body, "name")),
+        prompt=_text(body, "prompt"),
+        character=_text(body, "character"),
+    )
+    return web.json_response(asset.as_dict(), status=201)
+
+
+async def handle_assets(request: web.Request) -> web.Response:
+    """Assets, filtered by ``state``: pending ones oldest first (the review queue), else newest
+    first; at most ``limit``."""
+    check_query(
+        request,
+        {"state": f"one of {', '.join(ASSET_STATES)}", "limit": f"1 to {MAX_LIST} (default 100)"},
+    )
+    state = request.query.get("state")
+    if state is not None and state not in ASSET_STATES:
+        raise ApiError(400, "invalid_query", f"state must be one of {', '.join(ASSET_STATES)}")
+    limit = query_number(request, "limit", low=1, high=MAX_LIST)
+    assets = await _quality(request).async_assets(
+        state=state, limit=100 if limit is None else int(limit)
+    )
+    return web.json_response({"assets": [asset.as_dict() for asset in assets]})
+
+
+@_maps_errors
+async def handle_asset(request: web.Request) -> web.Response:
+    """One asset."""
+    check_query(request, {})
+    asset = await _quality(request).async_asset(_asset_id(request))
+    return web.json_response(asset.as_dict())
+
+
+@_maps_errors
+async def handle_asset_image(request: web.Request) -> web.Response:
+    """The asset's image, as it was submitted."""
+    check_query(request, {})
+    data, content_type = await _quality(request).async_asset_image(_asset_id(request))
+    return web.Response(body=data, content_type=content_type)
+
+
+@_maps_errors
+async def handle_review(request: web.Request) -> web.Response:
+    """``{decision: accept|reject, reason?, actor?}``: a person's decision on an asset that is
+    pending or was auto-accepted; 409 ``asset_decided`` once a person decided it."""
+    check_query(request, {})
+    quality = _quality(request)
+    body = await read_object(request)
+    _fields(body, {"decision", "reason", "actor"}, {"decision"})
+    decision = body["decision"]
+    if not isinstance(decision, str):
+        raise ApiError(400, "invalid_decision", "decision must be accept or reject")
+    asset = await quality.async_review(
+        _asset_id(request),
+        decision,
+        actor=read_actor(body.get("actor")),
+        reason=_text(body, "reason", MAX_REASON),
+    )
+    return web.json_response(asset.as_dict())
