@@ -19,6 +19,8 @@ from .coordinator import (
     HydraContainerCoordinator,
     HydraData,
     HydraPowerCoordinator,
+    HydraQualityCoordinator,
+    HydraQualityData,
     HydraStatusCoordinator,
     HydraTaskCoordinator,
     HydraTaskData,
@@ -27,12 +29,14 @@ from .coordinator import (
 from .entity import container_identifier, worker_device_info
 from .event_stream import HydraEventStream
 from .power import async_setup_power_services
+from .review import async_setup_review
 from .routine import HydraRoutine, async_setup_routine
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
+    Platform.IMAGE,
     Platform.NUMBER,
     Platform.SELECT,
     Platform.SENSOR,
@@ -47,6 +51,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     async_setup_power_services(hass)
     async_setup_routine(hass)
+    async_setup_review(hass)
     return True
 
 
@@ -78,7 +83,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
     if power is not None:
         data.power = HydraPowerCoordinator(hass, entry, client, worker_id)
         data.power.async_set_updated_data(power)
-    if any(part is not None for part in (data.containers, data.tasks, data.voice, data.power)):
+    quality = await _async_first_read(client, lambda: HydraQualityCoordinator.async_fetch(client))
+    if quality is not None:
+        data.quality = HydraQualityCoordinator(hass, entry, client, worker_id)
+        data.quality.async_set_updated_data(quality)
+    parts = (data.containers, data.tasks, data.voice, data.power, data.quality)
+    if any(part is not None for part in parts):
         data.events = HydraEventStream(
             hass,
             entry,
@@ -88,6 +98,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
             tasks=data.tasks,
             voice=data.voice,
             power=data.power,
+            quality=data.quality,
         )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if data.events is not None:
@@ -97,11 +108,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
     return True
 
 
-async def _async_first_read[T: (ContainerReport, HydraTaskData, VoiceStatus, PowerStatus)](
-    client: HydraClient, read: Callable[[], Awaitable[T]]
-) -> T | None:
-    """The worker's containers, task queue, voice or GPU power, or None when the worker has
-    none of it."""
+async def _async_first_read[
+    T: (ContainerReport, HydraTaskData, VoiceStatus, PowerStatus, HydraQualityData)
+](client: HydraClient, read: Callable[[], Awaitable[T]]) -> T | None:
+    """The worker's containers, task queue, voice, GPU power or image review, or None when
+    the worker has none of it."""
     try:
         return await read()
     except HydraAuthError as err:
@@ -110,8 +121,9 @@ async def _async_first_read[T: (ContainerReport, HydraTaskData, VoiceStatus, Pow
         ) from err
     except HydraError as err:
         # 404: the worker follows no container engine ("containers_disabled"), runs no task
-        # queue ("scheduler_disabled"), no voice ("voice_disabled") or manages no GPU power
-        # ("power_disabled"); an older worker has no such route at all.
+        # queue ("scheduler_disabled"), no voice ("voice_disabled"), manages no GPU power
+        # ("power_disabled") or keeps no assets for review ("quality_disabled"); an older
+        # worker has no such route at all.
         if isinstance(err, HydraApiError) and err.status == 404:
             return None
         raise ConfigEntryNotReady(

@@ -395,10 +395,12 @@ async def async_send(
     *,
     actions: Sequence[dict[str, str]] = (),
     tag: str | None = None,
+    image: str | None = None,
     discord_webhook: str | None = None,
 ) -> Delivery:
     """Send to each target as it is: a notify entity, a legacy notify service (phones get the
-    actions), and a Discord webhook. A target that fails is logged and the rest still get it."""
+    actions and the image, a path on Home Assistant), and a Discord webhook. A target that fails
+    is logged and the rest still get it."""
     delivery = Delivery()
     for target in targets:
         entity_id = target if "." in target else f"{NOTIFY_DOMAIN}.{target}"
@@ -409,12 +411,7 @@ async def async_send(
         else:
             service = entity_id.split(".", 1)[1]
             if service.startswith("mobile_app_"):
-                extra: dict[str, Any] = {"group": DOMAIN}
-                if actions:
-                    extra["actions"] = list(actions)
-                if tag:
-                    extra["tag"] = tag
-                data[ATTR_DATA] = extra
+                data[ATTR_DATA] = _phone_data(actions, tag, image)
         try:
             if not hass.services.has_service(NOTIFY_DOMAIN, service):
                 raise HomeAssistantError(f"{entity_id} does not exist")
@@ -433,6 +430,20 @@ async def async_send(
         else:
             delivery.delivered.append(DISCORD)
     return delivery
+
+
+def _phone_data(
+    actions: Sequence[dict[str, str]], tag: str | None, image: str | None
+) -> dict[str, Any]:
+    """What the companion app reads from a notification's data: buttons, tag, image."""
+    data: dict[str, Any] = {"group": DOMAIN}
+    if actions:
+        data["actions"] = list(actions)
+    if tag:
+        data["tag"] = tag
+    if image:
+        data["image"] = image
+    return data
 
 
 async def async_post_discord(hass: HomeAssistant, url: str, title: str, message: str) -> None:

@@ -1,4 +1,4 @@
-"""Buttons: restart a container; send the briefing now."""
+"""Buttons: restart a container; send the briefing now; accept or reject an image."""
 
 from typing import override
 
@@ -14,14 +14,22 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from hydra_core.models import ContainerInfo
 
 from .const import DOMAIN
-from .coordinator import HydraConfigEntry, HydraContainerCoordinator, HydraStatusCoordinator
-from .entity import HydraContainerEntity, HydraWorkerEntity
+from .coordinator import (
+    HydraConfigEntry,
+    HydraContainerCoordinator,
+    HydraQualityCoordinator,
+    HydraStatusCoordinator,
+)
+from .entity import HydraContainerEntity, HydraReviewEntity, HydraWorkerEntity
+from .review import async_review
 
 # Each press is one request to the worker; the worker serialises what the engine cannot.
 PARALLEL_UPDATES = 0
 
 RESTART = ButtonEntityDescription(key="restart", device_class=ButtonDeviceClass.RESTART)
 SEND_BRIEFING = ButtonEntityDescription(key="send_briefing", translation_key="send_briefing")
+ACCEPT_ASSET = ButtonEntityDescription(key="accept_asset", translation_key="accept_asset")
+REJECT_ASSET = ButtonEntityDescription(key="reject_asset", translation_key="reject_asset")
 
 
 async def async_setup_entry(
@@ -31,6 +39,11 @@ async def async_setup_entry(
 ) -> None:
     """Add the briefing button to the worker and a restart button to every container."""
     async_add_entities([HydraBriefingButton(entry.runtime_data.status)])
+    if (quality := entry.runtime_data.quality) is not None:
+        async_add_entities(
+            HydraReviewButton(quality, description, decision)
+            for description, decision in ((ACCEPT_ASSET, "accept"), (REJECT_ASSET, "reject"))
+        )
     if (tracker := entry.runtime_data.tracker) is None:
         return
     tracker.async_add_platform(
@@ -70,3 +83,27 @@ class HydraBriefingButton(HydraWorkerEntity, ButtonEntity):
                 translation_domain=DOMAIN, translation_key="no_briefing_targets"
             )
         await routine.async_briefing(send=True)
+
+
+class HydraReviewButton(HydraReviewEntity, ButtonEntity):
+    """Accepts or rejects the asset the review image shows (the one waiting longest)."""
+
+    def __init__(
+        self,
+        coordinator: HydraQualityCoordinator,
+        description: ButtonEntityDescription,
+        decision: str,
+    ) -> None:
+        """Describe the button."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+        self._decision = decision
+
+    @property
+    @override
+    def available(self) -> bool:
+        return super().available and bool(self.coordinator.data.pending)
+
+    @override
+    async def async_press(self) -> None:
+        await async_review(self.coordinator, self._decision, self._context)

@@ -60,6 +60,8 @@ from .const import (
     CONF_PRESENCE,
     CONF_REMOVE_AFTER,
     CONF_RESEARCH_TOPICS,
+    CONF_REVIEW,
+    CONF_REVIEW_TARGETS,
     CONF_SCAN_INTERVAL,
     CONF_WEATHER,
     DEFAULT_BRIEFING_HOURS,
@@ -291,6 +293,18 @@ class HydraOptionsFlow(OptionsFlowWithReload):
         if (kinds := self._task_kinds()) is not None:
             fields.update(self._task_fields(kinds))
         fields.update(self._routine_fields())
+        if self._reviews():
+            chosen = self.config_entry.options.get(CONF_REVIEW, {}).get(CONF_REVIEW_TARGETS, [])
+            fields[probatio.Optional(CONF_REVIEW, default=dict)] = section(
+                probatio.Schema(
+                    {
+                        probatio.Optional(CONF_REVIEW_TARGETS, default=[]): self._targets_selector(
+                            chosen
+                        )
+                    }
+                ),
+                {"collapsed": True},
+            )
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
@@ -352,13 +366,8 @@ class HydraOptionsFlow(OptionsFlowWithReload):
                     mode=NumberSelectorMode.BOX,
                 )
             ),
-            probatio.Optional(CONF_BRIEFING_TARGETS, default=[]): SelectSelector(
-                SelectSelectorConfig(
-                    options=self._notify_targets(chosen_targets),
-                    multiple=True,
-                    custom_value=True,
-                    mode=SelectSelectorMode.DROPDOWN,
-                )
+            probatio.Optional(CONF_BRIEFING_TARGETS, default=[]): self._targets_selector(
+                chosen_targets
             ),
             probatio.Optional(CONF_CALENDARS, default=[]): EntitySelector(
                 EntitySelectorConfig(domain="calendar", multiple=True)
@@ -378,25 +387,27 @@ class HydraOptionsFlow(OptionsFlowWithReload):
             ),
         }
 
-    def _notify_targets(self, chosen: list[str]) -> list[str]:
-        """Notify entities and legacy notify services (phones), and whatever was chosen."""
+    def _targets_selector(self, chosen: list[str]) -> SelectSelector:
+        """A choice of notify entities and legacy notify services (phones), and whatever was
+        chosen before (a target may be typed too)."""
         notify_services = self.hass.services.async_services_for_domain(NOTIFY_DOMAIN)
-        return sorted(
-            {
-                *self.hass.states.async_entity_ids(NOTIFY_DOMAIN),
-                *(
-                    f"{NOTIFY_DOMAIN}.{name}"
-                    for name in notify_services
-                    if name not in _NOT_TARGETS
-                ),
-                *chosen,
-            }
+        targets = {
+            *self.hass.states.async_entity_ids(NOTIFY_DOMAIN),
+            *(f"{NOTIFY_DOMAIN}.{name}" for name in notify_services if name not in _NOT_TARGETS),
+            *chosen,
+        }
+        return SelectSelector(
+            SelectSelectorConfig(
+                options=sorted(targets),
+                multiple=True,
+                custom_value=True,
+                mode=SelectSelectorMode.DROPDOWN,
+            )
         )
 
     def _task_fields(self, kinds: tuple[str, ...]) -> dict[Any, Any]:
         """The task queue's options: the to-do list's kind, and notifications about tasks."""
         options = self.config_entry.options
-        targets = self._notify_targets(options.get(CONF_NOTIFY_TARGETS, []))
         return {
             probatio.Required(CONF_DEFAULT_KIND, default=DEFAULT_KIND): SelectSelector(
                 SelectSelectorConfig(
@@ -405,13 +416,8 @@ class HydraOptionsFlow(OptionsFlowWithReload):
                     mode=SelectSelectorMode.DROPDOWN,
                 )
             ),
-            probatio.Optional(CONF_NOTIFY_TARGETS, default=[]): SelectSelector(
-                SelectSelectorConfig(
-                    options=targets,
-                    multiple=True,
-                    custom_value=True,
-                    mode=SelectSelectorMode.DROPDOWN,
-                )
+            probatio.Optional(CONF_NOTIFY_TARGETS, default=[]): self._targets_selector(
+                options.get(CONF_NOTIFY_TARGETS, [])
             ),
             probatio.Required(CONF_NOTIFY_FAILURE, default=True): BooleanSelector(),
             probatio.Required(CONF_NOTIFY_SUCCESS, default=False): BooleanSelector(),
@@ -423,6 +429,13 @@ class HydraOptionsFlow(OptionsFlowWithReload):
             return None
         tasks = self.config_entry.runtime_data.tasks
         return None if tasks is None else tasks.data.scheduler.kinds
+
+    def _reviews(self) -> bool:
+        """Whether the worker keeps generated images for review (and is loaded)."""
+        return (
+            self.config_entry.state is ConfigEntryState.LOADED
+            and self.config_entry.runtime_data.quality is not None
+        )
 
     def _container_names(self) -> list[str] | None:
         """The worker's containers now, or None if it has no engine (or is not loaded)."""

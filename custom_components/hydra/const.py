@@ -80,3 +80,14 @@ ACTION_PAUSE: Final = "HYDRA_PAUSE"
 
 # GPU power profiles are pushed; the poll only fills gaps.
 POWER_SCAN_INTERVAL: Final = timedelta(seconds=60)
+
+# Image review (issue: quality scoring): pushed; the poll only fills gaps.
+QUALITY_SCAN_INTERVAL: Final = timedelta(seconds=60)
+# Assets awaiting review that Home Assistant keeps, oldest first.
+PENDING_LIMIT: Final = 50
+CONF_REVIEW: Final = "review"
+CONF_REVIEW_TARGETS: Final = "review_targets"
+EVENT_ASSET_PENDING: Final = "hydra_asset_pending"
+EVENT_ASSET_REVIEWED: Final = "hydra_asset_reviewed"
+ACTION_ACCEPT: Final = "HYDRA_ACCEPT"
+ACTION_REJECT: Final = "HYDRA_REJECT"

@@ -23,11 +23,13 @@ from hydra_core.models import (
     EVENT_HEALING,
     EVENT_SCHEDULER,
     EVENT_TASK,
+    Asset,
     ContainerInfo,
     ContainerReport,
     GpuInfo,
     HealingSettings,
     PowerStatus,
+    QualityStatus,
     SchedulerSettings,
     SchedulerState,
     Task,
@@ -44,7 +46,9 @@ from .const import (
     DOMAIN,
     ENGINE_ISSUE_AFTER,
     LOGGER,
+    PENDING_LIMIT,
     POWER_SCAN_INTERVAL,
+    QUALITY_SCAN_INTERVAL,
     TASK_LIST_LIMIT,
     TASKS_SCAN_INTERVAL,
     VOICE_SCAN_INTERVAL,
@@ -72,6 +76,8 @@ class HydraData:
     # None when the worker does not manage GPU power (no GPU backend, or an older worker).
     power: HydraPowerCoordinator | None = None
     events: HydraEventStream | None = None
+    # None when the worker keeps no assets for review.
+    quality: HydraQualityCoordinator | None = None
     # Leaving, arriving, bedtime and the briefing; set once the platforms are up.
     routine: HydraRoutine | None = None
 
@@ -515,3 +521,52 @@ class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus]):
                 "error": refused[0].error or "not permitted",
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class HydraQualityData:
+    """Scoring's status (model, what was learnt) and the assets awaiting review, oldest first."""
+
+    status: QualityStatus
+    pending: tuple[Asset, ...]
+
+    def pending_asset(self, asset_id: int | None = None) -> Asset | None:
+        """An asset awaiting review: the one asked for, else the oldest."""
+        if asset_id is None:
+            return self.pending[0] if self.pending else None
+        return next((asset for asset in self.pending if asset.id == asset_id), None)
+
+
+class HydraQualityCoordinator(HydraPartCoordinator[HydraQualityData]):
+    """Image quality scoring and the review loop."""
+
+    part = "quality"
+    interval = QUALITY_SCAN_INTERVAL
+
+    @staticmethod
+    async def async_fetch(client: HydraClient) -> HydraQualityData:
+        """The status and the oldest assets awaiting review."""
+        status = await client.async_quality()
+        pending = await client.async_assets(state="pending", limit=PENDING_LIMIT)
+        return HydraQualityData(status=status, pending=tuple(pending))
+
+    @override
+    async def _async_update_data(self) -> HydraQualityData:
+        try:
+            return await self.async_fetch(self.client)
+        except HydraError as err:
+            _raise_update_failed(err)
+
+    @callback
+    def async_apply_asset(self, asset: Asset) -> None:
+        """An asset was submitted or decided: it joins or leaves the review queue."""
+        pending = [item for item in self.data.pending if item.id != asset.id]
+        if asset.state == "pending":
+            pending.append(asset)
+            pending.sort(key=lambda item: (item.created_at, item.id))
+        self.async_set_updated_data(replace(self.data, pending=tuple(pending[:PENDING_LIMIT])))
+
+    @callback
+    def async_apply_status(self, status: QualityStatus) -> None:
+        """The worker's new status (model state, pending count, learning)."""
+        self.async_set_updated_data(replace(self.data, status=status))

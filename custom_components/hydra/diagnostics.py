@@ -49,4 +49,12 @@ async def async_get_config_entry_diagnostics(
             "last_update_success": power.last_update_success,
             "status": power.data.as_dict(),
         }
+    diagnostics["quality"] = None
+    if (quality := data.quality) is not None:
+        # The model, the thresholds and prompt adjustments learnt; waiting assets by id only.
+        diagnostics["quality"] = {
+            "last_update_success": quality.last_update_success,
+            "status": quality.data.status.as_dict(),
+            "pending": [asset.id for asset in quality.data.pending],
+        }
     return diagnostics

@@ -16,6 +16,7 @@ from .const import DOMAIN, MANUFACTURER
 from .coordinator import (
     HydraContainerCoordinator,
     HydraPowerCoordinator,
+    HydraQualityCoordinator,
     HydraStatusCoordinator,
     HydraTaskCoordinator,
     HydraVoiceCoordinator,
@@ -229,10 +230,11 @@ class HydraWorkerPartEntity[
         HydraTaskCoordinator,
         HydraVoiceCoordinator,
         HydraPowerCoordinator,
+        HydraQualityCoordinator,
     )
 ](CoordinatorEntity[C]):
-    """An entity of a part of the worker (its engine, queue, voice or GPU power), on the worker's
-    device."""
+    """An entity of a part of the worker (its engine, queue, voice, GPU power or image review),
+    on the worker's device."""
 
     _attr_has_entity_name = True
 
@@ -262,6 +264,10 @@ class HydraPowerEntity(HydraWorkerPartEntity[HydraPowerCoordinator]):
     @override
     def available(self) -> bool:
         return super().available and self.coordinator.data.available
+
+
+class HydraReviewEntity(HydraWorkerPartEntity[HydraQualityCoordinator]):
+    """An entity of the worker's image review, on the worker's device."""
 
 
 class HydraGpuPowerEntity(CoordinatorEntity[HydraPowerCoordinator]):

@@ -18,15 +18,19 @@ from homeassistant.helpers.translation import async_get_translations
 
 from hydra_core.client import HydraAuthError, HydraClient, HydraError
 from hydra_core.models import (
+    EVENT_ASSET,
     EVENT_AUDIT,
     EVENT_HEAL_EXHAUSTED,
     EVENT_HELLO,
     EVENT_POWER,
+    EVENT_QUALITY,
     EVENT_SCHEDULER,
     EVENT_TASK,
     EVENT_VOICE,
+    Asset,
     AuditEntry,
     PowerStatus,
+    QualityStatus,
     Task,
     VoiceStatus,
     WorkerEvent,
@@ -43,11 +47,13 @@ from .coordinator import (
     HydraConfigEntry,
     HydraContainerCoordinator,
     HydraPowerCoordinator,
+    HydraQualityCoordinator,
     HydraStatusCoordinator,
     HydraTaskCoordinator,
     HydraVoiceCoordinator,
 )
 from .entity import container_identifier
+from .review import async_asset_event
 from .task_events import async_task_event
 
 # Most audit entries fetched after a reconnection to catch up on what happened meanwhile.
@@ -68,6 +74,7 @@ class HydraEventStream:
         tasks: HydraTaskCoordinator | None,
         voice: HydraVoiceCoordinator | None = None,
         power: HydraPowerCoordinator | None = None,
+        quality: HydraQualityCoordinator | None = None,
     ) -> None:
         """Prepare; ``async_start`` connects."""
         self._hass = hass
@@ -78,6 +85,7 @@ class HydraEventStream:
         self._tasks = tasks
         self._voice = voice
         self._power = power
+        self._quality = quality
         self._pushed = False
         # Where a catch-up on the audit log starts, and what was already fired (as id, time).
         self._audit_since: float | None = None
@@ -127,7 +135,13 @@ class HydraEventStream:
 
     async def _async_resync(self, hello: WorkerEvent, *, reconnected: bool) -> None:
         """Catch up on what the stream could not tell: from now on it is live."""
-        for coordinator in (self._containers, self._tasks, self._voice, self._power):
+        for coordinator in (
+            self._containers,
+            self._tasks,
+            self._voice,
+            self._power,
+            self._quality,
+        ):
             if coordinator is not None:
                 await coordinator.async_refresh()
         if not reconnected:
@@ -148,12 +162,8 @@ class HydraEventStream:
         try:
             if event.type in (EVENT_TASK, EVENT_SCHEDULER):
                 self._handle_task_event(event)
-            elif event.type == EVENT_VOICE:
-                if self._voice is not None:
-                    self._voice.async_set_updated_data(VoiceStatus.from_dict(event.data))
-            elif event.type == EVENT_POWER:
-                if self._power is not None:
-                    self._power.async_set_updated_data(PowerStatus.from_dict(event.data))
+            elif event.type in (EVENT_VOICE, EVENT_POWER, EVENT_ASSET, EVENT_QUALITY):
+                self._apply_part_event(event)
             elif self._containers is None:
                 return
             elif event.type == EVENT_AUDIT:
@@ -169,6 +179,20 @@ class HydraEventStream:
                 self._containers.async_apply_event(event)
         except (KeyError, TypeError, ValueError) as err:
             LOGGER.warning("Ignoring a malformed %s event from the worker: %r", event.type, err)
+
+    @callback
+    def _apply_part_event(self, event: WorkerEvent) -> None:
+        """The voice, power and review parts: their coordinators take what is pushed."""
+        if event.type == EVENT_VOICE and self._voice is not None:
+            self._voice.async_set_updated_data(VoiceStatus.from_dict(event.data))
+        elif event.type == EVENT_POWER and self._power is not None:
+            self._power.async_set_updated_data(PowerStatus.from_dict(event.data))
+        elif event.type == EVENT_ASSET and self._quality is not None:
+            asset = Asset.from_dict(event.data)
+            self._quality.async_apply_asset(asset)
+            async_asset_event(self._hass, self._entry, asset)
+        elif event.type == EVENT_QUALITY and self._quality is not None:
+            self._quality.async_apply_status(QualityStatus.from_dict(event.data))
 
     @callback
     def _handle_task_event(self, event: WorkerEvent) -> None:

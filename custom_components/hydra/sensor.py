@@ -4,7 +4,7 @@ container's state, health, CPU, memory and restarts, and the task queue's counts
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -34,10 +34,17 @@ from hydra_core.models import (
 from .coordinator import (
     HydraConfigEntry,
     HydraContainerCoordinator,
+    HydraQualityCoordinator,
     HydraStatusCoordinator,
     HydraTaskCoordinator,
 )
-from .entity import HydraContainerEntity, HydraGpuEntity, HydraQueueEntity, HydraWorkerEntity
+from .entity import (
+    HydraContainerEntity,
+    HydraGpuEntity,
+    HydraQueueEntity,
+    HydraReviewEntity,
+    HydraWorkerEntity,
+)
 
 # The coordinator does all the I/O; entities only read its data.
 PARALLEL_UPDATES = 0
@@ -305,6 +312,9 @@ async def async_setup_entry(
     if (tasks := entry.runtime_data.tasks) is not None:
         async_add_entities(HydraQueueSensor(tasks, description) for description in QUEUE_SENSORS)
 
+    if (quality := entry.runtime_data.quality) is not None:
+        async_add_entities([HydraReviewSensor(quality)])
+
     if (tracker := entry.runtime_data.tracker) is not None:
         tracker.async_add_platform(
             async_add_entities,
@@ -375,6 +385,46 @@ class HydraContainerSensor(HydraContainerEntity, SensorEntity):
     def native_value(self) -> str | float | int | None:
         container = self.container
         return None if container is None else self.entity_description.value_fn(container)
+
+
+AWAITING_REVIEW = SensorEntityDescription(
+    key="assets_awaiting_review",
+    translation_key="assets_awaiting_review",
+    state_class=SensorStateClass.MEASUREMENT,
+)
+
+
+class HydraReviewSensor(HydraReviewEntity, SensorEntity):
+    """How many generated images wait for review; per character, how many were accepted and
+    the auto-accept threshold the decisions have taught."""
+
+    entity_description = AWAITING_REVIEW
+
+    def __init__(self, coordinator: HydraQualityCoordinator) -> None:
+        """Describe the sensor."""
+        super().__init__(coordinator, AWAITING_REVIEW.key)
+
+    @property
+    @override
+    def native_value(self) -> int:
+        return self.coordinator.data.status.pending
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        learning = self.coordinator.data.status.learning
+        return {
+            "acceptance_rate": {
+                _character(item.character): round(item.acceptance_rate * 100, 1)
+                for item in learning
+                if item.acceptance_rate is not None
+            },
+            "threshold": {_character(item.character): item.threshold for item in learning},
+        }
+
+
+def _character(character: str | None) -> str:
+    return character or "no character"
 
 
 class HydraQueueSensor(HydraQueueEntity, SensorEntity):

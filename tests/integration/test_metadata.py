@@ -10,7 +10,16 @@ import tomllib
 from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION
 
-from custom_components.hydra import binary_sensor, button, number, select, sensor, switch, todo
+from custom_components.hydra import (
+    binary_sensor,
+    button,
+    image,
+    number,
+    select,
+    sensor,
+    switch,
+    todo,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "custom_components" / "hydra"
@@ -81,9 +90,11 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             *sensor.WORKER_SENSORS,
             *sensor.CONTAINER_SENSORS,
             *sensor.QUEUE_SENSORS,
+            sensor.AWAITING_REVIEW,
         ),
         "binary_sensor": (binary_sensor.PROBLEM, binary_sensor.ENGINE),
-        "button": (button.SEND_BRIEFING,),
+        "button": (button.SEND_BRIEFING, button.ACCEPT_ASSET, button.REJECT_ASSET),
+        "image": (image.AWAITING_REVIEW,),
         "switch": (switch.RUNNING, switch.SELF_HEALING, switch.AUTONOMOUS_WORK),
         "number": (*number.SCHEDULER_NUMBERS, number.WAKE_THRESHOLD),
         "select": (*select.VOICE_SELECTS, select.POWER_PROFILE, select.POWER_PROFILE_ALL),
