@@ -50,6 +50,9 @@ ROOT = Path(__file__).resolve().parents[2]
 INTEGRATION_DIR = ROOT / "custom_components" / "hydra"
 DOMAIN = "hydra"
 HOST = "127.0.0.1"
+# The worker runs on the ML workers' interpreter (Python 3.11 with PyTorch, so images can be
+# scored); Home Assistant's own Python has everything else if that venv is missing.
+WORKER_PYTHON = ROOT / ".venv-worker" / "bin" / "python"
 DEFAULT_HA_PORT = 8123
 DEFAULT_WORKER_PORT = 8741
 DEFAULT_TIMEOUT = 240
@@ -557,7 +560,7 @@ class Develop:
         self.worker = await spawn(
             "worker",
             [
-                sys.executable,
+                str(WORKER_PYTHON) if WORKER_PYTHON.exists() else sys.executable,
                 "-m",
                 "hydra_core.worker",
                 "--host",

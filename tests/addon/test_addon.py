@@ -207,11 +207,25 @@ def test_name_takes_any_text(tmp_path: Path) -> None:
 
 def test_versions_agree(config: dict[str, Any]) -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    pinned = re.search(r'"hydra-homelab\[worker\]==([^"]+)"', _dockerfile())
+    pinned = re.search(r'"hydra-homelab\[\$\{HYDRA_EXTRAS\}\]==([^"]+)"', _dockerfile())
     assert pinned
     assert config["version"] == pinned.group(1) == pyproject["project"]["version"] == __version__
     changelog = (ADDON / "CHANGELOG.md").read_text()
     assert f"## {config['version']}" in changelog
+
+
+def test_the_addon_installs_the_worker_and_compose_adds_scoring(
+    compose: dict[str, Any],
+) -> None:
+    """The add-on's image has the worker alone; the GPU host's compose file adds image scoring,
+    with extras that exist."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert re.search(r"^ARG HYDRA_EXTRAS=worker$", _dockerfile(), re.MULTILINE)
+    chosen = compose["services"]["hydra"]["build"]["args"]["HYDRA_EXTRAS"]
+    assert chosen == "worker,quality"
+    assert set(chosen.split(",")) <= set(extras)
 
 
 def test_images_are_glibc_for_every_arch(config: dict[str, Any]) -> None:
