@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..gpu.power import PowerManager, PowerRequestError
 from .errors import ApiError
-from .requests import check_query, read_actor, read_object
+from .requests import app_part, check_query, read_actor, read_object
 
 POWER_KEY = web.AppKey("power", PowerManager)
 _FIELDS = frozenset({"profile", "limit_w", "gpus", "actor"})
@@ -21,10 +21,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
 
 
 def _power(request: web.Request) -> PowerManager:
-    power = request.app.get(POWER_KEY)
-    if power is None:
-        raise ApiError(404, "power_disabled", "This worker does not manage GPU power")
-    return power
+    return app_part(request, POWER_KEY, "power_disabled", "This worker does not manage GPU power")
 
 
 async def handle_status(request: web.Request) -> web.Response:

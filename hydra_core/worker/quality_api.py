@@ -21,7 +21,7 @@ from ..quality.errors import QualityError
 from ..quality.review import MAX_LIST
 from ..quality.service import MAX_TEXT, ImageInput, QualityService
 from .errors import ApiError
-from .requests import check_query, query_number, read_actor, read_object
+from .requests import app_part, check_query, query_number, read_actor, read_object
 
 QUALITY_KEY = web.AppKey("quality", QualityService)
 # 64 MiB of JSON: about 48 MiB of image once base64 is decoded.
@@ -70,10 +70,7 @@ def _maps_errors(handler: Handler) -> Handler:
 
 
 def _quality(request: web.Request) -> QualityService:
-    quality = request.app.get(QUALITY_KEY)
-    if quality is None:
-        raise ApiError(404, "quality_disabled", "This worker does not score images")
-    return quality
+    return app_part(request, QUALITY_KEY, "quality_disabled", "This worker does not score images")
 
 
 def _fields(body: dict[str, Any], allowed: Set[str], required: Set[str] = frozenset()) -> None:

@@ -8,7 +8,7 @@ from ..models import TASK_STATES, Actor, SchedulerState
 from ..scheduler import QueueError, Scheduler, TaskQuery
 from ..scheduler.store import MAX_LIST
 from .errors import ApiError
-from .requests import check_query, query_number, read_object
+from .requests import app_part, check_query, query_number, read_object
 
 SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
 _CALLER_ACTORS = ("user", "automation", "api", "presence", "schedule")
@@ -26,10 +26,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
 
 
 def _scheduler(request: web.Request) -> Scheduler:
-    scheduler = request.app.get(SCHEDULER_KEY)
-    if scheduler is None:
-        raise ApiError(404, "scheduler_disabled", "This worker runs no task queue")
-    return scheduler
+    return app_part(request, SCHEDULER_KEY, "scheduler_disabled", "This worker runs no task queue")
 
 
 def _task_id(request: web.Request) -> int:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..voice.service import VoiceService, VoiceSettingsError
 from .errors import ApiError
-from .requests import check_query, read_object
+from .requests import app_part, check_query, read_object
 
 VOICE_KEY = web.AppKey("voice", VoiceService)
 
@@ -18,10 +18,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
 
 
 def _voice(request: web.Request) -> VoiceService:
-    voice = request.app.get(VOICE_KEY)
-    if voice is None:
-        raise ApiError(404, "voice_disabled", "This worker serves no voice services")
-    return voice
+    return app_part(request, VOICE_KEY, "voice_disabled", "This worker serves no voice services")
 
 
 async def handle_status(request: web.Request) -> web.Response:
