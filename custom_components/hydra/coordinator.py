@@ -164,13 +164,37 @@ class HydraStatusCoordinator(DataUpdateCoordinator[WorkerStatus]):
         )
 
 
-class HydraContainerCoordinator(DataUpdateCoordinator[ContainerReport]):
+class HydraPartCoordinator[T](DataUpdateCoordinator[T]):
+    """One part of the worker (containers, tasks, voice, power, quality): pushed by the event
+    stream, polled to fill gaps."""
+
+    config_entry: HydraConfigEntry
+    part: ClassVar[str]
+    interval: ClassVar[timedelta]
+
+    def __init__(
+        self, hass: HomeAssistant, entry: HydraConfigEntry, client: HydraClient, worker_id: str
+    ) -> None:
+        """Set up the coordinator for one worker."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {self.part} {entry.title}",
+            update_interval=self.interval,
+        )
+        self.client = client
+        self.worker_id = worker_id
+
+
+class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport]):
     """The worker's containers: pushed by the event stream, polled every minute to fill gaps.
 
     The poll also brings CPU and memory, which the worker does not push.
     """
 
-    config_entry: HydraConfigEntry
+    part = "containers"
+    interval = CONTAINER_SCAN_INTERVAL
 
     def __init__(
         self,
@@ -180,15 +204,7 @@ class HydraContainerCoordinator(DataUpdateCoordinator[ContainerReport]):
         worker_id: str,
     ) -> None:
         """Set up the coordinator for one worker's container engine."""
-        super().__init__(
-            hass,
-            LOGGER,
-            config_entry=entry,
-            name=f"{DOMAIN} containers {entry.title}",
-            update_interval=CONTAINER_SCAN_INTERVAL,
-        )
-        self.client = client
-        self.worker_id = worker_id
+        super().__init__(hass, entry, client, worker_id)
         self.containers: dict[str, ContainerInfo] = {}
         # Set by the event stream; while it is down, actions ask for a poll to show their effect.
         self.pushed = False
@@ -321,28 +337,21 @@ def _keep(tasks: dict[int, Task]) -> tuple[Task, ...]:
     return (*newest[:TASK_LIST_LIMIT], *older_running)
 
 
-class HydraTaskCoordinator(DataUpdateCoordinator[HydraTaskData]):
+class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData]):
     """The worker's task queue: tasks pushed by the event stream, polled every minute.
 
     Today's counts are the worker's: a task that changes state has them read again (at most
     once per COUNTS_COOLDOWN_S, and always by a read that starts after the change).
     """
 
-    config_entry: HydraConfigEntry
+    part = "tasks"
+    interval = TASKS_SCAN_INTERVAL
 
     def __init__(
         self, hass: HomeAssistant, entry: HydraConfigEntry, client: HydraClient, worker_id: str
     ) -> None:
         """Set up the coordinator for one worker's queue."""
-        super().__init__(
-            hass,
-            LOGGER,
-            config_entry=entry,
-            name=f"{DOMAIN} tasks {entry.title}",
-            update_interval=TASKS_SCAN_INTERVAL,
-        )
-        self.client = client
-        self.worker_id = worker_id
+        super().__init__(hass, entry, client, worker_id)
         # Set by the event stream; while it is down, actions ask for a poll to show their effect.
         self.pushed = False
         # Tasks pushed while a poll is under way, applied again on top of what it read.
@@ -433,28 +442,6 @@ class HydraTaskCoordinator(DataUpdateCoordinator[HydraTaskData]):
     def async_apply_scheduler(self, scheduler: SchedulerState) -> None:
         """The scheduler as the worker answered a change of its settings."""
         self.async_set_updated_data(replace(self.data, scheduler=scheduler))
-
-
-class HydraPartCoordinator[T](DataUpdateCoordinator[T]):
-    """One part of the worker (voice, power): pushed by the event stream, polled to fill gaps."""
-
-    config_entry: HydraConfigEntry
-    part: ClassVar[str]
-    interval: ClassVar[timedelta]
-
-    def __init__(
-        self, hass: HomeAssistant, entry: HydraConfigEntry, client: HydraClient, worker_id: str
-    ) -> None:
-        """Set up the coordinator for one worker."""
-        super().__init__(
-            hass,
-            LOGGER,
-            config_entry=entry,
-            name=f"{DOMAIN} {self.part} {entry.title}",
-            update_interval=self.interval,
-        )
-        self.client = client
-        self.worker_id = worker_id
 
 
 class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus]):

@@ -1,7 +1,7 @@
 """Base entities: the worker is a device; each GPU and container a device connected through it."""
 
 from collections.abc import Callable
-from typing import override
+from typing import Any, override
 
 from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -15,6 +15,7 @@ from hydra_core.models import Actor, ContainerInfo, GpuInfo, GpuPower
 from .const import DOMAIN, MANUFACTURER
 from .coordinator import (
     HydraContainerCoordinator,
+    HydraPartCoordinator,
     HydraPowerCoordinator,
     HydraQualityCoordinator,
     HydraStatusCoordinator,
@@ -224,15 +225,7 @@ class HydraGpuEntity(CoordinatorEntity[HydraStatusCoordinator]):
         return super().available and self.gpu is not None
 
 
-class HydraWorkerPartEntity[
-    C: (
-        HydraContainerCoordinator,
-        HydraTaskCoordinator,
-        HydraVoiceCoordinator,
-        HydraPowerCoordinator,
-        HydraQualityCoordinator,
-    )
-](CoordinatorEntity[C]):
+class HydraWorkerPartEntity[C: HydraPartCoordinator[Any]](CoordinatorEntity[C]):
     """An entity of a part of the worker (its engine, queue, voice, GPU power or image review),
     on the worker's device."""
 

@@ -48,7 +48,7 @@ from hydra_core.models import GpuInfo, SchedulerState, Task
 from .const import DOMAIN, LOGGER, RESEARCH_KIND
 from .coordinator import HydraConfigEntry, HydraData, HydraTaskCoordinator
 from .speech import gpu_names, plural, sentence, temperature
-from .tasks import async_queue_task, async_set_paused
+from .tasks import async_queue_task, async_set_paused, tasks_waiting
 
 if TYPE_CHECKING:
     from hassil.recognize import RecognizeResult
@@ -306,15 +306,10 @@ class ClusterStatusIntent(intent.IntentHandler):
             scheduler = await tasks.client.async_scheduler()
         except HydraError:
             scheduler = tasks.data.scheduler
-        text = f"{plural(_running(scheduler), 'task')} running, {_queued(scheduler)} queued"
+        text = f"{plural(_running(scheduler), 'task')} running, {tasks_waiting(scheduler)} queued"
         if scheduler.settings.paused:
             text += " (autonomous work is paused)"
         return text
-
-
-def _queued(scheduler: SchedulerState) -> int:
-    """Tasks that wait to start: queued, or waiting for the GPUs to have room."""
-    return scheduler.counts.get("queued", 0) + scheduler.counts.get("waiting", 0)
 
 
 def _running(scheduler: SchedulerState) -> int:
@@ -384,7 +379,7 @@ class SetAutonomousWorkIntent(intent.IntentHandler):
 
 
 def _waiting(scheduler: SchedulerState) -> str:
-    if not (queued := _queued(scheduler)):
+    if not (queued := tasks_waiting(scheduler)):
         return "nothing is queued"
     verb = "is" if queued == 1 else "are"
     return f"{plural(queued, 'task')} {verb} queued and will run when the GPUs have room"

@@ -67,7 +67,7 @@ from .const import (
 from .coordinator import HydraConfigEntry
 from .power import async_set_power
 from .speech import join, plural
-from .tasks import async_queue_task, async_retry_task, async_set_paused
+from .tasks import async_queue_task, async_retry_task, async_set_paused, tasks_waiting
 
 STORAGE_VERSION: Final = 1
 SERVICE_LEAVE_HOME: Final = "leave_home"
@@ -275,9 +275,7 @@ class HydraRoutine:
             except HomeAssistantError as err:
                 errors.append(str(err))
             else:
-                done["waiting"] = scheduler.counts.get("queued", 0) + scheduler.counts.get(
-                    "waiting", 0
-                )
+                done["waiting"] = tasks_waiting(scheduler)
         return self._finish(done, errors)
 
     async def async_briefing(self, *, send: bool, hours: float | None = None) -> dict[str, Any]:

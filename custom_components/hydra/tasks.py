@@ -90,6 +90,11 @@ async def async_set_paused(coordinator: HydraTaskCoordinator, *, paused: bool) -
     return scheduler
 
 
+def tasks_waiting(scheduler: SchedulerState) -> int:
+    """Tasks that wait to start: queued, or waiting for the GPUs to have room."""
+    return scheduler.counts.get("queued", 0) + scheduler.counts.get("waiting", 0)
+
+
 def task_summary(task: Task) -> str:
     """A task in a few words: its kind and payload."""
     if not task.payload:

@@ -28,20 +28,17 @@ from hydra_core.gpu import NvmlProbe
 from hydra_core.models import Actor, Task, WorkerInfo
 from hydra_core.scheduler import (
     MaintenanceHandler,
-    PayloadError,
     Scheduler,
-    TaskContext,
-    TaskHandler,
     TaskQuery,
     TaskStore,
 )
-from hydra_core.scheduler.handlers import require_keys
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
 
 from .conftest import (
     LoopbackWorker,
+    ResearchHandler,
     TaskWorker,
     entry_for,
     setup_entry,
@@ -67,22 +64,10 @@ async def _ask(hass: HomeAssistant, text: str) -> str:
     return result.response.speech["plain"]["speech"]
 
 
-class ResearchHandler(TaskHandler):
-    """The ``research`` kind: needs a GPU, so it waits while the GPUs are busy."""
+class GpuResearchHandler(ResearchHandler):
+    """The research stand-in needing a GPU, so it waits while the GPUs are busy."""
 
-    kind: ClassVar[str] = "research"
     needs_gpu: ClassVar[bool] = True
-
-    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A topic, nothing else."""
-        require_keys(payload, {"topic": str})
-        if not payload.get("topic"):
-            raise PayloadError("topic is required")
-        return payload
-
-    async def run(self, payload: dict[str, Any], context: TaskContext) -> dict[str, Any]:
-        """Research done at once."""
-        return {"summary": f"all about {payload['topic']}"}
 
 
 @dataclass
@@ -98,7 +83,7 @@ class ResearchWorker(TaskWorker):
             handlers=[
                 MaintenanceHandler(data_dir=self.data_dir, outputs_dir=self.data_dir / "outputs"),
                 self.handler,
-                ResearchHandler(),
+                GpuResearchHandler(),
             ],
             probe=probe,
             bus=bus,
