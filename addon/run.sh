@@ -58,7 +58,7 @@ voice_enabled() {
     "$python" -c '
 import sys
 from hydra_core.worker.config import load_config
-sys.exit(0 if load_config(sys.argv[1:]).voice else 1)
+sys.exit(0 if load_config(sys.argv[1:]).value("voice") else 1)
 ' "${worker_args[@]:2}"
 }
 

@@ -133,13 +133,32 @@ class WorkerInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PartInfo:
+    """One part a worker runs (containers, tasks, voice, ...): its version and what it offers."""
+
+    version: str
+    capabilities: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {"version": self.version, "capabilities": list(self.capabilities)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Parse the JSON form."""
+        return cls(version=data["version"], capabilities=tuple(data.get("capabilities", ())))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerStatus:
-    """Everything ``/api/v1/status`` reports: the worker, its host and its GPUs."""
+    """Everything ``/api/v1/status`` reports: the worker, its host, its GPUs and its parts."""
 
     worker: WorkerInfo
     started_at: float
     host: HostInfo
     gpu: GpuReport = field(default_factory=lambda: GpuReport(backend="none", available=False))
+    # The parts this worker runs, by name; a part that is off is absent.
+    parts: dict[str, PartInfo] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -148,6 +167,7 @@ class WorkerStatus:
             "started_at": self.started_at,
             "host": self.host.as_dict(),
             "gpu": self.gpu.as_dict(),
+            "parts": {name: part.as_dict() for name, part in self.parts.items()},
         }
 
     @classmethod
@@ -158,6 +178,7 @@ class WorkerStatus:
             started_at=data["started_at"],
             host=HostInfo.from_dict(data["host"]),
             gpu=GpuReport.from_dict(data["gpu"]),
+            parts={name: PartInfo.from_dict(part) for name, part in data.get("parts", {}).items()},
         )
 
     def gpu_by_uuid(self) -> dict[str, GpuInfo]:

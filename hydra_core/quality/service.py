@@ -37,7 +37,8 @@ from .engine import ClipEngine
 from .errors import QualityError
 from .files import StoredImage, check_image
 from .images import ImageError
-from .learning import DEFAULT_THRESHOLD, LearningSettings, learn
+from .learning import LearningSettings, learn
+from .options import QualityOptions
 from .review import ASSETS_DIR, DB_FILE, NewAsset, ReviewStore
 from .scoring import QualityScorer
 
@@ -51,21 +52,6 @@ MAX_BATCH = 32
 # that each compress well could otherwise decode to gigabytes.
 MAX_BATCH_PIXELS = 120_000_000
 MAX_TEXT = 4000
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QualityOptions:
-    """What the worker's options decide about quality."""
-
-    data_dir: Path
-    models_dir: Path
-    model: str = "ViT-B-32"
-    pretrained: str | None = "laion2b_s34b_b79k"
-    device: str = "auto"
-    offline: bool = False
-    config_dir: Path | None = None
-    idle_unload_s: float = 600.0
-    default_threshold: float = DEFAULT_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +69,8 @@ class QualityService:
         self,
         options: QualityOptions,
         *,
+        data_dir: Path,
+        models_dir: Path,
         bus: EventBus | None = None,
         engine: ClipEngine | None = None,
         watch_interval_s: float = 2.0,
@@ -90,19 +78,19 @@ class QualityService:
         """``engine`` replaces the one the options describe (tests)."""
         self.options = options
         self.engine = engine or ClipEngine(
-            options.models_dir,
-            model=options.model,
-            pretrained=options.pretrained,
-            device=options.device,
-            offline=options.offline,
-            idle_unload_s=options.idle_unload_s,
-            config_dir=options.config_dir,
+            models_dir,
+            model=options.quality_model,
+            pretrained=options.quality_pretrained,
+            device=options.quality_device,
+            offline=options.quality_offline,
+            idle_unload_s=options.quality_idle_unload,
+            config_dir=options.quality_config_dir,
         )
         self.scorer = QualityScorer(self.engine)
-        self.characters = CharacterRegistry(options.data_dir)
-        self.store = ReviewStore(options.data_dir / DB_FILE, options.data_dir / ASSETS_DIR)
+        self.characters = CharacterRegistry(data_dir)
+        self.store = ReviewStore(data_dir / DB_FILE, data_dir / ASSETS_DIR)
         self._bus = bus or EventBus()
-        self._settings = LearningSettings(default_threshold=options.default_threshold)
+        self._settings = LearningSettings(default_threshold=options.quality_threshold)
         self._watch_interval_s = watch_interval_s
         self._learning: dict[str | None, CharacterLearning] = {}
         self._published: dict[str, Any] | None = None
@@ -145,7 +133,7 @@ class QualityService:
             pretrained=engine.pretrained,
             device=engine.device,
             state=engine.state,
-            default_threshold=self.options.default_threshold,
+            default_threshold=self.options.quality_threshold,
             pending=pending,
             learning=tuple(self._learning.values()),
         )
@@ -157,7 +145,7 @@ class QualityService:
     def threshold(self, character: str | None) -> float:
         """The auto-accept threshold a new asset of ``character`` is judged against."""
         known = self._learning.get(character)
-        return self.options.default_threshold if known is None else known.threshold
+        return self.options.quality_threshold if known is None else known.threshold
 
     async def _relearn(self, *, publish: bool = True) -> None:
         decisions = await self.store.async_decisions()

@@ -10,7 +10,7 @@ worker's options on the next start.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 import logging
 import math
 from pathlib import Path
@@ -32,6 +32,7 @@ from .. import __version__
 from ..models import VoiceServiceState, VoiceSettings, VoiceStatus
 from ..settings_file import load_settings, save_settings
 from .announce import ZeroconfAnnouncer
+from .options import VoiceOptions
 from .server import ClientError, WyomingServer
 from .stt import SttEngine, SttError
 from .tts import TtsEngine, TtsError
@@ -64,29 +65,6 @@ class VoiceSettingsError(ValueError):
     """A setting Home Assistant asked for cannot be used; the message says why."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VoiceOptions:
-    """What the worker's options decide about voice."""
-
-    host: str
-    port: int
-    models_dir: Path
-    wake_models_dir: Path
-    settings_path: Path
-    offline: bool = False
-    idle_unload_s: float = 600.0
-    wake_refractory_s: float = 2.0
-    stt_language: str | None = None
-    stt_device: str = "auto"
-    stt_compute_type: str = "auto"
-    stt_beam_size: int = 1
-    stt_vad: bool = False
-    tts_language: str = "en-us"
-    defaults: VoiceSettings = field(default_factory=VoiceSettings)
-    # The name to announce with zeroconf; None announces nothing.
-    announce_name: str | None = None
-
-
 class VoiceService:
     """Wake word, speech-to-text and text-to-speech, served over Wyoming."""
 
@@ -94,42 +72,50 @@ class VoiceService:
         self,
         options: VoiceOptions,
         *,
+        host: str,
+        data_dir: Path,
+        models_dir: Path,
+        announce_name: str | None = None,
         on_change: Callable[[VoiceStatus], None] | None = None,
     ) -> None:
+        """``announce_name``: the name to announce with zeroconf; None announces nothing."""
         self._options = options
+        self._defaults = options.settings()
+        self._settings_path = data_dir / SETTINGS_FILE
+        self._announce_name = announce_name
         self._on_change = on_change
-        self._settings = _load_settings(options.settings_path, options.defaults)
+        self._settings = _load_settings(self._settings_path, self._defaults)
         self._progress: dict[str, float | None] = {"stt": None, "tts": None}
         self._last_progress_event = 0.0
         self._last_status: VoiceStatus | None = None
         self.wake = WakeEngine(
-            options.wake_models_dir,
+            options.wake_models_dir or data_dir / "wake_words",
             threshold=self._settings.wake_threshold,
             trigger_level=self._settings.wake_trigger_level,
-            refractory_s=options.wake_refractory_s,
+            refractory_s=options.wake_refractory,
         )
         self.stt = SttEngine(
-            options.models_dir,
+            models_dir,
             model=self._settings.stt_model,
             device=options.stt_device,
             compute_type=options.stt_compute_type,
             language=options.stt_language,
             beam_size=options.stt_beam_size,
             vad=options.stt_vad,
-            offline=options.offline,
-            idle_unload_s=options.idle_unload_s,
+            offline=options.voice_offline,
+            idle_unload_s=options.model_idle_unload,
             on_progress=self._progress_callback("stt"),
         )
         self.tts = TtsEngine(
-            options.models_dir,
+            models_dir,
             voice=self._settings.tts_voice,
             speed=self._settings.tts_speed,
             language=options.tts_language,
-            offline=options.offline,
-            idle_unload_s=options.idle_unload_s,
+            offline=options.voice_offline,
+            idle_unload_s=options.model_idle_unload,
             on_progress=self._progress_callback("tts"),
         )
-        self._server = WyomingServer(self, options.host, options.port)
+        self._server = WyomingServer(self, host, options.voice_port)
         self._announcer: ZeroconfAnnouncer | None = None
 
     @property
@@ -146,8 +132,8 @@ class VoiceService:
         """Listen for Wyoming clients; models still load only when first used."""
         await self._server.start()
         _LOGGER.info("Wyoming voice server on port %s", self.port)
-        if self._options.announce_name is not None:
-            self._announcer = ZeroconfAnnouncer(self._options.announce_name, self.port)
+        if self._announce_name is not None:
+            self._announcer = ZeroconfAnnouncer(self._announce_name, self.port)
             await self._announcer.start()
 
     async def async_stop(self) -> None:
@@ -346,7 +332,7 @@ class VoiceService:
         self.tts.voice = new.tts_voice
         self.tts.speed = new.tts_speed
         self._settings = new
-        _save_settings(self._options.settings_path, self._options.defaults, new)
+        _save_settings(self._settings_path, self._defaults, new)
         self._notify()
         return self.status()
 

@@ -1,38 +1,42 @@
-"""The worker's control API: an aiohttp application under ``/api/v1``."""
+"""The worker's control API: an aiohttp application under ``/api/v1``.
+
+The core routes (health, status, GPUs, the audit log, the event stream) are here; every other
+route belongs to a part (see ``part.py``) and is mounted from the part's route table.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 import contextlib
 import time
 
 from aiohttp import web
 
-from ..audit import AuditLog
-from ..containers import ContainerService
+from ..audit import MAX_LIMIT, AuditLog, AuditQuery
 from ..events import EventBus
 from ..gpu import GpuProbe
-from ..gpu.history import GpuHistory
-from ..gpu.power import PowerManager
 from ..host import read_host_info
-from ..models import GpuInfo, WorkerInfo, WorkerStatus
-from ..quality.service import QualityService
-from ..scheduler import Scheduler
-from ..voice.service import VoiceService
-from . import containers_api, power_api, quality_api, report_api, tasks_api, voice_api
+from ..models import (
+    ACTOR_TYPES,
+    AUDIT_RESULTS,
+    CONTAINER_ACTIONS,
+    EVENT_HELLO,
+    EVENT_KEEPALIVE,
+    KEEPALIVE_S,
+    GpuInfo,
+    WorkerInfo,
+    WorkerStatus,
+)
 from .auth import token_middleware
-from .containers_api import AUDIT_KEY, BUS_KEY, CONTAINERS_KEY
 from .errors import ApiError, error_middleware
-from .power_api import POWER_KEY
-from .quality_api import QUALITY_KEY
-from .report_api import HISTORY_KEY
-from .requests import check_query
-from .state import STATE_KEY, WorkerState
-from .tasks_api import SCHEDULER_KEY
-from .voice_api import VOICE_KEY
+from .part import PARTS_KEY, Part
+from .parts import PARTS
+from .requests import check_query, query_number
+from .state import AUDIT_KEY, BUS_KEY, STATE_KEY, WorkerState
 
 API_PREFIX = "/api/v1"
+core_routes = web.RouteTableDef()
 
 
 def create_app(
@@ -42,45 +46,26 @@ def create_app(
     probe: GpuProbe,
     audit: AuditLog | None = None,
     bus: EventBus | None = None,
-    containers: ContainerService | None = None,
-    scheduler: Scheduler | None = None,
-    voice: VoiceService | None = None,
-    history: GpuHistory | None = None,
-    power: PowerManager | None = None,
-    quality: QualityService | None = None,
+    parts: Iterable[Part] = (),
 ) -> web.Application:
     """Build the application; what it is given starts with it and closes with it.
 
-    ``containers`` is None when the worker has no container engine to follow; its routes then
-    answer 404 ``containers_disabled``. ``history`` samples ``probe`` for ``/report``; without
-    it the report has no GPUs. Without ``quality`` the scoring, character and asset routes
-    answer 404 ``quality_disabled``.
+    ``parts`` start in the order given (that of ``PARTS``) and stop in reverse. The routes of
+    every known part are mounted; those of a part not given answer 404 with its
+    ``disabled_code``.
     """
     app = web.Application(middlewares=[error_middleware, token_middleware(token)])
     app[STATE_KEY] = WorkerState(info=info, probe=probe, started_at=time.time())
     app[AUDIT_KEY] = audit or AuditLog(None)
     app[BUS_KEY] = bus or EventBus()
-    if containers is not None:
-        app[CONTAINERS_KEY] = containers
-    if scheduler is not None:
-        app[SCHEDULER_KEY] = scheduler
-    if voice is not None:
-        app[VOICE_KEY] = voice
-    if history is not None:
-        app[HISTORY_KEY] = history
-    if power is not None:
-        app[POWER_KEY] = power
-    if quality is not None:
-        app[QUALITY_KEY] = quality
-    app.router.add_get(f"{API_PREFIX}/health", handle_health)
-    app.router.add_get(f"{API_PREFIX}/status", handle_status)
-    app.router.add_get(f"{API_PREFIX}/gpus", handle_gpus)
-    containers_api.add_routes(app, API_PREFIX)
-    tasks_api.add_routes(app, API_PREFIX)
-    voice_api.add_routes(app, API_PREFIX)
-    report_api.add_routes(app, API_PREFIX)
-    power_api.add_routes(app, API_PREFIX)
-    quality_api.add_routes(app, API_PREFIX)
+    app[PARTS_KEY] = {part.name: part for part in parts}
+    known = dict.fromkeys((*PARTS, *(type(part) for part in app[PARTS_KEY].values())))
+    for table in (core_routes, *(kind.route_table() for kind in known)):
+        for route in table:
+            assert isinstance(route, web.RouteDef)
+            app.router.add_route(
+                route.method, API_PREFIX + route.path, route.handler, **route.kwargs
+            )
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_end_event_streams)
     return app
@@ -92,56 +77,49 @@ async def _end_event_streams(app: web.Application) -> None:
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
-    """Start the probe, the audit log and the containers; close whatever started, in reverse."""
+    """Start the probe, the audit log and the parts; close whatever started, in reverse."""
     async with contextlib.AsyncExitStack() as stack:
         probe = app[STATE_KEY].probe
         await probe.async_start()
         stack.push_async_callback(probe.async_close)
-        if (power := app.get(POWER_KEY)) is not None:
-            await power.async_start()
-            stack.push_async_callback(power.async_stop)
-        if (history := app.get(HISTORY_KEY)) is not None:
-            await history.async_start()
-            stack.push_async_callback(history.async_stop)
         audit = app[AUDIT_KEY]
         await audit.async_open()
         stack.push_async_callback(audit.async_close)
-        if (containers := app.get(CONTAINERS_KEY)) is not None:
-            await containers.async_start()
-            stack.push_async_callback(containers.async_stop)
-        # Before the scheduler, which may run scoring tasks at once, and closed after it.
-        if (quality := app.get(QUALITY_KEY)) is not None:
-            await quality.async_start()
-            stack.push_async_callback(quality.async_stop)
-        if (scheduler := app.get(SCHEDULER_KEY)) is not None:
-            await scheduler.async_start()
-            stack.push_async_callback(scheduler.async_stop)
-        if (voice := app.get(VOICE_KEY)) is not None:
-            await voice.async_start()
-            stack.push_async_callback(voice.async_stop)
+        for part in app[PARTS_KEY].values():
+            await part.async_start()
+            stack.push_async_callback(part.async_stop)
         yield
 
 
-async def build_status(state: WorkerState) -> WorkerStatus:
-    """Read the host and every GPU into one status."""
+async def build_status(state: WorkerState, parts: Iterable[Part] = ()) -> WorkerStatus:
+    """Read the host and every GPU into one status, with the parts this worker runs."""
     gpu_report = await state.probe.async_read()
     host = await asyncio.get_running_loop().run_in_executor(None, read_host_info)
-    return WorkerStatus(worker=state.info, started_at=state.started_at, host=host, gpu=gpu_report)
+    return WorkerStatus(
+        worker=state.info,
+        started_at=state.started_at,
+        host=host,
+        gpu=gpu_report,
+        parts={part.name: part.info() for part in parts},
+    )
 
 
+@core_routes.get("/health")
 async def handle_health(request: web.Request) -> web.Response:
     """Liveness and identity; the only route that needs no token."""
     check_query(request, {})
     return web.json_response({"status": "ok", **request.app[STATE_KEY].info.as_dict()})
 
 
+@core_routes.get("/status")
 async def handle_status(request: web.Request) -> web.Response:
-    """The worker, its host and every GPU."""
+    """The worker, its host, every GPU and the parts it runs."""
     check_query(request, {})
-    status = await build_status(request.app[STATE_KEY])
+    status = await build_status(request.app[STATE_KEY], request.app[PARTS_KEY].values())
     return web.json_response(status.as_dict())
 
 
+@core_routes.get("/gpus")
 async def handle_gpus(request: web.Request) -> web.Response:
     """Every GPU, or the ones named by ``?index=`` (repeatable)."""
     check_query(request, {"index": "a GPU index, repeatable"})
@@ -162,6 +140,85 @@ def _parse_index(value: str) -> int:
     if not value.isdecimal():
         raise ApiError(400, "invalid_query", f"index must be a non-negative integer, not {value!r}")
     return int(value)
+
+
+@core_routes.get("/audit")
+async def handle_audit(request: web.Request) -> web.Response:
+    """The audit log, newest first; filters combine."""
+    check_query(
+        request,
+        {
+            "container": "container name",
+            "action": "start, stop or restart",
+            "actor": f"one of {', '.join(ACTOR_TYPES)}",
+            "result": f"one of {', '.join(AUDIT_RESULTS)}",
+            "since": "unix time",
+            "until": "unix time",
+            "before": "entry id, for paging",
+            "limit": f"1 to {MAX_LIMIT} (default 100)",
+        },
+    )
+    for key, allowed in (
+        ("action", CONTAINER_ACTIONS),
+        ("actor", ACTOR_TYPES),
+        ("result", AUDIT_RESULTS),
+    ):
+        if key in request.query and request.query[key] not in allowed:
+            raise ApiError(400, "invalid_query", f"{key} must be one of {', '.join(allowed)}")
+    before = query_number(request, "before", low=1, high=2**62)
+    limit = query_number(request, "limit", low=1, high=MAX_LIMIT)
+    entries = await request.app[AUDIT_KEY].async_query(
+        AuditQuery(
+            container=request.query.get("container"),
+            action=request.query.get("action"),
+            actor_type=request.query.get("actor"),
+            result=request.query.get("result"),
+            since=query_number(request, "since", low=0, high=2**40),
+            until=query_number(request, "until", low=0, high=2**40),
+            before_id=None if before is None else int(before),
+            limit=100 if limit is None else int(limit),
+        )
+    )
+    return web.json_response({"entries": [entry.as_dict() for entry in entries]})
+
+
+@core_routes.get("/events")
+async def handle_events(request: web.Request) -> web.WebSocketResponse:
+    """The event stream: a hello, then every worker event as JSON text messages."""
+    check_query(request, {})
+    socket = web.WebSocketResponse()
+    await socket.prepare(request)
+    subscription = request.app[BUS_KEY].subscribe()
+    await socket.send_json(
+        {"type": EVENT_HELLO, "time": time.time(), "data": request.app[STATE_KEY].info.as_dict()}
+    )
+
+    async def until_closed() -> None:
+        async for _message in socket:
+            pass  # the client only listens; this notices it closing
+        subscription.close()
+
+    reader = asyncio.create_task(until_closed())
+    try:
+        while True:
+            try:
+                event = await subscription.next(KEEPALIVE_S)
+            except TimeoutError:
+                # Lets both ends notice a dead connection within a minute or so.
+                await socket.send_json({"type": EVENT_KEEPALIVE, "time": time.time(), "data": {}})
+                continue
+            if event is None:
+                break
+            await socket.send_json(event.as_dict())
+    except ConnectionResetError:
+        pass
+    finally:
+        subscription.close()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await socket.close()
+    return socket
 
 
 __all__ = ["API_PREFIX", "STATE_KEY", "ApiError", "WorkerState", "build_status", "create_app"]

@@ -5,24 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 import json
 import math
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
 from ..models import Actor
 from .errors import ApiError
-
-_T = TypeVar("_T")
-
-
-def app_part(request: web.Request, key: web.AppKey[_T], code: str, message: str) -> _T:
-    """The part of the worker stored under ``key`` (its queue, voice, power, quality), or a 404
-    with ``code`` when this worker runs without it."""
-    part = request.app.get(key)
-    if part is None:
-        raise ApiError(404, code, message)
-    return part
-
 
 # Who may be named as the actor of a request; self_heal is the worker's own.
 CALLER_ACTORS = ("user", "automation", "api", "presence", "schedule")

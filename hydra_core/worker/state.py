@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ..audit import AuditLog
+from ..events import EventBus
 from ..gpu import GpuProbe
 from ..models import WorkerInfo
 
@@ -20,3 +22,5 @@ class WorkerState:
 
 
 STATE_KEY = web.AppKey("state", WorkerState)
+AUDIT_KEY = web.AppKey("audit", AuditLog)
+BUS_KEY = web.AppKey("bus", EventBus)

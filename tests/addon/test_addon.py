@@ -30,15 +30,16 @@ import pytest
 import yaml
 
 from hydra_core import __version__
+from hydra_core.containers.options import ContainerOptions
 from hydra_core.gpu import BACKENDS
+from hydra_core.gpu.options import GpuOptions
+from hydra_core.voice.options import DEFAULT_VOICE_PORT
 from hydra_core.worker.config import (
     DEFAULT_PORT,
-    DEFAULT_VOICE_PORT,
     LOG_LEVELS,
-    OPTION_NAMES,
-    OPTIONS,
     TOKEN_FILE,
     ConfigError,
+    all_options,
     load_config,
 )
 
@@ -55,7 +56,7 @@ SUPERVISOR_TOKEN = "supervisor-token-for-the-test"
 FIXED_BY_RUN_SH = {"host", "port", "data_dir", "token"}
 # The worker's own choices for each option the add-on offers as a list.
 WORKER_CHOICES = {"gpu_backend": BACKENDS, "log_level": LOG_LEVELS}
-WORKER_ENV = {option.env for option in OPTIONS}
+WORKER_ENV = {option.env for option in all_options()}
 POWER_PERCENTS = ("power_eco_percent", "power_balanced_percent")
 
 
@@ -95,7 +96,7 @@ def _load_options(tmp_path: Path, options: dict[str, Any]):
 
 
 def test_options_are_worker_options(config: dict[str, Any]) -> None:
-    assert set(config["options"]) <= OPTION_NAMES
+    assert set(config["options"]) <= {option.name for option in all_options()}
     assert set(config["schema"]) == set(config["options"])
     assert not set(config["options"]) & FIXED_BY_RUN_SH
 
@@ -117,12 +118,12 @@ def test_every_option_is_documented(config: dict[str, Any]) -> None:
 def test_default_options_configure_the_worker(config: dict[str, Any], tmp_path: Path) -> None:
     worker = _load_options(tmp_path, config["options"])
 
-    assert worker.name == socket.gethostname()  # empty name: the host name
-    assert worker.gpu_backend == config["options"]["gpu_backend"] == "nvml"
-    assert worker.simulated_gpus == config["options"]["simulated_gpus"] == 2
-    assert worker.log_level == config["options"]["log_level"] == "info"
-    assert worker.data_dir == tmp_path
-    assert worker.token is None  # so the worker makes its own in /data/token
+    assert worker.core.name == socket.gethostname()  # empty name: the host name
+    assert worker[GpuOptions].gpu_backend == config["options"]["gpu_backend"] == "nvml"
+    assert worker[GpuOptions].simulated_gpus == config["options"]["simulated_gpus"] == 2
+    assert worker.core.log_level == config["options"]["log_level"] == "info"
+    assert worker.core.data_dir == tmp_path
+    assert worker.core.token is None  # so the worker makes its own in /data/token
 
 
 def test_schema_types_are_known(config: dict[str, Any]) -> None:
@@ -144,10 +145,12 @@ def test_bool_and_string_list_options_reach_the_worker(
     assert kinds["self_healing"] == "bool"
     assert kinds["protected_containers"] == ["str"]
     worker = _load_options(tmp_path, {"self_healing": False, "protected_containers": ["a", "b*"]})
-    assert worker.self_healing is False
-    assert worker.protected_containers == ("a", "b*")
+    assert worker[ContainerOptions].self_healing is False
+    assert worker[ContainerOptions].protected_containers == ("a", "b*")
     defaults = _load_options(tmp_path, config["options"])
-    assert defaults.protected_containers == tuple(config["options"]["protected_containers"])
+    assert defaults[ContainerOptions].protected_containers == tuple(
+        config["options"]["protected_containers"]
+    )
 
 
 def test_list_choices_are_the_workers(config: dict[str, Any], tmp_path: Path) -> None:
@@ -159,7 +162,7 @@ def test_list_choices_are_the_workers(config: dict[str, Any], tmp_path: Path) ->
     assert lists == WORKER_CHOICES
     for option, choices in lists.items():
         for choice in choices:
-            assert getattr(_load_options(tmp_path, {option: choice}), option) == choice
+            assert _load_options(tmp_path, {option: choice}).value(option) == choice
 
 
 def test_int_ranges_are_the_workers(config: dict[str, Any], tmp_path: Path) -> None:
@@ -170,8 +173,8 @@ def test_int_ranges_are_the_workers(config: dict[str, Any], tmp_path: Path) -> N
     }
     assert ranges == {"simulated_gpus": (0, 64)}
     for option, (low, high) in ranges.items():
-        assert getattr(_load_options(tmp_path, {option: low}), option) == low
-        assert getattr(_load_options(tmp_path, {option: high}), option) == high
+        assert _load_options(tmp_path, {option: low}).value(option) == low
+        assert _load_options(tmp_path, {option: high}).value(option) == high
         for outside in (low - 1, high + 1):
             with pytest.raises(ConfigError, match=option):
                 _load_options(tmp_path, {option: outside})
@@ -192,14 +195,14 @@ def test_float_ranges_are_the_workers(config: dict[str, Any], tmp_path: Path) ->
         # The eco profile may not exceed the balanced one: their bounds are tried together.
         together = POWER_PERCENTS if option in POWER_PERCENTS else (option,)
         for bound in (low, high):
-            assert getattr(_load_options(tmp_path, dict.fromkeys(together, bound)), option) == bound
+            assert _load_options(tmp_path, dict.fromkeys(together, bound)).value(option) == bound
         for outside in (low - 0.01, high + 0.01):
             with pytest.raises(ConfigError, match=option):
                 _load_options(tmp_path, {option: outside})
 
 
 def test_name_takes_any_text(tmp_path: Path) -> None:
-    assert _load_options(tmp_path, {"name": "Garage rack"}).name == "Garage rack"
+    assert _load_options(tmp_path, {"name": "Garage rack"}).core.name == "Garage rack"
 
 
 # Versions, images and ports.

@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 
+from hydra_core.gpu.options import GpuOptions
+from hydra_core.quality.options import QualityOptions
 from hydra_core.worker.config import (
     DEFAULT_PORT,
     MIN_TOKEN_LENGTH,
-    OPTION_NAMES,
     TOKEN_FILE,
     WORKER_ID_FILE,
     ConfigError,
-    WorkerConfig,
+    CoreOptions,
+    all_options,
     ensure_token,
     ensure_worker_id,
     load_config,
@@ -44,14 +46,14 @@ def mode(path: Path) -> int:
 def test_defaults() -> None:
     config = load_config([], environ={})
 
-    assert config.host == ALL_INTERFACES
-    assert config.port == DEFAULT_PORT
-    assert config.token is None
-    assert config.name == socket.gethostname()
-    assert config.gpu_backend == "nvml"
-    assert config.simulated_gpus == 2
-    assert config.log_level == "info"
-    assert config.data_dir.name == "hydra"
+    assert config.core.host == ALL_INTERFACES
+    assert config.core.port == DEFAULT_PORT
+    assert config.core.token is None
+    assert config.core.name == socket.gethostname()
+    assert config[GpuOptions].gpu_backend == "nvml"
+    assert config[GpuOptions].simulated_gpus == 2
+    assert config.core.log_level == "info"
+    assert config.core.data_dir.name == "hydra"
 
 
 def test_precedence_cli_over_env_over_file_over_default(tmp_path: Path) -> None:
@@ -74,13 +76,13 @@ def test_precedence_cli_over_env_over_file_over_default(tmp_path: Path) -> None:
 
     config = load_config(["--port", "3333", "--data-dir", str(tmp_path / "cli-data")], environ)
 
-    assert config.port == 3333  # CLI beats env and file
-    assert config.data_dir == tmp_path / "cli-data"
-    assert config.name == "from-env"  # env beats file
-    assert config.log_level == "warning"  # only in the file
-    assert config.gpu_backend == "none"
-    assert config.simulated_gpus == 2  # nowhere: default
-    assert config.host == ALL_INTERFACES
+    assert config.core.port == 3333  # CLI beats env and file
+    assert config.core.data_dir == tmp_path / "cli-data"
+    assert config.core.name == "from-env"  # env beats file
+    assert config.core.log_level == "warning"  # only in the file
+    assert config[GpuOptions].gpu_backend == "none"
+    assert config[GpuOptions].simulated_gpus == 2  # nowhere: default
+    assert config.core.host == ALL_INTERFACES
 
 
 def test_options_file_flag_beats_env_options_file(tmp_path: Path) -> None:
@@ -90,7 +92,7 @@ def test_options_file_flag_beats_env_options_file(tmp_path: Path) -> None:
 
     config = load_config(["--options-file", str(chosen)], {"HYDRA_OPTIONS_FILE": str(other)})
 
-    assert config.name == "chosen"
+    assert config.core.name == "chosen"
 
 
 def test_empty_values_in_options_file_mean_default(tmp_path: Path) -> None:
@@ -99,9 +101,9 @@ def test_empty_values_in_options_file_mean_default(tmp_path: Path) -> None:
 
     config = load_config(["--options-file", str(options)], environ={})
 
-    assert config.name == socket.gethostname()
-    assert config.token is None
-    assert config.port == DEFAULT_PORT
+    assert config.core.name == socket.gethostname()
+    assert config.core.token is None
+    assert config.core.port == DEFAULT_PORT
 
 
 def test_values_are_normalised() -> None:
@@ -110,11 +112,11 @@ def test_values_are_normalised() -> None:
         {"HYDRA_NAME": "  rig  ", "HYDRA_TOKEN": f"  {SECRET}  "},
     )
 
-    assert config.gpu_backend == "simulated"
-    assert config.log_level == "debug"
-    assert config.simulated_gpus == 4
-    assert config.name == "rig"
-    assert config.token == SECRET
+    assert config[GpuOptions].gpu_backend == "simulated"
+    assert config.core.log_level == "debug"
+    assert config[GpuOptions].simulated_gpus == 4
+    assert config.core.name == "rig"
+    assert config.core.token == SECRET
 
 
 # --- bad values ----------------------------------------------------------------------------
@@ -197,7 +199,7 @@ def test_short_token_rejected() -> None:
     with pytest.raises(ConfigError, match=f"at least {MIN_TOKEN_LENGTH} characters"):
         load_config(["--token", short], environ={})
 
-    assert load_config(["--token", "x" * MIN_TOKEN_LENGTH], environ={}).token
+    assert load_config(["--token", "x" * MIN_TOKEN_LENGTH], environ={}).core.token
 
 
 # --- the token stays secret ----------------------------------------------------------------
@@ -242,14 +244,14 @@ def test_redacted_hides_the_token_and_shows_the_rest(tmp_path: Path) -> None:
     assert redacted["port"] == "9000"
     assert redacted["data_dir"] == str(tmp_path)
     # Every option is shown, so a log of the options is complete.
-    assert set(redacted) == OPTION_NAMES
+    assert set(redacted) == {option.name for option in all_options()}
 
 
 # --- state kept in the data dir --------------------------------------------------------------
 
 
 def test_configured_token_is_used_and_not_written(tmp_path: Path) -> None:
-    config = WorkerConfig(token=SECRET, data_dir=tmp_path)
+    config = CoreOptions(token=SECRET, data_dir=tmp_path)
 
     assert ensure_token(config) == SECRET
     assert not (tmp_path / TOKEN_FILE).exists()
@@ -257,7 +259,7 @@ def test_configured_token_is_used_and_not_written(tmp_path: Path) -> None:
 
 def test_generated_token_is_kept_private_and_stable(tmp_path: Path) -> None:
     data_dir = tmp_path / "not" / "yet" / "there"
-    config = WorkerConfig(data_dir=data_dir)
+    config = CoreOptions(data_dir=data_dir)
 
     token = ensure_token(config)
 
@@ -267,15 +269,15 @@ def test_generated_token_is_kept_private_and_stable(tmp_path: Path) -> None:
     assert mode(path) == 0o600
     # Same token on every later call and after a restart (a new config object).
     assert ensure_token(config) == token
-    assert ensure_token(WorkerConfig(data_dir=data_dir)) == token
+    assert ensure_token(CoreOptions(data_dir=data_dir)) == token
     # A different data dir is a different worker with its own token.
-    assert ensure_token(WorkerConfig(data_dir=tmp_path / "other")) != token
+    assert ensure_token(CoreOptions(data_dir=tmp_path / "other")) != token
 
 
 def test_generated_token_is_private_even_with_a_permissive_umask(tmp_path: Path) -> None:
     previous = os.umask(0)
     try:
-        ensure_token(WorkerConfig(data_dir=tmp_path))
+        ensure_token(CoreOptions(data_dir=tmp_path))
     finally:
         os.umask(previous)
 
@@ -285,7 +287,7 @@ def test_generated_token_is_private_even_with_a_permissive_umask(tmp_path: Path)
 def test_token_kept_by_an_operator_is_used(tmp_path: Path) -> None:
     (tmp_path / TOKEN_FILE).write_text(SECRET + "\n")
 
-    assert ensure_token(WorkerConfig(data_dir=tmp_path)) == SECRET
+    assert ensure_token(CoreOptions(data_dir=tmp_path)) == SECRET
 
 
 def test_token_generated_into_an_existing_empty_file_is_private(tmp_path: Path) -> None:
@@ -293,7 +295,7 @@ def test_token_generated_into_an_existing_empty_file_is_private(tmp_path: Path) 
     path.touch()  # e.g. `touch token` by an operator, or a crash before the first write
     path.chmod(0o644)
 
-    token = ensure_token(WorkerConfig(data_dir=tmp_path))
+    token = ensure_token(CoreOptions(data_dir=tmp_path))
 
     assert path.read_text().strip() == token
     assert mode(path) == 0o600
@@ -313,31 +315,51 @@ def test_worker_id_is_stable(tmp_path: Path) -> None:
 def test_metrics_interval_from_each_source(tmp_path: Path) -> None:
     options = write_options(tmp_path, {"metrics_interval": 60})
 
-    assert load_config([], environ={}).metrics_interval == 30
-    assert load_config(["--options-file", str(options)], environ={}).metrics_interval == 60
-    assert load_config([], {"HYDRA_METRICS_INTERVAL": "15"}).metrics_interval == 15
-    assert load_config(["--metrics-interval", "5.5"], environ={}).metrics_interval == 5.5
+    assert load_config([], environ={})[GpuOptions].metrics_interval == 30
+    assert (
+        load_config(["--options-file", str(options)], environ={})[GpuOptions].metrics_interval == 60
+    )
+    assert load_config([], {"HYDRA_METRICS_INTERVAL": "15"})[GpuOptions].metrics_interval == 15
+    assert (
+        load_config(["--metrics-interval", "5.5"], environ={})[GpuOptions].metrics_interval == 5.5
+    )
 
 
 def test_quality_options_from_each_source(tmp_path: Path) -> None:
     defaults = load_config([], environ={})
-    assert (defaults.quality, defaults.quality_model, defaults.quality_pretrained) == (
+    assert (
+        defaults[QualityOptions].quality,
+        defaults[QualityOptions].quality_model,
+        defaults[QualityOptions].quality_pretrained,
+    ) == (
         True,
         "ViT-B-32",
         "laion2b_s34b_b79k",
     )
-    assert (defaults.quality_device, defaults.quality_offline) == ("auto", False)
-    assert (defaults.quality_threshold, defaults.quality_idle_unload) == (60, 600)
-    assert defaults.quality_config_dir is None
+    assert (defaults[QualityOptions].quality_device, defaults[QualityOptions].quality_offline) == (
+        "auto",
+        False,
+    )
+    assert (
+        defaults[QualityOptions].quality_threshold,
+        defaults[QualityOptions].quality_idle_unload,
+    ) == (60, 600)
+    assert defaults[QualityOptions].quality_config_dir is None
 
     options = write_options(tmp_path, {"quality_threshold": 72.5, "quality_device": "CUDA:1"})
     config = load_config(
         ["--options-file", str(options), "--quality-pretrained", "none"],
         {"HYDRA_QUALITY_CONFIG_DIR": str(tmp_path), "HYDRA_QUALITY": "off"},
     )
-    assert (config.quality, config.quality_pretrained) == (False, "none")
-    assert (config.quality_threshold, config.quality_device) == (72.5, "cuda:1")
-    assert config.quality_config_dir == tmp_path
+    assert (config[QualityOptions].quality, config[QualityOptions].quality_pretrained) == (
+        False,
+        "none",
+    )
+    assert (config[QualityOptions].quality_threshold, config[QualityOptions].quality_device) == (
+        72.5,
+        "cuda:1",
+    )
+    assert config[QualityOptions].quality_config_dir == tmp_path
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 
 from hydra_core.gpu import GpuProbe, NoGpuProbe, NvmlProbe, SimulatedProbe
 from hydra_core.gpu.base import PowerLimitError
+from hydra_core.power.options import PowerOptions
 from hydra_core.worker.config import ConfigError, load_config
 from tests.fake_nvml import FakeNvml, make_gpu
 
@@ -84,8 +85,8 @@ def test_no_gpu_backend_cannot_set_limits() -> None:
 
 
 def test_profile_options_default_and_come_from_every_source(tmp_path: Path) -> None:
-    assert load_config([], environ={}).power_eco_percent == 60
-    assert load_config([], environ={}).power_balanced_percent == 80
+    assert load_config([], environ={})[PowerOptions].power_eco_percent == 60
+    assert load_config([], environ={})[PowerOptions].power_balanced_percent == 80
     options = tmp_path / "options.json"
     options.write_text(json.dumps({"power_eco_percent": 50, "power_balanced_percent": 75}))
 
@@ -94,8 +95,11 @@ def test_profile_options_default_and_come_from_every_source(tmp_path: Path) -> N
         environ={"HYDRA_POWER_BALANCED_PERCENT": "90"},
     )
 
-    assert (config.power_eco_percent, config.power_balanced_percent) == (50, 90)
-    assert config.power_interval == 5
+    assert (
+        config[PowerOptions].power_eco_percent,
+        config[PowerOptions].power_balanced_percent,
+    ) == (50, 90)
+    assert config[PowerOptions].power_interval == 5
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.hydra.const import DOMAIN
 from hydra_core.audit import AuditLog
 from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
+from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.history import GpuHistory
-from hydra_core.gpu.power import SETTINGS_FILE as POWER_SETTINGS_FILE, PowerManager
-from hydra_core.models import HealingSettings, VoiceSettings, WorkerInfo
+from hydra_core.gpu.part import GpuPart
+from hydra_core.models import HealingSettings, WorkerInfo
+from hydra_core.power.manager import SETTINGS_FILE as POWER_SETTINGS_FILE, PowerManager
+from hydra_core.power.part import PowerPart
 from hydra_core.scheduler import (
     MaintenanceHandler,
     PayloadError,
@@ -38,7 +41,10 @@ from hydra_core.scheduler import (
     TaskStore,
 )
 from hydra_core.scheduler.handlers import require_keys
-from hydra_core.voice.service import SETTINGS_FILE, VoiceOptions, VoiceService
+from hydra_core.scheduler.part import TasksPart
+from hydra_core.voice.options import VoiceOptions
+from hydra_core.voice.part import VoicePart
+from hydra_core.voice.service import VoiceService
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
@@ -194,7 +200,7 @@ class ContainerWorker(LoopbackWorker):
             probe=NvmlProbe(self.nvml),
             audit=audit,
             bus=bus,
-            containers=service,
+            parts=[ContainersPart(service)],
         )
 
 
@@ -327,7 +333,11 @@ class TaskWorker(LoopbackWorker):
             stop_timeout_s=0.5,
         )
         return create_app(
-            info=self.info, token=self.token, probe=probe, bus=bus, scheduler=self.scheduler
+            info=self.info,
+            token=self.token,
+            probe=probe,
+            bus=bus,
+            parts=[TasksPart(self.scheduler)],
         )
 
     async def stop(self) -> None:
@@ -362,18 +372,16 @@ class VoiceWorker(LoopbackWorker):
     def build_app(self) -> web.Application:
         """The worker application with its voice services."""
         self.voice = VoiceService(
-            VoiceOptions(
-                host="127.0.0.1",
-                port=0,
-                models_dir=self.models_dir,
-                wake_models_dir=self.data_dir / "wake_words",
-                settings_path=self.data_dir / SETTINGS_FILE,
-                offline=True,
-                defaults=VoiceSettings(stt_model="tiny.en", tts_voice=SPEAKER),
-            )
+            VoiceOptions(voice_port=0, voice_offline=True, stt_model="tiny.en", tts_voice=SPEAKER),
+            host="127.0.0.1",
+            data_dir=self.data_dir,
+            models_dir=self.models_dir,
         )
         return create_app(
-            info=self.info, token=self.token, probe=NvmlProbe(self.nvml), voice=self.voice
+            info=self.info,
+            token=self.token,
+            probe=NvmlProbe(self.nvml),
+            parts=[VoicePart(self.voice)],
         )
 
     @property
@@ -414,7 +422,9 @@ class PowerWorker(LoopbackWorker):
             bus=bus,
             interval_s=self.interval_s,
         )
-        return create_app(info=self.info, token=self.token, probe=probe, bus=bus, power=power)
+        return create_app(
+            info=self.info, token=self.token, probe=probe, bus=bus, parts=[PowerPart(power)]
+        )
 
 
 @pytest.fixture
@@ -478,11 +488,15 @@ class RoutineWorker(LoopbackWorker):
             token=self.token,
             probe=probe,
             bus=bus,
-            scheduler=self.scheduler,
-            power=PowerManager(
-                probe, path=self.data_dir / POWER_SETTINGS_FILE, bus=bus, interval_s=0.2
-            ),
-            history=GpuHistory(self.data_dir / "metrics.db", probe, interval_s=0.1),
+            parts=[
+                GpuPart(GpuHistory(self.data_dir / "metrics.db", probe, interval_s=0.1)),
+                PowerPart(
+                    PowerManager(
+                        probe, path=self.data_dir / POWER_SETTINGS_FILE, bus=bus, interval_s=0.2
+                    )
+                ),
+                TasksPart(self.scheduler),
+            ],
         )
 
 

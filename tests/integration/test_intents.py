@@ -32,6 +32,7 @@ from hydra_core.scheduler import (
     TaskQuery,
     TaskStore,
 )
+from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
@@ -91,7 +92,11 @@ class ResearchWorker(TaskWorker):
             stop_timeout_s=0.5,
         )
         return create_app(
-            info=self.info, token=self.token, probe=probe, bus=bus, scheduler=self.scheduler
+            info=self.info,
+            token=self.token,
+            probe=probe,
+            bus=bus,
+            parts=[TasksPart(self.scheduler)],
         )
 
 

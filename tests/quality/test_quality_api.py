@@ -24,9 +24,12 @@ from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
 from hydra_core.models import EVENT_QUALITY, WorkerInfo
 from hydra_core.quality.engine import RANDOM_WEIGHTS_REASON
-from hydra_core.quality.service import QualityOptions, QualityService
+from hydra_core.quality.options import QualityOptions
+from hydra_core.quality.part import QualityPart
+from hydra_core.quality.service import QualityService
 from hydra_core.quality.task import QualityScoringHandler
 from hydra_core.scheduler import Scheduler, TaskStore
+from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.quality.conftest import CONFIGS, KINDS, TINY_MODEL, bilevel_png, encode, picture
@@ -64,14 +67,14 @@ async def make_worker(
         bus = bus or EventBus()
         service = QualityService(
             QualityOptions(
-                data_dir=tmp_path / "data",
-                models_dir=tmp_path / "models",
-                model=TINY_MODEL,
-                pretrained="none",
-                config_dir=CONFIGS,
-                idle_unload_s=0,
-                default_threshold=THRESHOLD,
+                quality_model=TINY_MODEL,
+                quality_pretrained="none",
+                quality_config_dir=CONFIGS,
+                quality_idle_unload=0,
+                quality_threshold=THRESHOLD,
             ),
+            data_dir=tmp_path / "data",
+            models_dir=tmp_path / "models",
             bus=bus,
             watch_interval_s=0.05,
         )
@@ -88,8 +91,7 @@ async def make_worker(
             token=TOKEN,
             probe=probe,
             bus=bus,
-            scheduler=scheduler,
-            quality=service,
+            parts=[QualityPart(service), TasksPart(scheduler)],
         )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
         await runner.setup()

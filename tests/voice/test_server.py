@@ -19,8 +19,8 @@ from wyoming.ping import Ping, Pong
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 from wyoming.wake import Detect, Detection, NotDetected
 
-from hydra_core.models import VoiceSettings
-from hydra_core.voice.service import SETTINGS_FILE, VoiceOptions, VoiceService
+from hydra_core.voice.options import VoiceOptions
+from hydra_core.voice.service import VoiceService
 
 from .weights import SPEAKER, VoiceWeights, kokoro_say, words
 
@@ -54,15 +54,14 @@ async def start_server(tmp_path: Path, voice_models_dir: Path) -> AsyncIterator[
     async def start(models_dir: Path = voice_models_dir, **settings: Any) -> VoiceService:
         service = VoiceService(
             VoiceOptions(
-                host=LOOPBACK,
-                port=0,
-                models_dir=models_dir,
-                wake_models_dir=tmp_path / "wake_words",
-                settings_path=tmp_path / SETTINGS_FILE,
-                offline=True,
-                idle_unload_s=0,
-                defaults=VoiceSettings(stt_model="tiny.en", tts_voice=SPEAKER, **settings),
-            )
+                voice_port=0,
+                voice_offline=True,
+                model_idle_unload=0,
+                **({"stt_model": "tiny.en", "tts_voice": SPEAKER} | settings),
+            ),
+            host=LOOPBACK,
+            data_dir=tmp_path,
+            models_dir=models_dir,
         )
         await service.async_start()
         services.append(service)

@@ -26,6 +26,7 @@ from hydra_core.scheduler import (
     TaskHandler,
     TaskStore,
 )
+from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 
 
@@ -64,7 +65,7 @@ async def main(port: int, data_dir: Path, token: str) -> None:
         token=token,
         probe=probe,
         bus=bus,
-        scheduler=scheduler,
+        parts=[TasksPart(scheduler)],
     )
     runner = web.AppRunner(app)
     await runner.setup()

@@ -18,6 +18,7 @@ import pytest
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.containers import ContainerService, EngineClient, EngineError, ProtectionPolicy
+from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import (
@@ -96,7 +97,7 @@ async def start_worker(
                 probe=NoGpuProbe(),
                 audit=audit,
                 bus=bus,
-                containers=service,
+                parts=[ContainersPart(service)],
             )
         )
         session = aiohttp.ClientSession()

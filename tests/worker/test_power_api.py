@@ -20,8 +20,9 @@ import pytest
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus, Subscription
 from hydra_core.gpu import NoGpuProbe, NvmlProbe, SimulatedProbe
-from hydra_core.gpu.power import SETTINGS_FILE, PowerManager
 from hydra_core.models import EVENT_POWER, Actor, PowerSettings, PowerStatus, WorkerInfo
+from hydra_core.power.manager import SETTINGS_FILE, PowerManager
+from hydra_core.power.part import PowerPart
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 
@@ -74,7 +75,7 @@ def make_client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path
                 token=TOKEN,
                 probe=probe,
                 bus=bus,
-                power=power,
+                parts=[PowerPart(power)],
             )
         )
         return HydraClient(http, url, TOKEN), url
@@ -144,7 +145,7 @@ async def test_a_profile_outside_the_cards_range_is_clamped_and_logged(
     nvml.gpus[0].limit_min_mw = 300_000
     client, _ = await make_client(NvmlProbe(nvml))
 
-    with caplog.at_level(logging.INFO, logger="hydra_core.gpu.power"):
+    with caplog.at_level(logging.INFO, logger="hydra_core.power.manager"):
         status = await client.async_set_power(actor=USER, profile="eco", gpus=[0])
 
     assert limits_w(nvml) == [300, 300]
@@ -189,7 +190,7 @@ async def test_not_permitted_is_refused_reported_and_applied_once_permitted(
     events = bus.subscribe()
     client, _ = await make_client(NvmlProbe(nvml), bus)
 
-    with caplog.at_level(logging.WARNING, logger="hydra_core.gpu.power"):
+    with caplog.at_level(logging.WARNING, logger="hydra_core.power.manager"):
         with pytest.raises(HydraApiError) as refused:
             await client.async_set_power(actor=USER, profile="eco")
         # The watch loop keeps trying, and keeps quiet about it.
@@ -239,7 +240,7 @@ async def test_the_profile_is_applied_again_after_a_gpu_reset(
     client, _ = await make_client(NvmlProbe(nvml))
     await client.async_set_power(actor=USER, profile="balanced")
 
-    with caplog.at_level(logging.INFO, logger="hydra_core.gpu.power"):
+    with caplog.at_level(logging.INFO, logger="hydra_core.power.manager"):
         nvml.reset_gpu(0)
         await wait_until(lambda: limits_w(nvml) == [360, 240])
 

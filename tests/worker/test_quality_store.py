@@ -27,8 +27,10 @@ from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import EVENT_ASSET, EVENT_QUALITY, Asset, ImageScore, WorkerInfo
 from hydra_core.quality import service as service_module
 from hydra_core.quality.files import check_image
+from hydra_core.quality.options import QualityOptions
+from hydra_core.quality.part import QualityPart
 from hydra_core.quality.review import NewAsset
-from hydra_core.quality.service import QualityOptions, QualityService
+from hydra_core.quality.service import QualityService
 from hydra_core.worker.app import create_app
 from tests.quality_worker import TOKEN, USER, QualityWorker
 
@@ -96,12 +98,9 @@ def make_worker(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path
         service = None
         if quality:
             service = QualityService(
-                QualityOptions(
-                    data_dir=tmp_path / "data",
-                    models_dir=tmp_path / "models",
-                    offline=True,
-                    **options,
-                ),
+                QualityOptions(quality_offline=True, **options),
+                data_dir=tmp_path / "data",
+                models_dir=tmp_path / "models",
                 bus=bus,
                 watch_interval_s=0.05,
             )
@@ -111,7 +110,7 @@ def make_worker(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path
                 token=TOKEN,
                 probe=NoGpuProbe(),
                 bus=bus,
-                quality=service,
+                parts=[] if service is None else [QualityPart(service)],
             )
         )
         return Worker(url, service, http)  # type: ignore[arg-type]
@@ -372,7 +371,7 @@ async def test_review_queue_and_decisions(make_worker: MakeWorker) -> None:
 
 
 async def test_calibration_moves_with_decisions(make_worker: MakeWorker) -> None:
-    worker = await make_worker(default_threshold=50)
+    worker = await make_worker(quality_threshold=50)
     await worker.call("POST", "characters", {"name": "Mira"})
 
     async def decide(scores: list[float], decision: str, reason: str | None = None) -> None:

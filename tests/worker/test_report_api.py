@@ -15,9 +15,11 @@ import pytest
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraClient
 from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
+from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe, NvmlProbe
 from hydra_core.gpu.history import GpuHistory
+from hydra_core.gpu.part import GpuPart
 from hydra_core.models import Actor, HealingSettings, Task, WorkerInfo
 from hydra_core.scheduler import (
     PermanentTaskError,
@@ -26,6 +28,7 @@ from hydra_core.scheduler import (
     TaskHandler,
     TaskStore,
 )
+from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
@@ -79,8 +82,7 @@ async def worker(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Pat
             probe=probe,
             audit=audit,
             bus=bus,
-            scheduler=scheduler,
-            history=history,
+            parts=[GpuPart(history), TasksPart(scheduler)],
         )
     )
     async with asyncio.timeout(5):
@@ -225,7 +227,12 @@ async def test_containers_in_trouble_and_their_audit(
     )
     url = await serve_app(
         create_app(
-            info=INFO, token=TOKEN, probe=NoGpuProbe(), audit=audit, bus=bus, containers=service
+            info=INFO,
+            token=TOKEN,
+            probe=NoGpuProbe(),
+            audit=audit,
+            bus=bus,
+            parts=[ContainersPart(service)],
         )
     )
     client = HydraClient(http, url, TOKEN)

@@ -18,6 +18,7 @@ from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import Actor, WorkerInfo
 from hydra_core.scheduler import MaintenanceHandler, Scheduler, TaskStore
+from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 
 from .conftest import ServeApp
@@ -45,7 +46,7 @@ async def client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Pat
             token=TOKEN,
             probe=probe,
             bus=bus,
-            scheduler=scheduler,
+            parts=[TasksPart(scheduler)],
         )
     )
     return HydraClient(http, url, TOKEN)

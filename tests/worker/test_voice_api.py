@@ -12,8 +12,10 @@ import pytest
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
-from hydra_core.models import EVENT_VOICE, VoiceSettings, WorkerInfo
-from hydra_core.voice.service import SETTINGS_FILE, VoiceOptions, VoiceService
+from hydra_core.models import EVENT_VOICE, VoiceSettings, VoiceStatus, WorkerInfo
+from hydra_core.voice.options import VoiceOptions
+from hydra_core.voice.part import VoicePart
+from hydra_core.voice.service import SETTINGS_FILE, VoiceService
 from hydra_core.worker.app import create_app
 
 from .conftest import LOOPBACK, ServeApp
@@ -23,27 +25,26 @@ TOKEN = "voice-test-token-0123456789"
 MakeClient = Callable[..., Any]
 
 
-def voice_options(tmp_path: Path, **changes: Any) -> VoiceOptions:
+def voice_service(
+    tmp_path: Path, on_change: Callable[[VoiceStatus], None] | None = None, **changes: Any
+) -> VoiceService:
     """Offline, with an empty models folder: only the wake word (shipped with its library) runs."""
-    options: dict[str, Any] = {
-        "host": LOOPBACK,
-        "port": 0,
-        "models_dir": tmp_path / "models",
-        "wake_models_dir": tmp_path / "wake_words",
-        "settings_path": tmp_path / SETTINGS_FILE,
-        "offline": True,
-        "defaults": VoiceSettings(stt_model="tiny.en"),
-    }
-    return VoiceOptions(**(options | changes))
+    options: dict[str, Any] = {"voice_port": 0, "voice_offline": True, "stt_model": "tiny.en"}
+    return VoiceService(
+        VoiceOptions(**(options | changes)),
+        host=LOOPBACK,
+        data_dir=tmp_path,
+        models_dir=tmp_path / "models",
+        on_change=on_change,
+    )
 
 
 @pytest.fixture
 def make_client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path) -> MakeClient:
     async def make(bus: EventBus | None = None, **changes: Any) -> tuple[HydraClient, VoiceService]:
         bus = bus or EventBus()
-        service = VoiceService(
-            voice_options(tmp_path, **changes),
-            on_change=lambda status: bus.publish(EVENT_VOICE, status.as_dict()),
+        service = voice_service(
+            tmp_path, lambda status: bus.publish(EVENT_VOICE, status.as_dict()), **changes
         )
         url = await serve_app(
             create_app(
@@ -51,7 +52,7 @@ def make_client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path
                 token=TOKEN,
                 probe=NoGpuProbe(),
                 bus=bus,
-                voice=service,
+                parts=[VoicePart(service)],
             )
         )
         return HydraClient(http, url, TOKEN), service
@@ -172,6 +173,6 @@ async def test_a_worker_without_voice_answers_404(
 def test_unreadable_saved_settings_fall_back_to_the_options(tmp_path: Path) -> None:
     (tmp_path / SETTINGS_FILE).write_text("{not json")
 
-    service = VoiceService(voice_options(tmp_path))
+    service = voice_service(tmp_path)
 
     assert service.settings == VoiceSettings(stt_model="tiny.en")

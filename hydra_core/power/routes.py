@@ -6,24 +6,20 @@ import math
 
 from aiohttp import web
 
-from ..gpu.power import PowerManager, PowerRequestError
-from .errors import ApiError
-from .requests import app_part, check_query, read_actor, read_object
+from ..worker.errors import ApiError
+from ..worker.requests import check_query, read_actor, read_object
+from .manager import PowerManager, PowerRequestError
+from .part import PowerPart
 
-POWER_KEY = web.AppKey("power", PowerManager)
+routes = web.RouteTableDef()
 _FIELDS = frozenset({"profile", "limit_w", "gpus", "actor"})
 
 
-def add_routes(app: web.Application, prefix: str) -> None:
-    """Register the routes."""
-    app.router.add_get(f"{prefix}/power", handle_status)
-    app.router.add_put(f"{prefix}/power", handle_set)
-
-
 def _power(request: web.Request) -> PowerManager:
-    return app_part(request, POWER_KEY, "power_disabled", "This worker does not manage GPU power")
+    return PowerPart.of(request).manager
 
 
+@routes.get("/power")
 async def handle_status(request: web.Request) -> web.Response:
     """Every GPU's profile, target and enforced limit; ``available`` false (and why) without
     NVML or a GPU."""
@@ -32,6 +28,7 @@ async def handle_status(request: web.Request) -> web.Response:
     return web.json_response(status.as_dict())
 
 
+@routes.put("/power")
 async def handle_set(request: web.Request) -> web.Response:
     """``{"profile": "eco"|"balanced"|"full"}`` or ``{"limit_w": watts}``, optionally on
     ``"gpus": [index, ...]`` (default all), on behalf of ``"actor"``."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import EventBus
+from ..gpu.base import GpuProbe, PowerLimitError
 from ..models import (
     EVENT_POWER,
     POWER_CUSTOM,
@@ -28,7 +29,6 @@ from ..models import (
     PowerStatus,
 )
 from ..settings_file import load_settings, save_settings
-from .base import GpuProbe, PowerLimitError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -17,13 +17,14 @@ from typing import Any
 from aiohttp import web
 
 from ..models import ASSET_STATES
-from ..quality.errors import QualityError
-from ..quality.review import MAX_LIST
-from ..quality.service import MAX_TEXT, ImageInput, QualityService
-from .errors import ApiError
-from .requests import app_part, check_query, query_number, read_actor, read_object
+from ..worker.errors import ApiError
+from ..worker.requests import check_query, query_number, read_actor, read_object
+from .errors import QualityError
+from .part import QualityPart
+from .review import MAX_LIST
+from .service import MAX_TEXT, ImageInput, QualityService
 
-QUALITY_KEY = web.AppKey("quality", QualityService)
+routes = web.RouteTableDef()
 # 64 MiB of JSON: about 48 MiB of image once base64 is decoded.
 MAX_IMAGE_BODY = 64 * 1024 * 1024
 MAX_REASON = 500
@@ -31,28 +32,6 @@ MAX_REASON = 500
 _STATUS = {"image_too_large": 413}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def add_routes(app: web.Application, prefix: str) -> None:
-    """Register the routes."""
-    routes = app.router
-    routes.add_get(f"{prefix}/quality", handle_status)
-    routes.add_post(f"{prefix}/quality/score", handle_score)
-    routes.add_get(f"{prefix}/quality/learning", handle_learning)
-    routes.add_get(f"{prefix}/characters", handle_characters)
-    routes.add_post(f"{prefix}/characters", handle_create_character)
-    routes.add_get(f"{prefix}/characters/{{character_id}}", handle_character)
-    routes.add_put(f"{prefix}/characters/{{character_id}}", handle_update_character)
-    routes.add_delete(f"{prefix}/characters/{{character_id}}", handle_delete_character)
-    routes.add_post(f"{prefix}/characters/{{character_id}}/references", handle_add_reference)
-    routes.add_delete(
-        f"{prefix}/characters/{{character_id}}/references/{{name}}", handle_remove_reference
-    )
-    routes.add_post(f"{prefix}/assets", handle_submit)
-    routes.add_get(f"{prefix}/assets", handle_assets)
-    routes.add_get(f"{prefix}/assets/{{asset_id}}", handle_asset)
-    routes.add_get(f"{prefix}/assets/{{asset_id}}/image", handle_asset_image)
-    routes.add_post(f"{prefix}/assets/{{asset_id}}/review", handle_review)
 
 
 def _maps_errors(handler: Handler) -> Handler:
@@ -70,7 +49,7 @@ def _maps_errors(handler: Handler) -> Handler:
 
 
 def _quality(request: web.Request) -> QualityService:
-    return app_part(request, QUALITY_KEY, "quality_disabled", "This worker does not score images")
+    return QualityPart.of(request).service
 
 
 def _fields(body: dict[str, Any], allowed: Set[str], required: Set[str] = frozenset()) -> None:
@@ -113,6 +92,7 @@ def _asset_id(request: web.Request) -> int:
 # Status and learning
 
 
+@routes.get("/quality")
 async def handle_status(request: web.Request) -> web.Response:
     """Whether scoring can run (and why not), the model, the pending count, the learning."""
     check_query(request, {})
@@ -120,6 +100,7 @@ async def handle_status(request: web.Request) -> web.Response:
     return web.json_response(status.as_dict())
 
 
+@routes.get("/quality/learning")
 async def handle_learning(request: web.Request) -> web.Response:
     """What the decisions taught, per character: threshold, counts, reasons, prompt terms."""
     check_query(request, {})
@@ -127,6 +108,7 @@ async def handle_learning(request: web.Request) -> web.Response:
     return web.json_response({"learning": [item.as_dict() for item in learning]})
 
 
+@routes.post("/quality/score")
 @_maps_errors
 async def handle_score(request: web.Request) -> web.Response:
     """``{images: [{data, name?}], prompt?, character?, style_prompt?}``: the images ranked,
@@ -157,6 +139,7 @@ async def handle_score(request: web.Request) -> web.Response:
 # Characters
 
 
+@routes.get("/characters")
 async def handle_characters(request: web.Request) -> web.Response:
     """Every character of the registry."""
     check_query(request, {})
@@ -164,6 +147,7 @@ async def handle_characters(request: web.Request) -> web.Response:
     return web.json_response({"characters": [item.as_dict() for item in characters]})
 
 
+@routes.post("/characters")
 @_maps_errors
 async def handle_create_character(request: web.Request) -> web.Response:
     """``{name, style_notes?, voice?}``: a new character, its id made from its name."""
@@ -173,6 +157,7 @@ async def handle_create_character(request: web.Request) -> web.Response:
     return web.json_response(character.as_dict(), status=201)
 
 
+@routes.get("/characters/{character_id}")
 @_maps_errors
 async def handle_character(request: web.Request) -> web.Response:
     """One character."""
@@ -181,6 +166,7 @@ async def handle_character(request: web.Request) -> web.Response:
     return web.json_response(character.as_dict())
 
 
+@routes.put("/characters/{character_id}")
 @_maps_errors
 async def handle_update_character(request: web.Request) -> web.Response:
     """Change any of ``name``, ``style_notes``, ``voice``."""
@@ -192,6 +178,7 @@ async def handle_update_character(request: web.Request) -> web.Response:
     return web.json_response(character.as_dict())
 
 
+@routes.delete("/characters/{character_id}")
 @_maps_errors
 async def handle_delete_character(request: web.Request) -> web.Response:
     """Forget a character and its reference images; its assets stay."""
@@ -200,6 +187,7 @@ async def handle_delete_character(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.post("/characters/{character_id}/references")
 @_maps_errors
 async def handle_add_reference(request: web.Request) -> web.Response:
     """``{data}``: keep a PNG, JPEG or WebP image as one of the character's references."""
@@ -213,6 +201,7 @@ async def handle_add_reference(request: web.Request) -> web.Response:
     return web.json_response(character.as_dict(), status=201)
 
 
+@routes.delete("/characters/{character_id}/references/{name}")
 @_maps_errors
 async def handle_remove_reference(request: web.Request) -> web.Response:
     """Stop using one reference image (by the name the character lists)."""
@@ -226,6 +215,7 @@ async def handle_remove_reference(request: web.Request) -> web.Response:
 # Assets and review
 
 
+@routes.post("/assets")
 @_maps_errors
 async def handle_submit(request: web.Request) -> web.Response:
     """``{data, prompt?, character?, name?}``: score and keep an image; auto-accepted at or
@@ -242,6 +232,7 @@ async def handle_submit(request: web.Request) -> web.Response:
     return web.json_response(asset.as_dict(), status=201)
 
 
+@routes.get("/assets")
 async def handle_assets(request: web.Request) -> web.Response:
     """Assets, filtered by ``state``: pending ones oldest first (the review queue), else newest
     first; at most ``limit``."""
@@ -259,6 +250,7 @@ async def handle_assets(request: web.Request) -> web.Response:
     return web.json_response({"assets": [asset.as_dict() for asset in assets]})
 
 
+@routes.get("/assets/{asset_id}")
 @_maps_errors
 async def handle_asset(request: web.Request) -> web.Response:
     """One asset."""
@@ -267,6 +259,7 @@ async def handle_asset(request: web.Request) -> web.Response:
     return web.json_response(asset.as_dict())
 
 
+@routes.get("/assets/{asset_id}/image")
 @_maps_errors
 async def handle_asset_image(request: web.Request) -> web.Response:
     """The asset's image, as it was submitted."""
@@ -275,6 +268,7 @@ async def handle_asset_image(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type=content_type)
 
 
+@routes.post("/assets/{asset_id}/review")
 @_maps_errors
 async def handle_review(request: web.Request) -> web.Response:
     """``{decision: accept|reject, reason?, actor?}``: a person's decision on an asset that is

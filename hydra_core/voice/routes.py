@@ -4,29 +4,26 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..voice.service import VoiceService, VoiceSettingsError
-from .errors import ApiError
-from .requests import app_part, check_query, read_object
+from ..worker.errors import ApiError
+from ..worker.requests import check_query, read_object
+from .part import VoicePart
+from .service import VoiceService, VoiceSettingsError
 
-VOICE_KEY = web.AppKey("voice", VoiceService)
-
-
-def add_routes(app: web.Application, prefix: str) -> None:
-    """Register the routes."""
-    app.router.add_get(f"{prefix}/voice", handle_status)
-    app.router.add_put(f"{prefix}/voice", handle_update)
+routes = web.RouteTableDef()
 
 
 def _voice(request: web.Request) -> VoiceService:
-    return app_part(request, VOICE_KEY, "voice_disabled", "This worker serves no voice services")
+    return VoicePart.of(request).service
 
 
+@routes.get("/voice")
 async def handle_status(request: web.Request) -> web.Response:
     """The Wyoming port, each service (offered or why not) and the settings."""
     check_query(request, {})
     return web.json_response(_voice(request).status().as_dict())
 
 
+@routes.put("/voice")
 async def handle_update(request: web.Request) -> web.Response:
     """Change any of ``wake_threshold``, ``wake_trigger_level``, ``stt_model``, ``tts_voice``,
     ``tts_speed``; all are checked before any is applied."""

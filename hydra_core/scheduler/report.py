@@ -8,27 +8,25 @@ import time
 from aiohttp import web
 
 from ..audit import AuditQuery
-from ..containers import ContainerService
+from ..containers.part import ContainersPart
+from ..containers.service import ContainerService
 from ..gpu.history import GpuHistory
+from ..gpu.part import GpuPart
 from ..models import GpuNight, NightReport, Task
-from ..scheduler import Scheduler
-from ..scheduler.store import MAX_LIST
-from .containers_api import AUDIT_KEY, CONTAINERS_KEY
-from .errors import ApiError
-from .requests import check_query, query_number
-from .tasks_api import SCHEDULER_KEY
+from ..worker.errors import ApiError
+from ..worker.requests import check_query, query_number
+from ..worker.state import AUDIT_KEY
+from .part import TasksPart
+from .scheduler import Scheduler
+from .store import MAX_LIST
 
-HISTORY_KEY = web.AppKey("gpu_history", GpuHistory)
+report_routes = web.RouteTableDef()
 # A report lists at most the latest this many finished tasks and audit entries of its span.
 MAX_TASKS = MAX_LIST
 MAX_HEALING = 200
 
 
-def add_routes(app: web.Application, prefix: str) -> None:
-    """Register the routes."""
-    app.router.add_get(f"{prefix}/report", handle_report)
-
-
+@report_routes.get("/report")
 async def handle_report(request: web.Request) -> web.Response:
     """What happened from ``since`` (Unix seconds, required) until now.
 
@@ -54,11 +52,12 @@ async def handle_report(request: web.Request) -> web.Response:
         )
     app = request.app
     (tasks, waiting), gpus, healing = await asyncio.gather(
-        _tasks(app.get(SCHEDULER_KEY), since, until),
-        _gpus(app.get(HISTORY_KEY), since, until),
+        _tasks(tasks.scheduler if (tasks := TasksPart.find(app)) else None, since, until),
+        _gpus(gpu.history if (gpu := GpuPart.find(app)) else None, since, until),
         app[AUDIT_KEY].async_query(AuditQuery(since=since, until=until, limit=MAX_HEALING)),
     )
-    available, unhealthy = _containers(app.get(CONTAINERS_KEY))
+    containers = ContainersPart.find(app)
+    available, unhealthy = _containers(containers.service if containers else None)
     report = NightReport(
         since=since,
         until=until,

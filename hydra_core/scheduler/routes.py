@@ -5,28 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..models import TASK_STATES, Actor, SchedulerState
-from ..scheduler import QueueError, Scheduler, TaskQuery
-from ..scheduler.store import MAX_LIST
-from .errors import ApiError
-from .requests import app_part, check_query, query_number, read_object
+from ..worker.errors import ApiError
+from ..worker.requests import check_query, query_number, read_object
+from .part import TasksPart
+from .scheduler import QueueError, Scheduler
+from .store import MAX_LIST, TaskQuery
 
-SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
+routes = web.RouteTableDef()
 _CALLER_ACTORS = ("user", "automation", "api", "presence", "schedule")
 
 
-def add_routes(app: web.Application, prefix: str) -> None:
-    """Register the routes."""
-    app.router.add_post(f"{prefix}/tasks", handle_create)
-    app.router.add_get(f"{prefix}/tasks", handle_list)
-    app.router.add_get(f"{prefix}/tasks/{{task_id}}", handle_get)
-    app.router.add_post(f"{prefix}/tasks/{{task_id}}/cancel", handle_cancel)
-    app.router.add_post(f"{prefix}/tasks/{{task_id}}/retry", handle_retry)
-    app.router.add_get(f"{prefix}/scheduler", handle_scheduler)
-    app.router.add_put(f"{prefix}/scheduler", handle_update_scheduler)
-
-
 def _scheduler(request: web.Request) -> Scheduler:
-    return app_part(request, SCHEDULER_KEY, "scheduler_disabled", "This worker runs no task queue")
+    return TasksPart.of(request).scheduler
 
 
 def _task_id(request: web.Request) -> int:
@@ -40,6 +30,7 @@ def _queue_error(err: QueueError) -> ApiError:
     return ApiError(err.status, err.code, str(err))
 
 
+@routes.post("/tasks")
 async def handle_create(request: web.Request) -> web.Response:
     """Queue a task: ``{kind, payload, priority, max_attempts, actor}``."""
     check_query(request, {})
@@ -69,6 +60,7 @@ async def handle_create(request: web.Request) -> web.Response:
     return web.json_response(task.as_dict(), status=201)
 
 
+@routes.get("/tasks")
 async def handle_list(request: web.Request) -> web.Response:
     """Tasks, newest first; filters ``state``, ``kind``; paging ``before`` and ``limit``."""
     check_query(
@@ -96,6 +88,7 @@ async def handle_list(request: web.Request) -> web.Response:
     return web.json_response({"tasks": [task.as_dict() for task in tasks]})
 
 
+@routes.get("/tasks/{task_id}")
 async def handle_get(request: web.Request) -> web.Response:
     """One task."""
     check_query(request, {})
@@ -106,6 +99,7 @@ async def handle_get(request: web.Request) -> web.Response:
     return web.json_response(task.as_dict())
 
 
+@routes.post("/tasks/{task_id}/cancel")
 async def handle_cancel(request: web.Request) -> web.Response:
     """Cancel a task that has not finished."""
     check_query(request, {})
@@ -116,6 +110,7 @@ async def handle_cancel(request: web.Request) -> web.Response:
     return web.json_response(task.as_dict())
 
 
+@routes.post("/tasks/{task_id}/retry")
 async def handle_retry(request: web.Request) -> web.Response:
     """Queue a failed or cancelled task again."""
     check_query(request, {})
@@ -133,12 +128,14 @@ async def _state(scheduler: Scheduler) -> web.Response:
     return web.json_response(state.as_dict())
 
 
+@routes.get("/scheduler")
 async def handle_scheduler(request: web.Request) -> web.Response:
     """Settings, today's counts and the accepted kinds."""
     check_query(request, {})
     return await _state(_scheduler(request))
 
 
+@routes.put("/scheduler")
 async def handle_update_scheduler(request: web.Request) -> web.Response:
     """Change settings: any of the thresholds, ``max_concurrent``, ``paused``."""
     check_query(request, {})

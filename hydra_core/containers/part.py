@@ -1,0 +1,94 @@
+"""The containers part: every container of the engine, protection, self-healing and actions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import logging
+from pathlib import Path
+from typing import Self
+
+from aiohttp import web
+
+from ..models import (
+    EVENT_CONTAINER,
+    EVENT_CONTAINER_REMOVED,
+    EVENT_ENGINE,
+    EVENT_HEAL_EXHAUSTED,
+    EVENT_HEALING,
+    HealingSettings,
+)
+from ..worker.part import BuildContext, Part
+from .engine import DEFAULT_DOCKER_HOST, EngineClient, resolve_docker_host
+from .options import ContainerOptions
+from .policy import ProtectionPolicy
+from .service import ContainerService
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class ContainersPart(Part):
+    """Follows one container engine."""
+
+    name = "containers"
+    options = ContainerOptions
+    event_types = (
+        EVENT_CONTAINER,
+        EVENT_CONTAINER_REMOVED,
+        EVENT_ENGINE,
+        EVENT_HEALING,
+        EVENT_HEAL_EXHAUSTED,
+    )
+    disabled_code = "containers_disabled"
+    disabled_message = (
+        "Container monitoring is off on this worker (no engine configured: set docker_host)"
+    )
+
+    @classmethod
+    def route_table(cls) -> Iterable[web.AbstractRouteDef]:
+        """``/containers`` and ``/healing``."""
+        from .routes import routes  # noqa: PLC0415 - the routes look this class up
+
+        return routes
+
+    def __init__(self, service: ContainerService) -> None:
+        self.service = service
+
+    @classmethod
+    def build(cls, context: BuildContext) -> Self | None:
+        """Off when docker_host is none, or when none is set and no local engine is found."""
+        options = context.options(ContainerOptions)
+        if (options.docker_host or "").lower() == "none":
+            return None
+        docker_host = resolve_docker_host(options.docker_host)
+        local_socket = Path(DEFAULT_DOCKER_HOST.removeprefix("unix://"))
+        if (
+            not options.docker_host
+            and docker_host == DEFAULT_DOCKER_HOST
+            and not local_socket.exists()
+        ):
+            _LOGGER.info("No container engine found; container monitoring is off")
+            return None
+        _LOGGER.info("Following the container engine at %s", docker_host)
+        return cls(
+            ContainerService(
+                EngineClient(docker_host),
+                policy=ProtectionPolicy.from_patterns(options.protected_containers),
+                audit=context.audit,
+                bus=context.bus,
+                data_dir=context.data_dir,
+                healing=HealingSettings(
+                    enabled=options.self_healing,
+                    unhealthy_checks=options.heal_after_checks,
+                    max_restarts_per_hour=options.heal_max_restarts,
+                ),
+                interval_s=options.container_interval,
+            )
+        )
+
+    async def async_start(self) -> None:
+        """Start following the engine."""
+        await self.service.async_start()
+
+    async def async_stop(self) -> None:
+        """Stop following it."""
+        await self.service.async_stop()

@@ -1,0 +1,1 @@
+"""GPU power profiles: eco, balanced, full or a limit in watts, kept across restarts."""

@@ -1,0 +1,81 @@
+"""The task queue part: persistent, resource-aware autonomous work, and the night report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Self
+
+from aiohttp import web
+
+from ..models import EVENT_SCHEDULER, EVENT_TASK
+from ..worker.part import BuildContext, Part
+from .handlers import TaskHandler
+from .maintenance import MaintenanceHandler
+from .options import TaskOptions
+from .scheduler import Scheduler
+from .store import TaskStore
+
+TASKS_FILE = "tasks.db"
+
+
+class TasksPart(Part):
+    """The queue and the handlers of every part built before it (maintenance is its own)."""
+
+    name = "tasks"
+    options = TaskOptions
+    event_types = (EVENT_TASK, EVENT_SCHEDULER)
+    disabled_code = "scheduler_disabled"
+    disabled_message = "This worker runs no task queue"
+
+    @classmethod
+    def route_table(cls) -> Iterable[web.AbstractRouteDef]:
+        """``/tasks``, ``/scheduler`` and ``/report``."""
+        from .report import report_routes  # noqa: PLC0415 - the routes look this class up
+        from .routes import routes  # noqa: PLC0415
+
+        return [*routes, *report_routes]
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    @classmethod
+    def build(cls, context: BuildContext) -> Self:
+        """Always on; runs maintenance and whatever the other parts hand it."""
+        options = context.options(TaskOptions)
+        handlers: list[TaskHandler] = [
+            MaintenanceHandler(
+                data_dir=context.data_dir,
+                outputs_dir=outputs_dir(context),
+                extra_paths=tuple(Path(path) for path in options.maintenance_paths),
+                retention_days=options.retention_days,
+            )
+        ]
+        for part in context.built:
+            handlers.extend(part.task_handlers())
+        return cls(
+            Scheduler(
+                TaskStore(context.data_dir / TASKS_FILE),
+                handlers=handlers,
+                probe=context.probe,
+                bus=context.bus,
+                data_dir=context.data_dir,
+            )
+        )
+
+    async def async_start(self) -> None:
+        """Recover what a stop interrupted and start running tasks."""
+        await self.scheduler.async_start()
+
+    async def async_stop(self) -> None:
+        """Stop running tasks."""
+        await self.scheduler.async_stop()
+
+    def capabilities(self) -> tuple[str, ...]:
+        """The task kinds this worker runs."""
+        return tuple(self.scheduler.kinds)
+
+
+def outputs_dir(context: BuildContext) -> Path:
+    """Where generated outputs go."""
+    return context.options(TaskOptions).outputs_dir or context.data_dir / "outputs"

@@ -1,0 +1,24 @@
+"""The parts a worker can run, in the order they are built, started and documented.
+
+A part built later may use the ones before it (the task queue runs the handlers of the parts
+listed before it); they stop in reverse order.
+"""
+
+from __future__ import annotations
+
+from ..containers.part import ContainersPart
+from ..gpu.part import GpuPart
+from ..power.part import PowerPart
+from ..quality.part import QualityPart
+from ..scheduler.part import TasksPart
+from ..voice.part import VoicePart
+from .part import Part
+
+PARTS: tuple[type[Part], ...] = (
+    GpuPart,
+    PowerPart,
+    ContainersPart,
+    QualityPart,
+    TasksPart,
+    VoicePart,
+)
