@@ -13,17 +13,22 @@ class ContainerOptions:
 
     docker_host: str | None = option(
         None,
-        help="container engine address, unix:///path or tcp://host:port; 'none' turns container"
-        " monitoring off",
+        help="the container engine: unix:///path, tcp://host:port (TLS with DOCKER_TLS_VERIFY=1 and"
+        " DOCKER_CERT_PATH); none turns container monitoring off",
         default_text="DOCKER_HOST, else /var/run/docker.sock if it exists",
     )
     protected_containers: tuple[str, ...] = option(
         (),
-        help="comma-separated name patterns (fnmatch, e.g. 'homeassistant,db-*') Hydra never stops"
-        " or restarts; containers labelled hydra.protected=true are protected too",
+        help="comma-separated name patterns (fnmatch, e.g. 'homeassistant,db-*') Hydra never stops,"
+        " restarts or self-heals; the label hydra.protected=true protects a container too",
         addon=True,
     )
-    self_healing: bool = option(True, help="restart broken containers", addon=True)
+    self_healing: bool = option(
+        True,
+        help="restart broken containers (switchable at run time from Home Assistant; the switch is"
+        " kept in the data folder)",
+        addon=True,
+    )
     heal_after_checks: int = option(
         3,
         help="consecutive unhealthy checks before self-healing restarts a container",
@@ -32,10 +37,13 @@ class ContainerOptions:
     )
     heal_max_restarts: int = option(
         3,
-        help="self-healing restarts per container per hour before Hydra gives up",
+        help="self-healing restarts per container per hour; past it Hydra stops trying and says so",
         low=0,
         high=100,
     )
     container_interval: float = option(
-        10.0, help="seconds between container status checks", low=1, high=3600
+        10.0,
+        help="seconds between container status checks (changes are pushed at once regardless)",
+        low=1,
+        high=3600,
     )

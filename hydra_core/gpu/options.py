@@ -12,7 +12,12 @@ from . import BACKENDS
 class GpuOptions:
     """How the worker reads its GPUs."""
 
-    gpu_backend: str = option("nvml", help="how GPUs are read", choices=BACKENDS, addon=True)
+    gpu_backend: str = option(
+        "nvml",
+        help="nvml (real GPUs), simulated (development), none (no GPU monitoring)",
+        choices=BACKENDS,
+        addon=True,
+    )
     simulated_gpus: int = option(
         2, help="how many GPUs the simulated backend shows", low=0, high=64, addon=True
     )

@@ -20,7 +20,8 @@ class PowerOptions:
     )
     power_balanced_percent: float = option(
         80.0,
-        help="the balanced power profile's limit, in percent of each GPU's default limit",
+        help="the balanced power profile's limit, in percent of each GPU's default limit (at"
+        " least power_eco_percent)",
         low=10,
         high=100,
         addon=True,

@@ -26,7 +26,7 @@ class QualityOptions:
     )
     quality_device: str = option(
         "auto",
-        help="where CLIP runs",
+        help="where CLIP runs: auto is CUDA when PyTorch sees a GPU",
         pattern=r"auto|cpu|cuda(:\d+)?",
         pattern_text="auto, cpu, cuda or cuda:N",
     )

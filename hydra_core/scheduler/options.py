@@ -14,12 +14,12 @@ class TaskOptions:
 
     outputs_dir: Path | None = option(
         None,
-        help="where generated outputs go; maintenance removes old ones",
+        help="where generated outputs go; the maintenance task removes old ones",
         default_text="DATA_DIR/outputs",
     )
     retention_days: float = option(
-        30.0, help="how many days maintenance keeps outputs", low=0.01, high=36500
+        30.0, help="how many days the maintenance task keeps outputs", low=0.01, high=36500
     )
     maintenance_paths: tuple[str, ...] = option(
-        (), help="comma-separated extra folders whose disk use maintenance reports"
+        (), help="comma-separated extra folders whose disk use the maintenance task reports"
     )

@@ -19,13 +19,16 @@ class VoiceOptions:
         True, help="serve wake word, speech-to-text and text-to-speech", addon=True
     )
     voice_port: int = option(
-        DEFAULT_VOICE_PORT, help="TCP port of the Wyoming voice server", low=0, high=65535
+        DEFAULT_VOICE_PORT, help="TCP port of the Wyoming voice server (on host)", low=0, high=65535
     )
     voice_zeroconf: bool = option(
-        True, help="announce the voice server on the network (zeroconf _wyoming._tcp)"
+        True, help="announce the voice server as _wyoming._tcp so Home Assistant discovers it"
     )
     voice_offline: bool = option(
-        False, help="never download models; use only what is in MODELS_DIR", addon=True
+        False,
+        help="never download models; a missing model makes its service unavailable (the status"
+        " says which folder)",
+        addon=True,
     )
     model_idle_unload: float = option(
         600.0,
@@ -34,27 +37,39 @@ class VoiceOptions:
         high=86400,
     )
     wake_threshold: float = option(
-        0.5, help="wake word score that counts as a detection", low=0.01, high=0.99, addon=True
+        0.5,
+        help="wake word score that counts as a detection (also a number entity)",
+        low=0.01,
+        high=0.99,
+        addon=True,
     )
     wake_trigger_level: int = option(
         1, help="consecutive frames above the threshold before the wake word fires", low=1, high=10
     )
     wake_refractory: float = option(
-        2.0, help="seconds a wake word stays quiet after it fired", low=0, high=30
+        2.0,
+        help="seconds a wake word stays quiet after it fired, so one utterance fires once",
+        low=0,
+        high=30,
     )
     wake_models_dir: Path | None = option(
         None,
-        help="folder of custom openWakeWord .tflite models",
+        help="custom openWakeWord *.tflite models, offered beside the built-in ones",
         default_text="DATA_DIR/wake_words",
     )
     stt_model: str = option(
-        "base.en", help="faster-whisper model: tiny.en, base.en, small, ...", addon=True
+        "base.en",
+        help="faster-whisper model: tiny, tiny.en, base, base.en, small, small.en, medium,"
+        " medium.en, large-v3, distil-large-v3, turbo (also a select entity)",
+        addon=True,
     )
     stt_language: str | None = option(
         None, help="language of speech, e.g. en", default_text="detect"
     )
     stt_device: str = option(
-        "auto", help="where speech-to-text runs", choices=("auto", "cpu", "cuda")
+        "auto",
+        help="where speech-to-text runs: auto is CUDA when CTranslate2 sees a GPU, else CPU",
+        choices=("auto", "cpu", "cuda"),
     )
     stt_compute_type: str = option(
         "auto", help="CTranslate2 compute type; auto is float16 on CUDA, int8 on CPU"
@@ -62,7 +77,10 @@ class VoiceOptions:
     stt_beam_size: int = option(1, help="beam size of the decoder", low=1, high=10)
     stt_vad: bool = option(False, help="let faster-whisper skip silence with its VAD")
     tts_voice: str | None = option(
-        None, help="Kokoro voice", default_text="af_heart, else the first voice", addon=True
+        None,
+        help="Kokoro voice (also a select entity)",
+        default_text="af_heart, else the first voice",
+        addon=True,
     )
     tts_speed: float = option(1.0, help="speaking rate", low=0.5, high=2.0)
     tts_language: str = option("en-us", help="language Kokoro speaks")

@@ -48,19 +48,20 @@ class CoreOptions:
     port: int = option(DEFAULT_PORT, help="TCP port of the control API", low=0, high=65535)
     token: str | None = option(
         None,
-        help="bearer token clients must send (at least 16 characters)",
+        help="bearer token clients must send (16+ characters); when unset, generated once into"
+        " DATA_DIR/token (mode 0600)",
         default_text="generated once and kept in DATA_DIR/token",
         secret=True,
     )
     data_dir: Path = option(
         Path(),
-        help="where the worker keeps its state",
+        help="the worker's state: token, worker id, queue, audit log, settings",
         default_text="~/.local/share/hydra",
         default_factory=_default_data_dir,
     )
     name: str = option(
         "",
-        help="name shown in Home Assistant",
+        help="the name Home Assistant shows",
         default_text="the host name",
         default_factory=socket.gethostname,
         addon=True,
@@ -68,7 +69,7 @@ class CoreOptions:
     log_level: str = option("info", help="how much the worker logs", choices=LOG_LEVELS, addon=True)
     models_dir: Path | None = option(
         None,
-        help="where speech and CLIP models are kept",
+        help="speech models (whisper/<name>/, kokoro/) and CLIP weights (clip/)",
         default_text="DATA_DIR/models",
     )
 
