@@ -66,8 +66,8 @@ def option(
     )
     metadata = {_METADATA_KEY: spec}
     if default_factory is not None:
-        return cast(_T, field(default_factory=default_factory, metadata=metadata, repr=not secret))
-    return cast(_T, field(default=default, metadata=metadata, repr=not secret))
+        return field(default_factory=default_factory, metadata=metadata, repr=not secret)
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 @dataclass(frozen=True, slots=True)
