@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 import ssl
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -79,23 +79,28 @@ class EngineClient:
 
     async def version(self) -> dict[str, Any]:
         """The engine's version facts (also a cheap reachability check)."""
-        return await self._json("GET", "/version")
+        return cast(dict[str, Any], await self._json("GET", "/version"))
 
     async def list_containers(self) -> list[dict[str, Any]]:
         """Every container, running or not (one request, no sizes)."""
-        return await self._json("GET", "/containers/json", params={"all": "1"})
+        return cast(
+            list[dict[str, Any]], await self._json("GET", "/containers/json", params={"all": "1"})
+        )
 
     async def inspect(self, container_id: str) -> dict[str, Any]:
         """One container's full state (health, restart policy, exit code...)."""
-        return await self._json("GET", f"/containers/{quote(container_id)}/json")
+        return cast(
+            dict[str, Any], await self._json("GET", f"/containers/{quote(container_id)}/json")
+        )
 
     async def stats(self, container_id: str) -> dict[str, Any]:
         """One stats sample, without waiting for a second one (CPU % needs two: see caller)."""
-        return await self._json(
+        stats: dict[str, Any] = await self._json(
             "GET",
             f"/containers/{quote(container_id)}/stats",
             params={"stream": "false", "one-shot": "true"},
         )
+        return stats
 
     async def podman_stats(self) -> list[dict[str, Any]]:
         """Every container's stats in one request: podman's own API (Docker has no such call)."""

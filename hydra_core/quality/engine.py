@@ -398,7 +398,8 @@ def _embed_images(clip: LoadedClip, images: list[Image], batch_size: int) -> np.
             )
             features = clip.model.encode_image(batch.to(clip.device), normalize=True)
             parts.append(features.float().cpu().numpy())
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    embeddings: np.ndarray = np.concatenate(parts).astype(np.float32, copy=False)
+    return embeddings
 
 
 def _embed_texts(clip: LoadedClip, texts: list[str]) -> np.ndarray:
@@ -409,7 +410,8 @@ def _embed_texts(clip: LoadedClip, texts: list[str]) -> np.ndarray:
     with torch.inference_mode():
         tokens = clip.tokenizer(texts).to(clip.device)
         features = clip.model.encode_text(tokens, normalize=True)
-        return features.float().cpu().numpy().astype(np.float32, copy=False)
+        embeddings: np.ndarray = features.float().cpu().numpy().astype(np.float32, copy=False)
+        return embeddings
 
 
 def _unload(clip: LoadedClip) -> None:

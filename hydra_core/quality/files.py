@@ -38,7 +38,8 @@ def check_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[S
     """Decode ``data`` (ImageError when it is not a PNG, JPEG or WebP of at most
     ``max_pixels``); return what to keep and the decoded picture."""
     image = decode_image(data, max_pixels=max_pixels)
-    kind = _TYPES.get(_format(data))
+    found = _format(data)
+    kind = None if found is None else _TYPES.get(found)
     if kind is None:
         raise ImageError("unsupported_format", "Images must be PNG, JPEG or WebP")
     extension, content_type = kind

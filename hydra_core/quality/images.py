@@ -86,8 +86,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         )
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
-        return _to_rgb(image)
+        return _to_rgb(ImageOps.exif_transpose(image))
     except Exception as err:
         # Pillow's decoders fail on hostile data in many ways (OSError for truncation, others
         # from deep inside a plugin): all of them mean the upload is not a usable image.

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 import hashlib
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -177,12 +177,15 @@ class QualityScorer:
             if style_parts:
                 components["style"] = sum(style_parts) / len(style_parts)
             overall = sum(components[name] * weight for name, weight in used.items())
+            # The optional measures ImageScore has, each a float of this image's.
+            rounded: dict[str, Any] = values | {
+                name: round(value, 2) for name, value in components.items()
+            }
             score = ImageScore(
                 index=index,
                 name=None if names is None else names[index],
                 overall=round(overall, 2),
-                **values,
-                **{name: round(value, 2) for name, value in components.items()},
+                **rounded,
                 weights=dict(used),
             )
             scores.append((overall, score))

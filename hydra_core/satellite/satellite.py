@@ -78,9 +78,14 @@ _BACKOFF_STABLE_S = 30.0
 
 
 class WakeDetectionLike(Protocol):
-    name: str
-    score: float
-    timestamp_ms: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def timestamp_ms(self) -> int: ...
 
 
 class WakeStreamLike(Protocol):
@@ -90,8 +95,11 @@ class WakeStreamLike(Protocol):
 
 
 class WakeModelLike(Protocol):
-    name: str
-    phrase: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def phrase(self) -> str: ...
 
 
 class WakeEngineLike(Protocol):

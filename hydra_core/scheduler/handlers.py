@@ -56,7 +56,8 @@ class TaskHandler(ABC):
     """One kind of task. Registered with the scheduler under ``kind``."""
 
     kind: ClassVar[str]
-    needs_gpu: ClassVar[bool] = False
+    # A class attribute that a handler may also decide per instance (scoring on the CPU).
+    needs_gpu: bool = False
     vram_gb: ClassVar[float] = 0.0
     max_attempts: ClassVar[int] = 3
 

@@ -51,9 +51,10 @@ async def handle_report(request: web.Request) -> web.Response:
             f"since must not be in the future: it is {since:.0f}, the worker's time {until:.0f}",
         )
     app = request.app
+    queue, gpu = TasksPart.find(app), GpuPart.find(app)
     (tasks, waiting), gpus, healing = await asyncio.gather(
-        _tasks(tasks.scheduler if (tasks := TasksPart.find(app)) else None, since, until),
-        _gpus(gpu.history if (gpu := GpuPart.find(app)) else None, since, until),
+        _tasks(queue.scheduler if queue else None, since, until),
+        _gpus(gpu.history if gpu else None, since, until),
         app[AUDIT_KEY].async_query(AuditQuery(since=since, until=until, limit=MAX_HEALING)),
     )
     containers = ContainersPart.find(app)

@@ -347,11 +347,12 @@ class Scheduler:
             return []
         if any(self._handlers[c.kind].needs_gpu for c in candidates if c.kind in self._handlers):
             self.last_report = await self._probe.async_read()
-        started = []
+        started: list[Task] = []
         for task in candidates:
             if len(started) >= free:
                 break
             handler = self._handlers.get(task.kind)
+            reason: str | None
             if handler is None:
                 reason = f"no handler for {task.kind!r} on this worker"
             else:

@@ -196,7 +196,8 @@ class TaskStore(SqliteStore):
             .execute("SELECT MIN(next_attempt_at) FROM tasks WHERE state IN ('queued', 'waiting')")
             .fetchone()
         )
-        return row[0]
+        earliest: float | None = row[0]
+        return earliest
 
     async def async_update(self, task_id: int, **changes: Any) -> Task:
         """Change some of a task's fields; returns the task as stored."""

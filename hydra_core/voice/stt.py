@@ -155,7 +155,8 @@ class SttEngine:
         if samples.size == 0 or np.abs(samples).max() * 32768.0 < SILENCE_PEAK:
             return ""
         lang = language or self.language
-        return await self._use(lambda model: self._transcribe_sync(model, samples, lang))
+        text: str = await self._use(lambda model: self._transcribe_sync(model, samples, lang))
+        return text
 
     def _transcribe_sync(self, model: WhisperModel, samples: np.ndarray, lang: str | None) -> str:
         segments, _info = model.transcribe(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .errors import ApiError, Handler
 
 PUBLIC_PATHS = frozenset({"/api/v1/health"})
 
 
-def token_middleware(token: str) -> web.middleware:
+def token_middleware(token: str) -> Middleware:
     """Require ``Authorization: Bearer <token>``, compared in constant time."""
     expected = token.encode()
 
