@@ -1,6 +1,8 @@
 """Hydra: a home-lab AI system (GPUs, containers, voice, overnight work) in Home Assistant."""
 
-from collections.abc import Awaitable, Callable
+from __future__ import annotations
+
+from typing import Any
 
 from homeassistant.const import CONF_TOKEN, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
@@ -10,48 +12,33 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraError
-from hydra_core.models import ContainerReport, PowerStatus, VoiceStatus
 
 from .const import DOMAIN
-from .containers import ContainerTracker, container_store
-from .coordinator import (
-    HydraConfigEntry,
-    HydraContainerCoordinator,
-    HydraData,
-    HydraPowerCoordinator,
-    HydraQualityCoordinator,
-    HydraQualityData,
-    HydraStatusCoordinator,
-    HydraTaskCoordinator,
-    HydraTaskData,
-    HydraVoiceCoordinator,
-)
-from .entity import container_identifier, worker_device_info
+from .coordinator import HydraPartCoordinator, HydraStatusCoordinator
+from .data import HydraConfigEntry, HydraData
+from .entity import worker_device_info
 from .event_stream import HydraEventStream
-from .power import async_setup_power_services
-from .review import async_setup_review
-from .routine import HydraRoutine, async_setup_routine
-from .services import async_setup_services
+from .notify import async_setup_phone_actions
+from .registry import PARTS
+from .routine import PHONE_ACTIONS as ROUTINE_PHONE_ACTIONS, HydraRoutine, async_setup_routine
 
-PLATFORMS: list[Platform] = [
-    Platform.BINARY_SENSOR,
-    Platform.BUTTON,
-    Platform.IMAGE,
-    Platform.NUMBER,
-    Platform.SELECT,
-    Platform.SENSOR,
-    Platform.SWITCH,
-    Platform.TODO,
-]
+# The worker's own entities (status, briefing) and every part's.
+PLATFORMS: list[Platform] = sorted(
+    {Platform.BUTTON, Platform.SENSOR}.union(*(part.platforms for part in PARTS))
+)
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, which work on any loaded worker that runs a task queue."""
-    async_setup_services(hass)
-    async_setup_power_services(hass)
+    """Register the actions, which work on any loaded worker that has their part."""
+    for part in PARTS:
+        if part.setup_actions is not None:
+            part.setup_actions(hass)
     async_setup_routine(hass)
-    async_setup_review(hass)
+    phone_actions = dict(ROUTINE_PHONE_ACTIONS)
+    for part in PARTS:
+        phone_actions.update(part.phone_actions)
+    async_setup_phone_actions(hass, phone_actions)
     return True
 
 
@@ -68,69 +55,41 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
         config_entry_id=entry.entry_id, **worker_device_info(status)
     )
     worker_id = status.data.worker.worker_id
-    if (report := await _async_first_read(client, client.async_containers)) is not None:
-        data.containers = HydraContainerCoordinator(hass, entry, client, worker_id)
-        data.containers.async_set_updated_data(report)
-        data.tracker = await ContainerTracker.async_load(hass, entry, data.containers)
-    tasks = await _async_first_read(client, lambda: HydraTaskCoordinator.async_fetch(client))
-    if tasks is not None:
-        data.tasks = HydraTaskCoordinator(hass, entry, client, worker_id)
-        data.tasks.async_set_updated_data(tasks)
-    if (voice := await _async_first_read(client, client.async_voice)) is not None:
-        data.voice = HydraVoiceCoordinator(hass, entry, client, worker_id)
-        data.voice.async_set_updated_data(voice)
-    power = await _async_first_read(client, lambda: HydraPowerCoordinator.async_fetch(client))
-    if power is not None:
-        data.power = HydraPowerCoordinator(hass, entry, client, worker_id)
-        data.power.async_set_updated_data(power)
-    quality = await _async_first_read(client, lambda: HydraQualityCoordinator.async_fetch(client))
-    if quality is not None:
-        data.quality = HydraQualityCoordinator(hass, entry, client, worker_id)
-        data.quality.async_set_updated_data(quality)
-    parts = (data.containers, data.tasks, data.voice, data.power, data.quality)
-    if any(part is not None for part in parts):
-        data.events = HydraEventStream(
-            hass,
-            entry,
-            client,
-            status,
-            containers=data.containers,
-            tasks=data.tasks,
-            voice=data.voice,
-            power=data.power,
-            quality=data.quality,
-        )
+    for part in PARTS:
+        coordinator = part.coordinator(hass, entry, client, worker_id)
+        if await _async_has_part(coordinator):
+            await coordinator.async_start()
+            data.parts[part.name] = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    if data.events is not None:
-        data.events.async_start()
+    if data.parts:
+        HydraEventStream(hass, entry).async_start()
     data.routine = HydraRoutine(hass, entry)
     await data.routine.async_start()
     return True
 
 
-async def _async_first_read[
-    T: (ContainerReport, HydraTaskData, VoiceStatus, PowerStatus, HydraQualityData)
-](client: HydraClient, read: Callable[[], Awaitable[T]]) -> T | None:
-    """The worker's containers, task queue, voice, GPU power or image review, or None when
-    the worker has none of it."""
+async def _async_has_part(coordinator: HydraPartCoordinator[Any]) -> bool:
+    """Whether the worker has the coordinator's part; if it has, the first data is read in.
+
+    A 404 on the part's first read means the worker does not have it: its part is off
+    ("containers_disabled", "scheduler_disabled", ...), or an older worker has no such route.
+    """
     try:
-        return await read()
+        first = await coordinator.async_fetch()
     except HydraAuthError as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="invalid_auth"
         ) from err
     except HydraError as err:
-        # 404: the worker follows no container engine ("containers_disabled"), runs no task
-        # queue ("scheduler_disabled"), no voice ("voice_disabled"), manages no GPU power
-        # ("power_disabled") or keeps no assets for review ("quality_disabled"); an older
-        # worker has no such route at all.
         if isinstance(err, HydraApiError) and err.status == 404:
-            return None
+            return False
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="cannot_connect",
             translation_placeholders={"error": str(err)},
         ) from err
+    coordinator.async_set_updated_data(first)
+    return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> bool:
@@ -139,8 +98,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> bo
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> None:
-    """Forget what the entry kept about its containers."""
-    await container_store(hass, entry.entry_id).async_remove()
+    """Forget what the entry kept (about its containers, its routine)."""
+    for part in PARTS:
+        if part.async_remove_entry is not None:
+            await part.async_remove_entry(hass, entry)
     await HydraRoutine(hass, entry).async_remove()
 
 
@@ -149,12 +110,11 @@ async def async_remove_config_entry_device(
 ) -> bool:
     """Let the user delete a GPU or container the worker no longer reports; never a live one."""
     data = entry.runtime_data
-    worker_id = data.status.data.worker.worker_id
-    live = {worker_id, *data.status.gpus}
-    if data.containers is not None:
-        live.update(container_identifier(worker_id, name) for name in data.containers.containers)
+    live = {data.status.data.worker.worker_id, *data.status.gpus}
+    for coordinator in data.parts.values():
+        live.update(coordinator.device_identifiers())
     if any(domain == DOMAIN and identifier in live for domain, identifier in device.identifiers):
         return False
-    if data.tracker is not None:
-        data.tracker.async_forget(device)
+    for coordinator in data.parts.values():
+        coordinator.forget_device(device)
     return True

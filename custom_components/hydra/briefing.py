@@ -5,23 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-import aiohttp
-from homeassistant.components.notify import (
-    ATTR_DATA,
-    ATTR_MESSAGE,
-    ATTR_TITLE,
-    DOMAIN as NOTIFY_DOMAIN,
-    SERVICE_SEND_MESSAGE,
-)
 from homeassistant.const import ATTR_ENTITY_ID, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 import probatio
@@ -29,16 +20,15 @@ import probatio
 from hydra_core.client import HydraError
 from hydra_core.models import AuditEntry, NightReport, Task
 
-from .const import ACTION_PAUSE, ACTION_RETRY_FAILED, DOMAIN, LOGGER
-from .coordinator import HydraConfigEntry
-from .speech import duration, energy, join, plural, spoken_gpu_names, temperature, times
+from .const import ACTION_PAUSE, ACTION_RETRY_FAILED, LOGGER
+from .data import HydraConfigEntry
+from .notify import phone_action_id
+from .parts.tasks.coordinator import HydraTaskCoordinator
+from .wording import duration, energy, join, plural, spoken_gpu_names, temperature, times
 
 # Per kind of thing, how many are named before "and N more".
 NAMED: Final = 4
 ERROR_CHARS: Final = 120
-DISCORD_LIMIT: Final = 2000
-# What a Discord webhook target is called in logs and answers: never its URL (a secret).
-DISCORD: Final = "Discord webhook"
 
 SECTION_TITLES: Final = {
     "work": "Overnight work",
@@ -94,14 +84,6 @@ class Briefing:
         }
 
 
-@dataclass(slots=True)
-class Delivery:
-    """Who got the briefing and who did not (with why)."""
-
-    delivered: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-
-
 async def async_compose(
     hass: HomeAssistant,
     entry: HydraConfigEntry,
@@ -123,7 +105,8 @@ async def async_compose(
     except HydraError as err:
         LOGGER.warning("The briefing could not read %s: %s", entry.title, err)
         alerts.append(f"{entry.title} did not answer, so there is no news of last night's work")
-    paused = None if data.tasks is None else data.tasks.data.scheduler.settings.paused
+    tasks = data.part(HydraTaskCoordinator)
+    paused = None if tasks is None else tasks.data.scheduler.settings.paused
     if report is not None:
         if work := _work(report, paused=paused):
             sections["work"] = work
@@ -378,101 +361,10 @@ def phone_actions(entry: HydraConfigEntry, briefing: Briefing) -> list[dict[str,
     actions = []
     if briefing.failed_tasks:
         actions.append(
-            {"action": f"{ACTION_RETRY_FAILED}:{entry.entry_id}", "title": "Retry failed tasks"}
+            {"action": phone_action_id(ACTION_RETRY_FAILED, entry), "title": "Retry failed tasks"}
         )
     if briefing.paused is False:
         actions.append(
-            {"action": f"{ACTION_PAUSE}:{entry.entry_id}", "title": "Pause autonomous work"}
+            {"action": phone_action_id(ACTION_PAUSE, entry), "title": "Pause autonomous work"}
         )
     return actions
-
-
-async def async_send(
-    hass: HomeAssistant,
-    targets: Sequence[str],
-    title: str,
-    message: str,
-    *,
-    actions: Sequence[dict[str, str]] = (),
-    tag: str | None = None,
-    image: str | None = None,
-    discord_webhook: str | None = None,
-) -> Delivery:
-    """Send to each target as it is: a notify entity, a legacy notify service (phones get the
-    actions and the image, a path on Home Assistant), and a Discord webhook. A target that fails
-    is logged and the rest still get it."""
-    delivery = Delivery()
-    for target in targets:
-        entity_id = target if "." in target else f"{NOTIFY_DOMAIN}.{target}"
-        data: dict[str, Any] = {ATTR_TITLE: title, ATTR_MESSAGE: message}
-        if hass.states.get(entity_id) is not None:
-            service = SERVICE_SEND_MESSAGE
-            data[ATTR_ENTITY_ID] = entity_id
-        else:
-            service = entity_id.split(".", 1)[1]
-            if service.startswith("mobile_app_"):
-                data[ATTR_DATA] = _phone_data(actions, tag, image)
-        try:
-            if not hass.services.has_service(NOTIFY_DOMAIN, service):
-                raise HomeAssistantError(f"{entity_id} does not exist")
-            await hass.services.async_call(NOTIFY_DOMAIN, service, data, blocking=True)
-        except (HomeAssistantError, probatio.Invalid) as err:
-            LOGGER.warning("Could not send the Hydra briefing to %s: %s", target, err)
-            delivery.failed[target] = str(err)
-        else:
-            delivery.delivered.append(target)
-    if discord_webhook:
-        try:
-            await async_post_discord(hass, discord_webhook, title, message)
-        except HomeAssistantError as err:
-            LOGGER.warning("Could not send the Hydra briefing to the %s: %s", DISCORD, err)
-            delivery.failed[DISCORD] = str(err)
-        else:
-            delivery.delivered.append(DISCORD)
-    return delivery
-
-
-def _phone_data(
-    actions: Sequence[dict[str, str]], tag: str | None, image: str | None
-) -> dict[str, Any]:
-    """What the companion app reads from a notification's data: buttons, tag, image."""
-    data: dict[str, Any] = {"group": DOMAIN}
-    if actions:
-        data["actions"] = list(actions)
-    if tag:
-        data["tag"] = tag
-    if image:
-        data["image"] = image
-    return data
-
-
-async def async_post_discord(hass: HomeAssistant, url: str, title: str, message: str) -> None:
-    """Post to a Discord webhook: the title in bold, split into messages of at most 2000
-    characters at paragraph breaks; nobody is pinged. Errors never contain the URL."""
-    chunks: list[str] = []
-    current = f"**{title}**"
-    for text in message.split("\n\n"):
-        paragraph = text
-        while len(paragraph) > DISCORD_LIMIT - 2:
-            chunks.append(current)
-            current, paragraph = paragraph[: DISCORD_LIMIT - 2], paragraph[DISCORD_LIMIT - 2 :]
-        if len(current) + 2 + len(paragraph) > DISCORD_LIMIT:
-            chunks.append(current)
-            current = paragraph
-        else:
-            current = f"{current}\n\n{paragraph}"
-    chunks.append(current)
-    session = async_get_clientsession(hass)
-    for content in chunks:
-        body = {"content": content, "username": "Hydra", "allowed_mentions": {"parse": []}}
-        try:
-            async with session.post(
-                url, json=body, timeout=aiohttp.ClientTimeout(total=15)
-            ) as response:
-                if response.status >= 400:
-                    raise HomeAssistantError(f"Discord answered HTTP {response.status}")
-        except (aiohttp.ClientError, TimeoutError) as err:
-            # aiohttp's messages can hold the URL, and with it the webhook's token.
-            raise HomeAssistantError(
-                f"Discord could not be reached ({type(err).__name__})"
-            ) from err

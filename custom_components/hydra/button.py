@@ -1,35 +1,24 @@
-"""Buttons: restart a container; send the briefing now; accept or reject an image."""
+"""Buttons: send the briefing now; the parts add theirs (restart a container, accept or reject
+an image)."""
 
 from typing import override
 
-from homeassistant.components.button import (
-    ButtonDeviceClass,
-    ButtonEntity,
-    ButtonEntityDescription,
-)
+from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from hydra_core.models import ContainerInfo
-
 from .const import DOMAIN
-from .coordinator import (
-    HydraConfigEntry,
-    HydraContainerCoordinator,
-    HydraQualityCoordinator,
-    HydraStatusCoordinator,
-)
-from .entity import HydraContainerEntity, HydraReviewEntity, HydraWorkerEntity
-from .review import async_review
+from .coordinator import HydraStatusCoordinator
+from .data import HydraConfigEntry
+from .entity import HydraWorkerEntity
+from .registry import async_add_part_entities
 
 # Each press is one request to the worker; the worker serialises what the engine cannot.
 PARALLEL_UPDATES = 0
 
-RESTART = ButtonEntityDescription(key="restart", device_class=ButtonDeviceClass.RESTART)
 SEND_BRIEFING = ButtonEntityDescription(key="send_briefing", translation_key="send_briefing")
-ACCEPT_ASSET = ButtonEntityDescription(key="accept_asset", translation_key="accept_asset")
-REJECT_ASSET = ButtonEntityDescription(key="reject_asset", translation_key="reject_asset")
 
 
 async def async_setup_entry(
@@ -37,33 +26,9 @@ async def async_setup_entry(
     entry: HydraConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the briefing button to the worker and a restart button to every container."""
+    """Add the briefing button to the worker, and the parts' buttons."""
     async_add_entities([HydraBriefingButton(entry.runtime_data.status)])
-    if (quality := entry.runtime_data.quality) is not None:
-        async_add_entities(
-            HydraReviewButton(quality, description, decision)
-            for description, decision in ((ACCEPT_ASSET, "accept"), (REJECT_ASSET, "reject"))
-        )
-    if (tracker := entry.runtime_data.tracker) is None:
-        return
-    tracker.async_add_platform(
-        async_add_entities,
-        lambda containers, container: [HydraContainerRestartButton(containers, container)],
-    )
-
-
-class HydraContainerRestartButton(HydraContainerEntity, ButtonEntity):
-    """Restarts the container (refused by the worker for protected containers)."""
-
-    entity_description = RESTART
-
-    def __init__(self, coordinator: HydraContainerCoordinator, container: ContainerInfo) -> None:
-        """Describe the button."""
-        super().__init__(coordinator, container, RESTART.key)
-
-    @override
-    async def async_press(self) -> None:
-        await self.async_container_action("restart")
+    async_add_part_entities(entry, Platform.BUTTON, async_add_entities)
 
 
 class HydraBriefingButton(HydraWorkerEntity, ButtonEntity):
@@ -83,27 +48,3 @@ class HydraBriefingButton(HydraWorkerEntity, ButtonEntity):
                 translation_domain=DOMAIN, translation_key="no_briefing_targets"
             )
         await routine.async_briefing(send=True)
-
-
-class HydraReviewButton(HydraReviewEntity, ButtonEntity):
-    """Accepts or rejects the asset the review image shows (the one waiting longest)."""
-
-    def __init__(
-        self,
-        coordinator: HydraQualityCoordinator,
-        description: ButtonEntityDescription,
-        decision: str,
-    ) -> None:
-        """Describe the button."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
-        self._decision = decision
-
-    @property
-    @override
-    def available(self) -> bool:
-        return super().available and bool(self.coordinator.data.pending)
-
-    @override
-    async def async_press(self) -> None:
-        await async_review(self.coordinator, self._decision, self._context)

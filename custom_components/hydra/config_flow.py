@@ -76,6 +76,9 @@ from .const import (
     MAX_SCAN_INTERVAL_S,
     MIN_SCAN_INTERVAL_S,
 )
+from .parts.containers.coordinator import HydraContainerCoordinator
+from .parts.quality.coordinator import HydraQualityCoordinator
+from .parts.tasks.coordinator import HydraTaskCoordinator
 
 # notify actions that are not a target of their own.
 _NOT_TARGETS = frozenset({SERVICE_SEND_MESSAGE, "persistent_notification"})
@@ -427,19 +430,19 @@ class HydraOptionsFlow(OptionsFlowWithReload):
         """The kinds the worker's queue accepts, or None if it runs none (or is not loaded)."""
         if self.config_entry.state is not ConfigEntryState.LOADED:
             return None
-        tasks = self.config_entry.runtime_data.tasks
+        tasks = self.config_entry.runtime_data.part(HydraTaskCoordinator)
         return None if tasks is None else tasks.data.scheduler.kinds
 
     def _reviews(self) -> bool:
         """Whether the worker keeps generated images for review (and is loaded)."""
         return (
             self.config_entry.state is ConfigEntryState.LOADED
-            and self.config_entry.runtime_data.quality is not None
+            and self.config_entry.runtime_data.part(HydraQualityCoordinator) is not None
         )
 
     def _container_names(self) -> list[str] | None:
         """The worker's containers now, or None if it has no engine (or is not loaded)."""
         if self.config_entry.state is not ConfigEntryState.LOADED:
             return None
-        containers = self.config_entry.runtime_data.containers
+        containers = self.config_entry.runtime_data.part(HydraContainerCoordinator)
         return None if containers is None else list(containers.containers)

@@ -46,9 +46,11 @@ from hydra_core.client import HydraError
 from hydra_core.models import GpuInfo, SchedulerState, Task
 
 from .const import DOMAIN, LOGGER, RESEARCH_KIND
-from .coordinator import HydraConfigEntry, HydraData, HydraTaskCoordinator
-from .speech import gpu_names, plural, sentence, temperature
-from .tasks import async_queue_task, async_set_paused, tasks_waiting
+from .data import HydraConfigEntry, HydraData
+from .parts.containers.coordinator import HydraContainerCoordinator
+from .parts.tasks.coordinator import HydraTaskCoordinator
+from .parts.tasks.requests import async_queue_task, async_set_paused, tasks_waiting
+from .wording import gpu_names, plural, sentence, temperature
 
 if TYPE_CHECKING:
     from hassil.recognize import RecognizeResult
@@ -181,7 +183,7 @@ def _queue(hass: HomeAssistant) -> tuple[HydraConfigEntry, HydraTaskCoordinator]
     """The first loaded worker that runs a task queue, or what to say instead."""
     entries = _loaded(hass)
     for entry in entries:
-        if (tasks := entry.runtime_data.tasks) is not None:
+        if (tasks := entry.runtime_data.part(HydraTaskCoordinator)) is not None:
             return entry, tasks
     return NO_QUEUE if entries else NO_WORKER
 
@@ -256,9 +258,9 @@ class ClusterStatusIntent(intent.IntentHandler):
         if _unreachable(data):
             return "The worker is not answering."
         parts = [self._gpus(data.status.data.gpu.gpus)]
-        if data.tasks is not None:
-            parts.append(await self._async_tasks(data.tasks))
-        if (containers := data.containers) is not None:
+        if (tasks := data.part(HydraTaskCoordinator)) is not None:
+            parts.append(await self._async_tasks(tasks))
+        if (containers := data.part(HydraContainerCoordinator)) is not None:
             if not containers.data.engine_available:
                 parts.append("its container engine is unreachable")
             else:
@@ -421,7 +423,7 @@ class OvernightFailuresIntent(intent.IntentHandler):
     async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
         if not (entries := _loaded(intent_obj.hass)):
             return _refusal(intent_obj, NO_WORKER)
-        queues = [entry for entry in entries if entry.runtime_data.tasks is not None]
+        queues = [e for e in entries if e.runtime_data.part(HydraTaskCoordinator) is not None]
         if not queues:
             return _refusal(intent_obj, NO_QUEUE)
         since = overnight_start().timestamp()

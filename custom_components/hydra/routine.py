@@ -8,11 +8,10 @@ them itself, from the chosen people, a bedtime time or entity, and the briefing 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import time as dt_time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_HOME, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import (
     Context,
@@ -24,8 +23,8 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import config_validation as cv, service
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_change
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -34,7 +33,8 @@ import probatio
 from hydra_core.client import HydraError
 from hydra_core.models import GpuPower, PowerStatus
 
-from .briefing import Briefing, async_compose, async_send, phone_actions
+from .actions import ENTRY_SCHEMA, action_entry, require_part
+from .briefing import Briefing, async_compose, phone_actions
 from .const import (
     ACTION_PAUSE,
     ACTION_RETRY_FAILED,
@@ -64,25 +64,32 @@ from .const import (
     MAX_BRIEFING_HOURS,
     RESEARCH_KIND,
 )
-from .coordinator import HydraConfigEntry
-from .power import async_set_power
-from .speech import join, plural
-from .tasks import async_queue_task, async_retry_task, async_set_paused, tasks_waiting
+from .data import HydraConfigEntry
+from .notify import Delivery, async_send
+from .parts.power import HydraPowerCoordinator, async_set_power
+from .parts.tasks.coordinator import HydraTaskCoordinator
+from .parts.tasks.requests import (
+    async_queue_task,
+    async_retry_task,
+    async_set_paused,
+    tasks_waiting,
+)
+from .wording import join, plural
+
+if TYPE_CHECKING:
+    from .part import PhoneAction
 
 STORAGE_VERSION: Final = 1
 SERVICE_LEAVE_HOME: Final = "leave_home"
 SERVICE_ARRIVE_HOME: Final = "arrive_home"
 SERVICE_BEDTIME: Final = "bedtime"
 SERVICE_BRIEFING: Final = "briefing"
-ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_TOPICS: Final = "topics"
 ATTR_SEND: Final = "send"
 ATTR_HOURS: Final = "hours"
-MOBILE_ACTION_EVENT: Final = "mobile_app_notification_action"
 # The profile a card with none chosen goes back to on arrival: its default limit.
 RESTORE_DEFAULT: Final = "full"
 
-ENTRY_SCHEMA: Final = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 LEAVE_SCHEMA: Final = ENTRY_SCHEMA.extend(
     {probatio.Optional(ATTR_TOPICS): probatio.All(cv.ensure_list, [cv.string])}
 )
@@ -255,7 +262,11 @@ class HydraRoutine:
         if targets := list(self.briefing_options.get(CONF_BRIEFING_TARGETS, [])):
             message = await self._async_welcome(since, done.get("power"))
             delivery = await async_send(
-                self.hass, targets, f"Welcome home ({self.entry.title})", message
+                self.hass,
+                targets,
+                f"Welcome home ({self.entry.title})",
+                message,
+                about="coming home",
             )
             done["message"] = message
             done["notified"] = delivery.delivered
@@ -269,7 +280,7 @@ class HydraRoutine:
         power = self._power()
         if power is not None and power.available:
             done["power"] = await self._async_power(context, "full", errors)
-        if (tasks := self.entry.runtime_data.tasks) is not None:
+        if (tasks := self.entry.runtime_data.part(HydraTaskCoordinator)) is not None:
             try:
                 scheduler = await async_set_paused(tasks, paused=False)
             except HomeAssistantError as err:
@@ -301,13 +312,14 @@ class HydraRoutine:
         )
         return response
 
-    async def _async_deliver(self, briefing: Briefing) -> Any:
+    async def _async_deliver(self, briefing: Briefing) -> Delivery:
         options = self.briefing_options
         return await async_send(
             self.hass,
             options.get(CONF_BRIEFING_TARGETS, []),
             briefing.title,
             briefing.text,
+            about="the Hydra briefing",
             actions=phone_actions(self.entry, briefing),
             tag=f"{DOMAIN}-briefing-{self.entry.entry_id}",
             discord_webhook=options.get(CONF_DISCORD_WEBHOOK) or None,
@@ -315,7 +327,7 @@ class HydraRoutine:
 
     async def async_phone_action(self, action: str) -> None:
         """A button of the briefing's phone notification was pressed: do it, then say so."""
-        tasks = self.entry.runtime_data.tasks
+        tasks = self.entry.runtime_data.part(HydraTaskCoordinator)
         if tasks is None:
             return
         if action == ACTION_RETRY_FAILED:
@@ -351,17 +363,18 @@ class HydraRoutine:
             self.briefing_options.get(CONF_BRIEFING_TARGETS, []),
             self.entry.title,
             message,
+            about="a phone action",
             tag=f"{DOMAIN}-ack-{self.entry.entry_id}",
         )
 
     # Helpers of the steps.
 
     def _power(self) -> PowerStatus | None:
-        power = self.entry.runtime_data.power
+        power = self.entry.runtime_data.part(HydraPowerCoordinator)
         return None if power is None else power.data
 
     async def _async_power(self, context: Context | None, profile: str, errors: list[str]) -> str:
-        power = self.entry.runtime_data.power
+        power = self.entry.runtime_data.part(HydraPowerCoordinator)
         assert power is not None
         try:
             await async_set_power(power, context, profile=profile)
@@ -382,7 +395,7 @@ class HydraRoutine:
             if profile is None:
                 profile = RESTORE_DEFAULT
             groups[(profile, limit if profile == "custom" else None)].append(gpu.index)
-        coordinator = self.entry.runtime_data.power
+        coordinator = self.entry.runtime_data.part(HydraPowerCoordinator)
         assert coordinator is not None
         restored: dict[str, Any] = {}
         for (profile, limit), indexes in groups.items():
@@ -399,13 +412,7 @@ class HydraRoutine:
         return restored
 
     async def _async_queue_research(self, context: Context | None, topic: str) -> int:
-        tasks = self.entry.runtime_data.tasks
-        if tasks is None:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="scheduler_disabled",
-                translation_placeholders={"worker": self.entry.title},
-            )
+        tasks = require_part(self.entry, HydraTaskCoordinator)
         task = await async_queue_task(tasks, RESEARCH_KIND, {"topic": topic}, context)
         return task.id
 
@@ -473,9 +480,7 @@ def _setting(gpu: GpuPower) -> dict[str, Any]:
 
 
 def _routine(call: ServiceCall) -> HydraRoutine:
-    entry: HydraConfigEntry = service.async_get_config_entry(
-        call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
-    )
+    entry = action_entry(call)
     assert entry.runtime_data.routine is not None
     return entry.runtime_data.routine
 
@@ -500,7 +505,7 @@ async def _async_briefing(call: ServiceCall) -> ServiceResponse:
 
 @callback
 def async_setup_routine(hass: HomeAssistant) -> None:
-    """Register the routine's actions and follow the phones' notification buttons."""
+    """Register the routine's actions."""
     for name, handler, schema in (
         (SERVICE_LEAVE_HOME, _async_leave, LEAVE_SCHEMA),
         (SERVICE_ARRIVE_HOME, _async_arrive, ENTRY_SCHEMA),
@@ -511,21 +516,23 @@ def async_setup_routine(hass: HomeAssistant) -> None:
             DOMAIN, name, handler, schema=schema, supports_response=SupportsResponse.OPTIONAL
         )
 
-    @callback
-    def phone_action(event: Event[dict[str, Any]]) -> None:
-        action, _, entry_id = str(event.data.get("action", "")).partition(":")
-        if action not in (ACTION_RETRY_FAILED, ACTION_PAUSE):
-            return
-        entry: HydraConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
-            LOGGER.debug("Phone action %s for a Hydra worker that is not loaded", action)
-            return
-        if (routine := entry.runtime_data.routine) is not None:
-            entry.async_create_background_task(
-                hass, routine.async_phone_action(action), f"{DOMAIN} phone action {action}"
-            )
 
-    hass.bus.async_listen(MOBILE_ACTION_EVENT, phone_action)
+def _phone_step(action: str) -> PhoneAction:
+    """A button of the briefing's phone notification: the routine of the entry does it."""
+
+    def handle(
+        entry: HydraConfigEntry, _detail: str, _event: Event[dict[str, Any]]
+    ) -> Coroutine[Any, Any, None] | None:
+        routine = entry.runtime_data.routine
+        return None if routine is None else routine.async_phone_action(action)
+
+    return handle
 
 
-__all__ = ["HydraRoutine", "async_setup_routine", "options_section"]
+# The buttons of the briefing's phone notification.
+PHONE_ACTIONS: Final[dict[str, PhoneAction]] = {
+    action: _phone_step(action) for action in (ACTION_RETRY_FAILED, ACTION_PAUSE)
+}
+
+
+__all__ = ["PHONE_ACTIONS", "HydraRoutine", "async_setup_routine", "options_section"]

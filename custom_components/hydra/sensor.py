@@ -1,10 +1,9 @@
-"""Sensors: every GPU's load, temperature, memory and power, the worker's GPU count, each
-container's state, health, CPU, memory and restarts, and the task queue's counts."""
+"""Sensors: every GPU's load, temperature, memory and power and the worker's GPU count; the
+parts add theirs (containers, the task queue's counts, images awaiting review)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, override
+from typing import override
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -15,36 +14,20 @@ from homeassistant.components.sensor import (
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
+    Platform,
     UnitOfInformation,
     UnitOfPower,
     UnitOfTemperature,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.util import dt as dt_util
 
-from hydra_core.models import (
-    CONTAINER_HEALTH,
-    CONTAINER_STATES,
-    ContainerInfo,
-    GpuInfo,
-    WorkerStatus,
-)
+from hydra_core.models import GpuInfo, WorkerStatus
 
-from .coordinator import (
-    HydraConfigEntry,
-    HydraContainerCoordinator,
-    HydraQualityCoordinator,
-    HydraStatusCoordinator,
-    HydraTaskCoordinator,
-)
-from .entity import (
-    HydraContainerEntity,
-    HydraGpuEntity,
-    HydraQueueEntity,
-    HydraReviewEntity,
-    HydraWorkerEntity,
-)
+from .coordinator import HydraStatusCoordinator
+from .data import HydraConfigEntry
+from .entity import HydraGpuEntity, HydraWorkerEntity
+from .registry import async_add_part_entities
 
 # The coordinator does all the I/O; entities only read its data.
 PARALLEL_UPDATES = 0
@@ -63,18 +46,6 @@ class HydraWorkerSensorDescription(SensorEntityDescription):
     """A worker sensor."""
 
     value_fn: Callable[[WorkerStatus], float | int | None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class HydraContainerSensorDescription(SensorEntityDescription):
-    """A container sensor."""
-
-    value_fn: Callable[[ContainerInfo], str | float | int | None]
-
-
-def _enum(value: str, options: tuple[str, ...]) -> str | None:
-    """The value if the sensor knows it; an engine's odd state shows as unknown, not an error."""
-    return value if value in options else None
 
 
 def _memory_usage(gpu: GpuInfo) -> float | None:
@@ -190,97 +161,6 @@ WORKER_SENSORS: tuple[HydraWorkerSensorDescription, ...] = (
 )
 
 
-CONTAINER_SENSORS: tuple[HydraContainerSensorDescription, ...] = (
-    HydraContainerSensorDescription(
-        key="state",
-        translation_key="container_state",
-        device_class=SensorDeviceClass.ENUM,
-        options=list(CONTAINER_STATES),
-        value_fn=lambda container: _enum(container.state, CONTAINER_STATES),
-    ),
-    HydraContainerSensorDescription(
-        key="health",
-        translation_key="container_health",
-        device_class=SensorDeviceClass.ENUM,
-        options=list(CONTAINER_HEALTH),
-        value_fn=lambda container: _enum(container.health, CONTAINER_HEALTH),
-    ),
-    HydraContainerSensorDescription(
-        key="cpu",
-        translation_key="container_cpu",
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=1,
-        # Changes every minute for every container: recorded only where the user wants it.
-        entity_registry_enabled_default=False,
-        value_fn=lambda container: container.cpu_percent,
-    ),
-    HydraContainerSensorDescription(
-        key="memory",
-        translation_key="memory_used",
-        device_class=SensorDeviceClass.DATA_SIZE,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
-        suggested_display_precision=0,
-        state_class=SensorStateClass.MEASUREMENT,
-        entity_registry_enabled_default=False,
-        value_fn=lambda container: container.memory_used_bytes,
-    ),
-    HydraContainerSensorDescription(
-        key="restarts",
-        translation_key="container_restarts",
-        # A recreated container starts counting again from zero: a reset, not a decrease.
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        value_fn=lambda container: container.restart_count,
-    ),
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class HydraQueueSensorDescription(SensorEntityDescription):
-    """A count of tasks in one state; ``today`` counts only those finished since midnight."""
-
-    task_state: str
-    today: bool = False
-
-
-QUEUE_SENSORS: tuple[HydraQueueSensorDescription, ...] = (
-    HydraQueueSensorDescription(
-        key="tasks_queued",
-        translation_key="tasks_queued",
-        task_state="queued",
-        state_class=SensorStateClass.MEASUREMENT,
-    ),
-    HydraQueueSensorDescription(
-        key="tasks_running",
-        translation_key="tasks_running",
-        task_state="running",
-        state_class=SensorStateClass.MEASUREMENT,
-    ),
-    HydraQueueSensorDescription(
-        key="tasks_waiting",
-        translation_key="tasks_waiting",
-        task_state="waiting",
-        state_class=SensorStateClass.MEASUREMENT,
-    ),
-    # A retried task leaves the failed count again: a total that may go down, reset at midnight.
-    HydraQueueSensorDescription(
-        key="tasks_succeeded_today",
-        translation_key="tasks_succeeded_today",
-        task_state="succeeded",
-        today=True,
-        state_class=SensorStateClass.TOTAL,
-    ),
-    HydraQueueSensorDescription(
-        key="tasks_failed_today",
-        translation_key="tasks_failed_today",
-        task_state="failed",
-        today=True,
-        state_class=SensorStateClass.TOTAL,
-    ),
-)
-
-
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: HydraConfigEntry,
@@ -309,20 +189,7 @@ async def async_setup_entry(
     add_new_gpus()
     entry.async_on_unload(coordinator.async_add_listener(add_new_gpus))
 
-    if (tasks := entry.runtime_data.tasks) is not None:
-        async_add_entities(HydraQueueSensor(tasks, description) for description in QUEUE_SENSORS)
-
-    if (quality := entry.runtime_data.quality) is not None:
-        async_add_entities([HydraReviewSensor(quality)])
-
-    if (tracker := entry.runtime_data.tracker) is not None:
-        tracker.async_add_platform(
-            async_add_entities,
-            lambda containers, container: (
-                HydraContainerSensor(containers, container, description)
-                for description in CONTAINER_SENSORS
-            ),
-        )
+    async_add_part_entities(entry, Platform.SENSOR, async_add_entities)
 
 
 class HydraWorkerSensor(HydraWorkerEntity, SensorEntity):
@@ -363,88 +230,3 @@ class HydraGpuSensor(HydraGpuEntity, SensorEntity):
     def native_value(self) -> float | int | None:
         gpu = self.gpu
         return None if gpu is None else self.entity_description.value_fn(gpu)
-
-
-class HydraContainerSensor(HydraContainerEntity, SensorEntity):
-    """A sensor of one container."""
-
-    entity_description: HydraContainerSensorDescription
-
-    def __init__(
-        self,
-        coordinator: HydraContainerCoordinator,
-        container: ContainerInfo,
-        description: HydraContainerSensorDescription,
-    ) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, container, description.key)
-        self.entity_description = description
-
-    @property
-    @override
-    def native_value(self) -> str | float | int | None:
-        container = self.container
-        return None if container is None else self.entity_description.value_fn(container)
-
-
-AWAITING_REVIEW = SensorEntityDescription(
-    key="assets_awaiting_review",
-    translation_key="assets_awaiting_review",
-    state_class=SensorStateClass.MEASUREMENT,
-)
-
-
-class HydraReviewSensor(HydraReviewEntity, SensorEntity):
-    """How many generated images wait for review; per character, how many were accepted and
-    the auto-accept threshold the decisions have taught."""
-
-    entity_description = AWAITING_REVIEW
-
-    def __init__(self, coordinator: HydraQualityCoordinator) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, AWAITING_REVIEW.key)
-
-    @property
-    @override
-    def native_value(self) -> int:
-        return self.coordinator.data.status.pending
-
-    @property
-    @override
-    def extra_state_attributes(self) -> dict[str, Any]:
-        learning = self.coordinator.data.status.learning
-        return {
-            "acceptance_rate": {
-                _character(item.character): round(item.acceptance_rate * 100, 1)
-                for item in learning
-                if item.acceptance_rate is not None
-            },
-            "threshold": {_character(item.character): item.threshold for item in learning},
-        }
-
-
-def _character(character: str | None) -> str:
-    return character or "no character"
-
-
-class HydraQueueSensor(HydraQueueEntity, SensorEntity):
-    """How many of the worker's tasks are in one state."""
-
-    entity_description: HydraQueueSensorDescription
-
-    def __init__(
-        self, coordinator: HydraTaskCoordinator, description: HydraQueueSensorDescription
-    ) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
-
-    @property
-    @override
-    def native_value(self) -> int:
-        return self.coordinator.data.scheduler.counts.get(self.entity_description.task_state, 0)
-
-    @property
-    @override
-    def last_reset(self) -> datetime | None:
-        return dt_util.start_of_local_day() if self.entity_description.today else None

@@ -269,10 +269,10 @@ async def refresh_containers(
     timer the worker and Home Assistant set meanwhile.
     """
     if later is None:
-        await entry.runtime_data.containers.async_refresh()
+        await entry.runtime_data.parts["containers"].async_refresh()
     else:
         with patch("homeassistant.util.dt.utcnow", return_value=dt_util.utcnow() + later):
-            await entry.runtime_data.containers.async_refresh()
+            await entry.runtime_data.parts["containers"].async_refresh()
     await hass.async_block_till_done()
 
 

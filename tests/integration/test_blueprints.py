@@ -92,7 +92,7 @@ async def test_blueprints_leave_arrive_and_bedtime(
 
     await entry.runtime_data.client.async_update_scheduler(paused=True)
     hass.states.async_set("input_boolean.sleeping", "on")
-    await wait_until(lambda: not entry.runtime_data.tasks.data.scheduler.settings.paused)
+    await wait_until(lambda: not entry.runtime_data.parts["tasks"].data.scheduler.settings.paused)
     # Switched off, the automations drop their triggers (the bedtime timer among them).
     await hass.services.async_call("automation", "turn_off", {"entity_id": "all"}, blocking=True)
 

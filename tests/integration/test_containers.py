@@ -63,7 +63,7 @@ QUICK = {"init": True}
 
 def _container_id(entry: MockConfigEntry, name: str) -> str | None:
     """The id of the container as Home Assistant last heard of it."""
-    container = entry.runtime_data.containers.containers.get(name)
+    container = entry.runtime_data.parts["containers"].containers.get(name)
     return None if container is None else container.id
 
 
@@ -451,7 +451,7 @@ async def test_worker_without_engine_has_no_container_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry, issue_registry: ir.IssueRegistry
 ) -> None:
     """A worker with container monitoring off: GPU entities only, no errors, no issues."""
-    assert init_integration.runtime_data.containers is None
+    assert "containers" not in init_integration.runtime_data.parts
     assert hass.states.async_entity_ids("switch") == []
     # The worker's own button (the briefing) only.
     assert hass.states.async_entity_ids("button") == ["button.gpubox_send_briefing"]

@@ -19,7 +19,7 @@ RECONNECT_S = 5
 
 
 def _pushed(entry: MockConfigEntry) -> bool:
-    return entry.runtime_data.containers.pushed
+    return entry.runtime_data.parts["containers"].pushed
 
 
 async def test_reconnects_after_a_worker_restart(

@@ -336,7 +336,7 @@ async def test_overnight_failures(
 
     await _enqueue(task_worker, "test", outcome="succeed")
     failed = await _enqueue(task_worker, "test", outcome="fail")
-    tasks = tasks_entry.runtime_data.tasks
+    tasks = tasks_entry.runtime_data.parts["tasks"]
     await wait_until(lambda: failed in tasks.tasks and tasks.tasks[failed].state == "failed")
     assert await _ask(hass, "What failed overnight?") == (
         f"1 task failed overnight: test task {failed} (the test asked this task to fail)."

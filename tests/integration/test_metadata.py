@@ -10,16 +10,11 @@ import tomllib
 from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION
 
-from custom_components.hydra import (
-    binary_sensor,
-    button,
-    image,
-    number,
-    select,
-    sensor,
-    switch,
-    todo,
-)
+from custom_components.hydra import button, sensor
+from custom_components.hydra.parts import power, voice
+from custom_components.hydra.parts.containers import entities as containers
+from custom_components.hydra.parts.quality import entities as quality
+from custom_components.hydra.parts.tasks import entities as tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "custom_components" / "hydra"
@@ -88,17 +83,22 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
         "sensor": (
             *sensor.GPU_SENSORS,
             *sensor.WORKER_SENSORS,
-            *sensor.CONTAINER_SENSORS,
-            *sensor.QUEUE_SENSORS,
-            sensor.AWAITING_REVIEW,
+            *containers.CONTAINER_SENSORS,
+            *tasks.QUEUE_SENSORS,
+            quality.AWAITING_REVIEW_COUNT,
         ),
-        "binary_sensor": (binary_sensor.PROBLEM, binary_sensor.ENGINE),
-        "button": (button.SEND_BRIEFING, button.ACCEPT_ASSET, button.REJECT_ASSET),
-        "image": (image.AWAITING_REVIEW,),
-        "switch": (switch.RUNNING, switch.SELF_HEALING, switch.AUTONOMOUS_WORK),
-        "number": (*number.SCHEDULER_NUMBERS, number.WAKE_THRESHOLD),
-        "select": (*select.VOICE_SELECTS, select.POWER_PROFILE, select.POWER_PROFILE_ALL),
-        "todo": (todo.QUEUE,),
+        "binary_sensor": (containers.PROBLEM, containers.ENGINE),
+        "button": (
+            button.SEND_BRIEFING,
+            containers.RESTART,
+            quality.ACCEPT_ASSET,
+            quality.REJECT_ASSET,
+        ),
+        "image": (quality.AWAITING_REVIEW_IMAGE,),
+        "switch": (containers.RUNNING, containers.SELF_HEALING, tasks.AUTONOMOUS_WORK),
+        "number": (*tasks.SCHEDULER_NUMBERS, voice.WAKE_THRESHOLD),
+        "select": (*voice.VOICE_SELECTS, power.POWER_PROFILE, power.POWER_PROFILE_ALL),
+        "todo": (tasks.QUEUE,),
     }
     assert set(STRINGS["entity"]) == set(platforms)
     for platform, descriptions in platforms.items():
@@ -113,7 +113,7 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
 
 def test_enum_sensors_translate_every_state() -> None:
     """Every state an enum sensor can take has its text, so none shows as a raw key."""
-    for description in sensor.CONTAINER_SENSORS:
+    for description in containers.CONTAINER_SENSORS:
         if description.options:
             states = STRINGS["entity"]["sensor"][description.translation_key]["state"]
             assert set(description.options) == set(states)
@@ -121,16 +121,16 @@ def test_enum_sensors_translate_every_state() -> None:
 
 def test_power_profiles_translate_every_option() -> None:
     """Each power profile has its text, in the selects and in the action's selector."""
-    for description in (select.POWER_PROFILE, select.POWER_PROFILE_ALL):
+    for description in (power.POWER_PROFILE, power.POWER_PROFILE_ALL):
         states = STRINGS["entity"]["select"][description.translation_key]["state"]
         assert set(description.options) == set(states)
         assert set(states) <= set(ICONS["entity"]["select"][description.translation_key]["state"])
-    assert set(select.POWER_PROFILE.options) == set(STRINGS["selector"]["power_profile"]["options"])
+    assert set(power.POWER_PROFILE.options) == set(STRINGS["selector"]["power_profile"]["options"])
 
 
 def test_every_translated_message_exists() -> None:
     """Each translation key the code raises or reports with is in strings.json."""
-    source = "\n".join(path.read_text() for path in COMPONENT.glob("*.py"))
+    source = "\n".join(path.read_text() for path in COMPONENT.rglob("*.py"))
     used = set(re.findall(r'translation_key="([a-z_]+)"', source))
     defined = (
         set(STRINGS["exceptions"])

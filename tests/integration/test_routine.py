@@ -296,7 +296,7 @@ async def test_bedtime_by_time_and_by_entity(
 
     hass.states.async_set("input_boolean.sleeping", "on")
     await wait_until(lambda: _limits(nvml) == [450, 450])
-    await wait_until(lambda: not entry.runtime_data.tasks.data.scheduler.settings.paused)
+    await wait_until(lambda: not entry.runtime_data.parts["tasks"].data.scheduler.settings.paused)
 
     await client.async_set_power(actor=actor, profile="eco")
     await client.async_update_scheduler(paused=True)
@@ -304,7 +304,7 @@ async def test_bedtime_by_time_and_by_entity(
     bedtime = dt_util.now().replace(hour=23, minute=30, second=0, microsecond=0)
     async_fire_time_changed(hass, bedtime + timedelta(days=1))
     await wait_until(lambda: _limits(nvml) == [450, 450])
-    await wait_until(lambda: not entry.runtime_data.tasks.data.scheduler.settings.paused)
+    await wait_until(lambda: not entry.runtime_data.parts["tasks"].data.scheduler.settings.paused)
 
 
 @dataclass

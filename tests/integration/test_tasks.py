@@ -96,7 +96,7 @@ async def test_no_task_queue_no_task_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     """A worker without a scheduler: no queue entities, and the actions say why."""
-    assert init_integration.runtime_data.tasks is None
+    assert "tasks" not in init_integration.runtime_data.parts
     assert hass.states.get(QUEUE) is None
     assert hass.states.get(AUTONOMOUS) is None
     with pytest.raises(ServiceValidationError) as err:
@@ -217,7 +217,7 @@ async def test_actions_queue_cancel_retry(
     assert (task.kind, task.priority, task.payload["hold"]) == ("test", 70, True)
     assert task.actor.type == "automation"
     await wait_for_state(hass, RUNNING, "1", within=COUNTS_DEADLINE_S)
-    coordinator = tasks_entry.runtime_data.tasks
+    coordinator = tasks_entry.runtime_data.parts["tasks"]
     await wait_until(lambda: coordinator.tasks[task_id].progress == 10)
     items = await _items(hass)
     assert items[0]["description"] == f"#{task_id}: running, attempt 1 of 1\n10 %: started"
@@ -296,11 +296,11 @@ async def test_worker_down_is_a_runtime_error(
         await _queue(hass, kind="maintenance")
     assert not isinstance(err.value, ServiceValidationError)
     assert err.value.translation_key == "cannot_connect"
-    await tasks_entry.runtime_data.tasks.async_refresh()
+    await tasks_entry.runtime_data.parts["tasks"].async_refresh()
     await hass.async_block_till_done()
     assert hass.states.get(QUEUED).state == STATE_UNAVAILABLE
     await task_worker.start()
-    await tasks_entry.runtime_data.tasks.async_refresh()
+    await tasks_entry.runtime_data.parts["tasks"].async_refresh()
     await hass.async_block_till_done()
     assert hass.states.get(QUEUED).state == "0"
 

@@ -162,7 +162,7 @@ async def test_todo_items_queue_the_chosen_kind(
         blocking=True,
     )
     await wait_for_state(hass, "sensor.gpubox_tasks_succeeded_today", "1", within=3)
-    [task] = tasks_entry.runtime_data.tasks.data.tasks
+    [task] = tasks_entry.runtime_data.parts["tasks"].data.tasks
     assert task.kind == "test"
     assert (await task_worker.scheduler.async_get(task.id)).kind == "test"
 

@@ -29,7 +29,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.hydra.voice import async_update_voice
+from custom_components.hydra.parts.voice import async_update_voice
 from hydra_core.voice.announce import service_info
 from tests.voice.weights import SPEAKER, VoiceWeights, kokoro_say, words
 
@@ -225,13 +225,13 @@ async def test_a_refused_or_failed_voice_setting_is_a_clear_error(
 ) -> None:
     entry = entry_for(voice_worker)
     await setup_entry(hass, entry)
-    voice = entry.runtime_data.voice
+    voice = entry.runtime_data.parts["voice"]
     assert voice is not None
 
     # What an automation or another client could ask for, which the worker checks itself.
     with pytest.raises(ServiceValidationError) as refused:
         await async_update_voice(voice, wake_threshold=5)
-    assert refused.value.translation_key == "invalid_voice_setting"
+    assert refused.value.translation_key == "invalid_setting"
     assert "wake_threshold" in str(refused.value.translation_placeholders)
 
     await voice_worker.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -22,9 +22,12 @@ from homeassistant.util import dt as dt_util
 
 from hydra_core.models import ContainerInfo
 
-from .const import CONF_CONTAINERS, CONF_REMOVE_AFTER, DEFAULT_REMOVE_AFTER_H, DOMAIN, LOGGER
-from .coordinator import HydraConfigEntry, HydraContainerCoordinator
-from .entity import container_identifier_prefix
+from ...const import CONF_CONTAINERS, CONF_REMOVE_AFTER, DEFAULT_REMOVE_AFTER_H, DOMAIN, LOGGER
+from .device import container_identifier_prefix
+
+if TYPE_CHECKING:
+    from ...data import HydraConfigEntry
+    from .coordinator import HydraContainerCoordinator
 
 STORAGE_VERSION = 1
 # Seconds to gather changes to the missing-since times before writing them.
@@ -36,6 +39,11 @@ type EntityFactory = Callable[[HydraContainerCoordinator, ContainerInfo], Iterab
 def container_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
     """Where an entry keeps when each of its containers went missing."""
     return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.containers")
+
+
+async def async_remove_store(hass: HomeAssistant, entry: HydraConfigEntry) -> None:
+    """Forget what a deleted entry kept about its containers."""
+    await container_store(hass, entry.entry_id).async_remove()
 
 
 class ContainerTracker:

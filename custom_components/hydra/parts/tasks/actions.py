@@ -12,21 +12,20 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import config_validation as cv, service
+from homeassistant.helpers import config_validation as cv
 import probatio
 
 from hydra_core.models import Task
 
-from .const import DOMAIN
-from .coordinator import HydraConfigEntry, HydraTaskCoordinator
-from .tasks import async_cancel_task, async_queue_task, async_retry_task
+from ...actions import ENTRY_SCHEMA, action_part
+from ...const import DOMAIN
+from .coordinator import HydraTaskCoordinator
+from .requests import async_cancel_task, async_queue_task, async_retry_task
 
 SERVICE_QUEUE_TASK: Final = "queue_task"
 SERVICE_CANCEL_TASK: Final = "cancel_task"
 SERVICE_RETRY_TASK: Final = "retry_task"
 
-ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_KIND: Final = "kind"
 ATTR_PAYLOAD: Final = "payload"
 ATTR_PRIORITY: Final = "priority"
@@ -34,34 +33,14 @@ ATTR_TASK_ID: Final = "task_id"
 
 # The worker judges kind, payload and priority (its errors are translated), so the schema only
 # checks their types: what is refused is refused with the worker's own reason.
-QUEUE_TASK_SCHEMA: Final = probatio.Schema(
+QUEUE_TASK_SCHEMA: Final = ENTRY_SCHEMA.extend(
     {
-        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
         probatio.Required(ATTR_KIND): cv.string,
         probatio.Optional(ATTR_PAYLOAD, default=dict): dict,
         probatio.Optional(ATTR_PRIORITY): probatio.Coerce(int),
     }
 )
-TASK_SCHEMA: Final = probatio.Schema(
-    {
-        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
-        probatio.Required(ATTR_TASK_ID): cv.positive_int,
-    }
-)
-
-
-def _queue(call: ServiceCall) -> HydraTaskCoordinator:
-    """The task queue of the worker the call names (or the only worker)."""
-    entry: HydraConfigEntry = service.async_get_config_entry(
-        call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
-    )
-    if (tasks := entry.runtime_data.tasks) is None:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="scheduler_disabled",
-            translation_placeholders={"worker": entry.title},
-        )
-    return tasks
+TASK_SCHEMA: Final = ENTRY_SCHEMA.extend({probatio.Required(ATTR_TASK_ID): cv.positive_int})
 
 
 def _response(task: Task) -> ServiceResponse:
@@ -70,7 +49,7 @@ def _response(task: Task) -> ServiceResponse:
 
 async def _async_queue_task(call: ServiceCall) -> ServiceResponse:
     task = await async_queue_task(
-        _queue(call),
+        action_part(call, HydraTaskCoordinator),
         call.data[ATTR_KIND],
         call.data[ATTR_PAYLOAD],
         call.context,
@@ -83,13 +62,15 @@ def _task_action(
     action: Callable[[HydraTaskCoordinator, int], Awaitable[Task]],
 ) -> Callable[[ServiceCall], Awaitable[ServiceResponse]]:
     async def handle(call: ServiceCall) -> ServiceResponse:
-        return _response(await action(_queue(call), call.data[ATTR_TASK_ID]))
+        return _response(
+            await action(action_part(call, HydraTaskCoordinator), call.data[ATTR_TASK_ID])
+        )
 
     return handle
 
 
 @callback
-def async_setup_services(hass: HomeAssistant) -> None:
+def async_setup_task_actions(hass: HomeAssistant) -> None:
     """Register the task actions."""
     hass.services.async_register(
         DOMAIN,

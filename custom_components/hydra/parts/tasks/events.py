@@ -3,22 +3,13 @@ to the targets chosen in the options when a task fails (or, if chosen, succeeds)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from homeassistant.components.notify import (
-    ATTR_MESSAGE,
-    ATTR_TITLE,
-    DOMAIN as NOTIFY_DOMAIN,
-    SERVICE_SEND_MESSAGE,
-)
-from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
-import probatio
 
 from hydra_core.models import Task
 
-from .const import (
+from ...const import (
     CONF_NOTIFY_FAILURE,
     CONF_NOTIFY_SUCCESS,
     CONF_NOTIFY_TARGETS,
@@ -26,10 +17,12 @@ from .const import (
     EVENT_TASK_FAILED,
     EVENT_TASK_STARTED,
     EVENT_TASK_SUCCEEDED,
-    LOGGER,
 )
-from .coordinator import HydraConfigEntry
-from .tasks import task_summary
+from ...notify import async_send
+from .describe import task_summary
+
+if TYPE_CHECKING:
+    from ...data import HydraConfigEntry
 
 # The worker's task events that Home Assistant's event bus hears about.
 HA_EVENTS = {
@@ -57,9 +50,10 @@ def async_task_event(hass: HomeAssistant, entry: HydraConfigEntry, event: str, t
     )
     targets = options.get(CONF_NOTIFY_TARGETS, [])
     if wanted and targets:
+        title, message = _message(entry, task)
         entry.async_create_background_task(
             hass,
-            _async_notify(hass, targets, *_message(entry, task)),
+            async_send(hass, targets, title, message, about="a Hydra task"),
             f"{DOMAIN} notify task {task.id} {event}",
         )
 
@@ -71,19 +65,3 @@ def _message(entry: HydraConfigEntry, task: Task) -> tuple[str, str]:
     if task.error:
         message += f": {task.error}"
     return title, message
-
-
-async def _async_notify(hass: HomeAssistant, targets: list[str], title: str, message: str) -> None:
-    """Send to each notify entity (``send_message``) or legacy notify service, as each one is."""
-    for target in targets:
-        entity_id = target if "." in target else f"{NOTIFY_DOMAIN}.{target}"
-        data = {ATTR_TITLE: title, ATTR_MESSAGE: message}
-        if hass.states.get(entity_id) is not None:
-            service = SERVICE_SEND_MESSAGE
-            data[ATTR_ENTITY_ID] = entity_id
-        else:
-            service = entity_id.split(".", 1)[1]
-        try:
-            await hass.services.async_call(NOTIFY_DOMAIN, service, data, blocking=True)
-        except (HomeAssistantError, probatio.Invalid) as err:
-            LOGGER.warning("Could not notify %s about a Hydra task: %s", target, err)

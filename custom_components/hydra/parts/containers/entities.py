@@ -1,0 +1,363 @@
+"""The containers' entities: each container's state, health, CPU, memory, restarts and problem,
+its running switch and restart button; the engine's connectivity and the self-healing switch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, override
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.components.button import (
+    ButtonDeviceClass,
+    ButtonEntity,
+    ButtonEntityDescription,
+)
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.components.switch import (
+    SwitchDeviceClass,
+    SwitchEntity,
+    SwitchEntityDescription,
+)
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation
+from homeassistant.core import callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from hydra_core.models import CONTAINER_HEALTH, CONTAINER_STATES, ContainerInfo
+
+from ...data import HydraConfigEntry
+from ...entity import HydraEntity, HydraWorkerPartEntity, async_actor
+from ...helpers import async_worker_request
+from .coordinator import HydraContainerCoordinator
+from .device import container_device_info, container_identifier
+from .tracker import EntityFactory
+
+
+@dataclass(frozen=True, kw_only=True)
+class HydraContainerSensorDescription(SensorEntityDescription):
+    """A container sensor."""
+
+    value_fn: Callable[[ContainerInfo], str | float | int | None]
+
+
+def _enum(value: str, options: tuple[str, ...]) -> str | None:
+    """The value if the sensor knows it; an engine's odd state shows as unknown, not an error."""
+    return value if value in options else None
+
+
+CONTAINER_SENSORS: tuple[HydraContainerSensorDescription, ...] = (
+    HydraContainerSensorDescription(
+        key="state",
+        translation_key="container_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(CONTAINER_STATES),
+        value_fn=lambda container: _enum(container.state, CONTAINER_STATES),
+    ),
+    HydraContainerSensorDescription(
+        key="health",
+        translation_key="container_health",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(CONTAINER_HEALTH),
+        value_fn=lambda container: _enum(container.health, CONTAINER_HEALTH),
+    ),
+    HydraContainerSensorDescription(
+        key="cpu",
+        translation_key="container_cpu",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        # Changes every minute for every container: recorded only where the user wants it.
+        entity_registry_enabled_default=False,
+        value_fn=lambda container: container.cpu_percent,
+    ),
+    HydraContainerSensorDescription(
+        key="memory",
+        translation_key="memory_used",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        suggested_display_precision=0,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        value_fn=lambda container: container.memory_used_bytes,
+    ),
+    HydraContainerSensorDescription(
+        key="restarts",
+        translation_key="container_restarts",
+        # A recreated container starts counting again from zero: a reset, not a decrease.
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda container: container.restart_count,
+    ),
+)
+PROBLEM = BinarySensorEntityDescription(key="problem", device_class=BinarySensorDeviceClass.PROBLEM)
+ENGINE = BinarySensorEntityDescription(
+    key="engine",
+    translation_key="container_engine",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+RESTART = ButtonEntityDescription(key="restart", device_class=ButtonDeviceClass.RESTART)
+RUNNING = SwitchEntityDescription(
+    key="running", translation_key="running", device_class=SwitchDeviceClass.SWITCH
+)
+SELF_HEALING = SwitchEntityDescription(
+    key="self_healing", translation_key="self_healing", entity_category=EntityCategory.CONFIG
+)
+
+
+def _for_each_container(
+    coordinator: HydraContainerCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    factory: EntityFactory,
+) -> None:
+    """Add a platform's entities for every container the user wants, now and as they appear."""
+    if coordinator.tracker is not None:
+        coordinator.tracker.async_add_platform(async_add_entities, factory)
+
+
+@callback
+def async_setup_sensors(
+    entry: HydraConfigEntry,
+    coordinator: HydraContainerCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Each container's sensors."""
+    _for_each_container(
+        coordinator,
+        async_add_entities,
+        lambda containers, container: (
+            HydraContainerSensor(containers, container, description)
+            for description in CONTAINER_SENSORS
+        ),
+    )
+
+
+@callback
+def async_setup_binary_sensors(
+    entry: HydraConfigEntry,
+    coordinator: HydraContainerCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The engine's connectivity and each container's problem sensor."""
+    async_add_entities([HydraEngineBinarySensor(coordinator)])
+    _for_each_container(
+        coordinator,
+        async_add_entities,
+        lambda containers, container: [HydraContainerProblemSensor(containers, container)],
+    )
+
+
+@callback
+def async_setup_buttons(
+    entry: HydraConfigEntry,
+    coordinator: HydraContainerCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """A restart button on every container."""
+    _for_each_container(
+        coordinator,
+        async_add_entities,
+        lambda containers, container: [HydraContainerRestartButton(containers, container)],
+    )
+
+
+@callback
+def async_setup_switches(
+    entry: HydraConfigEntry,
+    coordinator: HydraContainerCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The self-healing switch, and a running switch on every container."""
+    async_add_entities([HydraSelfHealingSwitch(coordinator)])
+    _for_each_container(
+        coordinator,
+        async_add_entities,
+        lambda containers, container: [HydraContainerRunningSwitch(containers, container)],
+    )
+
+
+class HydraEngineEntity(HydraWorkerPartEntity[HydraContainerCoordinator]):
+    """An entity of the worker's container engine, on the worker's device."""
+
+
+class HydraContainerEntity(HydraEntity[HydraContainerCoordinator]):
+    """An entity of one container, followed by its name (a recreated container has a new id)."""
+
+    def __init__(
+        self, coordinator: HydraContainerCoordinator, container: ContainerInfo, key: str
+    ) -> None:
+        """Attach the entity to the container's device."""
+        super().__init__(coordinator)
+        self.container_name = container.name
+        self._seen: tuple[bool, ContainerInfo | None] | None = None
+        self._attr_unique_id = (
+            f"{container_identifier(coordinator.worker_id, container.name)}_{key}"
+        )
+        self._attr_device_info = container_device_info(coordinator, container)
+
+    @property
+    def container(self) -> ContainerInfo | None:
+        """The container as last reported; None while the engine does not list it."""
+        return self.coordinator.containers.get(self.container_name)
+
+    @callback
+    @override
+    def _handle_coordinator_update(self) -> None:
+        # Every pushed event updates the coordinator; with dozens of containers, only the
+        # entities of the container it was about need writing.
+        seen = (self.available, self.container)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        super()._handle_coordinator_update()
+
+    @property
+    @override
+    def available(self) -> bool:
+        return (
+            super().available
+            and self.coordinator.data.engine_available
+            and self.container is not None
+        )
+
+    async def async_container_action(self, action: str) -> None:
+        """Start, stop or restart the container on behalf of whoever asked."""
+        actor = await async_actor(self.hass, self._context)
+        await async_worker_request(
+            self.coordinator,
+            self.coordinator.client.async_container_action(self.container_name, action, actor),
+            failed_key="container_action_failed",
+            name=self.container_name,
+            action=action,
+        )
+        if not self.coordinator.pushed:
+            await self.coordinator.async_request_refresh()
+
+
+class HydraContainerSensor(HydraContainerEntity, SensorEntity):
+    """A sensor of one container."""
+
+    entity_description: HydraContainerSensorDescription
+
+    def __init__(
+        self,
+        coordinator: HydraContainerCoordinator,
+        container: ContainerInfo,
+        description: HydraContainerSensorDescription,
+    ) -> None:
+        """Describe the sensor."""
+        super().__init__(coordinator, container, description.key)
+        self.entity_description = description
+
+    @property
+    @override
+    def native_value(self) -> str | float | int | None:
+        container = self.container
+        return None if container is None else self.entity_description.value_fn(container)
+
+
+class HydraContainerProblemSensor(HydraContainerEntity, BinarySensorEntity):
+    """On when the container is unhealthy, dead, or exited with an error."""
+
+    entity_description = PROBLEM
+
+    def __init__(self, coordinator: HydraContainerCoordinator, container: ContainerInfo) -> None:
+        """Describe the sensor."""
+        super().__init__(coordinator, container, PROBLEM.key)
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        container = self.container
+        return None if container is None else container.problem
+
+
+class HydraEngineBinarySensor(HydraEngineEntity, BinarySensorEntity):
+    """On while the worker can reach its container engine."""
+
+    entity_description = ENGINE
+
+    def __init__(self, coordinator: HydraContainerCoordinator) -> None:
+        """Describe the sensor."""
+        super().__init__(coordinator, ENGINE.key)
+
+    @property
+    @override
+    def is_on(self) -> bool:
+        return self.coordinator.data.engine_available
+
+
+class HydraContainerRestartButton(HydraContainerEntity, ButtonEntity):
+    """Restarts the container (refused by the worker for protected containers)."""
+
+    entity_description = RESTART
+
+    def __init__(self, coordinator: HydraContainerCoordinator, container: ContainerInfo) -> None:
+        """Describe the button."""
+        super().__init__(coordinator, container, RESTART.key)
+
+    @override
+    async def async_press(self) -> None:
+        await self.async_container_action("restart")
+
+
+class HydraContainerRunningSwitch(HydraContainerEntity, SwitchEntity):
+    """On while the container runs; turning it on starts it, off stops it."""
+
+    entity_description = RUNNING
+
+    def __init__(self, coordinator: HydraContainerCoordinator, container: ContainerInfo) -> None:
+        """Describe the switch."""
+        super().__init__(coordinator, container, RUNNING.key)
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        container = self.container
+        return None if container is None else container.state == "running"
+
+    @override
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self.async_container_action("start")
+
+    @override
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self.async_container_action("stop")
+
+
+class HydraSelfHealingSwitch(HydraEngineEntity, SwitchEntity):
+    """Whether the worker restarts broken containers by itself."""
+
+    entity_description = SELF_HEALING
+
+    def __init__(self, coordinator: HydraContainerCoordinator) -> None:
+        """Describe the switch."""
+        super().__init__(coordinator, SELF_HEALING.key)
+
+    @property
+    @override
+    def is_on(self) -> bool:
+        return self.coordinator.data.healing.enabled
+
+    @override
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self._async_set(enabled=True)
+
+    @override
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._async_set(enabled=False)
+
+    async def _async_set(self, *, enabled: bool) -> None:
+        healing = await async_worker_request(
+            self.coordinator, self.coordinator.client.async_set_healing(enabled=enabled)
+        )
+        self.coordinator.async_apply_healing(healing)

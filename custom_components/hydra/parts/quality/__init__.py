@@ -1,0 +1,1 @@
+"""The quality part: image quality scoring and the review loop."""

@@ -1,0 +1,22 @@
+"""The quality part's entry in the registry."""
+
+from homeassistant.const import Platform
+
+from hydra_core.models import EVENT_ASSET, EVENT_QUALITY
+
+from ...part import Part
+from .coordinator import HydraQualityCoordinator
+from .entities import async_setup_buttons, async_setup_images, async_setup_sensors
+from .review import PHONE_ACTIONS, async_setup_review_actions
+
+QUALITY = Part(
+    coordinator=HydraQualityCoordinator,
+    events=frozenset({EVENT_ASSET, EVENT_QUALITY}),
+    platforms={
+        Platform.BUTTON: async_setup_buttons,
+        Platform.IMAGE: async_setup_images,
+        Platform.SENSOR: async_setup_sensors,
+    },
+    setup_actions=async_setup_review_actions,
+    phone_actions=PHONE_ACTIONS,
+)

@@ -1,0 +1,1 @@
+"""The tasks part: the worker's task queue, its entities, actions and task events."""

@@ -1,0 +1,28 @@
+"""A task in words: what the to-do list and the notifications show of it."""
+
+from __future__ import annotations
+
+from hydra_core.models import Task
+
+
+def task_summary(task: Task) -> str:
+    """A task in a few words: its kind and payload."""
+    if not task.payload:
+        return task.kind
+    fields = ", ".join(f"{key}={value}" for key, value in task.payload.items())
+    return f"{task.kind} ({fields})"
+
+
+def task_description(task: Task) -> str:
+    """Where a task stands: its state, progress, why it waits, or its error."""
+    lines = [f"#{task.id}: {task.state}, attempt {task.attempts} of {task.max_attempts}"]
+    if task.state == "running":
+        progress = f"{task.progress:.0f} %"
+        if task.progress_message:
+            progress += f": {task.progress_message}"
+        lines.append(progress)
+    if task.waiting_reason:
+        lines.append(task.waiting_reason)
+    if task.error:
+        lines.append(f"Error: {task.error}")
+    return "\n".join(lines)

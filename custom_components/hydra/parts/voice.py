@@ -1,0 +1,181 @@
+"""The voice part: the worker's speech-to-text model, text-to-speech voice and wake word
+threshold, each a setting changed with one request and shown at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, override
+
+from homeassistant.components.number import NumberEntity, NumberEntityDescription, NumberMode
+from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.core import callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from hydra_core.models import EVENT_VOICE, VoiceServiceState, VoiceStatus, WorkerEvent
+
+from ..const import VOICE_SCAN_INTERVAL
+from ..coordinator import HydraPartCoordinator
+from ..data import HydraConfigEntry
+from ..entity import HydraWorkerPartEntity
+from ..helpers import async_worker_request
+from ..part import Part
+
+
+class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus]):
+    """The worker's voice services and settings."""
+
+    part = "voice"
+    disabled = "voice_disabled"
+    interval = VOICE_SCAN_INTERVAL
+
+    @override
+    async def async_fetch(self) -> VoiceStatus:
+        return await self.client.async_voice()
+
+    @override
+    async def async_handle_event(self, event: WorkerEvent) -> None:
+        self.async_set_updated_data(VoiceStatus.from_dict(event.data))
+
+    @override
+    def diagnostics(self) -> dict[str, Any]:
+        return {**super().diagnostics(), "status": self.data.as_dict()}
+
+
+async def async_update_voice(coordinator: HydraVoiceCoordinator, **changes: Any) -> None:
+    """Change voice settings on the worker and show the result at once."""
+    status = await async_worker_request(
+        coordinator, coordinator.client.async_update_voice(**changes)
+    )
+    coordinator.async_set_updated_data(status)
+
+
+# Within the worker's limits of 0.01 to 0.99 (hydra_core.voice.service).
+WAKE_THRESHOLD = NumberEntityDescription(
+    key="wake_threshold",
+    translation_key="wake_threshold",
+    entity_category=EntityCategory.CONFIG,
+    native_min_value=0.05,
+    native_max_value=0.95,
+    native_step=0.05,
+    mode=NumberMode.SLIDER,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HydraVoiceSelectDescription(SelectEntityDescription):
+    """A voice setting chosen from what the worker offers; ``key`` is its VoiceSettings name."""
+
+    service_fn: Callable[[VoiceStatus], VoiceServiceState]
+
+
+VOICE_SELECTS: tuple[HydraVoiceSelectDescription, ...] = (
+    HydraVoiceSelectDescription(
+        key="stt_model",
+        translation_key="stt_model",
+        entity_category=EntityCategory.CONFIG,
+        service_fn=lambda status: status.stt,
+    ),
+    HydraVoiceSelectDescription(
+        key="tts_voice",
+        translation_key="tts_voice",
+        entity_category=EntityCategory.CONFIG,
+        service_fn=lambda status: status.tts,
+    ),
+)
+
+
+@callback
+def async_setup_numbers(
+    entry: HydraConfigEntry,
+    coordinator: HydraVoiceCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The wake word threshold."""
+    async_add_entities([HydraWakeThresholdNumber(coordinator)])
+
+
+@callback
+def async_setup_selects(
+    entry: HydraConfigEntry,
+    coordinator: HydraVoiceCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The speech-to-text model and the text-to-speech voice."""
+    async_add_entities(HydraVoiceSelect(coordinator, description) for description in VOICE_SELECTS)
+
+
+class HydraVoiceEntity(HydraWorkerPartEntity[HydraVoiceCoordinator]):
+    """A setting of the worker's voice services, on the worker's device."""
+
+
+class HydraWakeThresholdNumber(HydraVoiceEntity, NumberEntity):
+    """The wake word score that counts as a detection: lower hears more, and more falsely."""
+
+    entity_description = WAKE_THRESHOLD
+
+    def __init__(self, coordinator: HydraVoiceCoordinator) -> None:
+        """Describe the number."""
+        super().__init__(coordinator, WAKE_THRESHOLD.key)
+
+    @property
+    @override
+    def available(self) -> bool:
+        return super().available and self.coordinator.data.wake.available
+
+    @property
+    @override
+    def native_value(self) -> float:
+        return self.coordinator.data.settings.wake_threshold
+
+    @override
+    async def async_set_native_value(self, value: float) -> None:
+        await async_update_voice(self.coordinator, wake_threshold=round(value, 2))
+
+
+class HydraVoiceSelect(HydraVoiceEntity, SelectEntity):
+    """A voice setting with the worker's choices as options."""
+
+    entity_description: HydraVoiceSelectDescription
+
+    def __init__(
+        self, coordinator: HydraVoiceCoordinator, description: HydraVoiceSelectDescription
+    ) -> None:
+        """Describe the select."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def _service(self) -> VoiceServiceState:
+        return self.entity_description.service_fn(self.coordinator.data)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Unavailable while the worker cannot offer the service (no model to choose from)."""
+        return super().available and bool(self._service.choices)
+
+    @property
+    @override
+    def options(self) -> list[str]:
+        choices = list(self._service.choices)
+        if (current := self.current_option) is not None and current not in choices:
+            choices.append(current)
+        return choices
+
+    @property
+    @override
+    def current_option(self) -> str | None:
+        return getattr(self.coordinator.data.settings, self.entity_description.key)
+
+    @override
+    async def async_select_option(self, option: str) -> None:
+        await async_update_voice(self.coordinator, **{self.entity_description.key: option})
+
+
+VOICE = Part(
+    coordinator=HydraVoiceCoordinator,
+    events=frozenset({EVENT_VOICE}),
+    platforms={Platform.NUMBER: async_setup_numbers, Platform.SELECT: async_setup_selects},
+)

@@ -1,0 +1,32 @@
+"""The parts Home Assistant knows: adding a part means its module(s) and one line here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.const import Platform
+from homeassistant.core import callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .part import Part
+from .parts.containers.part import CONTAINERS
+from .parts.power import POWER
+from .parts.quality.part import QUALITY
+from .parts.tasks.part import TASKS
+from .parts.voice import VOICE
+
+if TYPE_CHECKING:
+    from .data import HydraConfigEntry
+
+PARTS: Final[tuple[Part[Any], ...]] = (CONTAINERS, TASKS, VOICE, POWER, QUALITY)
+
+
+@callback
+def async_add_part_entities(
+    entry: HydraConfigEntry, platform: Platform, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Add a platform's entities of every part the worker has."""
+    for part in PARTS:
+        coordinator = entry.runtime_data.parts.get(part.name)
+        if coordinator is not None and (setup := part.platforms.get(platform)) is not None:
+            setup(entry, coordinator, async_add_entities)
