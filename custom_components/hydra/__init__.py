@@ -55,7 +55,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
         config_entry_id=entry.entry_id, **worker_device_info(status)
     )
     worker_id = status.data.worker.worker_id
+    # The worker's status lists the parts it runs; one that lists none may be an older worker
+    # that does not say, whose parts are found by reading each.
+    listed = status.data.parts
     for part in PARTS:
+        if listed and part.name not in listed:
+            continue
         coordinator = part.coordinator(hass, entry, client, worker_id)
         if await _async_has_part(coordinator):
             await coordinator.async_start()
@@ -71,7 +76,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
 async def _async_has_part(coordinator: HydraPartCoordinator[Any]) -> bool:
     """Whether the worker has the coordinator's part; if it has, the first data is read in.
 
-    A 404 on the part's first read means the worker does not have it: its part is off
+    A 404 on the part's first read means the worker does not have it after all: its part is off
     ("containers_disabled", "scheduler_disabled", ...), or an older worker has no such route.
     """
     try:
