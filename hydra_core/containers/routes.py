@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..models import ACTOR_TYPES, CONTAINER_ACTIONS, Actor
+from ..models import ACTOR_TYPES, Actor
+from ..wire import dump
 from ..worker.errors import ApiError
 from ..worker.requests import check_query, read_object
+from .models import CONTAINER_ACTIONS
 from .part import ContainersPart
 from .service import ContainerActionError, ContainerService
 
@@ -24,7 +26,7 @@ def _service(request: web.Request) -> ContainerService:
 async def handle_containers(request: web.Request) -> web.Response:
     """Every container, the engine's state and the self-healing settings."""
     check_query(request, {})
-    return web.json_response(_service(request).report().as_dict())
+    return web.json_response(dump(_service(request).report()))
 
 
 @routes.get("/containers/{name}")
@@ -35,7 +37,7 @@ async def handle_container(request: web.Request) -> web.Response:
     container = _service(request).get(name)
     if container is None:
         raise ApiError(404, "container_not_found", f"No container named {name!r}")
-    return web.json_response(container.as_dict())
+    return web.json_response(dump(container))
 
 
 @routes.post("/containers/{name}/{action}")
@@ -58,7 +60,7 @@ async def handle_action(request: web.Request) -> web.Response:
     except ContainerActionError as err:
         raise ApiError(err.status, err.code, str(err)) from err
     return web.json_response(
-        {"audit": entry.as_dict(), "container": container.as_dict() if container else None}
+        {"audit": dump(entry), "container": dump(container) if container else None}
     )
 
 
@@ -88,7 +90,7 @@ def _optional_text(body: dict[str, object], key: str) -> str | None:
 async def handle_healing(request: web.Request) -> web.Response:
     """The self-healing settings."""
     check_query(request, {})
-    return web.json_response(_service(request).healing.as_dict())
+    return web.json_response(dump(_service(request).healing))
 
 
 @routes.put("/healing")
@@ -99,4 +101,4 @@ async def handle_set_healing(request: web.Request) -> web.Response:
     if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
         raise ApiError(400, "invalid_body", 'Send {"enabled": true} or {"enabled": false}')
     settings = await _service(request).async_set_healing(enabled=body["enabled"])
-    return web.json_response(settings.as_dict())
+    return web.json_response(dump(settings))

@@ -6,6 +6,7 @@ import math
 
 from aiohttp import web
 
+from ..wire import dump
 from ..worker.errors import ApiError
 from ..worker.requests import check_query, read_actor, read_object
 from .manager import PowerManager, PowerRequestError
@@ -25,7 +26,7 @@ async def handle_status(request: web.Request) -> web.Response:
     NVML or a GPU."""
     check_query(request, {})
     status = await _power(request).async_status()
-    return web.json_response(status.as_dict())
+    return web.json_response(dump(status))
 
 
 @routes.put("/power")
@@ -53,7 +54,7 @@ async def handle_set(request: web.Request) -> web.Response:
         )
     except PowerRequestError as err:
         raise ApiError(err.status, err.code, err.message) from err
-    return web.json_response(status.as_dict())
+    return web.json_response(dump(status))
 
 
 def _is_number(value: object) -> bool:

@@ -16,10 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..models import ASSET_STATES
+from ..wire import dump
 from ..worker.errors import ApiError
 from ..worker.requests import check_query, query_number, read_actor, read_object
 from .errors import QualityError
+from .models import ASSET_STATES
 from .part import QualityPart
 from .review import MAX_LIST
 from .service import MAX_TEXT, ImageInput, QualityService
@@ -97,7 +98,7 @@ async def handle_status(request: web.Request) -> web.Response:
     """Whether scoring can run (and why not), the model, the pending count, the learning."""
     check_query(request, {})
     status = await _quality(request).async_status()
-    return web.json_response(status.as_dict())
+    return web.json_response(dump(status))
 
 
 @routes.get("/quality/learning")
@@ -105,7 +106,7 @@ async def handle_learning(request: web.Request) -> web.Response:
     """What the decisions taught, per character: threshold, counts, reasons, prompt terms."""
     check_query(request, {})
     learning = _quality(request).learning()
-    return web.json_response({"learning": [item.as_dict() for item in learning]})
+    return web.json_response({"learning": [dump(item) for item in learning]})
 
 
 @routes.post("/quality/score")
@@ -133,7 +134,7 @@ async def handle_score(request: web.Request) -> web.Response:
         character=_text(body, "character"),
         style_prompt=_text(body, "style_prompt"),
     )
-    return web.json_response({"scores": [score.as_dict() for score in scores]})
+    return web.json_response({"scores": [dump(score) for score in scores]})
 
 
 # Characters
@@ -144,7 +145,7 @@ async def handle_characters(request: web.Request) -> web.Response:
     """Every character of the registry."""
     check_query(request, {})
     characters = _quality(request).characters.list()
-    return web.json_response({"characters": [item.as_dict() for item in characters]})
+    return web.json_response({"characters": [dump(item) for item in characters]})
 
 
 @routes.post("/characters")
@@ -154,7 +155,7 @@ async def handle_create_character(request: web.Request) -> web.Response:
     check_query(request, {})
     quality = _quality(request)
     character = await quality.async_create_character(await read_object(request))
-    return web.json_response(character.as_dict(), status=201)
+    return web.json_response(dump(character), status=201)
 
 
 @routes.get("/characters/{character_id}")
@@ -163,7 +164,7 @@ async def handle_character(request: web.Request) -> web.Response:
     """One character."""
     check_query(request, {})
     character = _quality(request).characters.get(request.match_info["character_id"])
-    return web.json_response(character.as_dict())
+    return web.json_response(dump(character))
 
 
 @routes.put("/characters/{character_id}")
@@ -175,7 +176,7 @@ async def handle_update_character(request: web.Request) -> web.Response:
     character = await quality.async_update_character(
         request.match_info["character_id"], await read_object(request)
     )
-    return web.json_response(character.as_dict())
+    return web.json_response(dump(character))
 
 
 @routes.delete("/characters/{character_id}")
@@ -198,7 +199,7 @@ async def handle_add_reference(request: web.Request) -> web.Response:
     character = await quality.async_add_reference(
         request.match_info["character_id"], _image(body["data"], "data")
     )
-    return web.json_response(character.as_dict(), status=201)
+    return web.json_response(dump(character), status=201)
 
 
 @routes.delete("/characters/{character_id}/references/{name}")
@@ -209,7 +210,7 @@ async def handle_remove_reference(request: web.Request) -> web.Response:
     character = await _quality(request).async_remove_reference(
         request.match_info["character_id"], request.match_info["name"]
     )
-    return web.json_response(character.as_dict())
+    return web.json_response(dump(character))
 
 
 # Assets and review
@@ -229,7 +230,7 @@ async def handle_submit(request: web.Request) -> web.Response:
         prompt=_text(body, "prompt"),
         character=_text(body, "character"),
     )
-    return web.json_response(asset.as_dict(), status=201)
+    return web.json_response(dump(asset), status=201)
 
 
 @routes.get("/assets")
@@ -247,7 +248,7 @@ async def handle_assets(request: web.Request) -> web.Response:
     assets = await _quality(request).async_assets(
         state=state, limit=100 if limit is None else int(limit)
     )
-    return web.json_response({"assets": [asset.as_dict() for asset in assets]})
+    return web.json_response({"assets": [dump(asset) for asset in assets]})
 
 
 @routes.get("/assets/{asset_id}")
@@ -256,7 +257,7 @@ async def handle_asset(request: web.Request) -> web.Response:
     """One asset."""
     check_query(request, {})
     asset = await _quality(request).async_asset(_asset_id(request))
-    return web.json_response(asset.as_dict())
+    return web.json_response(dump(asset))
 
 
 @routes.get("/assets/{asset_id}/image")
@@ -286,4 +287,4 @@ async def handle_review(request: web.Request) -> web.Response:
         actor=read_actor(body.get("actor")),
         reason=_text(body, "reason", MAX_REASON),
     )
-    return web.json_response(asset.as_dict())
+    return web.json_response(dump(asset))

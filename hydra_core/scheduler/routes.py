@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..models import TASK_STATES, Actor, SchedulerState
+from ..models import Actor
+from ..wire import dump, load
 from ..worker.errors import ApiError
 from ..worker.requests import check_query, query_number, read_object
+from .models import TASK_STATES, SchedulerState
 from .part import TasksPart
 from .scheduler import QueueError, Scheduler
 from .store import MAX_LIST, TaskQuery
@@ -51,13 +53,13 @@ async def handle_create(request: web.Request) -> web.Response:
         task = await scheduler.async_enqueue(
             kind,
             body.get("payload", {}),
-            actor=Actor.from_dict(raw_actor),
+            actor=load(Actor, raw_actor),
             priority=body.get("priority", 50),
             max_attempts=body.get("max_attempts"),
         )
     except QueueError as err:
         raise _queue_error(err) from err
-    return web.json_response(task.as_dict(), status=201)
+    return web.json_response(dump(task), status=201)
 
 
 @routes.get("/tasks")
@@ -85,7 +87,7 @@ async def handle_list(request: web.Request) -> web.Response:
             limit=100 if limit is None else int(limit),
         )
     )
-    return web.json_response({"tasks": [task.as_dict() for task in tasks]})
+    return web.json_response({"tasks": [dump(task) for task in tasks]})
 
 
 @routes.get("/tasks/{task_id}")
@@ -96,7 +98,7 @@ async def handle_get(request: web.Request) -> web.Response:
         task = await _scheduler(request).async_get(_task_id(request))
     except QueueError as err:
         raise _queue_error(err) from err
-    return web.json_response(task.as_dict())
+    return web.json_response(dump(task))
 
 
 @routes.post("/tasks/{task_id}/cancel")
@@ -107,7 +109,7 @@ async def handle_cancel(request: web.Request) -> web.Response:
         task = await _scheduler(request).async_cancel(_task_id(request))
     except QueueError as err:
         raise _queue_error(err) from err
-    return web.json_response(task.as_dict())
+    return web.json_response(dump(task))
 
 
 @routes.post("/tasks/{task_id}/retry")
@@ -118,14 +120,14 @@ async def handle_retry(request: web.Request) -> web.Response:
         task = await _scheduler(request).async_retry(_task_id(request))
     except QueueError as err:
         raise _queue_error(err) from err
-    return web.json_response(task.as_dict())
+    return web.json_response(dump(task))
 
 
 async def _state(scheduler: Scheduler) -> web.Response:
     state = SchedulerState(
         settings=scheduler.settings, counts=await scheduler.async_counts(), kinds=scheduler.kinds
     )
-    return web.json_response(state.as_dict())
+    return web.json_response(dump(state))
 
 
 @routes.get("/scheduler")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..wire import dump
 from ..worker.errors import ApiError
 from ..worker.requests import check_query, read_object
 from .part import VoicePart
@@ -20,7 +21,7 @@ def _voice(request: web.Request) -> VoiceService:
 async def handle_status(request: web.Request) -> web.Response:
     """The Wyoming port, each service (offered or why not) and the settings."""
     check_query(request, {})
-    return web.json_response(_voice(request).status().as_dict())
+    return web.json_response(dump(_voice(request).status()))
 
 
 @routes.put("/voice")
@@ -33,4 +34,4 @@ async def handle_update(request: web.Request) -> web.Response:
         status = voice.update(await read_object(request))
     except (VoiceSettingsError, TypeError) as err:
         raise ApiError(400, "invalid_setting", str(err)) from err
-    return web.json_response(status.as_dict())
+    return web.json_response(dump(status))

@@ -29,9 +29,10 @@ from wyoming.info import (
 )
 
 from .. import __version__
-from ..models import VoiceServiceState, VoiceSettings, VoiceStatus
 from ..settings_file import load_settings, save_settings
+from ..wire import dump
 from .announce import ZeroconfAnnouncer
+from .models import VoiceServiceState, VoiceSettings, VoiceStatus
 from .options import VoiceOptions
 from .server import ClientError, WyomingServer
 from .stt import SttEngine, SttError
@@ -405,9 +406,5 @@ def _save_settings(path: Path, defaults: VoiceSettings, settings: VoiceSettings)
     """Only what differs from the worker's options, so a changed option still takes effect."""
     save_settings(
         path,
-        {
-            key: value
-            for key, value in settings.as_dict().items()
-            if value != getattr(defaults, key)
-        },
+        {key: value for key, value in dump(settings).items() if value != getattr(defaults, key)},
     )

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from ..models import Actor
+from ..wire import load
 from .errors import ApiError
 
 # Who may be named as the actor of a request; self_heal is the worker's own.
@@ -72,4 +73,4 @@ def read_actor(raw: object) -> Actor:
     for key in ("id", "name"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise ApiError(400, "invalid_body", f"actor.{key} must be text")
-    return Actor.from_dict(raw)
+    return load(Actor, raw)
