@@ -105,9 +105,9 @@ def describe(errors: Sequence[ErrorDetails]) -> str:
 def _describe(error: ErrorDetails) -> str:
     where = field_path(error["loc"])
     match error["type"]:
-        case "extra_forbidden":
+        case "extra_forbidden" | "unexpected_keyword_argument":
             return f"Unknown field {where}"
-        case "missing":
+        case "missing" | "missing_keyword_argument":
             return f"Missing field {where}"
         case _:
             return f"{where}: {error['msg']}"

@@ -10,25 +10,31 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Set
+from collections.abc import Awaitable, Callable
 import functools
-from typing import Any
 
 from aiohttp import web
 
-from ..wire import dump
+from ..models import CallerActor
+from ..wire import dump, read_body
 from ..worker.errors import ApiError
-from ..worker.requests import check_query, query_number, read_actor, read_object
+from ..worker.requests import check_query, query_number
 from .errors import QualityError
-from .models import ASSET_STATES
+from .models import (
+    ASSET_STATES,
+    AssetRequest,
+    CharacterChanges,
+    ReferenceRequest,
+    ReviewRequest,
+    ScoreRequest,
+)
 from .part import QualityPart
 from .review import MAX_LIST
-from .service import MAX_TEXT, ImageInput, QualityService
+from .service import ImageInput, QualityService
 
 routes = web.RouteTableDef()
 # 64 MiB of JSON: about 48 MiB of image once base64 is decoded.
 MAX_IMAGE_BODY = 64 * 1024 * 1024
-MAX_REASON = 500
 # A QualityError's status, except where HTTP has a better one than 400.
 _STATUS = {"image_too_large": 413}
 
@@ -53,28 +59,12 @@ def _quality(request: web.Request) -> QualityService:
     return QualityPart.of(request).service
 
 
-def _fields(body: dict[str, Any], allowed: Set[str], required: Set[str] = frozenset()) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, "invalid_body", f"Unknown field(s): {', '.join(unknown)}")
-    missing = sorted(required - set(body))
-    if missing:
-        raise ApiError(400, "invalid_body", f"Missing field(s): {', '.join(missing)}")
-
-
-def _text(body: dict[str, Any], key: str, limit: int = MAX_TEXT) -> str | None:
+def _text(value: str | None) -> str | None:
     """An optional text field; blank counts as absent."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise ApiError(400, "invalid_body", f"{key} must be text of at most {limit} characters")
-    return value.strip() or None
+    return None if value is None else value.strip() or None
 
 
-def _image(raw: object, where: str) -> bytes:
-    if not isinstance(raw, str) or not raw:
-        raise ApiError(400, "invalid_body", f"{where} must be the image's bytes in base64")
+def _image(raw: str, where: str) -> bytes:
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
@@ -116,23 +106,16 @@ async def handle_score(request: web.Request) -> web.Response:
     best first; nothing is kept."""
     check_query(request, {})
     quality = _quality(request)
-    body = await read_object(request, max_size=MAX_IMAGE_BODY)
-    _fields(body, {"images", "prompt", "character", "style_prompt"}, {"images"})
-    raw_images = body["images"]
-    if not isinstance(raw_images, list) or not raw_images:
-        raise ApiError(400, "invalid_body", "images must be a non-empty list of {data, name}")
-    images = []
-    for number, item in enumerate(raw_images):
-        if not isinstance(item, dict) or set(item) - {"data", "name"}:
-            raise ApiError(400, "invalid_body", f"images[{number}] must be {{data, name}}")
-        images.append(
-            ImageInput(_image(item.get("data"), f"images[{number}].data"), _text(item, "name"))
-        )
+    body = await read_body(request, ScoreRequest, max_size=MAX_IMAGE_BODY)
+    images = [
+        ImageInput(_image(item.data, f"images[{number}].data"), _text(item.name))
+        for number, item in enumerate(body.images)
+    ]
     scores = await quality.async_score(
         images,
-        prompt=_text(body, "prompt"),
-        character=_text(body, "character"),
-        style_prompt=_text(body, "style_prompt"),
+        prompt=_text(body.prompt),
+        character=_text(body.character),
+        style_prompt=_text(body.style_prompt),
     )
     return web.json_response({"scores": [dump(score) for score in scores]})
 
@@ -154,7 +137,7 @@ async def handle_create_character(request: web.Request) -> web.Response:
     """``{name, style_notes?, voice?}``: a new character, its id made from its name."""
     check_query(request, {})
     quality = _quality(request)
-    character = await quality.async_create_character(await read_object(request))
+    character = await quality.async_create_character(await read_body(request, CharacterChanges))
     return web.json_response(dump(character), status=201)
 
 
@@ -174,7 +157,7 @@ async def handle_update_character(request: web.Request) -> web.Response:
     check_query(request, {})
     quality = _quality(request)
     character = await quality.async_update_character(
-        request.match_info["character_id"], await read_object(request)
+        request.match_info["character_id"], await read_body(request, CharacterChanges)
     )
     return web.json_response(dump(character))
 
@@ -194,10 +177,9 @@ async def handle_add_reference(request: web.Request) -> web.Response:
     """``{data}``: keep a PNG, JPEG or WebP image as one of the character's references."""
     check_query(request, {})
     quality = _quality(request)
-    body = await read_object(request, max_size=MAX_IMAGE_BODY)
-    _fields(body, {"data"}, {"data"})
+    body = await read_body(request, ReferenceRequest, max_size=MAX_IMAGE_BODY)
     character = await quality.async_add_reference(
-        request.match_info["character_id"], _image(body["data"], "data")
+        request.match_info["character_id"], _image(body.data, "data")
     )
     return web.json_response(dump(character), status=201)
 
@@ -223,12 +205,11 @@ async def handle_submit(request: web.Request) -> web.Response:
     above its character's threshold, else pending review."""
     check_query(request, {})
     quality = _quality(request)
-    body = await read_object(request, max_size=MAX_IMAGE_BODY)
-    _fields(body, {"data", "prompt", "character", "name"}, {"data"})
+    body = await read_body(request, AssetRequest, max_size=MAX_IMAGE_BODY)
     asset = await quality.async_submit(
-        ImageInput(_image(body["data"], "data"), _text(body, "name")),
-        prompt=_text(body, "prompt"),
-        character=_text(body, "character"),
+        ImageInput(_image(body.data, "data"), _text(body.name)),
+        prompt=_text(body.prompt),
+        character=_text(body.character),
     )
     return web.json_response(dump(asset), status=201)
 
@@ -276,15 +257,11 @@ async def handle_review(request: web.Request) -> web.Response:
     pending or was auto-accepted; 409 ``asset_decided`` once a person decided it."""
     check_query(request, {})
     quality = _quality(request)
-    body = await read_object(request)
-    _fields(body, {"decision", "reason", "actor"}, {"decision"})
-    decision = body["decision"]
-    if not isinstance(decision, str):
-        raise ApiError(400, "invalid_decision", "decision must be accept or reject")
+    body = await read_body(request, ReviewRequest)
     asset = await quality.async_review(
         _asset_id(request),
-        decision,
-        actor=read_actor(body.get("actor")),
-        reason=_text(body, "reason", MAX_REASON),
+        body.decision,
+        actor=CallerActor.resolve(body.actor),
+        reason=_text(body.reason),
     )
     return web.json_response(dump(asset))

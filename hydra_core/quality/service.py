@@ -52,7 +52,6 @@ MAX_BATCH = 32
 # Decoded pixels of one request together (three images at decode_image's limit): 32 images
 # that each compress well could otherwise decode to gigabytes.
 MAX_BATCH_PIXELS = 120_000_000
-MAX_TEXT = 4000
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..wire import dump
+from ..wire import dump, read_body
 from ..worker.errors import ApiError
-from ..worker.requests import check_query, read_object
+from ..worker.requests import check_query
+from .models import VoiceChanges
 from .part import VoicePart
 from .service import VoiceService, VoiceSettingsError
 
@@ -31,7 +32,7 @@ async def handle_update(request: web.Request) -> web.Response:
     check_query(request, {})
     voice = _voice(request)
     try:
-        status = voice.update(await read_object(request))
-    except (VoiceSettingsError, TypeError) as err:
+        status = voice.update(await read_body(request, VoiceChanges, code="invalid_setting"))
+    except VoiceSettingsError as err:
         raise ApiError(400, "invalid_setting", str(err)) from err
     return web.json_response(dump(status))

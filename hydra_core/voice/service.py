@@ -15,7 +15,6 @@ import logging
 import math
 from pathlib import Path
 import time
-from typing import Any
 
 from wyoming.info import (
     AsrModel,
@@ -32,7 +31,7 @@ from .. import __version__
 from ..settings_file import load_settings, save_settings
 from ..wire import dump
 from .announce import ZeroconfAnnouncer
-from .models import VoiceServiceState, VoiceSettings, VoiceStatus
+from .models import VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
 from .options import VoiceOptions
 from .server import ClientError, WyomingServer
 from .stt import SttEngine, SttError
@@ -320,7 +319,7 @@ class VoiceService:
             choices=choices,
         )
 
-    def update(self, changes: dict[str, Any]) -> VoiceStatus:
+    def update(self, changes: VoiceChanges) -> VoiceStatus:
         """Change settings; every value is checked before any is applied."""
         unknown = sorted(set(changes) - set(VoiceSettings.__dataclass_fields__))
         if unknown:
