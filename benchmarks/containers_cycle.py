@@ -31,8 +31,8 @@ from hydra_core.containers import (  # noqa: E402
     EngineError,
     ProtectionPolicy,
 )
+from hydra_core.containers.models import EVENT_CONTAINER, HealingSettings  # noqa: E402
 from hydra_core.events import EventBus  # noqa: E402
-from hydra_core.models import EVENT_CONTAINER, HealingSettings  # noqa: E402
 from tests.podman import PodmanEngine  # noqa: E402
 
 

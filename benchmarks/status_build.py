@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hydra_core.gpu import NvmlProbe
 from hydra_core.models import WorkerInfo
+from hydra_core.wire import dump
 from hydra_core.worker.app import WorkerState, build_status
 from tests.fake_nvml import FakeNvml, make_gpu
 
@@ -57,7 +58,7 @@ async def _status_cost(nvml: FakeNvml, rounds: int) -> tuple[float, int]:
     await build_status(state)  # warm up
     started = time.process_time()
     for _ in range(rounds):
-        body = json.dumps((await build_status(state)).as_dict()).encode()
+        body = json.dumps(dump(await build_status(state))).encode()
     elapsed = time.process_time() - started
     await probe.async_close()
     return elapsed, len(body)

@@ -27,8 +27,9 @@ if str(ROOT) not in sys.path:
 
 from hydra_core.events import EventBus  # noqa: E402
 from hydra_core.gpu import NoGpuProbe  # noqa: E402
-from hydra_core.models import Actor, SchedulerSettings  # noqa: E402
+from hydra_core.models import Actor  # noqa: E402
 from hydra_core.scheduler import Scheduler, TaskContext, TaskHandler, TaskStore  # noqa: E402
+from hydra_core.scheduler.models import SchedulerSettings  # noqa: E402
 
 _IN_FLIGHT = 50
 

@@ -9,27 +9,22 @@ from typing import Any, TypeVar
 import aiohttp
 from yarl import URL
 
+from .containers.models import ContainerReport, HealingSettings
 from .models import (
     API_VERSION,
     EVENT_KEEPALIVE,
     KEEPALIVE_S,
     Actor,
-    Asset,
     AuditEntry,
-    Character,
-    ContainerReport,
-    HealingSettings,
-    ImageScore,
-    NightReport,
-    PowerStatus,
-    QualityStatus,
-    SchedulerState,
-    Task,
-    VoiceStatus,
     WorkerEvent,
     WorkerInfo,
     WorkerStatus,
 )
+from .power.models import PowerStatus
+from .quality.models import Asset, Character, ImageScore, QualityStatus
+from .scheduler.models import NightReport, SchedulerState, Task
+from .voice.models import VoiceStatus
+from .wire import dump, load
 
 _ModelT = TypeVar(
     "_ModelT",
@@ -125,7 +120,7 @@ class HydraClient:
         body = await self._request(
             "POST",
             f"containers/{name}/{action}",
-            json={"actor": actor.as_dict(), "reason": reason},
+            json={"actor": dump(actor), "reason": reason},
             # A stop waits up to the engine's grace period (10 s) before it kills.
             client_timeout=ACTION_TIMEOUT,
         )
@@ -170,7 +165,7 @@ class HydraClient:
         max_attempts: int | None = None,
     ) -> Task:
         """Queue a task; HydraApiError unknown_kind, invalid_payload or invalid_priority."""
-        body: dict[str, Any] = {"kind": kind, "payload": payload, "actor": actor.as_dict()}
+        body: dict[str, Any] = {"kind": kind, "payload": payload, "actor": dump(actor)}
         if priority is not None:
             body["priority"] = priority
         if max_attempts is not None:
@@ -233,7 +228,7 @@ class HydraClient:
         ``power_not_permitted`` (the worker may not change limits: not root / no SYS_ADMIN),
         ``power_unavailable`` (no NVML or no GPU).
         """
-        body: dict[str, Any] = {"actor": actor.as_dict()}
+        body: dict[str, Any] = {"actor": dump(actor)}
         if profile is not None:
             body["profile"] = profile
         if limit_w is not None:
@@ -321,7 +316,7 @@ class HydraClient:
         self, asset_id: int, decision: str, *, actor: Actor, reason: str | None = None
     ) -> Asset:
         """Accept or reject an asset; HydraApiError ``asset_not_found``, ``invalid_decision``."""
-        body: dict[str, Any] = {"decision": decision, "actor": actor.as_dict()}
+        body: dict[str, Any] = {"decision": decision, "actor": dump(actor)}
         if reason:
             body["reason"] = reason
         return self._parse(
@@ -380,8 +375,8 @@ class HydraClient:
 
     def _parse(self, model: type[_ModelT], body: dict[str, Any]) -> _ModelT:
         try:
-            return model.from_dict(body)
-        except (KeyError, TypeError, ValueError) as err:
+            return load(model, body)
+        except ValueError as err:  # pydantic's ValidationError is one
             raise HydraConnectionError(
                 f"{self.url} answered with data this client does not understand: {err!r}"
             ) from err

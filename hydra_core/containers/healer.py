@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 import time
 
-from ..models import STOP_EXIT_CODES, ContainerInfo, HealingSettings
+from .models import STOP_EXIT_CODES, ContainerInfo, HealingSettings
 
 WINDOW_S = 3600.0
 _OWN_RESTART_POLICIES = frozenset({"always", "unless-stopped", "on-failure"})

@@ -9,7 +9,9 @@ from typing import Self
 
 from aiohttp import web
 
-from ..models import (
+from ..worker.part import BuildContext, Part
+from .engine import DEFAULT_DOCKER_HOST, EngineClient, resolve_docker_host
+from .models import (
     EVENT_CONTAINER,
     EVENT_CONTAINER_REMOVED,
     EVENT_ENGINE,
@@ -17,8 +19,6 @@ from ..models import (
     EVENT_HEALING,
     HealingSettings,
 )
-from ..worker.part import BuildContext, Part
-from .engine import DEFAULT_DOCKER_HOST, EngineClient, resolve_docker_host
 from .options import ContainerOptions
 from .policy import ProtectionPolicy
 from .service import ContainerService

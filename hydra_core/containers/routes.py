@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..models import ACTOR_TYPES, CONTAINER_ACTIONS, Actor
+from ..models import CallerActor
+from ..wire import dump, read_body
 from ..worker.errors import ApiError
-from ..worker.requests import check_query, read_object
+from ..worker.requests import check_query
+from .models import CONTAINER_ACTIONS, ContainerActionRequest, HealingRequest
 from .part import ContainersPart
 from .service import ContainerActionError, ContainerService
 
 routes = web.RouteTableDef()
-# Callers may act as these; "self_heal" is the worker's own.
-_CALLER_ACTORS = tuple(actor for actor in ACTOR_TYPES if actor != "self_heal")
-_MAX_TEXT = 500
 
 
 def _service(request: web.Request) -> ContainerService:
@@ -24,7 +23,7 @@ def _service(request: web.Request) -> ContainerService:
 async def handle_containers(request: web.Request) -> web.Response:
     """Every container, the engine's state and the self-healing settings."""
     check_query(request, {})
-    return web.json_response(_service(request).report().as_dict())
+    return web.json_response(dump(_service(request).report()))
 
 
 @routes.get("/containers/{name}")
@@ -35,7 +34,7 @@ async def handle_container(request: web.Request) -> web.Response:
     container = _service(request).get(name)
     if container is None:
         raise ApiError(404, "container_not_found", f"No container named {name!r}")
-    return web.json_response(container.as_dict())
+    return web.json_response(dump(container))
 
 
 @routes.post("/containers/{name}/{action}")
@@ -48,55 +47,29 @@ async def handle_action(request: web.Request) -> web.Response:
         raise ApiError(
             400, "invalid_action", f"Unknown action {action!r}; use {', '.join(CONTAINER_ACTIONS)}"
         )
-    body = await read_object(request)
-    actor = _actor(body.get("actor"))
-    reason = _optional_text(body, "reason")
+    body = await read_body(request, ContainerActionRequest)
     try:
         entry, container = await service.async_action(
-            request.match_info["name"], action, actor, reason
+            request.match_info["name"], action, CallerActor.resolve(body.actor), body.reason
         )
     except ContainerActionError as err:
         raise ApiError(err.status, err.code, str(err)) from err
     return web.json_response(
-        {"audit": entry.as_dict(), "container": container.as_dict() if container else None}
+        {"audit": dump(entry), "container": dump(container) if container else None}
     )
-
-
-def _actor(raw: object) -> Actor:
-    if raw is None:
-        return Actor(type="api")
-    if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_body", "actor must be an object {type, id, name}")
-    kind = raw.get("type")
-    if kind not in _CALLER_ACTORS:
-        raise ApiError(
-            400, "invalid_body", f"actor.type must be one of {', '.join(_CALLER_ACTORS)}"
-        )
-    return Actor(type=kind, id=_optional_text(raw, "id"), name=_optional_text(raw, "name"))
-
-
-def _optional_text(body: dict[str, object], key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > _MAX_TEXT:
-        raise ApiError(400, "invalid_body", f"{key} must be text of at most {_MAX_TEXT} characters")
-    return value
 
 
 @routes.get("/healing")
 async def handle_healing(request: web.Request) -> web.Response:
     """The self-healing settings."""
     check_query(request, {})
-    return web.json_response(_service(request).healing.as_dict())
+    return web.json_response(dump(_service(request).healing))
 
 
 @routes.put("/healing")
 async def handle_set_healing(request: web.Request) -> web.Response:
     """Switch self-healing on or off."""
     check_query(request, {})
-    body = await read_object(request)
-    if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
-        raise ApiError(400, "invalid_body", 'Send {"enabled": true} or {"enabled": false}')
-    settings = await _service(request).async_set_healing(enabled=body["enabled"])
-    return web.json_response(settings.as_dict())
+    body = await read_body(request, HealingRequest)
+    settings = await _service(request).async_set_healing(enabled=body.enabled)
+    return web.json_response(dump(settings))

@@ -18,23 +18,22 @@ from typing import Any
 
 from ..audit import AuditLog
 from ..events import EventBus
-from ..models import (
+from ..models import EVENT_AUDIT, Actor, AuditEntry
+from ..settings_file import load_settings, save_settings
+from ..wire import dump
+from .engine import EngineClient, EngineError, EngineNotFoundError
+from .healer import GiveUp, Heal, Healer, Refuse
+from .models import (
     CONTAINER_ACTIONS,
-    EVENT_AUDIT,
     EVENT_CONTAINER,
     EVENT_CONTAINER_REMOVED,
     EVENT_ENGINE,
     EVENT_HEAL_EXHAUSTED,
     EVENT_HEALING,
-    Actor,
-    AuditEntry,
     ContainerInfo,
     ContainerReport,
     HealingSettings,
 )
-from ..settings_file import load_settings, save_settings
-from .engine import EngineClient, EngineError, EngineNotFoundError
-from .healer import GiveUp, Heal, Healer, Refuse
 from .policy import ProtectionPolicy
 
 _LOGGER = logging.getLogger(__name__)
@@ -377,7 +376,7 @@ class ContainerService:
         if previous is None or any(
             getattr(previous, key) != getattr(info, key) for key in _PUSHED_FIELDS
         ):
-            self._bus.publish(EVENT_CONTAINER, info.as_dict())
+            self._bus.publish(EVENT_CONTAINER, dump(info))
 
     def _forget(self, container_id: str) -> None:
         facts = self._facts.pop(container_id, None)
@@ -466,7 +465,7 @@ class ContainerService:
         """Switch self-healing on or off; kept in the data dir across restarts."""
         self._healer.settings = replace(self._healer.settings, enabled=enabled)
         await asyncio.get_running_loop().run_in_executor(None, self._save_healing, enabled)
-        self._bus.publish(EVENT_HEALING, self._healer.settings.as_dict())
+        self._bus.publish(EVENT_HEALING, dump(self._healer.settings))
         return self._healer.settings
 
     async def _record(
@@ -489,7 +488,7 @@ class ContainerService:
         )
         log = _LOGGER.info if result == "ok" else _LOGGER.warning
         log("%s %s by %s: %s (%s)", action, name, actor.type, result, reason or detail or "")
-        self._bus.publish(EVENT_AUDIT, entry.as_dict())
+        self._bus.publish(EVENT_AUDIT, dump(entry))
         return entry
 
     # Healing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..wire import dump
 from .nvml import NvmlProbe
 
 
@@ -14,7 +15,7 @@ def main() -> int:
     probe.start()
     report = probe.read()
     probe.close()
-    print(json.dumps(report.as_dict(), indent=2))
+    print(json.dumps(dump(report), indent=2))
     return 0 if report.available else 1
 
 

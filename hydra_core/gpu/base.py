@@ -7,7 +7,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
-from ..models import GpuReport
+from .models import GpuReport
 
 
 class PowerLimitError(Exception):

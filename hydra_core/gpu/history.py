@@ -15,9 +15,9 @@ import logging
 from pathlib import Path
 import time
 
-from ..models import GpuNight
 from ..sqlite import SqliteStore
 from .base import GpuProbe
+from .models import GpuNight
 
 _LOGGER = logging.getLogger(__name__)
 

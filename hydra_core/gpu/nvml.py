@@ -8,8 +8,8 @@ import logging
 from types import ModuleType
 from typing import Any, TypeVar
 
-from ..models import GpuInfo, GpuReport
 from .base import GpuProbe, PowerLimitError
+from .models import GpuInfo, GpuReport
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")

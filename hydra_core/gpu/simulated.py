@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import time
 
-from ..models import GpuInfo, GpuReport
 from .base import GpuProbe, PowerLimitError
+from .models import GpuInfo, GpuReport
 
 _GIB = 1024**3
 _LIMIT_MIN_W = 100.0

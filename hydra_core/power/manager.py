@@ -17,18 +17,11 @@ from typing import Any
 
 from ..events import EventBus
 from ..gpu.base import GpuProbe, PowerLimitError
-from ..models import (
-    EVENT_POWER,
-    POWER_CUSTOM,
-    POWER_PROFILES,
-    Actor,
-    GpuInfo,
-    GpuPower,
-    GpuReport,
-    PowerSettings,
-    PowerStatus,
-)
+from ..gpu.models import GpuInfo, GpuReport
+from ..models import Actor
 from ..settings_file import load_settings, save_settings
+from ..wire import dump
+from .models import EVENT_POWER, POWER_CUSTOM, POWER_PROFILES, GpuPower, PowerSettings, PowerStatus
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -268,7 +261,7 @@ class PowerManager:
         if status != self._published:
             self._published = status
             if self._bus is not None:
-                self._bus.publish(EVENT_POWER, status.as_dict())
+                self._bus.publish(EVENT_POWER, dump(status))
         return status
 
     # What the choices mean

@@ -8,9 +8,9 @@ from typing import Self
 from aiohttp import web
 
 from ..gpu.options import GpuOptions
-from ..models import EVENT_POWER, PowerSettings
 from ..worker.part import BuildContext, Part
 from .manager import SETTINGS_FILE, PowerManager
+from .models import EVENT_POWER, PowerSettings
 from .options import PowerOptions
 
 

@@ -22,10 +22,11 @@ import time
 from typing import Any
 import unicodedata
 
-from ..models import Character
 from ..settings_file import save_settings
+from ..wire import dump, load
 from .errors import CharacterNotFoundError, QualityError, ReferenceNotFoundError
 from .files import StoredImage, write_atomic
+from .models import Character
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class CharacterRegistry:
     def _read(self) -> dict[str, Character]:
         try:
             data = json.loads(self._path.read_text())
-            characters = [Character.from_dict(item) for item in data["characters"]]
+            characters = [load(Character, item) for item in data["characters"]]
         except FileNotFoundError:
             return {}
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -102,7 +103,7 @@ class CharacterRegistry:
         """Change any of ``name``, ``style_notes``, ``voice``; the id stays."""
         values = _checked(fields)
         with self._lock:
-            character = Character.from_dict({**self.get(character_id).as_dict(), **values})
+            character = load(Character, {**dump(self.get(character_id)), **values})
             self._save({**self._characters, character_id: character})
         return character
 
@@ -128,8 +129,8 @@ class CharacterRegistry:
                 )
             path = self._folder / character_id / name
             write_atomic(path, image.data)
-            changed = Character.from_dict(
-                {**character.as_dict(), "references": [*character.references, name]}
+            changed = load(
+                Character, {**dump(character), "references": [*character.references, name]}
             )
             try:
                 self._save({**self._characters, character_id: changed})
@@ -144,11 +145,12 @@ class CharacterRegistry:
             character = self.get(character_id)
             if name not in character.references:
                 raise ReferenceNotFoundError(f"{character.name} has no reference image {name!r}")
-            changed = Character.from_dict(
+            changed = load(
+                Character,
                 {
-                    **character.as_dict(),
+                    **dump(character),
                     "references": [item for item in character.references if item != name],
-                }
+                },
             )
             self._save({**self._characters, character_id: changed})
             (self._folder / character_id / name).unlink(missing_ok=True)
@@ -162,7 +164,7 @@ class CharacterRegistry:
 
     def _save(self, characters: dict[str, Character]) -> None:
         save_settings(
-            self._path, {"characters": [character.as_dict() for character in characters.values()]}
+            self._path, {"characters": [dump(character) for character in characters.values()]}
         )
         self._characters = characters
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import itertools
 import re
 
-from ..models import CharacterLearning
+from .models import CharacterLearning
 
 DEFAULT_THRESHOLD = 60.0
 _TIE = 1e-9

@@ -8,10 +8,10 @@ from typing import Self
 from aiohttp import web
 
 from ..gpu.options import GpuOptions
-from ..models import EVENT_ASSET, EVENT_QUALITY
 from ..scheduler.handlers import TaskHandler
 from ..scheduler.part import outputs_dir
 from ..worker.part import BuildContext, Part
+from .models import EVENT_ASSET, EVENT_QUALITY
 from .options import QualityOptions
 from .service import QualityService
 from .task import QualityScoringHandler

@@ -18,11 +18,13 @@ import time
 from typing import Any
 import uuid
 
-from ..models import ASSET_STATES, Actor, Asset, ImageScore
+from ..models import Actor
 from ..sqlite import SqliteStore
+from ..wire import dump, load
 from .errors import AssetDecidedError, AssetNotFoundError, InvalidDecisionError
 from .files import StoredImage, write_atomic
 from .learning import Decision
+from .models import ASSET_STATES, Asset, ImageScore
 
 DB_FILE = "quality.db"
 ASSETS_DIR = "assets"
@@ -104,7 +106,7 @@ class ReviewStore(SqliteStore):
                     new.character,
                     new.prompt,
                     new.name,
-                    json.dumps(new.score.as_dict()),
+                    json.dumps(dump(new.score)),
                     new.score.overall,
                     new.threshold,
                     new.state,
@@ -184,7 +186,7 @@ class ReviewStore(SqliteStore):
         cursor = self._open().execute(
             "UPDATE assets SET state = ?, reason = ?, decided_by = ?, decided_at = ?"
             " WHERE id = ? AND state IN ('pending', 'auto_accepted')",
-            (state, reason, json.dumps(actor.as_dict()), now, asset_id),
+            (state, reason, json.dumps(dump(actor)), now, asset_id),
         )
         asset = self._get(asset_id)
         if asset is None:
@@ -257,10 +259,10 @@ def _asset(row: tuple[Any, ...]) -> Asset:
         content_type=content_type,
         width=width,
         height=height,
-        score=ImageScore.from_dict(json.loads(score)),
+        score=load(ImageScore, json.loads(score)),
         threshold=threshold,
         reason=reason,
         created_at=created_at,
         decided_at=decided_at,
-        decided_by=None if decided_by is None else Actor.from_dict(json.loads(decided_by)),
+        decided_by=None if decided_by is None else load(Actor, json.loads(decided_by)),
     )

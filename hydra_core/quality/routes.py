@@ -10,24 +10,31 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Set
+from collections.abc import Awaitable, Callable
 import functools
-from typing import Any
 
 from aiohttp import web
 
-from ..models import ASSET_STATES
+from ..models import CallerActor
+from ..wire import dump, read_body
 from ..worker.errors import ApiError
-from ..worker.requests import check_query, query_number, read_actor, read_object
+from ..worker.requests import check_query, query_number
 from .errors import QualityError
+from .models import (
+    ASSET_STATES,
+    AssetRequest,
+    CharacterChanges,
+    ReferenceRequest,
+    ReviewRequest,
+    ScoreRequest,
+)
 from .part import QualityPart
 from .review import MAX_LIST
-from .service import MAX_TEXT, ImageInput, QualityService
+from .service import ImageInput, QualityService
 
 routes = web.RouteTableDef()
 # 64 MiB of JSON: about 48 MiB of image once base64 is decoded.
 MAX_IMAGE_BODY = 64 * 1024 * 1024
-MAX_REASON = 500
 # A QualityError's status, except where HTTP has a better one than 400.
 _STATUS = {"image_too_large": 413}
 
@@ -52,28 +59,12 @@ def _quality(request: web.Request) -> QualityService:
     return QualityPart.of(request).service
 
 
-def _fields(body: dict[str, Any], allowed: Set[str], required: Set[str] = frozenset()) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, "invalid_body", f"Unknown field(s): {', '.join(unknown)}")
-    missing = sorted(required - set(body))
-    if missing:
-        raise ApiError(400, "invalid_body", f"Missing field(s): {', '.join(missing)}")
-
-
-def _text(body: dict[str, Any], key: str, limit: int = MAX_TEXT) -> str | None:
+def _text(value: str | None) -> str | None:
     """An optional text field; blank counts as absent."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise ApiError(400, "invalid_body", f"{key} must be text of at most {limit} characters")
-    return value.strip() or None
+    return None if value is None else value.strip() or None
 
 
-def _image(raw: object, where: str) -> bytes:
-    if not isinstance(raw, str) or not raw:
-        raise ApiError(400, "invalid_body", f"{where} must be the image's bytes in base64")
+def _image(raw: str, where: str) -> bytes:
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
@@ -97,7 +88,7 @@ async def handle_status(request: web.Request) -> web.Response:
     """Whether scoring can run (and why not), the model, the pending count, the learning."""
     check_query(request, {})
     status = await _quality(request).async_status()
-    return web.json_response(status.as_dict())
+    return web.json_response(dump(status))
 
 
 @routes.get("/quality/learning")
@@ -105,7 +96,7 @@ async def handle_learning(request: web.Request) -> web.Response:
     """What the decisions taught, per character: threshold, counts, reasons, prompt terms."""
     check_query(request, {})
     learning = _quality(request).learning()
-    return web.json_response({"learning": [item.as_dict() for item in learning]})
+    return web.json_response({"learning": [dump(item) for item in learning]})
 
 
 @routes.post("/quality/score")
@@ -115,25 +106,18 @@ async def handle_score(request: web.Request) -> web.Response:
     best first; nothing is kept."""
     check_query(request, {})
     quality = _quality(request)
-    body = await read_object(request, max_size=MAX_IMAGE_BODY)
-    _fields(body, {"images", "prompt", "character", "style_prompt"}, {"images"})
-    raw_images = body["images"]
-    if not isinstance(raw_images, list) or not raw_images:
-        raise ApiError(400, "invalid_body", "images must be a non-empty list of {data, name}")
-    images = []
-    for number, item in enumerate(raw_images):
-        if not isinstance(item, dict) or set(item) - {"data", "name"}:
-            raise ApiError(400, "invalid_body", f"images[{number}] must be {{data, name}}")
-        images.append(
-            ImageInput(_image(item.get("data"), f"images[{number}].data"), _text(item, "name"))
-        )
+    body = await read_body(request, ScoreRequest, max_size=MAX_IMAGE_BODY)
+    images = [
+        ImageInput(_image(item.data, f"images[{number}].data"), _text(item.name))
+        for number, item in enumerate(body.images)
+    ]
     scores = await quality.async_score(
         images,
-        prompt=_text(body, "prompt"),
-        character=_text(body, "character"),
-        style_prompt=_text(body, "style_prompt"),
+        prompt=_text(body.prompt),
+        character=_text(body.character),
+        style_prompt=_text(body.style_prompt),
     )
-    return web.json_response({"scores": [score.as_dict() for score in scores]})
+    return web.json_response({"scores": [dump(score) for score in scores]})
 
 
 # Characters
@@ -144,7 +128,7 @@ async def handle_characters(request: web.Request) -> web.Response:
     """Every character of the registry."""
     check_query(request, {})
     characters = _quality(request).characters.list()
-    return web.json_response({"characters": [item.as_dict() for item in characters]})
+    return web.json_response({"characters": [dump(item) for item in characters]})
 
 
 @routes.post("/characters")
@@ -153,8 +137,8 @@ async def handle_create_character(request: web.Request) -> web.Response:
     """``{name, style_notes?, voice?}``: a new character, its id made from its name."""
     check_query(request, {})
     quality = _quality(request)
-    character = await quality.async_create_character(await read_object(request))
-    return web.json_response(character.as_dict(), status=201)
+    character = await quality.async_create_character(await read_body(request, CharacterChanges))
+    return web.json_response(dump(character), status=201)
 
 
 @routes.get("/characters/{character_id}")
@@ -163,7 +147,7 @@ async def handle_character(request: web.Request) -> web.Response:
     """One character."""
     check_query(request, {})
     character = _quality(request).characters.get(request.match_info["character_id"])
-    return web.json_response(character.as_dict())
+    return web.json_response(dump(character))
 
 
 @routes.put("/characters/{character_id}")
@@ -173,9 +157,9 @@ async def handle_update_character(request: web.Request) -> web.Response:
     check_query(request, {})
     quality = _quality(request)
     character = await quality.async_update_character(
-        request.match_info["character_id"], await read_object(request)
+        request.match_info["character_id"], await read_body(request, CharacterChanges)
     )
-    return web.json_response(character.as_dict())
+    return web.json_response(dump(character))
 
 
 @routes.delete("/characters/{character_id}")
@@ -193,12 +177,11 @@ async def handle_add_reference(request: web.Request) -> web.Response:
     """``{data}``: keep a PNG, JPEG or WebP image as one of the character's references."""
     check_query(request, {})
     quality = _quality(request)
-    body = await read_object(request, max_size=MAX_IMAGE_BODY)
-    _fields(body, {"data"}, {"data"})
+    body = await read_body(request, ReferenceRequest, max_size=MAX_IMAGE_BODY)
     character = await quality.async_add_reference(
-        request.match_info["character_id"], _image(body["data"], "data")
+        request.match_info["character_id"], _image(body.data, "data")
     )
-    return web.json_response(character.as_dict(), status=201)
+    return web.json_response(dump(character), status=201)
 
 
 @routes.delete("/characters/{character_id}/references/{name}")
@@ -209,7 +192,7 @@ async def handle_remove_reference(request: web.Request) -> web.Response:
     character = await _quality(request).async_remove_reference(
         request.match_info["character_id"], request.match_info["name"]
     )
-    return web.json_response(character.as_dict())
+    return web.json_response(dump(character))
 
 
 # Assets and review
@@ -222,14 +205,13 @@ async def handle_submit(request: web.Request) -> web.Response:
     above its character's threshold, else pending review."""
     check_query(request, {})
     quality = _quality(request)
-    body = await read_object(request, max_size=MAX_IMAGE_BODY)
-    _fields(body, {"data", "prompt", "character", "name"}, {"data"})
+    body = await read_body(request, AssetRequest, max_size=MAX_IMAGE_BODY)
     asset = await quality.async_submit(
-        ImageInput(_image(body["data"], "data"), _text(body, "name")),
-        prompt=_text(body, "prompt"),
-        character=_text(body, "character"),
+        ImageInput(_image(body.data, "data"), _text(body.name)),
+        prompt=_text(body.prompt),
+        character=_text(body.character),
     )
-    return web.json_response(asset.as_dict(), status=201)
+    return web.json_response(dump(asset), status=201)
 
 
 @routes.get("/assets")
@@ -247,7 +229,7 @@ async def handle_assets(request: web.Request) -> web.Response:
     assets = await _quality(request).async_assets(
         state=state, limit=100 if limit is None else int(limit)
     )
-    return web.json_response({"assets": [asset.as_dict() for asset in assets]})
+    return web.json_response({"assets": [dump(asset) for asset in assets]})
 
 
 @routes.get("/assets/{asset_id}")
@@ -256,7 +238,7 @@ async def handle_asset(request: web.Request) -> web.Response:
     """One asset."""
     check_query(request, {})
     asset = await _quality(request).async_asset(_asset_id(request))
-    return web.json_response(asset.as_dict())
+    return web.json_response(dump(asset))
 
 
 @routes.get("/assets/{asset_id}/image")
@@ -275,15 +257,11 @@ async def handle_review(request: web.Request) -> web.Response:
     pending or was auto-accepted; 409 ``asset_decided`` once a person decided it."""
     check_query(request, {})
     quality = _quality(request)
-    body = await read_object(request)
-    _fields(body, {"decision", "reason", "actor"}, {"decision"})
-    decision = body["decision"]
-    if not isinstance(decision, str):
-        raise ApiError(400, "invalid_decision", "decision must be accept or reject")
+    body = await read_body(request, ReviewRequest)
     asset = await quality.async_review(
         _asset_id(request),
-        decision,
-        actor=read_actor(body.get("actor")),
-        reason=_text(body, "reason", MAX_REASON),
+        body.decision,
+        actor=CallerActor.resolve(body.actor),
+        reason=_text(body.reason),
     )
-    return web.json_response(asset.as_dict())
+    return web.json_response(dump(asset))

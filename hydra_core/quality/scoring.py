@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models import ImageScore
 from .errors import QualityError
 from .images import DEFAULT_MAX_PIXELS, decode_image
+from .models import ImageScore
 
 if TYPE_CHECKING:
     from PIL.Image import Image

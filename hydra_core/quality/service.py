@@ -22,22 +22,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..events import EventBus
-from ..models import (
-    EVENT_ASSET,
-    EVENT_QUALITY,
-    Actor,
-    Asset,
-    Character,
-    CharacterLearning,
-    ImageScore,
-    QualityStatus,
-)
+from ..models import Actor
+from ..wire import dump
 from .characters import CharacterRegistry
 from .engine import ClipEngine
 from .errors import QualityError
 from .files import StoredImage, check_image
 from .images import ImageError
 from .learning import LearningSettings, learn
+from .models import (
+    EVENT_ASSET,
+    EVENT_QUALITY,
+    Asset,
+    Character,
+    CharacterLearning,
+    ImageScore,
+    QualityStatus,
+)
 from .options import QualityOptions
 from .review import ASSETS_DIR, DB_FILE, NewAsset, ReviewStore
 from .scoring import QualityScorer
@@ -51,7 +52,6 @@ MAX_BATCH = 32
 # Decoded pixels of one request together (three images at decode_image's limit): 32 images
 # that each compress well could otherwise decode to gigabytes.
 MAX_BATCH_PIXELS = 120_000_000
-MAX_TEXT = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class QualityService:
         await self.store.async_open()
         await asyncio.to_thread(self.characters.load)
         await self._relearn(publish=False)
-        self._published = (await self.async_status()).as_dict()
+        self._published = dump(await self.async_status())
         self._watcher = asyncio.create_task(self._watch(), name="hydra quality watch")
 
     async def async_stop(self) -> None:
@@ -156,7 +156,7 @@ class QualityService:
             await self._publish_status()
 
     async def _publish_status(self) -> None:
-        status = (await self.async_status()).as_dict()
+        status = dump(await self.async_status())
         if status != self._published:
             self._published = status
             self._bus.publish(EVENT_QUALITY, status)
@@ -236,7 +236,7 @@ class QualityService:
                     name=images[score.index].name,
                 )
             )
-            self._bus.publish(EVENT_ASSET, asset.as_dict())
+            self._bus.publish(EVENT_ASSET, dump(asset))
         await self._publish_status()
         return [(score, assets[score.index]) for score in scores]
 
@@ -270,7 +270,7 @@ class QualityService:
     ) -> Asset:
         """A person accepts or rejects an asset; learning takes the decision in at once."""
         asset = await self.store.async_decide(asset_id, decision, actor=actor, reason=reason)
-        self._bus.publish(EVENT_ASSET, asset.as_dict())
+        self._bus.publish(EVENT_ASSET, dump(asset))
         await self._relearn()
         return asset
 

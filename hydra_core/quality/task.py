@@ -19,6 +19,7 @@ from ..scheduler.handlers import (
     TaskHandler,
     require_keys,
 )
+from ..wire import dump
 from .engine import missing_packages
 from .errors import QualityError, QualityUnavailableError
 from .service import MAX_BATCH, ImageInput, QualityService
@@ -92,7 +93,7 @@ class QualityScoringHandler(TaskHandler):
         await context.report_progress(100, "scored")
         return {
             "scores": [
-                {**score.as_dict(), "asset_id": None if asset is None else asset.id}
+                {**dump(score), "asset_id": None if asset is None else asset.id}
                 for score, asset in scored
             ],
             "auto_accepted": sum(

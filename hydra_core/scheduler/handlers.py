@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..models import GpuReport
+from ..gpu.models import GpuReport
 
 
 class PayloadError(ValueError):

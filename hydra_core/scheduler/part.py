@@ -8,10 +8,10 @@ from typing import Self
 
 from aiohttp import web
 
-from ..models import EVENT_SCHEDULER, EVENT_TASK
 from ..worker.part import BuildContext, Part
 from .handlers import TaskHandler
 from .maintenance import MaintenanceHandler
+from .models import EVENT_SCHEDULER, EVENT_TASK
 from .options import TaskOptions
 from .scheduler import Scheduler
 from .store import TaskStore

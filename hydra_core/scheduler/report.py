@@ -11,11 +11,13 @@ from ..audit import AuditQuery
 from ..containers.part import ContainersPart
 from ..containers.service import ContainerService
 from ..gpu.history import GpuHistory
+from ..gpu.models import GpuNight
 from ..gpu.part import GpuPart
-from ..models import GpuNight, NightReport, Task
+from ..wire import dump
 from ..worker.errors import ApiError
 from ..worker.requests import check_query, query_number
 from ..worker.state import AUDIT_KEY
+from .models import NightReport, Task
 from .part import TasksPart
 from .scheduler import Scheduler
 from .store import MAX_LIST
@@ -69,7 +71,7 @@ async def handle_report(request: web.Request) -> web.Response:
         unhealthy=unhealthy,
         containers_available=available,
     )
-    return web.json_response(report.as_dict())
+    return web.json_response(dump(report))
 
 
 async def _tasks(

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..models import TASK_STATES, Actor, SchedulerState
+from ..models import CallerActor
+from ..wire import dump, read_body
 from ..worker.errors import ApiError
-from ..worker.requests import check_query, query_number, read_object
+from ..worker.requests import check_query, query_number
+from .models import TASK_STATES, SchedulerChanges, SchedulerState, TaskRequest
 from .part import TasksPart
-from .scheduler import QueueError, Scheduler
+from .scheduler import DEFAULT_PRIORITY, QueueError, Scheduler
 from .store import MAX_LIST, TaskQuery
 
 routes = web.RouteTableDef()
-_CALLER_ACTORS = ("user", "automation", "api", "presence", "schedule")
 
 
 def _scheduler(request: web.Request) -> Scheduler:
@@ -35,29 +36,18 @@ async def handle_create(request: web.Request) -> web.Response:
     """Queue a task: ``{kind, payload, priority, max_attempts, actor}``."""
     check_query(request, {})
     scheduler = _scheduler(request)
-    body = await read_object(request)
-    unknown = sorted(set(body) - {"kind", "payload", "priority", "max_attempts", "actor"})
-    if unknown:
-        raise ApiError(400, "invalid_body", f"Unknown field(s): {', '.join(unknown)}")
-    kind = body.get("kind")
-    if not isinstance(kind, str) or not kind:
-        raise ApiError(400, "invalid_body", "kind must be the name of a task kind")
-    raw_actor = body.get("actor") or {"type": "api"}
-    if not isinstance(raw_actor, dict) or raw_actor.get("type") not in _CALLER_ACTORS:
-        raise ApiError(
-            400, "invalid_body", f"actor.type must be one of {', '.join(_CALLER_ACTORS)}"
-        )
+    body = await read_body(request, TaskRequest)
     try:
         task = await scheduler.async_enqueue(
-            kind,
-            body.get("payload", {}),
-            actor=Actor.from_dict(raw_actor),
-            priority=body.get("priority", 50),
-            max_attempts=body.get("max_attempts"),
+            body.kind,
+            body.payload,
+            actor=CallerActor.resolve(body.actor),
+            priority=DEFAULT_PRIORITY if body.priority is None else body.priority,
+            max_attempts=body.max_attempts,
         )
     except QueueError as err:
         raise _queue_error(err) from err
-    return web.json_response(task.as_dict(), status=201)
+    return web.json_response(dump(task), status=201)
 
 
 @routes.get("/tasks")
@@ -85,7 +75,7 @@ async def handle_list(request: web.Request) -> web.Response:
             limit=100 if limit is None else int(limit),
         )
     )
-    return web.json_response({"tasks": [task.as_dict() for task in tasks]})
+    return web.json_response({"tasks": [dump(task) for task in tasks]})
 
 
 @routes.get("/tasks/{task_id}")
@@ -96,7 +86,7 @@ async def handle_get(request: web.Request) -> web.Response:
         task = await _scheduler(request).async_get(_task_id(request))
     except QueueError as err:
         raise _queue_error(err) from err
-    return web.json_response(task.as_dict())
+    return web.json_response(dump(task))
 
 
 @routes.post("/tasks/{task_id}/cancel")
@@ -107,7 +97,7 @@ async def handle_cancel(request: web.Request) -> web.Response:
         task = await _scheduler(request).async_cancel(_task_id(request))
     except QueueError as err:
         raise _queue_error(err) from err
-    return web.json_response(task.as_dict())
+    return web.json_response(dump(task))
 
 
 @routes.post("/tasks/{task_id}/retry")
@@ -118,14 +108,14 @@ async def handle_retry(request: web.Request) -> web.Response:
         task = await _scheduler(request).async_retry(_task_id(request))
     except QueueError as err:
         raise _queue_error(err) from err
-    return web.json_response(task.as_dict())
+    return web.json_response(dump(task))
 
 
 async def _state(scheduler: Scheduler) -> web.Response:
     state = SchedulerState(
         settings=scheduler.settings, counts=await scheduler.async_counts(), kinds=scheduler.kinds
     )
-    return web.json_response(state.as_dict())
+    return web.json_response(dump(state))
 
 
 @routes.get("/scheduler")
@@ -141,7 +131,8 @@ async def handle_update_scheduler(request: web.Request) -> web.Response:
     check_query(request, {})
     scheduler = _scheduler(request)
     try:
-        await scheduler.async_update_settings(**await read_object(request))
+        changes = await read_body(request, SchedulerChanges, code="invalid_setting")
+        await scheduler.async_update_settings(**changes)
     except QueueError as err:
         raise _queue_error(err) from err
     return await _state(scheduler)

@@ -23,17 +23,12 @@ from typing import Any
 
 from ..events import EventBus
 from ..gpu import GpuProbe
-from ..models import (
-    EVENT_SCHEDULER,
-    EVENT_TASK,
-    TASK_STATES,
-    Actor,
-    GpuReport,
-    SchedulerSettings,
-    Task,
-)
+from ..gpu.models import GpuReport
+from ..models import Actor
 from ..settings_file import load_settings, save_settings
+from ..wire import dump
 from .handlers import PayloadError, PermanentTaskError, TaskCancelledError, TaskContext, TaskHandler
+from .models import EVENT_SCHEDULER, EVENT_TASK, TASK_STATES, SchedulerSettings, Task
 from .store import ReadyTask, TaskQuery, TaskStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -307,7 +302,7 @@ class Scheduler:
             raise InvalidSettingError("max_concurrent must be a whole number")
         self.settings = replace(self.settings, **changes)
         await asyncio.get_running_loop().run_in_executor(None, self._save_settings)
-        self._bus.publish(EVENT_SCHEDULER, self.settings.as_dict())
+        self._bus.publish(EVENT_SCHEDULER, dump(self.settings))
         self._wake.set()
         return self.settings
 
@@ -451,7 +446,7 @@ class Scheduler:
         self._publish("progress", task)
 
     def _publish(self, event: str, task: Task) -> None:
-        self._bus.publish(EVENT_TASK, {"event": event, "task": task.as_dict()})
+        self._bus.publish(EVENT_TASK, {"event": event, "task": dump(task)})
 
     # Settings file
 
@@ -462,4 +457,4 @@ class Scheduler:
 
     def _save_settings(self) -> None:
         if self._settings_path is not None:
-            save_settings(self._settings_path, self.settings.as_dict())
+            save_settings(self._settings_path, dump(self.settings))

@@ -14,8 +14,10 @@ from pathlib import Path
 import time
 from typing import Any, NamedTuple
 
-from ..models import Actor, Task
+from ..models import Actor
 from ..sqlite import SqliteStore
+from ..wire import dump, load
+from .models import Task
 
 MAX_LIST = 1000
 
@@ -78,7 +80,7 @@ def _task(row: tuple[Any, ...]) -> Task:
         payload=json.loads(row[2]),
         priority=row[3],
         state=row[4],
-        actor=Actor.from_dict(json.loads(row[5])),
+        actor=load(Actor, json.loads(row[5])),
         attempts=row[6],
         max_attempts=row[7],
         next_attempt_at=row[8],
@@ -124,7 +126,7 @@ class TaskStore(SqliteStore):
         cursor = self._open().execute(
             "INSERT INTO tasks (kind, payload, priority, state, actor, max_attempts, created_at)"
             " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-            (kind, json.dumps(payload), priority, json.dumps(actor.as_dict()), max_attempts, now),
+            (kind, json.dumps(payload), priority, json.dumps(dump(actor)), max_attempts, now),
         )
         return Task(
             id=cursor.lastrowid or 0,

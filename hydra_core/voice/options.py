@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..models import VoiceSettings
 from ..options import option
+from .models import VoiceSettings
 
 DEFAULT_VOICE_PORT = 10300
 

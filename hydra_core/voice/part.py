@@ -7,8 +7,9 @@ from typing import Self
 
 from aiohttp import web
 
-from ..models import EVENT_VOICE
+from ..wire import dump
 from ..worker.part import BuildContext, Part
+from .models import EVENT_VOICE
 from .options import VoiceOptions
 from .service import VoiceService
 
@@ -47,7 +48,7 @@ class VoicePart(Part):
                 data_dir=context.data_dir,
                 models_dir=context.models_dir,
                 announce_name=core.name if options.voice_zeroconf else None,
-                on_change=lambda status: bus.publish(EVENT_VOICE, status.as_dict()),
+                on_change=lambda status: bus.publish(EVENT_VOICE, dump(status)),
             )
         )
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..wire import dump, read_body
 from ..worker.errors import ApiError
-from ..worker.requests import check_query, read_object
+from ..worker.requests import check_query
+from .models import VoiceChanges
 from .part import VoicePart
 from .service import VoiceService, VoiceSettingsError
 
@@ -20,7 +22,7 @@ def _voice(request: web.Request) -> VoiceService:
 async def handle_status(request: web.Request) -> web.Response:
     """The Wyoming port, each service (offered or why not) and the settings."""
     check_query(request, {})
-    return web.json_response(_voice(request).status().as_dict())
+    return web.json_response(dump(_voice(request).status()))
 
 
 @routes.put("/voice")
@@ -30,7 +32,7 @@ async def handle_update(request: web.Request) -> web.Response:
     check_query(request, {})
     voice = _voice(request)
     try:
-        status = voice.update(await read_object(request))
-    except (VoiceSettingsError, TypeError) as err:
+        status = voice.update(await read_body(request, VoiceChanges, code="invalid_setting"))
+    except VoiceSettingsError as err:
         raise ApiError(400, "invalid_setting", str(err)) from err
-    return web.json_response(status.as_dict())
+    return web.json_response(dump(status))

@@ -15,7 +15,6 @@ import logging
 import math
 from pathlib import Path
 import time
-from typing import Any
 
 from wyoming.info import (
     AsrModel,
@@ -29,9 +28,10 @@ from wyoming.info import (
 )
 
 from .. import __version__
-from ..models import VoiceServiceState, VoiceSettings, VoiceStatus
 from ..settings_file import load_settings, save_settings
+from ..wire import dump
 from .announce import ZeroconfAnnouncer
+from .models import VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
 from .options import VoiceOptions
 from .server import ClientError, WyomingServer
 from .stt import SttEngine, SttError
@@ -319,7 +319,7 @@ class VoiceService:
             choices=choices,
         )
 
-    def update(self, changes: dict[str, Any]) -> VoiceStatus:
+    def update(self, changes: VoiceChanges) -> VoiceStatus:
         """Change settings; every value is checked before any is applied."""
         unknown = sorted(set(changes) - set(VoiceSettings.__dataclass_fields__))
         if unknown:
@@ -405,9 +405,5 @@ def _save_settings(path: Path, defaults: VoiceSettings, settings: VoiceSettings)
     """Only what differs from the worker's options, so a changed option still takes effect."""
     save_settings(
         path,
-        {
-            key: value
-            for key, value in settings.as_dict().items()
-            if value != getattr(defaults, key)
-        },
+        {key: value for key, value in dump(settings).items() if value != getattr(defaults, key)},
     )

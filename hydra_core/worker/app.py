@@ -14,20 +14,21 @@ import time
 from aiohttp import web
 
 from ..audit import MAX_LIMIT, AuditLog, AuditQuery
+from ..containers.models import CONTAINER_ACTIONS
 from ..events import EventBus
 from ..gpu import GpuProbe
+from ..gpu.models import GpuInfo
 from ..host import read_host_info
 from ..models import (
     ACTOR_TYPES,
     AUDIT_RESULTS,
-    CONTAINER_ACTIONS,
     EVENT_HELLO,
     EVENT_KEEPALIVE,
     KEEPALIVE_S,
-    GpuInfo,
     WorkerInfo,
     WorkerStatus,
 )
+from ..wire import dump
 from .auth import token_middleware
 from .errors import ApiError, error_middleware
 from .part import PARTS_KEY, Part
@@ -108,7 +109,7 @@ async def build_status(state: WorkerState, parts: Iterable[Part] = ()) -> Worker
 async def handle_health(request: web.Request) -> web.Response:
     """Liveness and identity; the only route that needs no token."""
     check_query(request, {})
-    return web.json_response({"status": "ok", **request.app[STATE_KEY].info.as_dict()})
+    return web.json_response({"status": "ok", **dump(request.app[STATE_KEY].info)})
 
 
 @core_routes.get("/status")
@@ -116,7 +117,7 @@ async def handle_status(request: web.Request) -> web.Response:
     """The worker, its host, every GPU and the parts it runs."""
     check_query(request, {})
     status = await build_status(request.app[STATE_KEY], request.app[PARTS_KEY].values())
-    return web.json_response(status.as_dict())
+    return web.json_response(dump(status))
 
 
 @core_routes.get("/gpus")
@@ -131,8 +132,8 @@ async def handle_gpus(request: web.Request) -> web.Response:
         raise ApiError(
             404, "gpu_not_found", f"No GPU with index {', '.join(map(str, sorted(missing)))}"
         )
-    body = report.as_dict()
-    body["gpus"] = [gpu.as_dict() for gpu in gpus]
+    body = dump(report)
+    body["gpus"] = [dump(gpu) for gpu in gpus]
     return web.json_response(body)
 
 
@@ -179,7 +180,7 @@ async def handle_audit(request: web.Request) -> web.Response:
             limit=100 if limit is None else int(limit),
         )
     )
-    return web.json_response({"entries": [entry.as_dict() for entry in entries]})
+    return web.json_response({"entries": [dump(entry) for entry in entries]})
 
 
 @core_routes.get("/events")
@@ -190,7 +191,7 @@ async def handle_events(request: web.Request) -> web.WebSocketResponse:
     await socket.prepare(request)
     subscription = request.app[BUS_KEY].subscribe()
     await socket.send_json(
-        {"type": EVENT_HELLO, "time": time.time(), "data": request.app[STATE_KEY].info.as_dict()}
+        {"type": EVENT_HELLO, "time": time.time(), "data": dump(request.app[STATE_KEY].info)}
     )
 
     async def until_closed() -> None:
@@ -209,7 +210,7 @@ async def handle_events(request: web.Request) -> web.WebSocketResponse:
                 continue
             if event is None:
                 break
-            await socket.send_json(event.as_dict())
+            await socket.send_json(dump(event))
     except ConnectionResetError:
         pass
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.history import GpuHistory
-from hydra_core.models import GpuNight
+from hydra_core.gpu.models import GpuNight
 from tests.fake_nvml import FakeNvml, make_gpu
 
 T0 = 1_750_000_000.0  # a night in June 2025

@@ -15,7 +15,7 @@ import pynvml
 import pytest
 
 from hydra_core.gpu import NvmlProbe
-from hydra_core.models import GpuInfo
+from hydra_core.gpu.models import GpuInfo
 from tests.fake_nvml import GIB, FakeGpu, FakeNvml, make_gpu
 
 ALL_OPTIONAL_GETTERS = {

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from hydra_core.containers.healer import WINDOW_S, GiveUp, Heal, Healer, Refuse
-from hydra_core.models import ContainerInfo, HealingSettings
+from hydra_core.containers.models import ContainerInfo, HealingSettings
 
 UNHEALTHY = ContainerInfo(name="web", id="a1", image="web:1", state="running", health="unhealthy")
 CRASHED = ContainerInfo(name="job", id="b2", image="job:1", state="exited", exit_code=3)

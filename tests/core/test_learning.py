@@ -10,6 +10,7 @@ from hydra_core.quality.learning import (
     prompt_phrases,
     reason_parts,
 )
+from hydra_core.wire import dump
 
 SETTINGS = LearningSettings(default_threshold=60)
 
@@ -32,7 +33,7 @@ def decided(
 
 def only(decisions: list[Decision], **changes: object) -> dict[str, object]:
     [result] = learn(decisions, settings=LearningSettings(**{"default_threshold": 60, **changes}))
-    return result.as_dict()
+    return dump(result)
 
 
 def test_no_decisions_keep_the_default_for_every_character() -> None:

@@ -6,14 +6,9 @@ import copy
 import json
 from typing import Any
 
-from hydra_core.models import (
-    API_VERSION,
-    GpuInfo,
-    GpuReport,
-    HostInfo,
-    WorkerInfo,
-    WorkerStatus,
-)
+from hydra_core.gpu.models import GpuInfo, GpuReport
+from hydra_core.models import API_VERSION, HostInfo, WorkerInfo, WorkerStatus
+from hydra_core.wire import dump, load
 
 
 def full_status() -> WorkerStatus:
@@ -67,7 +62,7 @@ def over_the_wire(data: dict[str, Any]) -> dict[str, Any]:
 def test_round_trip_through_json() -> None:
     status = full_status()
 
-    parsed = WorkerStatus.from_dict(over_the_wire(status.as_dict()))
+    parsed = load(WorkerStatus, over_the_wire(dump(status)))
 
     assert parsed == status
     assert parsed.host.load_average == (0.5, 1.25, 2.0)
@@ -82,7 +77,7 @@ def test_round_trip_minimal_status() -> None:
         host=HostInfo(hostname="h", os="o", kernel="k", python="3.11", cpu_count=1),
     )
 
-    parsed = WorkerStatus.from_dict(over_the_wire(status.as_dict()))
+    parsed = load(WorkerStatus, over_the_wire(dump(status)))
 
     assert parsed == status
     assert parsed.gpu.available is False
@@ -91,7 +86,7 @@ def test_round_trip_minimal_status() -> None:
 
 def test_unknown_fields_from_a_newer_worker_are_ignored() -> None:
     status = full_status()
-    data = over_the_wire(status.as_dict())
+    data = over_the_wire(dump(status))
     data["uptime_s"] = 12
     data["worker"]["capabilities"] = ["voice"]
     data["host"]["gpu_driver"] = "open"
@@ -100,11 +95,11 @@ def test_unknown_fields_from_a_newer_worker_are_ignored() -> None:
         gpu["clock_mhz"] = 2520
         gpu["processes"] = [{"pid": 1}]
 
-    assert WorkerStatus.from_dict(data) == status
+    assert load(WorkerStatus, data) == status
 
 
 def test_optional_fields_missing_from_an_older_worker_are_none() -> None:
-    data = over_the_wire(full_status().as_dict())
+    data = over_the_wire(dump(full_status()))
     older = copy.deepcopy(data)
     del older["worker"]["api_version"]
     del older["host"]["load_average"]
@@ -112,7 +107,7 @@ def test_optional_fields_missing_from_an_older_worker_are_none() -> None:
     del older["gpu"]["driver_version"]
     del older["gpu"]["gpus"][0]["fan_percent"]
 
-    parsed = WorkerStatus.from_dict(older)
+    parsed = load(WorkerStatus, older)
 
     assert parsed.worker.api_version == API_VERSION
     assert parsed.host.load_average is None

@@ -11,7 +11,7 @@ import pytest
 
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
-from hydra_core.models import EVENT_TASK, Actor, SchedulerSettings
+from hydra_core.models import Actor
 from hydra_core.scheduler import (
     MaintenanceHandler,
     PayloadError,
@@ -24,6 +24,7 @@ from hydra_core.scheduler import (
     TaskStore,
     gate_reason,
 )
+from hydra_core.scheduler.models import EVENT_TASK, SchedulerSettings
 from tests.fake_nvml import GIB, FakeNvml, make_gpu
 
 USER = Actor(type="user", id="u1", name="Ada")

@@ -14,7 +14,7 @@ from hydra_core.gpu import (
     create_probe,
     simulated,
 )
-from hydra_core.models import GpuInfo
+from hydra_core.gpu.models import GpuInfo
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ import pytest
 from hydra_core.client import HydraApiError
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
-from hydra_core.models import EVENT_QUALITY, WorkerInfo
+from hydra_core.models import WorkerInfo
 from hydra_core.quality.engine import RANDOM_WEIGHTS_REASON
+from hydra_core.quality.models import EVENT_QUALITY
 from hydra_core.quality.options import QualityOptions
 from hydra_core.quality.part import QualityPart
 from hydra_core.quality.service import QualityService

@@ -9,9 +9,9 @@ import numpy as np
 from PIL.Image import Image
 import pytest
 
-from hydra_core.models import ImageScore
 from hydra_core.quality.engine import ClipEngine
 from hydra_core.quality.images import ImageError, decode_image
+from hydra_core.quality.models import ImageScore
 from hydra_core.quality.scoring import NothingToScoreError, QualityScorer, ScoreWeights
 from tests.quality.conftest import CONFIGS, KINDS, TINY_MODEL, encode, picture, tiny_engine
 

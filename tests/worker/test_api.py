@@ -22,7 +22,9 @@ from hydra_core.client import (
     HydraConnectionError,
 )
 from hydra_core.gpu import NvmlProbe
-from hydra_core.models import API_VERSION, GpuInfo, WorkerInfo, WorkerStatus
+from hydra_core.gpu.models import GpuInfo
+from hydra_core.models import API_VERSION, WorkerInfo, WorkerStatus
+from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import GIB, FakeNvml, make_gpu
 
@@ -145,7 +147,7 @@ async def test_status_with_token(http: aiohttp.ClientSession, worker: str) -> No
     assert status == 200
     assert set(body) == {"worker", "started_at", "host", "gpu", "parts"}
     assert body["parts"] == {}  # a worker built with no parts runs none
-    assert body["worker"] == INFO.as_dict()
+    assert body["worker"] == dump(INFO)
     assert isinstance(body["started_at"], float)
     host = body["host"]
     assert host["hostname"] == socket.gethostname()

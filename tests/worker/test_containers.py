@@ -18,19 +18,16 @@ import pytest
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.containers import ContainerService, EngineClient, EngineError, ProtectionPolicy
+from hydra_core.containers.models import (
+    EVENT_CONTAINER,
+    EVENT_HEAL_EXHAUSTED,
+    ContainerInfo,
+    HealingSettings,
+)
 from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
-from hydra_core.models import (
-    EVENT_AUDIT,
-    EVENT_CONTAINER,
-    EVENT_HEAL_EXHAUSTED,
-    Actor,
-    ContainerInfo,
-    HealingSettings,
-    WorkerEvent,
-    WorkerInfo,
-)
+from hydra_core.models import EVENT_AUDIT, Actor, WorkerEvent, WorkerInfo
 from hydra_core.worker.app import create_app
 from tests.podman import TOGGLE_HEALTH_CMD, PodmanEngine, allow_unix_connect
 

@@ -20,9 +20,11 @@ import pytest
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus, Subscription
 from hydra_core.gpu import NoGpuProbe, NvmlProbe, SimulatedProbe
-from hydra_core.models import EVENT_POWER, Actor, PowerSettings, PowerStatus, WorkerInfo
+from hydra_core.models import Actor, WorkerInfo
 from hydra_core.power.manager import SETTINGS_FILE, PowerManager
+from hydra_core.power.models import EVENT_POWER, PowerSettings, PowerStatus
 from hydra_core.power.part import PowerPart
+from hydra_core.wire import load
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 
@@ -99,7 +101,7 @@ async def published(events: Subscription, check: Callable[[PowerStatus], bool]) 
         while True:
             event = await events.next(2.0)
             assert event is not None
-            if event.type == EVENT_POWER and check(status := PowerStatus.from_dict(event.data)):
+            if event.type == EVENT_POWER and check(status := load(PowerStatus, event.data)):
                 return status
 
 

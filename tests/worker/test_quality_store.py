@@ -24,13 +24,15 @@ import pytest
 from hydra_core.client import HydraApiError
 from hydra_core.events import EventBus, Subscription
 from hydra_core.gpu import NoGpuProbe
-from hydra_core.models import EVENT_ASSET, EVENT_QUALITY, Asset, ImageScore, WorkerInfo
+from hydra_core.models import WorkerInfo
 from hydra_core.quality import service as service_module
 from hydra_core.quality.files import check_image
+from hydra_core.quality.models import EVENT_ASSET, EVENT_QUALITY, Asset, ImageScore
 from hydra_core.quality.options import QualityOptions
 from hydra_core.quality.part import QualityPart
 from hydra_core.quality.review import NewAsset
 from hydra_core.quality.service import QualityService
+from hydra_core.wire import load
 from hydra_core.worker.app import create_app
 from tests.quality_worker import TOKEN, USER, QualityWorker
 
@@ -324,7 +326,7 @@ async def test_review_queue_and_decisions(make_worker: MakeWorker) -> None:
     assert (accepted.state, accepted.decided_by, accepted.reason) == ("accepted", USER, None)
     assert accepted.decided_at is not None
     event = await next_event(subscription, EVENT_ASSET, lambda data: data["id"] == first.id)
-    assert Asset.from_dict(event) == accepted
+    assert load(Asset, event) == accepted
     # Home Assistant hears that one asset fewer waits, and what was learnt.
     quality = await next_event(subscription, EVENT_QUALITY, lambda data: data["pending"] == 2)
     assert [item["accepted"] for item in quality["learning"]] == [1]

@@ -15,12 +15,13 @@ import pytest
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraClient
 from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
+from hydra_core.containers.models import HealingSettings
 from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe, NvmlProbe
 from hydra_core.gpu.history import GpuHistory
 from hydra_core.gpu.part import GpuPart
-from hydra_core.models import Actor, HealingSettings, Task, WorkerInfo
+from hydra_core.models import Actor, WorkerInfo
 from hydra_core.scheduler import (
     PermanentTaskError,
     Scheduler,
@@ -28,6 +29,7 @@ from hydra_core.scheduler import (
     TaskHandler,
     TaskStore,
 )
+from hydra_core.scheduler.models import Task
 from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu

@@ -12,10 +12,12 @@ import pytest
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
-from hydra_core.models import EVENT_VOICE, VoiceSettings, VoiceStatus, WorkerInfo
+from hydra_core.models import WorkerInfo
+from hydra_core.voice.models import EVENT_VOICE, VoiceSettings, VoiceStatus
 from hydra_core.voice.options import VoiceOptions
 from hydra_core.voice.part import VoicePart
 from hydra_core.voice.service import SETTINGS_FILE, VoiceService
+from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
 
 from .conftest import LOOPBACK, ServeApp
@@ -44,7 +46,7 @@ def make_client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path
     async def make(bus: EventBus | None = None, **changes: Any) -> tuple[HydraClient, VoiceService]:
         bus = bus or EventBus()
         service = voice_service(
-            tmp_path, lambda status: bus.publish(EVENT_VOICE, status.as_dict()), **changes
+            tmp_path, lambda status: bus.publish(EVENT_VOICE, dump(status)), **changes
         )
         url = await serve_app(
             create_app(
