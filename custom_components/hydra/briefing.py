@@ -18,7 +18,8 @@ from homeassistant.util import dt as dt_util
 import probatio
 
 from hydra_core.client import HydraError
-from hydra_core.models import AuditEntry, NightReport, Task
+from hydra_core.models import AuditEntry
+from hydra_core.scheduler.models import NightReport, Task
 
 from .const import ACTION_PAUSE, ACTION_RETRY_FAILED, LOGGER
 from .data import HydraConfigEntry

@@ -13,7 +13,8 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from hydra_core.client import HydraAuthError, HydraClient, HydraError
-from hydra_core.models import GpuInfo, WorkerEvent, WorkerStatus
+from hydra_core.gpu.models import GpuInfo
+from hydra_core.models import WorkerEvent, WorkerStatus
 
 from .const import CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN, LOGGER
 

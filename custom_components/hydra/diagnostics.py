@@ -6,6 +6,8 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
 
+from hydra_core.wire import dump
+
 from .const import CONF_DISCORD_WEBHOOK
 from .data import HydraConfigEntry
 from .registry import PARTS
@@ -23,7 +25,7 @@ async def async_get_config_entry_diagnostics(
     diagnostics: dict[str, Any] = {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
         "last_update_success": status.last_update_success,
-        "status": status.data.as_dict(),
+        "status": dump(status.data),
     }
     for part in PARTS:
         coordinator = data.parts.get(part.name)

@@ -9,7 +9,8 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from hydra_core.models import Actor, GpuInfo
+from hydra_core.gpu.models import GpuInfo
+from hydra_core.models import Actor
 
 from .const import DOMAIN, MANUFACTURER
 from .coordinator import HydraCoordinator, HydraPartCoordinator, HydraStatusCoordinator

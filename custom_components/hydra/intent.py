@@ -43,7 +43,8 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
 
 from hydra_core.client import HydraError
-from hydra_core.models import GpuInfo, SchedulerState, Task
+from hydra_core.gpu.models import GpuInfo
+from hydra_core.scheduler.models import SchedulerState, Task
 
 from .const import DOMAIN, LOGGER, RESEARCH_KIND
 from .data import HydraConfigEntry, HydraData

@@ -31,7 +31,7 @@ from homeassistant.util import dt as dt_util
 import probatio
 
 from hydra_core.client import HydraError
-from hydra_core.models import GpuPower, PowerStatus
+from hydra_core.power.models import GpuPower, PowerStatus
 
 from .actions import ENTRY_SCHEMA, action_entry, require_part
 from .briefing import Briefing, async_compose, phone_actions

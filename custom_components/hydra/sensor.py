@@ -22,7 +22,8 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from hydra_core.models import GpuInfo, WorkerStatus
+from hydra_core.gpu.models import GpuInfo
+from hydra_core.models import WorkerStatus
 
 from .coordinator import HydraStatusCoordinator
 from .data import HydraConfigEntry

@@ -23,12 +23,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.hydra.const import DOMAIN
 from hydra_core.audit import AuditLog
 from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
+from hydra_core.containers.models import HealingSettings
 from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.history import GpuHistory
 from hydra_core.gpu.part import GpuPart
-from hydra_core.models import HealingSettings, WorkerInfo
+from hydra_core.models import WorkerInfo
 from hydra_core.power.manager import SETTINGS_FILE as POWER_SETTINGS_FILE, PowerManager
 from hydra_core.power.part import PowerPart
 from hydra_core.scheduler import (

@@ -9,7 +9,9 @@ from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
 
 from custom_components.hydra.briefing import _health, _work, async_compose
 from custom_components.hydra.const import DOMAIN
-from hydra_core.models import Actor, AuditEntry, GpuNight, NightReport, Task
+from hydra_core.gpu.models import GpuNight
+from hydra_core.models import Actor, AuditEntry
+from hydra_core.scheduler.models import NightReport, Task
 
 from .conftest import RoutineWorker, entry_for
 

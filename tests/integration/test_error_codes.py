@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 import re
 
+from hydra_core.worker.parts import PARTS as WORKER_PARTS
+
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "hydra_core"
 STRINGS = json.loads((ROOT / "custom_components" / "hydra" / "strings.json").read_text())
@@ -91,7 +93,7 @@ def _is_code_default(node: ast.AST) -> bool:
 
 def refused_codes() -> dict[str, int]:
     """The codes the worker answers with 4xx (401 aside), found in hydra_core's sources, with
-    their status: ``ApiError(status, "code", ...)``, ``app_part(request, key, "code", ...)``
+    their status: ``ApiError(status, "code", ...)``, each part's ``disabled_code``
     (404), domain error classes with ``status`` and ``code``, errors raised as
     ``SomeError("code", ...)`` whose class has a 4xx status, (status, "code") pairs in
     tuples and dicts (answers mapped from other errors), and the codes given to answers
@@ -103,10 +105,15 @@ def refused_codes() -> dict[str, int]:
     def add(status: int | None, code: str | None) -> None:
         if code is not None and _is_refusal(status):
             assert status is not None
-            found[code] = status
+            # Where a code is answered with more than one status (a route remaps a domain
+            # error's 400 to a 413), the remapped one is what the client sees.
+            found[code] = max(status, found.get(code, status))
 
     for name, error in classes.items():
         add(_class_status(classes, name), error.code)
+    # A worker without a part answers that part's routes with its disabled_code.
+    for part in WORKER_PARTS:
+        add(404, part.disabled_code)
     for tree in trees:
         for node in ast.walk(tree):
             if _is_code_default(node):
@@ -114,9 +121,7 @@ def refused_codes() -> dict[str, int]:
                 add(400, _code(node.args[1]))
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 args = node.args
-                if node.func.id == "app_part" and len(args) >= 3:
-                    add(404, _code(args[2]))
-                elif len(args) >= 2 and _status(args[0]) is not None:
+                if len(args) >= 2 and _status(args[0]) is not None:
                     add(_status(args[0]), _code(args[1]))
                 elif args and node.func.id in classes:
                     add(_class_status(classes, node.func.id), _code(args[0]))
@@ -135,7 +140,7 @@ def test_the_scan_finds_the_worker_refusals() -> None:
     codes = refused_codes()
     assert codes["container_protected"] == 403  # a domain error class
     assert codes["invalid_query"] == 400  # ApiError(400, ...)
-    assert codes["scheduler_disabled"] == 404  # app_part(...)
+    assert codes["scheduler_disabled"] == 404  # TasksPart.disabled_code
     assert codes["image_too_large"] == 413  # an error raised with its code, remapped
     assert codes["power_not_permitted"] == 403  # a (status, code) answer
     assert "unknown" in codes  # the client's code for an answer without one

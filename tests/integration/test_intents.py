@@ -25,13 +25,14 @@ from custom_components.hydra.const import DOMAIN
 from custom_components.hydra.intent import INTENT_QUEUE_RESEARCH
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
-from hydra_core.models import Actor, Task, WorkerInfo
+from hydra_core.models import Actor, WorkerInfo
 from hydra_core.scheduler import (
     MaintenanceHandler,
     Scheduler,
     TaskQuery,
     TaskStore,
 )
+from hydra_core.scheduler.models import Task
 from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu

@@ -38,7 +38,8 @@ from custom_components.hydra.const import (
     DOMAIN,
 )
 from hydra_core.client import HydraClient
-from hydra_core.models import Actor, Asset
+from hydra_core.models import Actor
+from hydra_core.quality.models import Asset
 from tests.quality.conftest import encode, picture, tiny_worker_command
 from tests.worker.test_cli import (
     REPO_ROOT,

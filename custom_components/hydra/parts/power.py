@@ -25,14 +25,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import probatio
 
 from hydra_core.client import HydraApiError, HydraError
-from hydra_core.models import (
-    EVENT_POWER,
-    POWER_PROFILES,
-    GpuInfo,
-    GpuPower,
-    PowerStatus,
-    WorkerEvent,
-)
+from hydra_core.gpu.models import GpuInfo
+from hydra_core.models import WorkerEvent
+from hydra_core.power.models import EVENT_POWER, POWER_PROFILES, GpuPower, PowerStatus
+from hydra_core.wire import dump, load
 
 from ..actions import ATTR_CONFIG_ENTRY_ID, action_part
 from ..const import DOMAIN, POWER_SCAN_INTERVAL
@@ -95,11 +91,11 @@ class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus]):
 
     @override
     async def async_handle_event(self, event: WorkerEvent) -> None:
-        self.async_set_updated_data(PowerStatus.from_dict(event.data))
+        self.async_set_updated_data(load(PowerStatus, event.data))
 
     @override
     def diagnostics(self) -> dict[str, Any]:
-        return {**super().diagnostics(), "status": self.data.as_dict()}
+        return {**super().diagnostics(), "status": dump(self.data)}
 
     def _update_permission_issue(self, status: PowerStatus) -> None:
         issue_id = f"power_not_permitted_{self.config_entry.entry_id}"

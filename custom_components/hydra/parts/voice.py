@@ -13,7 +13,9 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from hydra_core.models import EVENT_VOICE, VoiceServiceState, VoiceStatus, WorkerEvent
+from hydra_core.models import WorkerEvent
+from hydra_core.voice.models import EVENT_VOICE, VoiceServiceState, VoiceStatus
+from hydra_core.wire import dump, load
 
 from ..const import VOICE_SCAN_INTERVAL
 from ..coordinator import HydraPartCoordinator
@@ -36,11 +38,11 @@ class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus]):
 
     @override
     async def async_handle_event(self, event: WorkerEvent) -> None:
-        self.async_set_updated_data(VoiceStatus.from_dict(event.data))
+        self.async_set_updated_data(load(VoiceStatus, event.data))
 
     @override
     def diagnostics(self) -> dict[str, Any]:
-        return {**super().diagnostics(), "status": self.data.as_dict()}
+        return {**super().diagnostics(), "status": dump(self.data)}
 
 
 async def async_update_voice(coordinator: HydraVoiceCoordinator, **changes: Any) -> None:

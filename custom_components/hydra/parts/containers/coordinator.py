@@ -12,19 +12,18 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from hydra_core.client import HydraClient, HydraError
-from hydra_core.models import (
-    EVENT_AUDIT,
+from hydra_core.containers.models import (
     EVENT_CONTAINER,
     EVENT_CONTAINER_REMOVED,
     EVENT_ENGINE,
     EVENT_HEAL_EXHAUSTED,
     EVENT_HEALING,
-    AuditEntry,
     ContainerInfo,
     ContainerReport,
     HealingSettings,
-    WorkerEvent,
 )
+from hydra_core.models import EVENT_AUDIT, AuditEntry, WorkerEvent
+from hydra_core.wire import dump, load
 
 from ...const import CONTAINER_SCAN_INTERVAL, DOMAIN, ENGINE_ISSUE_AFTER, LOGGER
 from ...coordinator import HydraPartCoordinator, show_issue
@@ -70,7 +69,7 @@ class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport]):
     @override
     async def async_handle_event(self, event: WorkerEvent) -> None:
         if event.type == EVENT_AUDIT:
-            self.events.fire_audit(AuditEntry.from_dict(event.data))
+            self.events.fire_audit(load(AuditEntry, event.data))
         elif event.type == EVENT_HEAL_EXHAUSTED:
             name, restarts = event.data["container"], int(event.data["restarts"])
             window_s = event.data["window_s"]
@@ -101,7 +100,7 @@ class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport]):
         return {
             **super().diagnostics(),
             "event_stream_connected": self.pushed,
-            "report": self.data.as_dict(),
+            "report": dump(self.data),
         }
 
     @override
@@ -125,7 +124,7 @@ class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport]):
         report = self.data
         containers = dict(self.containers)
         if event.type == EVENT_CONTAINER:
-            container = ContainerInfo.from_dict(event.data)
+            container = load(ContainerInfo, event.data)
             containers[container.name] = container
             report = replace(report, containers=_sorted(containers))
         elif event.type == EVENT_CONTAINER_REMOVED:
@@ -142,7 +141,7 @@ class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport]):
                 engine_error=event.data.get("error"),
             )
         elif event.type == EVENT_HEALING:
-            report = replace(report, healing=HealingSettings.from_dict(event.data))
+            report = replace(report, healing=load(HealingSettings, event.data))
         else:
             return
         self.async_set_updated_data(report)

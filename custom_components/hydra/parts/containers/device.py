@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.helpers.device_registry import DeviceInfo
 
-from hydra_core.models import ContainerInfo
+from hydra_core.containers.models import ContainerInfo
 
 from ...const import DOMAIN
 from ...entity import worker_device_id

@@ -32,7 +32,7 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation
 from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from hydra_core.models import CONTAINER_HEALTH, CONTAINER_STATES, ContainerInfo
+from hydra_core.containers.models import CONTAINER_HEALTH, CONTAINER_STATES, ContainerInfo
 
 from ...data import HydraConfigEntry
 from ...entity import HydraEntity, HydraWorkerPartEntity, async_actor

@@ -2,14 +2,14 @@
 
 from homeassistant.const import Platform
 
-from hydra_core.models import (
-    EVENT_AUDIT,
+from hydra_core.containers.models import (
     EVENT_CONTAINER,
     EVENT_CONTAINER_REMOVED,
     EVENT_ENGINE,
     EVENT_HEAL_EXHAUSTED,
     EVENT_HEALING,
 )
+from hydra_core.models import EVENT_AUDIT
 
 from ...part import Part
 from .coordinator import HydraContainerCoordinator

@@ -20,7 +20,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from hydra_core.models import ContainerInfo
+from hydra_core.containers.models import ContainerInfo
 
 from ...const import CONF_CONTAINERS, CONF_REMOVE_AFTER, DEFAULT_REMOVE_AFTER_H, DOMAIN, LOGGER
 from .device import container_identifier_prefix

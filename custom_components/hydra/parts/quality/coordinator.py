@@ -7,7 +7,9 @@ from typing import Any, override
 
 from homeassistant.core import callback
 
-from hydra_core.models import EVENT_ASSET, EVENT_QUALITY, Asset, QualityStatus, WorkerEvent
+from hydra_core.models import WorkerEvent
+from hydra_core.quality.models import EVENT_ASSET, EVENT_QUALITY, Asset, QualityStatus
+from hydra_core.wire import dump, load
 
 from ...const import PENDING_LIMIT, QUALITY_SCAN_INTERVAL
 from ...coordinator import HydraPartCoordinator
@@ -45,18 +47,18 @@ class HydraQualityCoordinator(HydraPartCoordinator[HydraQualityData]):
     @override
     async def async_handle_event(self, event: WorkerEvent) -> None:
         if event.type == EVENT_ASSET:
-            asset = Asset.from_dict(event.data)
+            asset = load(Asset, event.data)
             self.async_apply_asset(asset)
             async_asset_event(self.hass, self.config_entry, asset)
         elif event.type == EVENT_QUALITY:
-            self.async_apply_status(QualityStatus.from_dict(event.data))
+            self.async_apply_status(load(QualityStatus, event.data))
 
     @override
     def diagnostics(self) -> dict[str, Any]:
         # The model, the thresholds and prompt adjustments learnt; waiting assets by id only.
         return {
             **super().diagnostics(),
-            "status": self.data.status.as_dict(),
+            "status": dump(self.data.status),
             "pending": [asset.id for asset in self.data.pending],
         }
 

@@ -18,7 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from hydra_core.client import HydraError
-from hydra_core.models import Asset
+from hydra_core.quality.models import Asset
 
 from ...const import LOGGER
 from ...data import HydraConfigEntry

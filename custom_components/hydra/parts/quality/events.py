@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.core import HomeAssistant, callback
 
-from hydra_core.models import Asset
+from hydra_core.quality.models import Asset
 
 from ...const import (
     ACTION_ACCEPT,

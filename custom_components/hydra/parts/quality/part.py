@@ -2,7 +2,7 @@
 
 from homeassistant.const import Platform
 
-from hydra_core.models import EVENT_ASSET, EVENT_QUALITY
+from hydra_core.quality.models import EVENT_ASSET, EVENT_QUALITY
 
 from ...part import Part
 from .coordinator import HydraQualityCoordinator

@@ -25,7 +25,7 @@ from homeassistant.helpers import config_validation as cv
 import probatio
 
 from hydra_core.client import HydraError
-from hydra_core.models import REVIEW_DECISIONS, Asset
+from hydra_core.quality.models import REVIEW_DECISIONS, Asset
 
 from ...actions import ENTRY_SCHEMA, action_part
 from ...const import ACTION_ACCEPT, ACTION_REJECT, DOMAIN, LOGGER

@@ -15,7 +15,7 @@ from homeassistant.core import (
 from homeassistant.helpers import config_validation as cv
 import probatio
 
-from hydra_core.models import Task
+from hydra_core.scheduler.models import Task
 
 from ...actions import ENTRY_SCHEMA, action_part
 from ...const import DOMAIN

@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any, override
 from homeassistant.core import HomeAssistant, callback
 
 from hydra_core.client import HydraClient, HydraError
-from hydra_core.models import (
+from hydra_core.models import WorkerEvent
+from hydra_core.scheduler.models import (
     EVENT_SCHEDULER,
     EVENT_TASK,
     SchedulerSettings,
     SchedulerState,
     Task,
-    WorkerEvent,
 )
+from hydra_core.wire import dump, load
 
 from ...const import COUNTS_COOLDOWN_S, DOMAIN, LOGGER, TASK_LIST_LIMIT, TASKS_SCAN_INTERVAL
 from ...coordinator import HydraPartCoordinator, raise_update_failed
@@ -98,9 +99,9 @@ class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData]):
         """Apply a pushed task or scheduler change; tell automations (and notify targets) how
         tasks went."""
         if event.type == EVENT_SCHEDULER:
-            self.async_apply_settings(SchedulerSettings.from_dict(event.data))
+            self.async_apply_settings(load(SchedulerSettings, event.data))
         elif event.type == EVENT_TASK:
-            task = Task.from_dict(event.data["task"])
+            task = load(Task, event.data["task"])
             self.async_apply_task(task)
             if event.data["event"] != "progress":
                 self._async_counts_changed()
@@ -111,7 +112,7 @@ class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData]):
         return {
             **super().diagnostics(),
             "event_stream_connected": self.pushed,
-            "scheduler": self.data.scheduler.as_dict(),
+            "scheduler": dump(self.data.scheduler),
             # Payloads may hold what the user typed; kinds and states are enough to debug.
             "recent": [
                 {"id": task.id, "kind": task.kind, "state": task.state, "error": task.error}

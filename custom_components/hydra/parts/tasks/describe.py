@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hydra_core.models import Task
+from hydra_core.scheduler.models import Task
 
 
 def task_summary(task: Task) -> str:

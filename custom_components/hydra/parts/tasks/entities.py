@@ -33,7 +33,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from hydra_core.models import Task
+from hydra_core.scheduler.models import Task
 
 from ...const import CONF_DEFAULT_KIND, DEFAULT_KIND
 from ...data import HydraConfigEntry

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
 
-from hydra_core.models import Task
+from hydra_core.scheduler.models import Task
+from hydra_core.wire import dump
 
 from ...const import (
     CONF_NOTIFY_FAILURE,
@@ -34,7 +35,7 @@ HA_EVENTS = {
 
 def task_event_data(entry: HydraConfigEntry, task: Task) -> dict[str, Any]:
     """What an event about a task holds: the entry, and the task with its id as ``task_id``."""
-    data = task.as_dict()
+    data = dump(task)
     return {"entry_id": entry.entry_id, "task_id": data.pop("id"), **data}
 
 

@@ -2,7 +2,7 @@
 
 from homeassistant.const import Platform
 
-from hydra_core.models import EVENT_SCHEDULER, EVENT_TASK
+from hydra_core.scheduler.models import EVENT_SCHEDULER, EVENT_TASK
 
 from ...part import Part
 from .actions import async_setup_task_actions

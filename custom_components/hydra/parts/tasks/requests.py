@@ -11,7 +11,7 @@ from typing import Any
 
 from homeassistant.core import Context
 
-from hydra_core.models import SchedulerState, Task
+from hydra_core.scheduler.models import SchedulerState, Task
 
 from ...entity import async_actor
 from ...helpers import async_worker_request
