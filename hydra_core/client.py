@@ -260,10 +260,11 @@ class HydraClient:
         HydraApiError ``invalid_image``, ``unsupported_format``, ``image_too_large``,
         ``character_not_found``, ``quality_unavailable``.
         """
+        named: Sequence[str | None] = names or [None] * len(images)
         body: dict[str, Any] = {
             "images": [
                 {"data": base64.b64encode(image).decode(), "name": name}
-                for image, name in zip(images, names or [None] * len(images), strict=True)
+                for image, name in zip(images, named, strict=True)
             ]
         }
         for key, value in (
