@@ -197,7 +197,8 @@ async def test_switch_and_numbers_change_the_scheduler(
 
     await scheduler.async_update_settings(paused=True, max_gpu_utilization=25)
     await wait_for_state(hass, AUTONOMOUS, STATE_OFF)
-    await wait_for_state(hass, "number.gpubox_max_gpu_utilization", "25")
+    # A percentage is a float on the wire, whether it was set as 25 or 25.0.
+    await wait_for_state(hass, "number.gpubox_max_gpu_utilization", "25.0")
 
 
 async def test_actions_queue_cancel_retry(
