@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any, override
 
-from homeassistant.components.notify import DOMAIN as NOTIFY_DOMAIN, SERVICE_SEND_MESSAGE
+from homeassistant.components.notify.const import DOMAIN as NOTIFY_DOMAIN, SERVICE_SEND_MESSAGE
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
