@@ -15,6 +15,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonValueType
 import probatio
 
 from hydra_core.client import HydraError
@@ -309,10 +310,13 @@ async def _async_calendar(
     timed: list[tuple[datetime, str]] = []
     all_day: list[str] = []
     for events in (answer or {}).values():
-        for event in events.get("events", []) if isinstance(events, dict) else []:
+        listed = events.get("events", []) if isinstance(events, dict) else []
+        for event in listed if isinstance(listed, list) else []:
+            if not isinstance(event, dict):
+                continue
             summary = str(event.get("summary") or "an event").strip()
-            start = str(event.get("start", ""))
-            begins = None if len(start) <= len("2026-01-01") else dt_util.parse_datetime(start)
+            starts = str(event.get("start", ""))
+            begins = None if len(starts) <= len("2026-01-01") else dt_util.parse_datetime(starts)
             if begins is None:
                 all_day.append(summary)
             else:
@@ -347,14 +351,20 @@ async def _async_weather(hass: HomeAssistant, entity_id: str) -> str | None:
     except (HomeAssistantError, probatio.Invalid) as err:
         LOGGER.debug("No daily forecast from %s: %s", entity_id, err)
         answer = None
-    forecast = ((answer or {}).get(entity_id) or {}).get("forecast") or []
-    if forecast and isinstance(today := forecast[0], dict):
-        high, low = today.get("temperature"), today.get("templow")
+    forecasts = (answer or {}).get(entity_id)
+    forecast = forecasts.get("forecast") if isinstance(forecasts, dict) else None
+    if isinstance(forecast, list) and forecast and isinstance(today := forecast[0], dict):
+        high, low = _number(today.get("temperature")), _number(today.get("templow"))
         if high is not None and low is not None:
-            text += f"; today between {round(float(low))} and {round(float(high))} {unit}".rstrip()
+            text += f"; today between {round(low)} and {round(high)} {unit}".rstrip()
         elif high is not None:
-            text += f"; up to {round(float(high))} {unit} today".rstrip()
+            text += f"; up to {round(high)} {unit} today".rstrip()
     return f"{text}."
+
+
+def _number(value: JsonValueType) -> float | None:
+    """A forecast's number, also when the weather entity gives it as text."""
+    return float(value) if isinstance(value, int | float | str) else None
 
 
 def phone_actions(entry: HydraConfigEntry, briefing: Briefing) -> list[dict[str, str]]:

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any, override
 
-from homeassistant.components.notify import DOMAIN as NOTIFY_DOMAIN, SERVICE_SEND_MESSAGE
+from homeassistant.components.notify.const import DOMAIN as NOTIFY_DOMAIN, SERVICE_SEND_MESSAGE
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -249,7 +249,6 @@ class HydraOptionsFlow(OptionsFlowWithReload):
     it runs a task queue, what the to-do list queues and whom to notify about tasks; and the
     daily routine: who counts as home, bedtime, and the morning briefing."""
 
-    @override
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}

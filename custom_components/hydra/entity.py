@@ -47,7 +47,9 @@ def gpu_device_info(coordinator: HydraStatusCoordinator, gpu: GpuInfo) -> Device
         model=gpu.name,
         serial_number=gpu.uuid,
         sw_version=status.gpu.driver_version,
-        via_device_id=worker_device_id(
+        # DeviceInfo types via_device_id as str, but the device registry takes None as "no via
+        # device" (before the worker's device is registered).
+        via_device_id=worker_device_id(  # type: ignore[typeddict-item]
             coordinator.hass, status.worker.worker_id, coordinator.config_entry.entry_id
         ),
     )

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, override
+from typing import TYPE_CHECKING, Any, Final, override
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -327,7 +327,7 @@ class QueueResearchIntent(intent.IntentHandler):
 
     @property
     @override
-    def slot_schema(self) -> dict:
+    def slot_schema(self) -> dict[str, Callable[[Any], str]]:
         return {"topic": intent.non_empty_string}
 
     @override

@@ -1,9 +1,9 @@
 """Logbook: every container action Hydra attempted, on the container's device."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from homeassistant.components.logbook import LOGBOOK_ENTRY_MESSAGE, LOGBOOK_ENTRY_NAME
+from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOOK_ENTRY_NAME
 from homeassistant.core import Event, HomeAssistant, callback
 
 from .const import DOMAIN, EVENT_CONTAINER_ACTION
@@ -11,7 +11,7 @@ from .const import DOMAIN, EVENT_CONTAINER_ACTION
 PAST_TENSE = {"start": "started", "stop": "stopped", "restart": "restarted"}
 
 
-def _actor(data: dict[str, Any]) -> str:
+def _actor(data: Mapping[str, Any]) -> str:
     match data.get("actor_type"):
         case "self_heal":
             return "self-healing"
@@ -24,7 +24,7 @@ def _actor(data: dict[str, Any]) -> str:
             return data.get("actor_name") or "the worker API"
 
 
-def describe_action(data: dict[str, Any]) -> str:
+def describe_action(data: Mapping[str, Any]) -> str:
     """One line for an audit entry, e.g. "restarted by self-healing: unhealthy for 3 checks"."""
     action = data["action"]
     actor = _actor(data)

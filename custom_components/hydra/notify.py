@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
-from homeassistant.components.notify import (
+from homeassistant.components.notify.const import (
     ATTR_DATA,
     ATTR_MESSAGE,
     ATTR_TITLE,

@@ -14,7 +14,7 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from hydra_core.models import WorkerEvent
-from hydra_core.voice.models import EVENT_VOICE, VoiceServiceState, VoiceStatus
+from hydra_core.voice.models import EVENT_VOICE, VoiceServiceState, VoiceSettings, VoiceStatus
 from hydra_core.wire import dump, load
 
 from ..const import VOICE_SCAN_INTERVAL
@@ -70,6 +70,7 @@ class HydraVoiceSelectDescription(SelectEntityDescription):
     """A voice setting chosen from what the worker offers; ``key`` is its VoiceSettings name."""
 
     service_fn: Callable[[VoiceStatus], VoiceServiceState]
+    value_fn: Callable[[VoiceSettings], str | None]
 
 
 VOICE_SELECTS: tuple[HydraVoiceSelectDescription, ...] = (
@@ -78,12 +79,14 @@ VOICE_SELECTS: tuple[HydraVoiceSelectDescription, ...] = (
         translation_key="stt_model",
         entity_category=EntityCategory.CONFIG,
         service_fn=lambda status: status.stt,
+        value_fn=lambda settings: settings.stt_model,
     ),
     HydraVoiceSelectDescription(
         key="tts_voice",
         translation_key="tts_voice",
         entity_category=EntityCategory.CONFIG,
         service_fn=lambda status: status.tts,
+        value_fn=lambda settings: settings.tts_voice,
     ),
 )
 
@@ -169,7 +172,7 @@ class HydraVoiceSelect(HydraVoiceEntity, SelectEntity):
     @property
     @override
     def current_option(self) -> str | None:
-        return getattr(self.coordinator.data.settings, self.entity_description.key)
+        return self.entity_description.value_fn(self.coordinator.data.settings)
 
     @override
     async def async_select_option(self, option: str) -> None:

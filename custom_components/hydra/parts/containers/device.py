@@ -35,7 +35,9 @@ def container_device_info(
         name=container.name,
         manufacturer=engine or None,
         model=container.image or None,
-        via_device_id=worker_device_id(
+        # DeviceInfo types via_device_id as str, but the device registry takes None as "no via
+        # device" (before the worker's device is registered).
+        via_device_id=worker_device_id(  # type: ignore[typeddict-item]
             coordinator.hass, coordinator.worker_id, coordinator.config_entry.entry_id
         ),
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final
 
 from homeassistant.core import (
     HomeAssistant,
@@ -60,7 +60,7 @@ async def _async_queue_task(call: ServiceCall) -> ServiceResponse:
 
 def _task_action(
     action: Callable[[HydraTaskCoordinator, int], Awaitable[Task]],
-) -> Callable[[ServiceCall], Awaitable[ServiceResponse]]:
+) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
     async def handle(call: ServiceCall) -> ServiceResponse:
         return _response(
             await action(action_part(call, HydraTaskCoordinator), call.data[ATTR_TASK_ID])

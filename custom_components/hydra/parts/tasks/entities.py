@@ -4,6 +4,7 @@ one cancels its task, re-opening a failed or cancelled one retries it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, override
@@ -20,12 +21,8 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
-from homeassistant.components.todo import (
-    TodoItem,
-    TodoItemStatus,
-    TodoListEntity,
-    TodoListEntityFeature,
-)
+from homeassistant.components.todo.const import TodoItemStatus, TodoListEntityFeature
+from homeassistant.components.todo.entity import TodoItem, TodoListEntity
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, UnitOfTime
 from homeassistant.core import callback
 from homeassistant.exceptions import ServiceValidationError
@@ -33,7 +30,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from hydra_core.scheduler.models import Task
+from hydra_core.scheduler.models import SchedulerSettings, Task
 
 from ...const import CONF_DEFAULT_KIND, DEFAULT_KIND
 from ...data import HydraConfigEntry
@@ -101,6 +98,7 @@ AUTONOMOUS_WORK = SwitchEntityDescription(key="autonomous_work", translation_key
 class HydraSchedulerNumberDescription(NumberEntityDescription):
     """A scheduler setting; ``key`` is its name in SchedulerSettings."""
 
+    value_fn: Callable[[SchedulerSettings], float]
     whole: bool = False
 
 
@@ -108,6 +106,7 @@ class HydraSchedulerNumberDescription(NumberEntityDescription):
 SCHEDULER_NUMBERS: tuple[HydraSchedulerNumberDescription, ...] = (
     HydraSchedulerNumberDescription(
         key="max_gpu_utilization",
+        value_fn=lambda settings: settings.max_gpu_utilization,
         translation_key="max_gpu_utilization",
         entity_category=EntityCategory.CONFIG,
         native_unit_of_measurement=PERCENTAGE,
@@ -118,6 +117,7 @@ SCHEDULER_NUMBERS: tuple[HydraSchedulerNumberDescription, ...] = (
     ),
     HydraSchedulerNumberDescription(
         key="min_free_vram_gb",
+        value_fn=lambda settings: settings.min_free_vram_gb,
         translation_key="min_free_vram",
         entity_category=EntityCategory.CONFIG,
         device_class=NumberDeviceClass.DATA_SIZE,
@@ -130,6 +130,7 @@ SCHEDULER_NUMBERS: tuple[HydraSchedulerNumberDescription, ...] = (
     ),
     HydraSchedulerNumberDescription(
         key="poll_interval_s",
+        value_fn=lambda settings: settings.poll_interval_s,
         translation_key="poll_interval",
         entity_category=EntityCategory.CONFIG,
         device_class=NumberDeviceClass.DURATION,
@@ -141,6 +142,7 @@ SCHEDULER_NUMBERS: tuple[HydraSchedulerNumberDescription, ...] = (
     ),
     HydraSchedulerNumberDescription(
         key="max_concurrent",
+        value_fn=lambda settings: settings.max_concurrent,
         translation_key="max_concurrent",
         entity_category=EntityCategory.CONFIG,
         native_min_value=1,
@@ -266,7 +268,7 @@ class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
     @property
     @override
     def native_value(self) -> float:
-        return getattr(self.coordinator.data.scheduler.settings, self.entity_description.key)
+        return self.entity_description.value_fn(self.coordinator.data.scheduler.settings)
 
     @override
     async def async_set_native_value(self, value: float) -> None:
