@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.const import Platform
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .part import Part
@@ -19,6 +20,25 @@ if TYPE_CHECKING:
     from .data import HydraConfigEntry
 
 PARTS: Final[tuple[Part[Any], ...]] = (CONTAINERS, TASKS, VOICE, POWER, QUALITY)
+
+
+type PlatformSetup = Callable[
+    [HomeAssistant, "HydraConfigEntry", AddConfigEntryEntitiesCallback], Coroutine[Any, Any, None]
+]
+
+
+def part_platform(platform: Platform) -> PlatformSetup:
+    """The ``async_setup_entry`` of a platform whose entities all come from the parts."""
+
+    async def async_setup_entry(
+        hass: HomeAssistant,
+        entry: HydraConfigEntry,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+    ) -> None:
+        async_add_part_entities(entry, platform, async_add_entities)
+
+    async_setup_entry.__doc__ = f"Add the {platform} entities of every part the worker has."
+    return async_setup_entry
 
 
 @callback

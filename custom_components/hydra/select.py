@@ -2,20 +2,10 @@
 profiles)."""
 
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .data import HydraConfigEntry
-from .registry import async_add_part_entities
+from .registry import part_platform
 
 # Each change is one request to the worker.
 PARALLEL_UPDATES = 0
 
-
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: HydraConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add the selects of every part the worker has."""
-    async_add_part_entities(entry, Platform.SELECT, async_add_entities)
+async_setup_entry = part_platform(Platform.SELECT)
