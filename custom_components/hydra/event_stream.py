@@ -58,8 +58,9 @@ class HydraEventStream:
                 async for event in self._client.async_events():
                     if event.type == EVENT_HELLO:
                         failures = 0
-                        self._set_pushed(True)
                         await self._async_resync(event, reconnected=connected_before)
+                        # Live and caught up: from now on changes arrive without a poll.
+                        self._set_pushed(True)
                         connected_before = True
                     else:
                         await self._async_handle(event)

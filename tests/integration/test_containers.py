@@ -43,6 +43,7 @@ from custom_components.hydra.const import (
     EVENT_CONTAINER_HEAL_FAILED,
 )
 from hydra_core.client import HydraClient
+from hydra_core.containers.client import ContainersClient
 from tests.podman import TOGGLE_HEALTH_CMD, PodmanEngine, PodmanError
 
 from .conftest import (
@@ -298,7 +299,7 @@ async def test_self_healing_switch(
         "switch", "turn_on", {ATTR_ENTITY_ID: "switch.gpubox_self_healing"}, blocking=True
     )
     assert hass.states.get("switch.gpubox_self_healing").state == STATE_ON
-    assert (await client.async_containers()).healing.enabled
+    assert (await ContainersClient(client).async_containers()).healing.enabled
 
     # It exits again after every restart: three restarts, then self-healing gives up.
     await wait_until(lambda: len(failed) == 1, within=10)
@@ -321,7 +322,7 @@ async def test_self_healing_switch(
         "switch", "turn_off", {ATTR_ENTITY_ID: "switch.gpubox_self_healing"}, blocking=True
     )
     assert hass.states.get("switch.gpubox_self_healing").state == STATE_OFF
-    assert not (await client.async_containers()).healing.enabled
+    assert not (await ContainersClient(client).async_containers()).healing.enabled
 
 
 async def test_new_container_gets_entities_without_reload(
@@ -502,6 +503,8 @@ async def test_action_with_a_rotated_token_asks_for_the_new_one(
     """The worker refuses the token on an action: the user is told, and asked for the new one."""
     podman.run("web", **QUICK)
     await setup_entry(hass, containers_entry, "web")
+    # The event stream has caught up, so nothing reads the worker while it restarts.
+    await wait_until(lambda: containers_entry.runtime_data.parts["containers"].pushed)
     await container_worker.restart(token="rotated-token-rotated-token")
     with pytest.raises(HomeAssistantError) as caught:
         await hass.services.async_call(

@@ -9,6 +9,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.hydra.const import DOMAIN, EVENT_CONTAINER_ACTION
 from hydra_core.client import HydraClient
+from hydra_core.containers.client import ContainersClient
 from hydra_core.models import Actor
 from tests.podman import PodmanEngine
 
@@ -31,7 +32,7 @@ async def test_reconnects_after_a_worker_restart(
     """The worker restarts: the stream comes back by itself and pushes again."""
     podman.run("web", init=True)
     await setup_entry(hass, containers_entry, "web")
-    assert _pushed(containers_entry)
+    await wait_until(lambda: _pushed(containers_entry))
     await container_worker.restart()
     await wait_until(lambda: _pushed(containers_entry), within=RECONNECT_S)
     podman.kill("web")
@@ -56,7 +57,9 @@ async def test_changes_while_disconnected_are_caught_up(
     client = HydraClient(
         async_get_clientsession(hass), container_worker.url, container_worker.token
     )
-    await client.async_container_action("web", "start", Actor(type="api", name="cli"), "by hand")
+    await ContainersClient(client).async_container_action(
+        "web", "start", Actor(type="api", name="cli"), "by hand"
+    )
 
     await wait_until(lambda: len(actions) == 1, within=RECONNECT_S)
     assert (actions[0].data["action"], actions[0].data["actor_name"]) == ("start", "cli")
