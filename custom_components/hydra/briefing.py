@@ -20,6 +20,7 @@ import probatio
 
 from hydra_core.client import HydraError
 from hydra_core.models import AuditEntry
+from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.models import NightReport, Task
 
 from .const import ACTION_PAUSE, ACTION_RETRY_FAILED, LOGGER
@@ -103,7 +104,7 @@ async def async_compose(
     report: NightReport | None = None
     alerts: list[str] = []
     try:
-        report = await data.client.async_report(since.timestamp())
+        report = await TasksClient(data.client).async_report(since.timestamp())
     except HydraError as err:
         LOGGER.warning("The briefing could not read %s: %s", entry.title, err)
         alerts.append(f"{entry.title} did not answer, so there is no news of last night's work")

@@ -44,6 +44,7 @@ from homeassistant.util.yaml import load_yaml_dict
 
 from hydra_core.client import HydraError
 from hydra_core.gpu.models import GpuInfo
+from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.models import SchedulerState, Task
 
 from .const import DOMAIN, LOGGER, RESEARCH_KIND
@@ -306,7 +307,7 @@ class ClusterStatusIntent(intent.IntentHandler):
     async def _async_tasks(tasks: HydraTaskCoordinator) -> str:
         # The counts from the worker now; what was last pushed if it does not answer.
         try:
-            scheduler = await tasks.client.async_scheduler()
+            scheduler = await tasks.api.async_scheduler()
         except HydraError:
             scheduler = tasks.data.scheduler
         text = f"{plural(_running(scheduler), 'task')} running, {tasks_waiting(scheduler)} queued"
@@ -432,7 +433,7 @@ class OvernightFailuresIntent(intent.IntentHandler):
         silent: list[str] = []
         for entry in queues:
             try:
-                tasks = await entry.runtime_data.client.async_tasks(
+                tasks = await TasksClient(entry.runtime_data.client).async_tasks(
                     state="failed", limit=FAILED_TASKS_READ
                 )
             except HydraError as err:

@@ -32,6 +32,7 @@ import probatio
 
 from hydra_core.client import HydraError
 from hydra_core.power.models import GpuPower, PowerStatus
+from hydra_core.scheduler.client import TasksClient
 
 from .actions import ENTRY_SCHEMA, action_entry, require_part
 from .briefing import Briefing, async_compose, phone_actions
@@ -421,7 +422,7 @@ class HydraRoutine:
         parts: list[str] = []
         if since is not None:
             try:
-                report = await self.entry.runtime_data.client.async_report(since)
+                report = await TasksClient(self.entry.runtime_data.client).async_report(since)
             except HydraError as err:
                 LOGGER.debug("No report for the welcome of %s: %s", self.entry.title, err)
             else:

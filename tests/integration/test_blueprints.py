@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
 
+from hydra_core.scheduler.client import TasksClient
 from tests.fake_nvml import FakeNvml
 
 from .conftest import RoutineWorker, wait_until
@@ -90,7 +91,7 @@ async def test_blueprints_leave_arrive_and_bedtime(
     hass.states.async_set("device_tracker.alice_phone", "home", {"source_type": "gps"})
     await wait_until(lambda: _limits(nvml) == [450, 450])
 
-    await entry.runtime_data.client.async_update_scheduler(paused=True)
+    await TasksClient(entry.runtime_data.client).async_update_scheduler(paused=True)
     hass.states.async_set("input_boolean.sleeping", "on")
     await wait_until(lambda: not entry.runtime_data.parts["tasks"].data.scheduler.settings.paused)
     # Switched off, the automations drop their triggers (the bedtime timer among them).

@@ -39,6 +39,7 @@ from custom_components.hydra.const import (
 )
 from hydra_core.client import HydraClient
 from hydra_core.models import Actor
+from hydra_core.quality.client import QualityClient
 from hydra_core.quality.models import Asset
 from tests.quality.conftest import encode, picture, tiny_worker_command
 from tests.worker.test_cli import (
@@ -170,7 +171,7 @@ async def test_review_in_home_assistant(
     ada = await _character(scorer, "Ada", encode(picture("gradient")))
     images = [encode(picture(kind)) for kind in ("gradient", "stripes", "checker")]
     assets: list[Asset] = [
-        await worker_client.async_submit_asset(image, prompt=PROMPT, character=ada)
+        await QualityClient(worker_client).async_submit_asset(image, prompt=PROMPT, character=ada)
         for image in images
     ]
     assert [asset.state for asset in assets] == ["pending"] * 3
@@ -198,7 +199,7 @@ async def test_review_in_home_assistant(
     # The Accept button decides the oldest; the entity moves on to the next.
     await hass.services.async_call("button", "press", {"entity_id": ACCEPT}, blocking=True)
     await wait_until(lambda: hass.states.get(IMAGE).attributes.get("asset_id") == assets[1].id)
-    assert (await worker_client.async_assets(state="accepted"))[0].id == assets[0].id
+    assert (await QualityClient(worker_client).async_assets(state="accepted"))[0].id == assets[0].id
 
     # The phone's Reject, with the typed reason.
     reject = next(
@@ -209,7 +210,7 @@ async def test_review_in_home_assistant(
         "mobile_app_notification_action", {"action": reject, "reply_text": "extra fingers"}
     )
     await wait_until(lambda: hass.states.get(WAITING).state == "1")
-    rejected = await worker_client.async_assets(state="rejected")
+    rejected = await QualityClient(worker_client).async_assets(state="rejected")
     assert [(asset.id, asset.reason) for asset in rejected] == [(assets[1].id, "extra fingers")]
 
     # The action, naming the asset; the waiting count and acceptance rate follow.
@@ -241,7 +242,7 @@ async def test_review_in_home_assistant(
     accept_action = f"{ACTION_ACCEPT}:{entry.entry_id}:999"
     hass.bus.async_fire("mobile_app_notification_action", {"action": accept_action})
     await hass.async_block_till_done()
-    assert len(await worker_client.async_assets(state="accepted")) == 2
+    assert len(await QualityClient(worker_client).async_assets(state="accepted")) == 2
 
 
 async def test_calibration_follows_the_decisions(
@@ -260,7 +261,7 @@ async def test_calibration_follows_the_decisions(
         encode(Image.new("RGB", (96, 80), (200, 30, 30))),
     ]
     assets = [
-        await worker_client.async_submit_asset(image, prompt=PROMPT, character=ada)
+        await QualityClient(worker_client).async_submit_asset(image, prompt=PROMPT, character=ada)
         for image in images
     ]
     ranked = sorted(assets, key=lambda asset: asset.score.overall)
@@ -284,7 +285,7 @@ async def test_calibration_follows_the_decisions(
     await wait_until(lambda: threshold() < 99)
     calibrated = threshold()
     assert worse[-1].score.overall < calibrated <= better[0].score.overall
-    status = await worker_client.async_quality()
+    status = await QualityClient(worker_client).async_quality()
     learning = next(item for item in status.learning if item.character == ada)
     assert learning.calibrated
     assert learning.reasons == {"off model": 3}
@@ -294,15 +295,15 @@ async def test_calibration_follows_the_decisions(
     assert next(item for item in learnt if item["character"] == ada)["threshold"] == calibrated
 
     # The best image again: above the calibrated threshold, so accepted without review.
-    again = await worker_client.async_submit_asset(
+    again = await QualityClient(worker_client).async_submit_asset(
         images[assets.index(better[-1])], prompt=PROMPT, character=ada
     )
     assert again.state == "auto_accepted"
 
     # A person may still reject what was accepted without review: the worker learns from it.
-    await worker_client.async_review_asset(
+    await QualityClient(worker_client).async_review_asset(
         again.id, "reject", actor=Actor(type="user", name="Ada"), reason="off model"
     )
-    status = await worker_client.async_quality()
+    status = await QualityClient(worker_client).async_quality()
     learning = next(item for item in status.learning if item.character == ada)
     assert (learning.accepted, learning.rejected, learning.reasons) == (3, 4, {"off model": 4})

@@ -63,6 +63,8 @@ from custom_components.hydra.const import (
     EVENT_ROUTINE,
 )
 from hydra_core.models import Actor
+from hydra_core.power.client import PowerClient
+from hydra_core.scheduler.client import TasksClient
 from tests.fake_nvml import FakeNvml
 
 from .conftest import RoutineWorker, entry_for, wait_until
@@ -290,16 +292,16 @@ async def test_bedtime_by_time_and_by_entity(
     )
     client = entry.runtime_data.client
     actor = Actor(type="user", name="test")
-    await client.async_set_power(actor=actor, profile="eco")
-    await client.async_update_scheduler(paused=True)
+    await PowerClient(client).async_set_power(actor=actor, profile="eco")
+    await TasksClient(client).async_update_scheduler(paused=True)
     await wait_until(lambda: _limits(nvml) == [270, 270])
 
     hass.states.async_set("input_boolean.sleeping", "on")
     await wait_until(lambda: _limits(nvml) == [450, 450])
     await wait_until(lambda: not entry.runtime_data.parts["tasks"].data.scheduler.settings.paused)
 
-    await client.async_set_power(actor=actor, profile="eco")
-    await client.async_update_scheduler(paused=True)
+    await PowerClient(client).async_set_power(actor=actor, profile="eco")
+    await TasksClient(client).async_update_scheduler(paused=True)
     await wait_until(lambda: _limits(nvml) == [270, 270])
     bedtime = dt_util.now().replace(hour=23, minute=30, second=0, microsecond=0)
     async_fire_time_changed(hass, bedtime + timedelta(days=1))
@@ -398,11 +400,13 @@ async def _run_tasks(worker: RoutineWorker, entry: MockConfigEntry) -> None:
     """One research task that succeeds and one that fails, through the real queue."""
     client = entry.runtime_data.client
     actor = Actor(type="user", name="test")
-    await client.async_queue_task("research", {"topic": TOPIC}, actor=actor)
-    await client.async_queue_task("research", {"topic": "fail on purpose"}, actor=actor)
+    await TasksClient(client).async_queue_task("research", {"topic": TOPIC}, actor=actor)
+    await TasksClient(client).async_queue_task(
+        "research", {"topic": "fail on purpose"}, actor=actor
+    )
 
     async def finished() -> int:
-        tasks = await client.async_tasks()
+        tasks = await TasksClient(client).async_tasks()
         return sum(task.state in ("succeeded", "failed") for task in tasks)
 
     for _ in range(200):
@@ -513,7 +517,9 @@ async def test_phone_buttons_retry_and_pause(
     retry = next(
         a["action"] for a in data["actions"] if a["action"].startswith(ACTION_RETRY_FAILED)
     )
-    failed = [t for t in await entry.runtime_data.client.async_tasks() if t.state == "failed"]
+    failed = [
+        t for t in await TasksClient(entry.runtime_data.client).async_tasks() if t.state == "failed"
+    ]
     assert len(failed) == 1
 
     hass.bus.async_fire("mobile_app_notification_action", {"action": retry})
@@ -527,7 +533,7 @@ async def test_phone_buttons_retry_and_pause(
     )
     await wait_until(lambda: len(sent) == 3)
     assert sent[-1][1] == "Autonomous work is paused; running tasks will finish."
-    assert (await entry.runtime_data.client.async_scheduler()).settings.paused
+    assert (await TasksClient(entry.runtime_data.client).async_scheduler()).settings.paused
 
     # Someone else's phone action is not Hydra's business.
     hass.bus.async_fire("mobile_app_notification_action", {"action": "OPEN_GARAGE"})

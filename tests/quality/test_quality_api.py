@@ -23,6 +23,7 @@ from hydra_core.client import HydraApiError
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
 from hydra_core.models import WorkerInfo
+from hydra_core.quality.client import QualityClient
 from hydra_core.quality.engine import RANDOM_WEIGHTS_REASON
 from hydra_core.quality.models import EVENT_QUALITY
 from hydra_core.quality.options import QualityOptions
@@ -30,6 +31,7 @@ from hydra_core.quality.part import QualityPart
 from hydra_core.quality.service import QualityService
 from hydra_core.quality.task import QualityScoringHandler
 from hydra_core.scheduler import Scheduler, TaskStore
+from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
@@ -120,7 +122,7 @@ async def test_scores_rank_images_and_keep_nothing(make_worker: MakeWorker, tmp_
     subscription = bus.subscribe()
     worker = await make_worker(bus=bus)
     await oskar(worker)
-    status = await worker.client.async_quality()
+    status = await QualityClient(worker.client).async_quality()
     assert (status.available, status.reason, status.state) == (
         True,
         RANDOM_WEIGHTS_REASON,
@@ -129,7 +131,9 @@ async def test_scores_rank_images_and_keep_nothing(make_worker: MakeWorker, tmp_
     assert (status.model, status.pretrained) == (TINY_MODEL, None)
 
     images = [encode(picture(kind)) for kind in KINDS]
-    scores = await worker.client.async_score(images, character="oskar", names=list(KINDS))
+    scores = await QualityClient(worker.client).async_score(
+        images, character="oskar", names=list(KINDS)
+    )
     assert [score.rank for score in scores] == [1, 2, 3, 4, 5]
     best = scores[0]
     assert (best.name, best.index, best.overall) == ("checker", KINDS.index("checker"), 100.0)
@@ -140,7 +144,7 @@ async def test_scores_rank_images_and_keep_nothing(make_worker: MakeWorker, tmp_
     assert best.weights == {"character": 1.0}
 
     # A prompt and a style add their components; the weights say how they were combined.
-    [scored] = await worker.client.async_score(
+    [scored] = await QualityClient(worker.client).async_score(
         [images[0]], prompt="a gradient", character="oskar", style_prompt="flat colours"
     )
     assert scored.prompt is not None
@@ -154,8 +158,8 @@ async def test_scores_rank_images_and_keep_nothing(make_worker: MakeWorker, tmp_
             assert event is not None
             if event.type == EVENT_QUALITY and event.data["state"] == "loaded":
                 break
-    assert (await worker.client.async_quality()).device == "cpu"
-    assert await worker.client.async_assets() == []
+    assert (await QualityClient(worker.client).async_quality()).device == "cpu"
+    assert await QualityClient(worker.client).async_assets() == []
     assert not (tmp_path / "data" / "assets").exists()
 
 
@@ -165,18 +169,25 @@ async def test_submitted_assets_wait_for_review_below_the_threshold(
     worker = await make_worker()
     await oskar(worker)
     checker, disc = encode(picture("checker")), encode(picture("disc"))
-    good = await worker.client.async_submit_asset(checker, character="oskar", name="good.png")
-    doubtful = await worker.client.async_submit_asset(disc, character="oskar", name="disc.png")
+    good = await QualityClient(worker.client).async_submit_asset(
+        checker, character="oskar", name="good.png"
+    )
+    doubtful = await QualityClient(worker.client).async_submit_asset(
+        disc, character="oskar", name="disc.png"
+    )
     assert (good.state, good.threshold, good.score.overall) == ("auto_accepted", THRESHOLD, 100)
     assert (doubtful.state, doubtful.name, doubtful.character) == ("pending", "disc.png", "oskar")
     assert (good.width, good.height, good.content_type) == (96, 80, "image/png")
-    assert (await worker.client.async_asset_image(doubtful.id)) == (disc, "image/png")
-    assert [asset.id for asset in await worker.client.async_assets(state="pending")] == [
-        doubtful.id
-    ]
-    assert (await worker.client.async_quality()).pending == 1
+    assert (await QualityClient(worker.client).async_asset_image(doubtful.id)) == (
+        disc,
+        "image/png",
+    )
+    assert [
+        asset.id for asset in await QualityClient(worker.client).async_assets(state="pending")
+    ] == [doubtful.id]
+    assert (await QualityClient(worker.client).async_quality()).pending == 1
 
-    decided = await worker.client.async_review_asset(
+    decided = await QualityClient(worker.client).async_review_asset(
         doubtful.id, "reject", actor=USER, reason="wrong shape"
     )
     assert (decided.state, decided.reason, decided.decided_by) == (
@@ -184,14 +195,14 @@ async def test_submitted_assets_wait_for_review_below_the_threshold(
         "wrong shape",
         USER,
     )
-    status = await worker.client.async_quality()
+    status = await QualityClient(worker.client).async_quality()
     assert status.pending == 0
     learnt = {item.character: item for item in status.learning}["oskar"]
     assert (learnt.rejected, learnt.reasons) == (1, {"wrong shape": 1})
 
     # Nothing to score against: refused, nothing kept.
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_submit_asset(checker)
+        await QualityClient(worker.client).async_submit_asset(checker)
     assert (caught.value.status, caught.value.code) == (400, "nothing_to_score")
 
 
@@ -199,7 +210,7 @@ async def test_calibration_follows_decisions_on_scored_assets(make_worker: MakeW
     worker = await make_worker()
     await oskar(worker)
     others = [kind for kind in KINDS if kind != "checker"]
-    ranked = await worker.client.async_score(
+    ranked = await QualityClient(worker.client).async_score(
         [encode(picture(kind)) for kind in others], character="oskar", names=others
     )
     # The picture least like Oskar's reference is rejected, the rest accepted.
@@ -207,12 +218,14 @@ async def test_calibration_follows_decisions_on_scored_assets(make_worker: MakeW
     liked = [score.name for score in ranked[:-1]]
 
     async def review(kind: str | None, decision: str) -> None:
-        asset = await worker.client.async_submit_asset(encode(picture(kind)), character="oskar")
+        asset = await QualityClient(worker.client).async_submit_asset(
+            encode(picture(kind)), character="oskar"
+        )
         assert asset.state == "pending"  # everything but the reference is below the default
-        await worker.client.async_review_asset(asset.id, decision, actor=USER)
+        await QualityClient(worker.client).async_review_asset(asset.id, decision, actor=USER)
 
     async def learnt() -> Any:
-        status = await worker.client.async_quality()
+        status = await QualityClient(worker.client).async_quality()
         return {item.character: item for item in status.learning}["oskar"]
 
     for kind in liked:
@@ -229,7 +242,9 @@ async def test_calibration_follows_decisions_on_scored_assets(make_worker: MakeW
     assert oskar_learnt.threshold == pytest.approx((low + high) / 2, abs=0.01)
     assert oskar_learnt.threshold < THRESHOLD
     # What Oskar's reviewer accepted before is now accepted without review.
-    again = await worker.client.async_submit_asset(encode(picture(liked[-1])), character="oskar")
+    again = await QualityClient(worker.client).async_submit_asset(
+        encode(picture(liked[-1])), character="oskar"
+    )
     assert (again.state, again.threshold) == ("auto_accepted", oskar_learnt.threshold)
 
 
@@ -238,7 +253,9 @@ async def test_bad_input_is_clear_and_loses_nothing(
 ) -> None:
     worker = await make_worker()
     await oskar(worker)
-    kept = await worker.client.async_submit_asset(encode(picture("disc")), character="oskar")
+    kept = await QualityClient(worker.client).async_submit_asset(
+        encode(picture("disc")), character="oskar"
+    )
     gif = encode(picture("disc"), "GIF")
     cases: list[tuple[bytes, str | None, int, str]] = [
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "oskar", 400, "invalid_image"),
@@ -249,52 +266,58 @@ async def test_bad_input_is_clear_and_loses_nothing(
     ]
     for data, character, status, code in cases:
         with pytest.raises(HydraApiError) as caught:
-            await worker.client.async_submit_asset(data, character=character, prompt="x")
+            await QualityClient(worker.client).async_submit_asset(
+                data, character=character, prompt="x"
+            )
         assert (caught.value.status, caught.value.code) == (status, code)
         assert caught.value.message
         with pytest.raises(HydraApiError) as caught:
-            await worker.client.async_score([encode(picture("noise")), data], character=character)
+            await QualityClient(worker.client).async_score(
+                [encode(picture("noise")), data], character=character
+            )
         assert (caught.value.status, caught.value.code) == (status, code)
     # What was there is still there, and nothing was added.
-    assert [asset.id for asset in await worker.client.async_assets()] == [kept.id]
+    assert [asset.id for asset in await QualityClient(worker.client).async_assets()] == [kept.id]
     assert len(list((tmp_path / "data" / "assets").iterdir())) == 1
-    assert (await worker.client.async_asset_image(kept.id))[0] == encode(picture("disc"))
-    [character] = await worker.client.async_characters()
+    assert (await QualityClient(worker.client).async_asset_image(kept.id))[0] == encode(
+        picture("disc")
+    )
+    [character] = await QualityClient(worker.client).async_characters()
     assert len(character.references) == 1
 
 
 async def test_scoring_task_runs_through_the_queue(make_worker: MakeWorker) -> None:
     worker = await make_worker()
     await oskar(worker)
-    task = await worker.client.async_queue_task(
+    task = await TasksClient(worker.client).async_queue_task(
         "quality_scoring",
         {"images": ["disc.png", "night/checker.png", "noise.png"], "character": "oskar"},
         actor=USER,
     )
     async with asyncio.timeout(30):
-        while (task := await worker.client.async_task(task.id)).state != "succeeded":
+        while (task := await TasksClient(worker.client).async_task(task.id)).state != "succeeded":
             assert task.state not in ("failed", "cancelled"), task.error
             await asyncio.sleep(0.05)
     scores = task.result["scores"]
     assert scores[0]["name"] == "night/checker.png"
     assert [score["rank"] for score in scores] == [1, 2, 3]
     assert (task.result["auto_accepted"], task.result["pending"]) == (1, 2)
-    assets = {asset.id: asset for asset in await worker.client.async_assets()}
+    assets = {asset.id: asset for asset in await QualityClient(worker.client).async_assets()}
     assert sorted(assets) == sorted(score["asset_id"] for score in scores)
     assert assets[scores[0]["asset_id"]].state == "auto_accepted"
     assert assets[scores[0]["asset_id"]].name == "night/checker.png"
 
     # Scoring only: nothing kept.
-    task = await worker.client.async_queue_task(
+    task = await TasksClient(worker.client).async_queue_task(
         "quality_scoring",
         {"images": ["gradient.png"], "prompt": "a gradient", "submit": False},
         actor=USER,
     )
     async with asyncio.timeout(30):
-        while (task := await worker.client.async_task(task.id)).state != "succeeded":
+        while (task := await TasksClient(worker.client).async_task(task.id)).state != "succeeded":
             await asyncio.sleep(0.05)
     assert task.result["scores"][0]["asset_id"] is None
-    assert len(await worker.client.async_assets()) == 3
+    assert len(await QualityClient(worker.client).async_assets()) == 3
 
     refused = [
         {"images": ["../secret.png"], "character": "oskar"},
@@ -306,15 +329,17 @@ async def test_scoring_task_runs_through_the_queue(make_worker: MakeWorker) -> N
     ]
     for payload in refused:
         with pytest.raises(HydraApiError) as caught:
-            await worker.client.async_queue_task("quality_scoring", payload, actor=USER)
+            await TasksClient(worker.client).async_queue_task(
+                "quality_scoring", payload, actor=USER
+            )
         assert caught.value.code == "invalid_payload", payload
 
     # A file that is missing when the task runs fails it at once, saying which.
-    task = await worker.client.async_queue_task(
+    task = await TasksClient(worker.client).async_queue_task(
         "quality_scoring", {"images": ["gone.png"], "prompt": "x"}, actor=USER
     )
     async with asyncio.timeout(30):
-        while (task := await worker.client.async_task(task.id)).state != "failed":
+        while (task := await TasksClient(worker.client).async_task(task.id)).state != "failed":
             await asyncio.sleep(0.05)
     assert "gone.png" in task.error
     assert task.attempts == 1

@@ -16,6 +16,8 @@ import pytest
 
 from hydra_core.client import HydraClient
 from hydra_core.models import Actor
+from hydra_core.quality.client import QualityClient
+from hydra_core.scheduler.client import TasksClient
 from tests.quality.conftest import TINY_MODEL, encode, picture, tiny_worker_command
 from tests.worker.test_cli import (
     REPO_ROOT,
@@ -66,7 +68,7 @@ async def test_worker_process_scores_with_the_tiny_model(worker: tuple[str, Path
     url, outputs = worker
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, url, TOKEN)
-        status = await client.async_quality()
+        status = await QualityClient(client).async_quality()
         assert (status.available, status.model, status.pretrained) == (True, TINY_MODEL, None)
         assert status.default_threshold == 99
         async with http.post(
@@ -75,19 +77,21 @@ async def test_worker_process_scores_with_the_tiny_model(worker: tuple[str, Path
             headers={"Authorization": f"Bearer {TOKEN}"},
         ) as response:
             assert response.status == 201
-        asset = await client.async_submit_asset(encode(picture("disc")), prompt="a red disc")
+        asset = await QualityClient(client).async_submit_asset(
+            encode(picture("disc")), prompt="a red disc"
+        )
         assert asset.state == "pending"
-        assert (await client.async_quality()).state == "loaded"
+        assert (await QualityClient(client).async_quality()).state == "loaded"
 
         (outputs / "disc.png").write_bytes(encode(picture("disc")))
-        task = await client.async_queue_task(
+        task = await TasksClient(client).async_queue_task(
             "quality_scoring", {"images": ["disc.png"], "prompt": "a red disc"}, actor=USER
         )
         async with asyncio.timeout(30):
-            while (task := await client.async_task(task.id)).state != "succeeded":
+            while (task := await TasksClient(client).async_task(task.id)).state != "succeeded":
                 assert task.state not in ("failed", "cancelled"), task.error
                 await asyncio.sleep(0.05)
         [score] = task.result["scores"]
         # The same image and prompt score the same, directly or as a task.
         assert score["overall"] == asset.score.overall
-        assert len(await client.async_assets(state="pending")) == 2
+        assert len(await QualityClient(client).async_assets(state="pending")) == 2

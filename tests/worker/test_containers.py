@@ -18,6 +18,7 @@ import pytest
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.containers import ContainerService, EngineClient, EngineError, ProtectionPolicy
+from hydra_core.containers.client import ContainersClient
 from hydra_core.containers.models import (
     EVENT_CONTAINER,
     EVENT_HEAL_EXHAUSTED,
@@ -107,7 +108,7 @@ async def start_worker(
 
 
 async def _container(worker: Worker, name: str) -> ContainerInfo:
-    return (await worker.client.async_containers()).by_name()[name]
+    return (await ContainersClient(worker.client).async_containers()).by_name()[name]
 
 
 async def _until(check: Callable[[], bool], within: float = 2) -> None:
@@ -140,7 +141,7 @@ async def test_every_container_with_state_health_and_protection(
     podman.run("vault", labels={"hydra.protected": "true"}, init=True)
     worker = await start_worker(healing=HealingSettings(enabled=False))
 
-    report = await worker.client.async_containers()
+    report = await ContainersClient(worker.client).async_containers()
     assert report.engine_available
     assert report.engine_version.startswith("Podman")
     containers = report.by_name()
@@ -278,11 +279,13 @@ async def test_protected_is_never_touched(podman: PodmanEngine, start_worker: St
         await worker.service.async_refresh()
 
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_container_action("db-main", "restart", USER, "try it")
+        await ContainersClient(worker.client).async_container_action(
+            "db-main", "restart", USER, "try it"
+        )
     assert (caught.value.status, caught.value.code) == (403, "container_protected")
     assert "protected" in caught.value.message
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_container_action("db-main", "stop", USER)
+        await ContainersClient(worker.client).async_container_action("db-main", "stop", USER)
     assert caught.value.code == "container_protected"
 
     after = podman.inspect("db-main")
@@ -305,7 +308,9 @@ async def test_actions_are_carried_out_and_audited(
     worker = await start_worker()
     subscription = worker.bus.subscribe()
 
-    entry = await worker.client.async_container_action("web", "stop", USER, "maintenance")
+    entry = await ContainersClient(worker.client).async_container_action(
+        "web", "stop", USER, "maintenance"
+    )
     assert (entry.result, entry.actor, entry.reason) == ("ok", USER, "maintenance")
     assert podman.inspect("web")["State"]["Status"] in ("exited", "stopped")
     audit_event, _ = await _wait_for_event(subscription, lambda e: e.type == EVENT_AUDIT, within=1)
@@ -314,8 +319,10 @@ async def test_actions_are_carried_out_and_audited(
     # Stopped on purpose: self-healing leaves it alone.
     await worker.service.async_refresh()
     assert (await _container(worker, "web")).state == "exited"
-    await worker.client.async_container_action("web", "start", Actor(type="automation", id="a1"))
-    await worker.client.async_container_action("web", "restart", USER)
+    await ContainersClient(worker.client).async_container_action(
+        "web", "start", Actor(type="automation", id="a1")
+    )
+    await ContainersClient(worker.client).async_container_action("web", "restart", USER)
     assert (await _container(worker, "web")).state == "running"
     actions = [(e.action, e.result) for e in await worker.client.async_audit(container="web")]
     assert actions == [("restart", "ok"), ("start", "ok"), ("stop", "ok")]
@@ -328,7 +335,7 @@ async def test_bad_requests_are_clear_and_audited_where_attempted(
     podman.run("web", init=True)
     worker = await start_worker()
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_container_action("ghost", "restart", USER)
+        await ContainersClient(worker.client).async_container_action("ghost", "restart", USER)
     assert (caught.value.status, caught.value.code) == (404, "container_not_found")
     assert [(e.container, e.result) for e in await worker.client.async_audit()] == [
         ("ghost", "failed")
@@ -379,13 +386,13 @@ async def test_audit_and_healing_switch_survive_a_worker_restart(
 ) -> None:
     podman.run("web", init=True)
     worker = await start_worker()
-    await worker.client.async_container_action("web", "restart", USER)
-    settings = await worker.client.async_set_healing(enabled=False)
+    await ContainersClient(worker.client).async_container_action("web", "restart", USER)
+    settings = await ContainersClient(worker.client).async_set_healing(enabled=False)
     assert not settings.enabled
     await worker.service.async_stop()
 
     again = await start_worker()
-    assert not (await again.client.async_containers()).healing.enabled
+    assert not (await ContainersClient(again.client).async_containers()).healing.enabled
     entries = await again.client.async_audit()
     assert [(e.container, e.action, e.actor.name) for e in entries] == [("web", "restart", "Ada")]
 
@@ -398,19 +405,19 @@ async def test_engine_gone_and_back(podman: PodmanEngine, start_worker: StartWor
         with allow_unix_connect(engine.socket_path):
             await asyncio.to_thread(engine.run, "web", init=True)
             worker = await start_worker(docker_host=engine.docker_host)
-            assert (await worker.client.async_containers()).engine_available
+            assert (await ContainersClient(worker.client).async_containers()).engine_available
             await asyncio.to_thread(engine.stop_service)
             await worker.service.async_refresh()
-            report = await worker.client.async_containers()
+            report = await ContainersClient(worker.client).async_containers()
             assert not report.engine_available
             assert "Cannot reach the container engine" in report.engine_error
             with pytest.raises(HydraApiError) as caught:
-                await worker.client.async_container_action("web", "restart", USER)
+                await ContainersClient(worker.client).async_container_action("web", "restart", USER)
             assert (caught.value.status, caught.value.code) == (503, "engine_unavailable")
 
             await asyncio.to_thread(engine.start_service)
             await worker.service.async_refresh()
-            report = await worker.client.async_containers()
+            report = await ContainersClient(worker.client).async_containers()
             assert report.engine_available
             assert report.by_name()["web"].state == "running"
             # Stopped while this engine's socket is still let through.

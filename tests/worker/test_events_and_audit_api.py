@@ -10,6 +10,7 @@ import pytest
 
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraConnectionError
+from hydra_core.containers.client import ContainersClient
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import EVENT_HELLO, Actor, WorkerInfo
@@ -59,10 +60,10 @@ async def test_container_routes_say_monitoring_is_off(
     _bus, url = bus_and_url
     client = HydraClient(http, url, TOKEN)
     with pytest.raises(HydraApiError) as caught:
-        await client.async_containers()
+        await ContainersClient(client).async_containers()
     assert (caught.value.status, caught.value.code) == (404, "containers_disabled")
     with pytest.raises(HydraApiError) as caught:
-        await client.async_container_action("web", "restart", Actor(type="user"))
+        await ContainersClient(client).async_container_action("web", "restart", Actor(type="user"))
     assert caught.value.code == "containers_disabled"
 
 

@@ -21,6 +21,7 @@ from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus, Subscription
 from hydra_core.gpu import NoGpuProbe, NvmlProbe, SimulatedProbe
 from hydra_core.models import Actor, WorkerInfo
+from hydra_core.power.client import PowerClient
 from hydra_core.power.manager import SETTINGS_FILE, PowerManager
 from hydra_core.power.models import EVENT_POWER, PowerSettings, PowerStatus
 from hydra_core.power.part import PowerPart
@@ -108,14 +109,14 @@ async def published(events: Subscription, check: Callable[[PowerStatus], bool]) 
 async def test_profiles_set_every_cards_limit(nvml: FakeNvml, make_client: MakeClient) -> None:
     client, _ = await make_client(NvmlProbe(nvml))
 
-    before = await client.async_power()
+    before = await PowerClient(client).async_power()
     assert before.available
     assert [(gpu.profile, gpu.enforced_w, gpu.default_w) for gpu in before.gpus] == [
         (None, 450, 450),
         (None, 300, 300),
     ]
 
-    eco = await client.async_set_power(actor=USER, profile="eco")
+    eco = await PowerClient(client).async_set_power(actor=USER, profile="eco")
     assert limits_w(nvml) == [270, 180]
     assert [(gpu.profile, gpu.target_w, gpu.enforced_w) for gpu in eco.gpus] == [
         ("eco", 270, 270),
@@ -123,9 +124,9 @@ async def test_profiles_set_every_cards_limit(nvml: FakeNvml, make_client: MakeC
     ]
     assert eco.settings == PowerSettings(eco_percent=60, balanced_percent=80)
 
-    await client.async_set_power(actor=USER, profile="balanced")
+    await PowerClient(client).async_set_power(actor=USER, profile="balanced")
     assert limits_w(nvml) == [360, 240]
-    full = await client.async_set_power(actor=USER, profile="full", gpus=[1])
+    full = await PowerClient(client).async_set_power(actor=USER, profile="full", gpus=[1])
     assert limits_w(nvml) == [360, 300]
     assert [gpu.profile for gpu in full.gpus] == ["balanced", "full"]
     assert [gpu.error for gpu in full.gpus] == [None, None]
@@ -136,7 +137,7 @@ async def test_profile_percentages_are_the_workers(nvml: FakeNvml, make_client: 
         NvmlProbe(nvml), settings=PowerSettings(eco_percent=50, balanced_percent=70)
     )
 
-    await client.async_set_power(actor=USER, profile="eco")
+    await PowerClient(client).async_set_power(actor=USER, profile="eco")
 
     assert limits_w(nvml) == [225, 150]
 
@@ -148,7 +149,7 @@ async def test_a_profile_outside_the_cards_range_is_clamped_and_logged(
     client, _ = await make_client(NvmlProbe(nvml))
 
     with caplog.at_level(logging.INFO, logger="hydra_core.power.manager"):
-        status = await client.async_set_power(actor=USER, profile="eco", gpus=[0])
+        status = await PowerClient(client).async_set_power(actor=USER, profile="eco", gpus=[0])
 
     assert limits_w(nvml) == [300, 300]
     assert status.gpus[0].target_w == 300
@@ -161,7 +162,7 @@ async def test_a_profile_outside_the_cards_range_is_clamped_and_logged(
 async def test_a_limit_in_watts(nvml: FakeNvml, make_client: MakeClient) -> None:
     client, _ = await make_client(NvmlProbe(nvml))
 
-    status = await client.async_set_power(actor=USER, limit_w=333.5, gpus=[0])
+    status = await PowerClient(client).async_set_power(actor=USER, limit_w=333.5, gpus=[0])
 
     assert limits_w(nvml) == [333.5, 300]
     assert (status.gpus[0].profile, status.gpus[0].target_w) == ("custom", 333.5)
@@ -174,13 +175,13 @@ async def test_a_limit_out_of_range_changes_no_card(
     client, _ = await make_client(NvmlProbe(nvml))
 
     with pytest.raises(HydraApiError) as refused:
-        await client.async_set_power(actor=USER, limit_w=400)
+        await PowerClient(client).async_set_power(actor=USER, limit_w=400)
 
     assert (refused.value.status, refused.value.code) == (400, "power_limit_out_of_range")
     assert "GPU 1 (NVIDIA GeForce RTX 4070): 100 to 350 W" in refused.value.message
     assert limits_w(nvml) == [450, 300]
     assert nvml.set_limit_calls == 0
-    status = await client.async_power()
+    status = await PowerClient(client).async_power()
     assert [gpu.profile for gpu in status.gpus] == [None, None]
 
 
@@ -194,14 +195,14 @@ async def test_not_permitted_is_refused_reported_and_applied_once_permitted(
 
     with caplog.at_level(logging.WARNING, logger="hydra_core.power.manager"):
         with pytest.raises(HydraApiError) as refused:
-            await client.async_set_power(actor=USER, profile="eco")
+            await PowerClient(client).async_set_power(actor=USER, profile="eco")
         # The watch loop keeps trying, and keeps quiet about it.
         await wait_until(lambda: nvml.set_limit_calls >= 4)
 
     assert (refused.value.status, refused.value.code) == (403, "power_not_permitted")
     assert "root" in refused.value.message
     assert "SYS_ADMIN" in refused.value.message
-    status = await client.async_power()
+    status = await PowerClient(client).async_power()
     gpu = status.gpus[0]
     assert (gpu.profile, gpu.target_w, gpu.enforced_w) == ("eco", 270, 450)
     assert gpu.error_code == "not_permitted"
@@ -222,8 +223,8 @@ async def test_the_profile_is_applied_again_when_the_worker_restarts(
     nvml: FakeNvml, make_client: MakeClient, tmp_path: Path
 ) -> None:
     client, _ = await make_client(NvmlProbe(nvml))
-    await client.async_set_power(actor=USER, profile="eco", gpus=[0])
-    await client.async_set_power(actor=USER, limit_w=200, gpus=[1])
+    await PowerClient(client).async_set_power(actor=USER, profile="eco", gpus=[0])
+    await PowerClient(client).async_set_power(actor=USER, limit_w=200, gpus=[1])
     assert (tmp_path / SETTINGS_FILE).exists()
 
     # The host rebooted: the driver starts on the default limits.
@@ -232,7 +233,7 @@ async def test_the_profile_is_applied_again_when_the_worker_restarts(
     client, _ = await make_client(NvmlProbe(nvml))
 
     assert limits_w(nvml) == [270, 200]
-    status = await client.async_power()
+    status = await PowerClient(client).async_power()
     assert [(gpu.profile, gpu.target_w) for gpu in status.gpus] == [("eco", 270), ("custom", 200)]
 
 
@@ -240,14 +241,14 @@ async def test_the_profile_is_applied_again_after_a_gpu_reset(
     nvml: FakeNvml, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     client, _ = await make_client(NvmlProbe(nvml))
-    await client.async_set_power(actor=USER, profile="balanced")
+    await PowerClient(client).async_set_power(actor=USER, profile="balanced")
 
     with caplog.at_level(logging.INFO, logger="hydra_core.power.manager"):
         nvml.reset_gpu(0)
         await wait_until(lambda: limits_w(nvml) == [360, 240])
 
     assert "GPU 0 enforces 450 W instead of 360 W (balanced); setting it again" in caplog.text
-    status = await client.async_power()
+    status = await PowerClient(client).async_power()
     assert [(gpu.profile, gpu.enforced_w, gpu.error) for gpu in status.gpus] == [
         ("balanced", 360, None),
         ("balanced", 240, None),
@@ -259,11 +260,11 @@ async def test_a_card_without_a_settable_limit_says_so(make_client: MakeClient) 
     client, _ = await make_client(NvmlProbe(nvml))
 
     with pytest.raises(HydraApiError) as refused:
-        await client.async_set_power(actor=USER, profile="eco")
+        await PowerClient(client).async_set_power(actor=USER, profile="eco")
 
     assert (refused.value.status, refused.value.code) == (409, "power_unavailable")
     assert "GPU 0 does not support changing its power limit" in refused.value.message
-    gpu = (await client.async_power()).gpus[0]
+    gpu = (await PowerClient(client).async_power()).gpus[0]
     assert (gpu.profile, gpu.error_code, gpu.enforced_w) == ("eco", "not_supported", 450)
 
 
@@ -280,13 +281,16 @@ async def test_kept_choices_that_make_no_sense_are_ignored(
     client, _ = await make_client(NvmlProbe(nvml))
 
     assert limits_w(nvml) == [450, 200]
-    assert [gpu.profile for gpu in (await client.async_power()).gpus] == [None, "custom"]
+    assert [gpu.profile for gpu in (await PowerClient(client).async_power()).gpus] == [
+        None,
+        "custom",
+    ]
 
 
 async def test_the_simulated_backend_keeps_its_limits(make_client: MakeClient) -> None:
     client, _ = await make_client(SimulatedProbe(count=1))
 
-    status = await client.async_set_power(actor=USER, profile="eco")
+    status = await PowerClient(client).async_set_power(actor=USER, profile="eco")
 
     assert (status.gpus[0].target_w, status.gpus[0].enforced_w) == (210, 210)
 
@@ -294,13 +298,13 @@ async def test_the_simulated_backend_keeps_its_limits(make_client: MakeClient) -
 async def test_without_nvml_power_is_unavailable(make_client: MakeClient) -> None:
     client, _ = await make_client(NvmlProbe(FakeNvml(init_error=NVML_ERROR_LIBRARY_NOT_FOUND)))
 
-    status = await client.async_power()
+    status = await PowerClient(client).async_power()
     assert not status.available
     assert status.reason is not None
     assert "driver" in status.reason
 
     with pytest.raises(HydraApiError) as refused:
-        await client.async_set_power(actor=USER, profile="eco")
+        await PowerClient(client).async_set_power(actor=USER, profile="eco")
     assert (refused.value.status, refused.value.code) == (409, "power_unavailable")
     assert "driver" in refused.value.message
 

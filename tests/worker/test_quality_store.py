@@ -26,6 +26,7 @@ from hydra_core.events import EventBus, Subscription
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import WorkerInfo
 from hydra_core.quality import service as service_module
+from hydra_core.quality.client import QualityClient
 from hydra_core.quality.files import check_image
 from hydra_core.quality.models import EVENT_ASSET, EVENT_QUALITY, Asset, ImageScore
 from hydra_core.quality.options import QualityOptions
@@ -165,11 +166,13 @@ async def test_twenty_two_characters_are_kept_across_a_restart(make_worker: Make
     assert (await worker.call("DELETE", "characters/lady-mira-2"))[0] == 204
 
     restarted = await make_worker()
-    characters = await restarted.client.async_characters()
+    characters = await QualityClient(restarted.client).async_characters()
     assert [character.name for character in characters] == [*names, "Lady Mïra"]
     assert characters[-1].voice == {"voice": "af_heart"}
     assert characters[-1].style_notes == "ink and watercolour"
-    learnt = [item.character for item in (await restarted.client.async_quality()).learning]
+    learnt = [
+        item.character for item in (await QualityClient(restarted.client).async_quality()).learning
+    ]
     assert learnt == [None, *(character.id for character in characters)]
 
 
@@ -190,7 +193,9 @@ async def test_character_input_is_checked(make_worker: MakeWorker) -> None:
     for method, path in (("GET", "characters/nobody"), ("PUT", "characters/nobody")):
         status, answer = await worker.call(method, path, {"name": "x"} if method == "PUT" else None)
         assert (status, answer["code"]) == (404, "character_not_found")
-    assert [character.id for character in await worker.client.async_characters()] == ["oskar"]
+    assert [
+        character.id for character in await QualityClient(worker.client).async_characters()
+    ] == ["oskar"]
 
 
 async def test_reference_images_are_checked_kept_and_removed(
@@ -247,7 +252,7 @@ async def test_scoring_refused_clearly_when_the_model_cannot_run(
     make_worker: MakeWorker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = await make_worker()
-    status = await worker.client.async_quality()
+    status = await QualityClient(worker.client).async_quality()
     assert not status.available or status.state == "not_loaded"
     assert (status.model, status.pretrained, status.default_threshold) == (
         "ViT-B-32",
@@ -269,29 +274,31 @@ async def test_scoring_refused_clearly_when_the_model_cannot_run(
         status_code, answer = await worker.call("POST", "assets", body)
         assert (status_code, answer["code"]) == (expected_status, code), body
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_score([png(), b"garbage"], prompt="a red square")
+        await QualityClient(worker.client).async_score([png(), b"garbage"], prompt="a red square")
     assert (caught.value.status, caught.value.code) == (400, "invalid_image")
     # Many images that each pass may not decode to more than a request's pixel budget.
     monkeypatch.setattr(service_module, "MAX_BATCH_PIXELS", 2000)
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_score([png(), png(), png()], prompt="a red square")
+        await QualityClient(worker.client).async_score([png(), png(), png()], prompt="a red square")
     assert (caught.value.status, caught.value.code) == (413, "image_too_large")
     monkeypatch.undo()
 
     # ...and good input is told why it cannot be scored.
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_submit_asset(png(), prompt="a red square", character="oskar")
+        await QualityClient(worker.client).async_submit_asset(
+            png(), prompt="a red square", character="oskar"
+        )
     assert (caught.value.status, caught.value.code) == (503, "quality_unavailable")
     assert caught.value.message
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_score([png()], prompt="a red square")
+        await QualityClient(worker.client).async_score([png()], prompt="a red square")
     assert (caught.value.status, caught.value.code) == (503, "quality_unavailable")
-    status = await worker.client.async_quality()
+    status = await QualityClient(worker.client).async_quality()
     assert not status.available
     assert status.reason
 
     # Nothing was kept.
-    assert await worker.client.async_assets() == []
+    assert await QualityClient(worker.client).async_assets() == []
     assert not (tmp_path / "data" / "assets").exists() or not any(
         (tmp_path / "data" / "assets").iterdir()
     )
@@ -313,16 +320,16 @@ async def test_review_queue_and_decisions(make_worker: MakeWorker) -> None:
         "auto_accepted",
     ]
     assert auto.threshold == 60
-    assert (await worker.client.async_quality()).pending == 3
-    pending = await worker.client.async_assets(state="pending")
+    assert (await QualityClient(worker.client).async_quality()).pending == 3
+    pending = await QualityClient(worker.client).async_assets(state="pending")
     assert [asset.id for asset in pending] == [first.id, second.id, third.id]
-    newest = await worker.client.async_assets(limit=2)
+    newest = await QualityClient(worker.client).async_assets(limit=2)
     assert [asset.id for asset in newest] == [auto.id, third.id]
-    data, content_type = await worker.client.async_asset_image(second.id)
+    data, content_type = await QualityClient(worker.client).async_asset_image(second.id)
     assert (data, content_type) == (images[1], "image/png")
-    assert (await worker.client.async_assets(state="accepted")) == []
+    assert (await QualityClient(worker.client).async_assets(state="accepted")) == []
 
-    accepted = await worker.client.async_review_asset(first.id, "accept", actor=USER)
+    accepted = await QualityClient(worker.client).async_review_asset(first.id, "accept", actor=USER)
     assert (accepted.state, accepted.decided_by, accepted.reason) == ("accepted", USER, None)
     assert accepted.decided_at is not None
     event = await next_event(subscription, EVENT_ASSET, lambda data: data["id"] == first.id)
@@ -331,28 +338,28 @@ async def test_review_queue_and_decisions(make_worker: MakeWorker) -> None:
     quality = await next_event(subscription, EVENT_QUALITY, lambda data: data["pending"] == 2)
     assert [item["accepted"] for item in quality["learning"]] == [1]
 
-    rejected = await worker.client.async_review_asset(
+    rejected = await QualityClient(worker.client).async_review_asset(
         third.id, "reject", actor=USER, reason="Blurry"
     )
     assert (rejected.state, rejected.reason) == ("rejected", "Blurry")
     # A person may overrule the threshold...
-    overruled = await worker.client.async_review_asset(
+    overruled = await QualityClient(worker.client).async_review_asset(
         auto.id, "reject", actor=USER, reason="extra fingers"
     )
     assert overruled.state == "rejected"
     # ...but a person's decision is final.
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_review_asset(first.id, "reject", actor=USER)
+        await QualityClient(worker.client).async_review_asset(first.id, "reject", actor=USER)
     assert (caught.value.status, caught.value.code) == (409, "asset_decided")
     for decision, code, status in (("maybe", "invalid_decision", 400),):
         with pytest.raises(HydraApiError) as caught:
-            await worker.client.async_review_asset(second.id, decision, actor=USER)
+            await QualityClient(worker.client).async_review_asset(second.id, decision, actor=USER)
         assert (caught.value.status, caught.value.code) == (status, code)
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_review_asset(999, "accept", actor=USER)
+        await QualityClient(worker.client).async_review_asset(999, "accept", actor=USER)
     assert (caught.value.status, caught.value.code) == (404, "asset_not_found")
     with pytest.raises(HydraApiError) as caught:
-        await worker.client.async_asset_image(999)
+        await QualityClient(worker.client).async_asset_image(999)
     assert caught.value.code == "asset_not_found"
     status, answer = await worker.call("POST", f"assets/{second.id}/review", {"reason": "x"})
     assert (status, answer["code"]) == (400, "invalid_body")
@@ -360,16 +367,21 @@ async def test_review_queue_and_decisions(make_worker: MakeWorker) -> None:
     assert (status, answer["code"]) == (400, "invalid_query")
     for path, code in (("assets/abc", "invalid_asset_id"), (f"assets/{10**30}", "asset_not_found")):
         assert (await worker.call("GET", path))[1]["code"] == code
-    assert (await worker.client.async_assets(state="pending"))[0].id == second.id
+    assert (await QualityClient(worker.client).async_assets(state="pending"))[0].id == second.id
 
-    learning = {item.character: item for item in (await worker.client.async_quality()).learning}
+    learning = {
+        item.character: item
+        for item in (await QualityClient(worker.client).async_quality()).learning
+    }
     assert (learning[None].accepted, learning[None].rejected) == (1, 2)
     assert learning[None].reasons == {"blurry": 1, "extra fingers": 1}
     # Everything survives a restart.
     restarted = await make_worker()
-    assert (await restarted.client.async_quality()).pending == 1
-    assert (await restarted.client.async_asset_image(second.id))[0] == images[1]
-    assert (await restarted.client.async_assets(state="rejected"))[0].decided_by == USER
+    assert (await QualityClient(restarted.client).async_quality()).pending == 1
+    assert (await QualityClient(restarted.client).async_asset_image(second.id))[0] == images[1]
+    assert (await QualityClient(restarted.client).async_assets(state="rejected"))[
+        0
+    ].decided_by == USER
 
 
 async def test_calibration_moves_with_decisions(make_worker: MakeWorker) -> None:
@@ -379,7 +391,9 @@ async def test_calibration_moves_with_decisions(make_worker: MakeWorker) -> None
     async def decide(scores: list[float], decision: str, reason: str | None = None) -> None:
         for score in scores:
             asset = await worker.keep(score, character="mira", prompt="mira, harsh flash")
-            await worker.client.async_review_asset(asset.id, decision, actor=USER, reason=reason)
+            await QualityClient(worker.client).async_review_asset(
+                asset.id, decision, actor=USER, reason=reason
+            )
 
     async def learnt() -> dict[str, Any]:
         _, body = await worker.call("GET", "quality/learning")
@@ -413,7 +427,7 @@ async def test_an_unreadable_registry_is_kept_aside(
     data_dir.mkdir()
     (data_dir / "characters.json").write_text('{"characters": [{"id": "mira", ')
     worker = await make_worker()
-    assert await worker.client.async_characters() == []
+    assert await QualityClient(worker.client).async_characters() == []
     [kept] = data_dir.glob("characters.json.unreadable-*")
     assert kept.read_text() == '{"characters": [{"id": "mira", '
     assert "Cannot read" in caplog.text

@@ -15,6 +15,7 @@ import pytest
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraClient
 from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
+from hydra_core.containers.client import ContainersClient
 from hydra_core.containers.models import HealingSettings
 from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
@@ -29,6 +30,7 @@ from hydra_core.scheduler import (
     TaskHandler,
     TaskStore,
 )
+from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.models import Task
 from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
@@ -94,9 +96,11 @@ async def worker(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Pat
 
 
 async def _run(client: HydraClient, name: str, *, fail: bool = False) -> Task:
-    task = await client.async_queue_task("chore", {"name": name, "fail": fail}, actor=USER)
+    task = await TasksClient(client).async_queue_task(
+        "chore", {"name": name, "fail": fail}, actor=USER
+    )
     async with asyncio.timeout(5):
-        while not (task := await client.async_task(task.id)).finished:
+        while not (task := await TasksClient(client).async_task(task.id)).finished:
             await asyncio.sleep(0.01)
     return task
 
@@ -119,10 +123,10 @@ async def test_the_report_holds_what_happened_in_the_span(worker: Worker) -> Non
     await worker.history.async_sample()
     await asyncio.sleep(0.05)
     await worker.history.async_sample()
-    await client.async_update_scheduler(paused=True)
-    waiting = await client.async_queue_task("chore", {"name": "later"}, actor=USER)
+    await TasksClient(client).async_update_scheduler(paused=True)
+    waiting = await TasksClient(client).async_queue_task("chore", {"name": "later"}, actor=USER)
 
-    report = await client.async_report(since)
+    report = await TasksClient(client).async_report(since)
 
     assert report.since == pytest.approx(since, abs=1e-6)
     assert since < report.until <= time.time()
@@ -144,16 +148,16 @@ async def test_the_report_holds_what_happened_in_the_span(worker: Worker) -> Non
     assert (report.unhealthy, report.containers_available) == ((), False)
 
     # Nothing has happened since; the queued task still waits.
-    later = await client.async_report(time.time())
+    later = await TasksClient(client).async_report(time.time())
     assert (later.tasks, later.gpus, later.healing) == ((), (), ())
     assert later.waiting == 1
-    await client.async_cancel_task(waiting.id)
-    assert (await client.async_report(since)).waiting == 0
+    await TasksClient(client).async_cancel_task(waiting.id)
+    assert (await TasksClient(client).async_report(since)).waiting == 0
 
 
 async def test_the_whole_past_is_one_span(worker: Worker) -> None:
     await _run(worker.client, "first")
-    report = await worker.client.async_report(0)
+    report = await TasksClient(worker.client).async_report(0)
     assert [task.payload["name"] for task in report.tasks] == ["first"]
     assert [gpu.samples for gpu in report.gpus] == [1, 1]  # the sample taken at start
 
@@ -239,9 +243,11 @@ async def test_containers_in_trouble_and_their_audit(
     )
     client = HydraClient(http, url, TOKEN)
     since = time.time()
-    restart = await client.async_container_action("web", "restart", USER, "night check")
+    restart = await ContainersClient(client).async_container_action(
+        "web", "restart", USER, "night check"
+    )
 
-    report = await client.async_report(since)
+    report = await TasksClient(client).async_report(since)
 
     assert report.containers_available
     assert report.unhealthy == ("job", "sick")

@@ -18,6 +18,7 @@ from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import Actor, WorkerInfo
 from hydra_core.scheduler import MaintenanceHandler, Scheduler, TaskStore
+from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 
@@ -53,15 +54,17 @@ async def client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Pat
 
 
 async def test_queue_run_and_read_back(client: HydraClient) -> None:
-    task = await client.async_queue_task("maintenance", {"dry_run": True}, actor=USER, priority=70)
+    task = await TasksClient(client).async_queue_task(
+        "maintenance", {"dry_run": True}, actor=USER, priority=70
+    )
     assert (task.kind, task.priority, task.actor) == ("maintenance", 70, USER)
     async with asyncio.timeout(5):
-        while (task := await client.async_task(task.id)).state != "succeeded":
+        while (task := await TasksClient(client).async_task(task.id)).state != "succeeded":
             await asyncio.sleep(0.02)
     assert task.result["dry_run"] is True
     assert task.progress == 100
-    assert [t.id for t in await client.async_tasks(state="succeeded")] == [task.id]
-    state = await client.async_scheduler()
+    assert [t.id for t in await TasksClient(client).async_tasks(state="succeeded")] == [task.id]
+    state = await TasksClient(client).async_scheduler()
     assert state.kinds == ("maintenance",)
     assert state.counts["succeeded"] == 1
     assert state.settings.max_concurrent == 3
@@ -75,37 +78,37 @@ async def test_bad_input_is_clear_and_changes_nothing(client: HydraClient) -> No
     ]
     for request, code in cases:
         with pytest.raises(HydraApiError) as caught:
-            await client.async_queue_task(
+            await TasksClient(client).async_queue_task(
                 request["kind"], request["payload"], actor=USER, priority=request.get("priority")
             )
         assert (caught.value.status, caught.value.code) == (400, code)
     with pytest.raises(HydraApiError) as caught:
-        await client.async_update_scheduler(max_concurrent=0)
+        await TasksClient(client).async_update_scheduler(max_concurrent=0)
     assert caught.value.code == "invalid_setting"
     with pytest.raises(HydraApiError) as caught:
-        await client.async_task(12345)
+        await TasksClient(client).async_task(12345)
     assert caught.value.code == "task_not_found"
-    assert await client.async_tasks() == []
+    assert await TasksClient(client).async_tasks() == []
 
-    done = await client.async_queue_task("maintenance", {}, actor=USER)
+    done = await TasksClient(client).async_queue_task("maintenance", {}, actor=USER)
     async with asyncio.timeout(5):
-        while (await client.async_task(done.id)).state != "succeeded":
+        while (await TasksClient(client).async_task(done.id)).state != "succeeded":
             await asyncio.sleep(0.02)
     with pytest.raises(HydraApiError) as caught:
-        await client.async_cancel_task(done.id)
+        await TasksClient(client).async_cancel_task(done.id)
     assert (caught.value.status, caught.value.code) == (409, "task_finished")
-    assert (await client.async_task(done.id)).state == "succeeded"
+    assert (await TasksClient(client).async_task(done.id)).state == "succeeded"
 
 
 async def test_pause_holds_work_and_resume_runs_it(client: HydraClient) -> None:
-    state = await client.async_update_scheduler(paused=True)
+    state = await TasksClient(client).async_update_scheduler(paused=True)
     assert state.settings.paused
-    task = await client.async_queue_task("maintenance", {}, actor=USER)
+    task = await TasksClient(client).async_queue_task("maintenance", {}, actor=USER)
     await asyncio.sleep(0.2)
-    assert (await client.async_task(task.id)).state == "queued"
-    await client.async_update_scheduler(paused=False)
+    assert (await TasksClient(client).async_task(task.id)).state == "queued"
+    await TasksClient(client).async_update_scheduler(paused=False)
     async with asyncio.timeout(5):
-        while (await client.async_task(task.id)).state != "succeeded":
+        while (await TasksClient(client).async_task(task.id)).state != "succeeded":
             await asyncio.sleep(0.02)
 
 
@@ -140,32 +143,36 @@ async def test_sigkill_mid_task_loses_and_duplicates_nothing(crash_worker: Any) 
     process, port = crash_worker()
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        await client.async_update_scheduler(max_concurrent=1)
-        slow = await client.async_queue_task("slow", {"seconds": 30}, actor=USER, priority=90)
+        await TasksClient(client).async_update_scheduler(max_concurrent=1)
+        slow = await TasksClient(client).async_queue_task(
+            "slow", {"seconds": 30}, actor=USER, priority=90
+        )
         behind = [
-            (await client.async_queue_task("slow", {"seconds": 0.1}, actor=USER)).id
+            (await TasksClient(client).async_queue_task("slow", {"seconds": 0.1}, actor=USER)).id
             for _ in range(3)
         ]
         async with asyncio.timeout(5):
-            while (await client.async_task(slow.id)).progress == 0:
+            while (await TasksClient(client).async_task(slow.id)).progress == 0:
                 await asyncio.sleep(0.05)
         # Paused (a setting the worker keeps), so the restarted worker shows what it recovered.
-        await client.async_update_scheduler(paused=True)
+        await TasksClient(client).async_update_scheduler(paused=True)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=5)
 
     _process, port = crash_worker()
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        recovered = await client.async_task(slow.id)
+        recovered = await TasksClient(client).async_task(slow.id)
         assert (recovered.state, recovered.attempts) == ("queued", 1)
-        assert {(await client.async_task(i)).state for i in behind} == {"queued"}
-        await client.async_cancel_task(slow.id)
-        await client.async_update_scheduler(paused=False)
+        assert {(await TasksClient(client).async_task(i)).state for i in behind} == {"queued"}
+        await TasksClient(client).async_cancel_task(slow.id)
+        await TasksClient(client).async_update_scheduler(paused=False)
         async with asyncio.timeout(10):
-            while {(await client.async_task(i)).state for i in behind} != {"succeeded"}:
+            while {(await TasksClient(client).async_task(i)).state for i in behind} != {
+                "succeeded"
+            }:
                 await asyncio.sleep(0.05)
-        tasks = await client.async_tasks()
+        tasks = await TasksClient(client).async_tasks()
         # Nothing lost, nothing run twice.
         assert sorted(task.id for task in tasks) == sorted([slow.id, *behind])
         assert all(task.attempts == 1 for task in tasks)
@@ -177,16 +184,16 @@ async def test_graceful_stop_puts_a_running_task_back_uncounted(crash_worker: An
     process, port = crash_worker()
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        slow = await client.async_queue_task("slow", {"seconds": 30}, actor=USER)
+        slow = await TasksClient(client).async_queue_task("slow", {"seconds": 30}, actor=USER)
         async with asyncio.timeout(5):
-            while (await client.async_task(slow.id)).progress == 0:
+            while (await TasksClient(client).async_task(slow.id)).progress == 0:
                 await asyncio.sleep(0.05)
-        await client.async_update_scheduler(paused=True)
+        await TasksClient(client).async_update_scheduler(paused=True)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
 
     _process, port = crash_worker()
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        back = await client.async_task(slow.id)
+        back = await TasksClient(client).async_task(slow.id)
         assert (back.state, back.attempts, back.progress) == ("queued", 0, 0)

@@ -13,6 +13,7 @@ from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import WorkerInfo
+from hydra_core.voice.client import VoiceClient
 from hydra_core.voice.models import EVENT_VOICE, VoiceSettings, VoiceStatus
 from hydra_core.voice.options import VoiceOptions
 from hydra_core.voice.part import VoicePart
@@ -67,7 +68,7 @@ async def test_status_says_what_runs_and_why_the_rest_does_not(
 ) -> None:
     client, service = await make_client()
 
-    status = await client.async_voice()
+    status = await VoiceClient(client).async_voice()
 
     assert status.port == service.port != 0
     assert status.wake.available
@@ -85,13 +86,13 @@ async def test_settings_change_are_checked_and_survive_a_restart(
 ) -> None:
     client, service = await make_client()
 
-    status = await client.async_update_voice(wake_threshold=0.7, wake_trigger_level=2)
+    status = await VoiceClient(client).async_update_voice(wake_threshold=0.7, wake_trigger_level=2)
 
     assert status.settings.wake_threshold == 0.7
     assert service.wake.threshold == 0.7
     assert service.wake.trigger_level == 2
     again, _ = await make_client()
-    assert (await again.async_voice()).settings.wake_threshold == 0.7
+    assert (await VoiceClient(again).async_voice()).settings.wake_threshold == 0.7
 
 
 @pytest.mark.parametrize(
@@ -110,15 +111,15 @@ async def test_bad_settings_are_refused_and_change_nothing(
     make_client: MakeClient, changes: dict[str, Any], mentions: str
 ) -> None:
     client, service = await make_client()
-    before = (await client.async_voice()).settings
+    before = (await VoiceClient(client).async_voice()).settings
 
     with pytest.raises(HydraApiError) as caught:
-        await client.async_update_voice(**({"wake_threshold": 0.6} | changes))
+        await VoiceClient(client).async_update_voice(**({"wake_threshold": 0.6} | changes))
 
     assert caught.value.status == 400
     assert caught.value.code == "invalid_setting"
     assert mentions in caught.value.message
-    assert (await client.async_voice()).settings == before
+    assert (await VoiceClient(client).async_voice()).settings == before
     assert service.wake.threshold == before.wake_threshold
 
 
@@ -143,7 +144,7 @@ async def test_a_change_is_pushed_as_an_event(make_client: MakeClient) -> None:
     subscription = bus.subscribe()
     client, _ = await make_client(bus)
 
-    await client.async_update_voice(wake_threshold=0.35)
+    await VoiceClient(client).async_update_voice(wake_threshold=0.35)
 
     event = await subscription.next(wait_s=2)
     assert event is not None
@@ -152,7 +153,7 @@ async def test_a_change_is_pushed_as_an_event(make_client: MakeClient) -> None:
 
     # The same value again changes nothing, so nothing is pushed (events are published before
     # the answer goes out).
-    await client.async_update_voice(wake_threshold=0.35)
+    await VoiceClient(client).async_update_voice(wake_threshold=0.35)
     with pytest.raises(TimeoutError):
         await subscription.next(wait_s=0.05)
 

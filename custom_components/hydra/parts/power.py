@@ -7,6 +7,7 @@ says so; the issue goes once every GPU enforces its profile again.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Final, override
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
@@ -27,6 +28,7 @@ import probatio
 from hydra_core.client import HydraApiError, HydraError
 from hydra_core.gpu.models import GpuInfo
 from hydra_core.models import WorkerEvent
+from hydra_core.power.client import PowerClient
 from hydra_core.power.models import EVENT_POWER, POWER_PROFILES, GpuPower, PowerStatus
 from hydra_core.wire import dump, load
 
@@ -64,6 +66,12 @@ class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus]):
     """The worker's GPU power profiles."""
 
     part = "power"
+
+    @cached_property
+    def api(self) -> PowerClient:
+        """The power part's calls on the worker."""
+        return PowerClient(self.client)
+
     disabled = "power_disabled"
     interval = POWER_SCAN_INTERVAL
 
@@ -71,7 +79,7 @@ class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus]):
     async def async_fetch(self) -> PowerStatus:
         """The power status; a worker that cannot manage power now says why, as a status."""
         try:
-            return await self.client.async_power()
+            return await self.api.async_power()
         except HydraApiError as err:
             if err.code != "power_unavailable":
                 raise
@@ -126,7 +134,7 @@ async def async_set_power(
     behalf of the user or automation of ``context``; show the outcome at once."""
     actor = await async_actor(coordinator.hass, context)
     try:
-        status = await coordinator.client.async_set_power(
+        status = await coordinator.api.async_set_power(
             actor=actor, profile=profile, limit_w=limit_w, gpus=gpus
         )
     except HydraError as err:

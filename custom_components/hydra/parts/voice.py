@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberEntityDescription, NumberMode
@@ -14,6 +15,7 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from hydra_core.models import WorkerEvent
+from hydra_core.voice.client import VoiceClient
 from hydra_core.voice.models import EVENT_VOICE, VoiceServiceState, VoiceSettings, VoiceStatus
 from hydra_core.wire import dump, load
 
@@ -29,12 +31,18 @@ class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus]):
     """The worker's voice services and settings."""
 
     part = "voice"
+
+    @cached_property
+    def api(self) -> VoiceClient:
+        """The voice part's calls on the worker."""
+        return VoiceClient(self.client)
+
     disabled = "voice_disabled"
     interval = VOICE_SCAN_INTERVAL
 
     @override
     async def async_fetch(self) -> VoiceStatus:
-        return await self.client.async_voice()
+        return await self.api.async_voice()
 
     @override
     async def async_handle_event(self, event: WorkerEvent) -> None:
@@ -47,9 +55,7 @@ class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus]):
 
 async def async_update_voice(coordinator: HydraVoiceCoordinator, **changes: Any) -> None:
     """Change voice settings on the worker and show the result at once."""
-    status = await async_worker_request(
-        coordinator, coordinator.client.async_update_voice(**changes)
-    )
+    status = await async_worker_request(coordinator, coordinator.api.async_update_voice(**changes))
     coordinator.async_set_updated_data(status)
 
 

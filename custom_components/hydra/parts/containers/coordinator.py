@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import HomeAssistant, callback
@@ -12,6 +13,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from hydra_core.client import HydraClient, HydraError
+from hydra_core.containers.client import ContainersClient
 from hydra_core.containers.models import (
     EVENT_CONTAINER,
     EVENT_CONTAINER_REMOVED,
@@ -42,6 +44,12 @@ class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport]):
     """
 
     part = "containers"
+
+    @cached_property
+    def api(self) -> ContainersClient:
+        """The containers part's calls on the worker."""
+        return ContainersClient(self.client)
+
     disabled = "containers_disabled"
     interval = CONTAINER_SCAN_INTERVAL
 
@@ -58,7 +66,7 @@ class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport]):
 
     @override
     async def async_fetch(self) -> ContainerReport:
-        report = await self.client.async_containers()
+        report = await self.api.async_containers()
         self._take(report)
         return report
 

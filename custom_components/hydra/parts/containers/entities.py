@@ -228,7 +228,7 @@ class HydraContainerEntity(HydraEntity[HydraContainerCoordinator]):
         actor = await async_actor(self.hass, self._context)
         await async_worker_request(
             self.coordinator,
-            self.coordinator.client.async_container_action(self.container_name, action, actor),
+            self.coordinator.api.async_container_action(self.container_name, action, actor),
             failed_key="container_action_failed",
             name=self.container_name,
             action=action,
@@ -352,6 +352,7 @@ class HydraSelfHealingSwitch(HydraEngineEntity, SwitchEntity):
 
     async def _async_set(self, *, enabled: bool) -> None:
         healing = await async_worker_request(
-            self.coordinator, self.coordinator.client.async_set_healing(enabled=enabled)
+            self.coordinator,
+            self.coordinator.api.async_set_healing(enabled=enabled),
         )
         self.coordinator.async_apply_healing(healing)

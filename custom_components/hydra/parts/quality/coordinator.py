@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, override
 
 from homeassistant.core import callback
 
 from hydra_core.models import WorkerEvent
+from hydra_core.quality.client import QualityClient
 from hydra_core.quality.models import EVENT_ASSET, EVENT_QUALITY, Asset, QualityStatus
 from hydra_core.wire import dump, load
 
@@ -34,14 +36,20 @@ class HydraQualityCoordinator(HydraPartCoordinator[HydraQualityData]):
     """Image quality scoring and the review loop."""
 
     part = "quality"
+
+    @cached_property
+    def api(self) -> QualityClient:
+        """The quality part's calls on the worker."""
+        return QualityClient(self.client)
+
     disabled = "quality_disabled"
     interval = QUALITY_SCAN_INTERVAL
 
     @override
     async def async_fetch(self) -> HydraQualityData:
         """The status and the oldest assets awaiting review."""
-        status = await self.client.async_quality()
-        pending = await self.client.async_assets(state="pending", limit=PENDING_LIMIT)
+        status = await self.api.async_quality()
+        pending = await self.api.async_assets(state="pending", limit=PENDING_LIMIT)
         return HydraQualityData(status=status, pending=tuple(pending))
 
     @override

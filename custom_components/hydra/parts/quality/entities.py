@@ -182,7 +182,7 @@ class HydraReviewImage(HydraReviewEntity, ImageEntity):
         if (asset := self._shown) is None:
             return None
         try:
-            image, content_type = await self.coordinator.client.async_asset_image(asset.id)
+            image, content_type = await self.coordinator.api.async_asset_image(asset.id)
         except HydraError as err:
             LOGGER.debug("Could not read asset %s: %s", asset.id, err)
             return None

@@ -25,6 +25,7 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 import probatio
 
 from hydra_core.client import HydraError
+from hydra_core.quality.client import QualityClient
 from hydra_core.quality.models import REVIEW_DECISIONS, Asset
 
 from ...actions import ENTRY_SCHEMA, action_part
@@ -70,7 +71,7 @@ async def async_review(
     actor = await async_actor(coordinator.hass, context)
     asset = await async_worker_request(
         coordinator,
-        coordinator.client.async_review_asset(
+        coordinator.api.async_review_asset(
             asset_id, decision, actor=actor, reason=(reason or "").strip() or None
         ),
         failed_key="review_failed",
@@ -109,7 +110,9 @@ class HydraAssetView(HomeAssistantView):
         ):
             return web.Response(status=404)
         try:
-            image, content_type = await entry.runtime_data.client.async_asset_image(int(asset_id))
+            image, content_type = await QualityClient(entry.runtime_data.client).async_asset_image(
+                int(asset_id)
+            )
         except HydraError as err:
             LOGGER.debug("Asset %s of %s could not be read: %s", asset_id, entry.title, err)
             return web.Response(status=404)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import HomeAssistant, callback
 
 from hydra_core.client import HydraClient, HydraError
 from hydra_core.models import WorkerEvent
+from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.models import (
     EVENT_SCHEDULER,
     EVENT_TASK,
@@ -51,6 +53,12 @@ class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData]):
     """
 
     part = "tasks"
+
+    @cached_property
+    def api(self) -> TasksClient:
+        """The task queue part's calls on the worker."""
+        return TasksClient(self.client)
+
     disabled = "scheduler_disabled"
     interval = TASKS_SCAN_INTERVAL
 
@@ -68,9 +76,9 @@ class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData]):
     async def async_fetch(self) -> HydraTaskData:
         """Read the scheduler, the newest tasks and the running ones."""
         scheduler, newest, running = await asyncio.gather(
-            self.client.async_scheduler(),
-            self.client.async_tasks(limit=TASK_LIST_LIMIT),
-            self.client.async_tasks(state="running"),
+            self.api.async_scheduler(),
+            self.api.async_tasks(limit=TASK_LIST_LIMIT),
+            self.api.async_tasks(state="running"),
         )
         return HydraTaskData(
             scheduler=scheduler, tasks=_keep({task.id: task for task in (*running, *newest)})
@@ -133,7 +141,7 @@ class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData]):
         while self._counts_stale:
             self._counts_stale = False
             try:
-                scheduler = await self.client.async_scheduler()
+                scheduler = await self.api.async_scheduler()
             except HydraError as err:
                 # The next poll brings them.
                 LOGGER.debug("Could not read the task counts: %s", err)

@@ -275,9 +275,7 @@ class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
         setting = int(value) if self.entity_description.whole else value
         scheduler = await async_task_request(
             self.coordinator,
-            self.coordinator.client.async_update_scheduler(
-                **{self.entity_description.key: setting}
-            ),
+            self.coordinator.api.async_update_scheduler(**{self.entity_description.key: setting}),
         )
         self.coordinator.async_apply_scheduler(scheduler)
 

@@ -46,24 +46,24 @@ async def async_queue_task(
     actor = await async_actor(coordinator.hass, context)
     return await _async_request(
         coordinator,
-        coordinator.client.async_queue_task(kind, payload, actor=actor, priority=priority),
+        coordinator.api.async_queue_task(kind, payload, actor=actor, priority=priority),
     )
 
 
 async def async_cancel_task(coordinator: HydraTaskCoordinator, task_id: int) -> Task:
     """Cancel a task that has not finished."""
-    return await _async_request(coordinator, coordinator.client.async_cancel_task(task_id))
+    return await _async_request(coordinator, coordinator.api.async_cancel_task(task_id))
 
 
 async def async_retry_task(coordinator: HydraTaskCoordinator, task_id: int) -> Task:
     """Queue a failed or cancelled task again."""
-    return await _async_request(coordinator, coordinator.client.async_retry_task(task_id))
+    return await _async_request(coordinator, coordinator.api.async_retry_task(task_id))
 
 
 async def async_set_paused(coordinator: HydraTaskCoordinator, *, paused: bool) -> SchedulerState:
     """Pause or resume autonomous work (running tasks finish either way); show it at once."""
     scheduler = await async_task_request(
-        coordinator, coordinator.client.async_update_scheduler(paused=paused)
+        coordinator, coordinator.api.async_update_scheduler(paused=paused)
     )
     coordinator.async_apply_scheduler(scheduler)
     return scheduler
