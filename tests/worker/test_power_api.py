@@ -319,7 +319,7 @@ async def test_a_worker_without_power_management_says_so(
     )
 
     with pytest.raises(HydraApiError) as refused:
-        await HydraClient(http, url, TOKEN).async_power()
+        await PowerClient(HydraClient(http, url, TOKEN)).async_power()
 
     assert (refused.value.status, refused.value.code) == (404, "power_disabled")
 

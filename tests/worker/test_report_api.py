@@ -171,7 +171,9 @@ async def bare_url(serve_app: ServeApp) -> str:
 async def test_a_worker_without_queue_gpus_or_containers_still_reports(
     http: aiohttp.ClientSession, bare_url: str
 ) -> None:
-    report = await HydraClient(http, bare_url, TOKEN).async_report(time.time() - 12 * 3600)
+    report = await TasksClient(HydraClient(http, bare_url, TOKEN)).async_report(
+        time.time() - 12 * 3600
+    )
     assert (report.tasks, report.waiting, report.gpus) == ((), 0, ())
     assert (report.healing, report.unhealthy, report.containers_available) == ((), (), False)
 

@@ -168,7 +168,7 @@ async def test_a_worker_without_voice_answers_404(
     )
 
     with pytest.raises(HydraApiError) as caught:
-        await HydraClient(http, url, TOKEN).async_voice()
+        await VoiceClient(HydraClient(http, url, TOKEN)).async_voice()
 
     assert (caught.value.status, caught.value.code) == (404, "voice_disabled")
 
