@@ -114,25 +114,19 @@ class AuditLog(SqliteStore):
         return await self._run(partial(self._query, query))
 
     def _query(self, query: AuditQuery) -> list[AuditEntry]:
-        clauses, values = [], []
-        for column, value in (
-            ("container = ?", query.container),
-            ("action = ?", query.action),
-            ("actor_type = ?", query.actor_type),
-            ("result = ?", query.result),
-            ("time >= ?", query.since),
-            ("time <= ?", query.until),
-            ("id < ?", query.before_id),
-        ):
-            if value is not None:
-                clauses.append(column)
-                values.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        # Only the fixed clauses above are joined in; every value is a bound parameter.
-        sql = f"SELECT {_COLUMNS} FROM audit {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
-        rows = self._open().execute(
-            sql,
-            (*values, min(max(query.limit, 1), MAX_LIMIT)),
+        rows = self._newest(
+            "audit",
+            _COLUMNS,
+            (
+                ("container = ?", query.container),
+                ("action = ?", query.action),
+                ("actor_type = ?", query.actor_type),
+                ("result = ?", query.result),
+                ("time >= ?", query.since),
+                ("time <= ?", query.until),
+                ("id < ?", query.before_id),
+            ),
+            min(max(query.limit, 1), MAX_LIMIT),
         )
         return [
             AuditEntry(

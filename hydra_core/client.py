@@ -224,3 +224,11 @@ class HydraClient:
                 response.status, body.get("code", "unknown"), body.get("message", "")
             )
         return body
+
+
+class PartClient:
+    """Base of a part's calls (``hydra_core/<part>/client.py``): they go through a
+    ``HydraClient``, whose errors they raise, so one session and token serve every part."""
+
+    def __init__(self, client: HydraClient) -> None:
+        self._client = client

@@ -7,11 +7,11 @@ order, so no locking is needed around the connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import sqlite3
-from typing import TypeVar
+from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 
@@ -41,6 +41,24 @@ class SqliteStore:
                 self._db.execute(f"PRAGMA synchronous={self.synchronous}")
             self._db.executescript(self.schema)
         return self._db
+
+    def _by_id(self, table: str, columns: str, row_id: int) -> tuple[Any, ...] | None:
+        """``columns`` of the row of ``table`` with ``row_id``, or None."""
+        # Only the store's own table and column names are formatted in.
+        sql = f"SELECT {columns} FROM {table} WHERE id = ?"  # noqa: S608
+        row: tuple[Any, ...] | None = self._open().execute(sql, (row_id,)).fetchone()
+        return row
+
+    def _newest(
+        self, table: str, columns: str, filters: Iterable[tuple[str, object]], limit: int
+    ) -> sqlite3.Cursor:
+        """``columns`` of the rows of ``table`` that pass every filter given a value, newest
+        first; a filter is a fixed clause with one ``?`` for its value (None: not filtered)."""
+        given = [(clause, value) for clause, value in filters if value is not None]
+        where = f"WHERE {' AND '.join(clause for clause, _ in given)}" if given else ""
+        # Only the fixed clauses are joined in; every value is a bound parameter.
+        sql = f"SELECT {columns} FROM {table} {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        return self._open().execute(sql, (*(value for _, value in given), limit))
 
     async def _run(self, function: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from ..client import HydraClient
+from ..client import PartClient
 from ..models import Actor, AuditEntry
 from ..wire import dump
 from .models import ContainerReport, HealingSettings
@@ -12,11 +12,8 @@ from .models import ContainerReport, HealingSettings
 ACTION_TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 
-class ContainersClient:
+class ContainersClient(PartClient):
     """Containers and self-healing, through a ``HydraClient`` (whose errors it raises)."""
-
-    def __init__(self, client: HydraClient) -> None:
-        self._client = client
 
     async def async_containers(self) -> ContainerReport:
         """Every container of the worker's engine, and the self-healing settings."""

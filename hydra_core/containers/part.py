@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import logging
 from pathlib import Path
 from typing import Self
 
-from aiohttp import web
-
-from ..worker.part import BuildContext, Part
+from ..worker.part import BuildContext, RunningPart
 from .engine import DEFAULT_DOCKER_HOST, EngineClient, resolve_docker_host
 from .models import (
     EVENT_CONTAINER,
@@ -26,7 +23,7 @@ from .service import ContainerService
 _LOGGER = logging.getLogger(__name__)
 
 
-class ContainersPart(Part):
+class ContainersPart(RunningPart[ContainerService]):
     """Follows one container engine."""
 
     name = "containers"
@@ -42,16 +39,7 @@ class ContainersPart(Part):
     disabled_message = (
         "Container monitoring is off on this worker (no engine configured: set docker_host)"
     )
-
-    @classmethod
-    def route_table(cls) -> Iterable[web.AbstractRouteDef]:
-        """``/containers`` and ``/healing``."""
-        from .routes import routes  # noqa: PLC0415 - the routes look this class up
-
-        return routes
-
-    def __init__(self, service: ContainerService) -> None:
-        self.service = service
+    route_modules = ("routes",)  # ``/containers`` and ``/healing``
 
     @classmethod
     def build(cls, context: BuildContext) -> Self | None:
@@ -84,11 +72,3 @@ class ContainersPart(Part):
                 interval_s=options.container_interval,
             )
         )
-
-    async def async_start(self) -> None:
-        """Start following the engine."""
-        await self.service.async_start()
-
-    async def async_stop(self) -> None:
-        """Stop following it."""
-        await self.service.async_stop()

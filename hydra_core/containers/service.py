@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audit import AuditLog
+from ..background import repeat
 from ..events import EventBus
 from ..models import EVENT_AUDIT, Actor, AuditEntry
 from ..settings_file import load_settings, save_settings
@@ -158,7 +159,15 @@ class ContainerService:
         self._healer.settings = replace(self._healer.settings, **saved)
         await self.async_refresh()
         self._tasks = [
-            asyncio.create_task(self._poll_forever(), name="hydra containers poll"),
+            asyncio.create_task(
+                repeat(
+                    self.async_refresh,
+                    self._interval_s,
+                    logger=_LOGGER,
+                    failure="Container status cycle failed",
+                ),
+                name="hydra containers poll",
+            ),
             asyncio.create_task(self._follow_events(), name="hydra containers events"),
         ]
 
@@ -223,14 +232,6 @@ class ContainerService:
                     )
                 )
         await self._heal_all()
-
-    async def _poll_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.async_refresh()
-            except Exception:
-                _LOGGER.exception("Container status cycle failed")
 
     async def _follow_events(self) -> None:
         delay = 1.0

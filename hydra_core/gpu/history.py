@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-import contextlib
 from functools import partial
 from itertools import groupby, pairwise
 import logging
 from pathlib import Path
 import time
 
+from ..background import cancel, repeat
 from ..sqlite import SqliteStore
 from .base import GpuProbe
 from .models import GpuNight
@@ -73,24 +73,22 @@ class GpuHistory(SqliteStore):
     async def async_start(self) -> None:
         """Open the samples and take one now, then one every interval in the background."""
         await self.async_open()
-        self._task = asyncio.create_task(self._sample_forever(), name="hydra gpu history")
+        self._task = asyncio.create_task(
+            repeat(
+                self.async_sample,
+                self._interval_s,
+                logger=_LOGGER,
+                failure="Recording the GPUs' samples failed",
+                at_once=True,
+            ),
+            name="hydra gpu history",
+        )
 
     async def async_stop(self) -> None:
         """Stop sampling and close the database."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self.async_close()
-
-    async def _sample_forever(self) -> None:
-        while True:
-            try:
-                await self.async_sample()
-            except Exception:
-                _LOGGER.exception("Recording the GPUs' samples failed")
-            await asyncio.sleep(self._interval_s)
 
     async def async_sample(self) -> None:
         """Read the probe once and store one row per GPU; drop old rows once an hour."""

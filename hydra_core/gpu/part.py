@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Self
 
-from ..worker.part import BuildContext, Part
+from ..worker.part import BuildContext, RunningPart
 from .history import GpuHistory
 from .options import GpuOptions
 
 METRICS_FILE = "metrics.db"
 
 
-class GpuPart(Part):
+class GpuPart(RunningPart[GpuHistory]):
     """GPU history; the cards themselves are read by the worker's probe, which every worker has."""
 
     name = "gpu"
     options = GpuOptions
     disabled_code = "gpu_disabled"
     disabled_message = "This worker does not look at its GPUs"
-
-    def __init__(self, history: GpuHistory) -> None:
-        self.history = history
 
     @classmethod
     def build(cls, context: BuildContext) -> Self | None:
@@ -33,14 +30,6 @@ class GpuPart(Part):
                 context.data_dir / METRICS_FILE, context.probe, interval_s=options.metrics_interval
             )
         )
-
-    async def async_start(self) -> None:
-        """Start sampling."""
-        await self.history.async_start()
-
-    async def async_stop(self) -> None:
-        """Stop sampling."""
-        await self.history.async_stop()
 
     def capabilities(self) -> tuple[str, ...]:
         """What the night report can say about the GPUs."""

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client import HydraClient
+from ..client import PartClient
 from ..models import Actor
 from ..wire import dump
 from .models import PowerStatus
 
 
-class PowerClient:
+class PowerClient(PartClient):
     """GPU power profiles, through a ``HydraClient``."""
-
-    def __init__(self, client: HydraClient) -> None:
-        self._client = client
 
     async def async_power(self) -> PowerStatus:
         """Every GPU's power profile, target and enforced limit, and what the profiles mean."""

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..background import cancel, repeat
 from ..events import EventBus
 from ..gpu.base import GpuProbe, PowerLimitError
 from ..gpu.models import GpuInfo, GpuReport
@@ -110,24 +111,20 @@ class PowerManager:
         )
         self._choices = _parse_choices(saved.get("gpus"), self._path)
         await self._async_enforce()
-        self._watcher = asyncio.create_task(self._async_watch(), name="hydra power watch")
+        self._watcher = asyncio.create_task(
+            repeat(
+                self._async_enforce,
+                self._interval_s,
+                logger=_LOGGER,
+                failure="Checking the GPU power limits failed",
+            ),
+            name="hydra power watch",
+        )
 
     async def async_stop(self) -> None:
         """Stop watching; the cards keep their limits."""
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
-
-    async def _async_watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self._async_enforce()
-            except Exception:
-                # A bug must not end the enforcement for good.
-                _LOGGER.exception("Checking the GPU power limits failed")
+        await cancel(self._watcher)
+        self._watcher = None
 
     # Requests
 

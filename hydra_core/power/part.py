@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Self
 
-from aiohttp import web
-
 from ..gpu.options import GpuOptions
-from ..worker.part import BuildContext, Part
+from ..worker.part import BuildContext, RunningPart
 from .manager import SETTINGS_FILE, PowerManager
 from .models import EVENT_POWER, PowerSettings
 from .options import PowerOptions
 
 
-class PowerPart(Part):
+class PowerPart(RunningPart[PowerManager]):
     """Power profiles per GPU."""
 
     name = "power"
@@ -22,16 +19,7 @@ class PowerPart(Part):
     event_types = (EVENT_POWER,)
     disabled_code = "power_disabled"
     disabled_message = "This worker does not manage GPU power"
-
-    @classmethod
-    def route_table(cls) -> Iterable[web.AbstractRouteDef]:
-        """``/power``."""
-        from .routes import routes  # noqa: PLC0415 - the routes look this class up
-
-        return routes
-
-    def __init__(self, manager: PowerManager) -> None:
-        self.manager = manager
+    route_modules = ("routes",)  # ``/power``
 
     @classmethod
     def build(cls, context: BuildContext) -> Self | None:
@@ -51,11 +39,3 @@ class PowerPart(Part):
                 interval_s=options.power_interval,
             )
         )
-
-    async def async_start(self) -> None:
-        """Apply the kept profiles and start watching for drift."""
-        await self.manager.async_start()
-
-    async def async_stop(self) -> None:
-        """Stop watching."""
-        await self.manager.async_stop()

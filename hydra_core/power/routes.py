@@ -16,7 +16,7 @@ routes = web.RouteTableDef()
 
 
 def _power(request: web.Request) -> PowerManager:
-    return PowerPart.of(request).manager
+    return PowerPart.of(request).service
 
 
 @routes.get("/power")

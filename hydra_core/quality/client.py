@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from ..client import HydraClient
+from ..client import PartClient
 from ..models import Actor
 from ..wire import dump
 from .models import Asset, Character, ImageScore, QualityStatus
@@ -17,11 +17,8 @@ from .models import Asset, Character, ImageScore, QualityStatus
 SCORING_TIMEOUT = aiohttp.ClientTimeout(total=300)
 
 
-class QualityClient:
+class QualityClient(PartClient):
     """Scoring, characters and the review loop, through a ``HydraClient``."""
-
-    def __init__(self, client: HydraClient) -> None:
-        self._client = client
 
     async def async_quality(self) -> QualityStatus:
         """Whether scoring can run, the model, what waits for review, what was learnt."""

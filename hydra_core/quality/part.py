@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Self
-
-from aiohttp import web
 
 from ..gpu.options import GpuOptions
 from ..scheduler.handlers import TaskHandler
 from ..scheduler.part import outputs_dir
-from ..worker.part import BuildContext, Part
+from ..worker.part import BuildContext, RunningPart
 from .models import EVENT_ASSET, EVENT_QUALITY
 from .options import QualityOptions
 from .service import QualityService
 from .task import QualityScoringHandler
 
 
-class QualityPart(Part):
+class QualityPart(RunningPart[QualityService]):
     """Scores images, keeps them for review and learns from the decisions."""
 
     name = "quality"
@@ -25,17 +23,11 @@ class QualityPart(Part):
     event_types = (EVENT_ASSET, EVENT_QUALITY)
     disabled_code = "quality_disabled"
     disabled_message = "This worker does not score images"
-
-    @classmethod
-    def route_table(cls) -> Iterable[web.AbstractRouteDef]:
-        """``/quality``, ``/characters`` and ``/assets``."""
-        from .routes import routes  # noqa: PLC0415 - the routes look this class up
-
-        return routes
+    route_modules = ("routes",)  # ``/quality``, ``/characters`` and ``/assets``
 
     def __init__(self, service: QualityService, *, scoring: TaskHandler | None = None) -> None:
         """``scoring``: the quality_scoring task handler, when the worker runs a task queue."""
-        self.service = service
+        super().__init__(service)
         self._scoring = scoring
 
     @classmethod
@@ -55,14 +47,6 @@ class QualityPart(Part):
             service,
             scoring=QualityScoringHandler(service, outputs_dir(context), needs_gpu=on_gpu),
         )
-
-    async def async_start(self) -> None:
-        """Open the review store and start watching the character folder."""
-        await self.service.async_start()
-
-    async def async_stop(self) -> None:
-        """Close them."""
-        await self.service.async_stop()
 
     def task_handlers(self) -> Sequence[TaskHandler]:
         """quality_scoring."""

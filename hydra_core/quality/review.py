@@ -128,22 +128,12 @@ class ReviewStore(SqliteStore):
         return asset
 
     def _get(self, asset_id: int) -> Asset | None:
-        row = (
-            self._open()
-            .execute(f"SELECT {_COLUMNS} FROM assets WHERE id = ?", (asset_id,))  # noqa: S608
-            .fetchone()
-        )
+        row = self._by_id("assets", _COLUMNS, asset_id)
         return None if row is None else _asset(row)
 
     async def async_image_path(self, asset_id: int) -> tuple[Path, str]:
         """Where an asset's image is, and its content type."""
-        row = await self._run(
-            lambda: (
-                self._open()
-                .execute("SELECT file, content_type FROM assets WHERE id = ?", (asset_id,))
-                .fetchone()
-            )
-        )
+        row = await self._run(partial(self._by_id, "assets", "file, content_type", asset_id))
         if row is None:
             raise AssetNotFoundError(f"No asset {asset_id}")
         return self._assets_dir / row[0], row[1]

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-import contextlib
 from dataclasses import dataclass
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..background import cancel
 from ..events import EventBus
 from ..models import Actor
 from ..wire import dump
@@ -108,10 +108,7 @@ class QualityService:
 
     async def async_stop(self) -> None:
         """Stop watching, free the model, close the store."""
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await cancel(self._watcher)
         await self.engine.async_close()
         await self.store.async_close()
 

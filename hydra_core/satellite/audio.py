@@ -26,6 +26,8 @@ import wave
 
 from wyoming.audio import AudioChunk, AudioChunkConverter
 
+from ..background import cancel
+
 _LOGGER = logging.getLogger(__name__)
 
 MIC_RATE = 16000
@@ -291,10 +293,7 @@ class CommandMic:
                     proc.kill()
                 await proc.wait()
         task, self._stderr_task = self._stderr_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         if proc is not None:
             # The process has exited, but its stdout pipe may still hold unread audio: close
             # the transport, or it is left for the garbage collector (after the loop closed).

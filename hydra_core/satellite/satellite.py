@@ -47,6 +47,7 @@ from wyoming.vad import VoiceStarted, VoiceStopped
 from wyoming.wake import Detection
 
 from .. import __version__
+from ..background import cancel
 from .audio import (
     MIC_CHANNELS,
     MIC_FORMAT,
@@ -488,10 +489,8 @@ class VoiceSatellite:
 
     async def _stop_mic(self) -> None:
         task, self._mic_task = self._mic_task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not asyncio.current_task():
+            await cancel(task)
         await self.mic.pause()
 
     # -- microphone -----------------------------------------------------------------------------

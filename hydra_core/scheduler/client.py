@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client import HydraClient
+from ..client import PartClient
 from ..models import Actor
 from ..wire import dump
 from .models import NightReport, SchedulerState, Task
 
 
-class TasksClient:
+class TasksClient(PartClient):
     """Tasks, the scheduler and the night report, through a ``HydraClient``."""
-
-    def __init__(self, client: HydraClient) -> None:
-        self._client = client
 
     async def async_queue_task(
         self,

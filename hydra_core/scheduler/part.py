@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Self
 
-from aiohttp import web
-
-from ..worker.part import BuildContext, Part
+from ..worker.part import BuildContext, RunningPart
 from .handlers import TaskHandler
 from .maintenance import MaintenanceHandler
 from .models import EVENT_SCHEDULER, EVENT_TASK
@@ -19,7 +16,7 @@ from .store import TaskStore
 TASKS_FILE = "tasks.db"
 
 
-class TasksPart(Part):
+class TasksPart(RunningPart[Scheduler]):
     """The queue and the handlers of every part built before it (maintenance is its own)."""
 
     name = "tasks"
@@ -27,17 +24,7 @@ class TasksPart(Part):
     event_types = (EVENT_TASK, EVENT_SCHEDULER)
     disabled_code = "scheduler_disabled"
     disabled_message = "This worker runs no task queue"
-
-    @classmethod
-    def route_table(cls) -> Iterable[web.AbstractRouteDef]:
-        """``/tasks``, ``/scheduler`` and ``/report``."""
-        from .report import report_routes  # noqa: PLC0415 - the routes look this class up
-        from .routes import routes  # noqa: PLC0415
-
-        return [*routes, *report_routes]
-
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.scheduler = scheduler
+    route_modules = ("routes", "report")  # ``/tasks``, ``/scheduler`` and ``/report``
 
     @classmethod
     def build(cls, context: BuildContext) -> Self:
@@ -63,17 +50,9 @@ class TasksPart(Part):
             )
         )
 
-    async def async_start(self) -> None:
-        """Recover what a stop interrupted and start running tasks."""
-        await self.scheduler.async_start()
-
-    async def async_stop(self) -> None:
-        """Stop running tasks."""
-        await self.scheduler.async_stop()
-
     def capabilities(self) -> tuple[str, ...]:
         """The task kinds this worker runs."""
-        return tuple(self.scheduler.kinds)
+        return tuple(self.service.kinds)
 
 
 def outputs_dir(context: BuildContext) -> Path:

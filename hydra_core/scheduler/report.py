@@ -22,13 +22,13 @@ from .part import TasksPart
 from .scheduler import Scheduler
 from .store import MAX_LIST
 
-report_routes = web.RouteTableDef()
+routes = web.RouteTableDef()
 # A report lists at most the latest this many finished tasks and audit entries of its span.
 MAX_TASKS = MAX_LIST
 MAX_HEALING = 200
 
 
-@report_routes.get("/report")
+@routes.get("/report")
 async def handle_report(request: web.Request) -> web.Response:
     """What happened from ``since`` (Unix seconds, required) until now.
 
@@ -55,8 +55,8 @@ async def handle_report(request: web.Request) -> web.Response:
     app = request.app
     queue, gpu = TasksPart.find(app), GpuPart.find(app)
     (tasks, waiting), gpus, healing = await asyncio.gather(
-        _tasks(queue.scheduler if queue else None, since, until),
-        _gpus(gpu.history if gpu else None, since, until),
+        _tasks(queue.service if queue else None, since, until),
+        _gpus(gpu.service if gpu else None, since, until),
         app[AUDIT_KEY].async_query(AuditQuery(since=since, until=until, limit=MAX_HEALING)),
     )
     containers = ContainersPart.find(app)

@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 
 
 def _scheduler(request: web.Request) -> Scheduler:
-    return TasksPart.of(request).scheduler
+    return TasksPart.of(request).service
 
 
 def _task_id(request: web.Request) -> int:

@@ -144,11 +144,7 @@ class TaskStore(SqliteStore):
         return await self._run(partial(self._get, task_id))
 
     def _get(self, task_id: int) -> Task | None:
-        row = (
-            self._open()
-            .execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,))  # noqa: S608
-            .fetchone()
-        )
+        row = self._by_id("tasks", _COLUMNS, task_id)
         return None if row is None else _task(row)
 
     async def async_list(self, query: TaskQuery) -> list[Task]:
@@ -156,20 +152,13 @@ class TaskStore(SqliteStore):
         return await self._run(partial(self._list, query))
 
     def _list(self, query: TaskQuery) -> list[Task]:
-        clauses, values = [], []
-        for clause, value in (
-            ("state = ?", query.state),
-            ("kind = ?", query.kind),
-            ("id < ?", query.before_id),
-        ):
-            if value is not None:
-                clauses.append(clause)
-                values.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        # Only the fixed clauses above are joined in; every value is a bound parameter.
-        sql = f"SELECT {_COLUMNS} FROM tasks {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
-        limit = min(max(query.limit, 1), MAX_LIST)
-        return [_task(row) for row in self._open().execute(sql, (*values, limit))]
+        rows = self._newest(
+            "tasks",
+            _COLUMNS,
+            (("state = ?", query.state), ("kind = ?", query.kind), ("id < ?", query.before_id)),
+            min(max(query.limit, 1), MAX_LIST),
+        )
+        return [_task(row) for row in rows]
 
     async def async_ready(self, now: float, limit: int) -> list[ReadyTask]:
         """The runnable tasks in dispatch order: priority first, then first in, first out.

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client import HydraClient
+from ..client import PartClient
 from .models import VoiceStatus
 
 
-class VoiceClient:
+class VoiceClient(PartClient):
     """The voice services and their settings, through a ``HydraClient``."""
-
-    def __init__(self, client: HydraClient) -> None:
-        self._client = client
 
     async def async_voice(self) -> VoiceStatus:
         """The voice services: the Wyoming port, what is offered (or why not), the settings."""

@@ -18,6 +18,8 @@ import logging
 import time
 from typing import Generic, TypeVar
 
+from ..background import cancel
+
 _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -212,8 +214,6 @@ class LazyModel(Generic[T]):
         """Refuse new work, wait for running inferences, and unload."""
         self._closed = True
         timer, self._timer = self._timer, None
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timer
+        if timer is not asyncio.current_task():
+            await cancel(timer)
         await self.unload()

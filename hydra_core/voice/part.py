@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Self
 
-from aiohttp import web
-
 from ..wire import dump
-from ..worker.part import BuildContext, Part
+from ..worker.part import BuildContext, RunningPart
 from .models import EVENT_VOICE
 from .options import VoiceOptions
 from .service import VoiceService
 
 
-class VoicePart(Part):
+class VoicePart(RunningPart[VoiceService]):
     """The Wyoming voice server and its settings."""
 
     name = "voice"
@@ -22,16 +19,7 @@ class VoicePart(Part):
     event_types = (EVENT_VOICE,)
     disabled_code = "voice_disabled"
     disabled_message = "This worker serves no voice services"
-
-    @classmethod
-    def route_table(cls) -> Iterable[web.AbstractRouteDef]:
-        """``/voice``."""
-        from .routes import routes  # noqa: PLC0415 - the routes look this class up
-
-        return routes
-
-    def __init__(self, service: VoiceService) -> None:
-        self.service = service
+    route_modules = ("routes",)  # ``/voice``
 
     @classmethod
     def build(cls, context: BuildContext) -> Self | None:
@@ -51,14 +39,6 @@ class VoicePart(Part):
                 on_change=lambda status: bus.publish(EVENT_VOICE, dump(status)),
             )
         )
-
-    async def async_start(self) -> None:
-        """Listen for Wyoming clients."""
-        await self.service.async_start()
-
-    async def async_stop(self) -> None:
-        """Stop serving and unload the models."""
-        await self.service.async_stop()
 
     def capabilities(self) -> tuple[str, ...]:
         """The services offered now: wake, stt, tts."""

@@ -14,6 +14,7 @@ import time
 from aiohttp import web
 
 from ..audit import MAX_LIMIT, AuditLog, AuditQuery
+from ..background import cancel
 from ..containers.models import CONTAINER_ACTIONS
 from ..events import EventBus
 from ..gpu import GpuProbe
@@ -215,9 +216,7 @@ async def handle_events(request: web.Request) -> web.WebSocketResponse:
         pass
     finally:
         subscription.close()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        await cancel(reader)
         await socket.close()
     return socket
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from aiohttp import web
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 _P = TypeVar("_P", bound="Part")
+_R = TypeVar("_R", bound="Service")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -73,11 +75,19 @@ class Part:
     disabled_code: ClassVar[str]
     disabled_message: ClassVar[str]
 
+    # The modules of the part's package whose ``routes`` it mounts. They are imported only when
+    # the routes are mounted, since they import the part class to look the running part up.
+    route_modules: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def route_table(cls) -> Iterable[web.AbstractRouteDef]:
         """The part's routes, mounted under /api/v1 whether or not the part runs; handlers
         find the running part with ``cls.of(request)``."""
-        return ()
+        package = cls.__module__.rpartition(".")[0]
+        tables: list[web.RouteTableDef] = [
+            importlib.import_module(f"{package}.{module}").routes for module in cls.route_modules
+        ]
+        return [route for table in tables for route in table]
 
     @classmethod
     def build(cls, context: BuildContext) -> Self | None:
@@ -116,6 +126,31 @@ class Part:
         """The running part, or None."""
         part = app[PARTS_KEY].get(cls.name)
         return part if isinstance(part, cls) else None
+
+
+class Service(Protocol):
+    """Background work that starts and stops."""
+
+    async def async_start(self) -> None:
+        """Start it."""
+
+    async def async_stop(self) -> None:
+        """Stop it."""
+
+
+class RunningPart(Part, Generic[_R]):
+    """A part whose background work is all its service's: it starts and stops with the part."""
+
+    def __init__(self, service: _R) -> None:
+        self.service = service
+
+    async def async_start(self) -> None:
+        """Start the service."""
+        await self.service.async_start()
+
+    async def async_stop(self) -> None:
+        """Stop it."""
+        await self.service.async_stop()
 
 
 PARTS_KEY = web.AppKey("parts", dict[str, Part])

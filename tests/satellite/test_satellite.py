@@ -258,7 +258,7 @@ async def test_wake_word_command_and_reply(
 
     # Home Assistant's speech-to-text ends the command: the audio stops.
     await client.write_event(Transcript(text="what time is it").event())
-    late = [e.type async for e in _until(client, AudioStop)]
+    late = [e.type async for e in _until_events(client, AudioStop)]
     assert set(late) <= {"audio-chunk"}
     assert len(late) < 10
     assert running.satellite.mode is Mode.WAKE
@@ -278,16 +278,6 @@ async def test_wake_word_command_and_reply(
         assert wav.readframes(wav.getnframes()) == reply
     # The wake word ends 1 s of silence + ~0.8 s of speech into the file, read in real time.
     assert detected_after < 4.0
-
-
-async def _until(client: AsyncTcpClient, kind: type) -> AsyncIterator[str]:
-    async with asyncio.timeout(EVENT_TIMEOUT_S):
-        while True:
-            event = await client.read_event()
-            assert event is not None
-            if kind.is_type(event.type):  # type: ignore[attr-defined]
-                return
-            yield event.type
 
 
 async def test_no_wake_word_no_pipeline(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import threading
 import time
+from typing import TypeVar
 
 import pytest
 
 from hydra_core.voice.loader import LazyModel, ModelClosedError, ModelState
 from tests.voice.weights import wait_until
+
+R = TypeVar("R")
 
 
 class Model:
@@ -41,6 +45,24 @@ class Factory:
     def unload(self, model: Model) -> None:
         model.freed = True
         self.unloaded.append(model)
+
+
+async def hold(
+    lazy: LazyModel[Model], result: Callable[[Model], R]
+) -> tuple[asyncio.Future[R], threading.Event]:
+    """Start an inference that holds the model until the returned event is set, and wait until
+    it runs; ``result`` is what it returns, read from the model before it lets go."""
+    started = threading.Event()
+    release = threading.Event()
+
+    def infer(model: Model) -> R:
+        started.set()
+        release.wait(5)
+        return result(model)
+
+    running = asyncio.ensure_future(lazy.run(infer))
+    await asyncio.to_thread(started.wait, 5)
+    return running, release
 
 
 async def test_loads_on_first_use_in_a_worker_thread() -> None:
@@ -125,16 +147,7 @@ async def test_idle_unload_and_reload() -> None:
 async def test_use_keeps_the_model_loaded_past_the_idle_time() -> None:
     factory = Factory()
     lazy = LazyModel("test", factory.load, idle_unload_s=0.05)
-    started = threading.Event()
-    release = threading.Event()
-
-    def infer(model: Model) -> int:
-        started.set()
-        release.wait(5)
-        return model.number
-
-    running = asyncio.ensure_future(lazy.run(infer))
-    await asyncio.to_thread(started.wait, 5)
+    running, release = await hold(lazy, lambda model: model.number)
     await asyncio.sleep(0.3)  # six idle periods pass while the inference holds the model
     assert lazy.loaded
     assert lazy.in_use == 1
@@ -148,16 +161,7 @@ async def test_use_keeps_the_model_loaded_past_the_idle_time() -> None:
 async def test_a_cancelled_caller_holds_the_model_until_its_thread_ends() -> None:
     factory = Factory()
     lazy = LazyModel("test", factory.load, idle_unload_s=0.05)
-    started = threading.Event()
-    release = threading.Event()
-
-    def infer(model: Model) -> int:
-        started.set()
-        release.wait(5)
-        return model.number
-
-    running = asyncio.ensure_future(lazy.run(infer))
-    await asyncio.to_thread(started.wait, 5)
+    running, release = await hold(lazy, lambda model: model.number)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
@@ -183,16 +187,7 @@ async def test_zero_idle_time_never_unloads() -> None:
 async def test_close_waits_for_inference_then_refuses_work() -> None:
     factory = Factory()
     lazy = LazyModel("test", factory.load, unload=factory.unload)
-    release = threading.Event()
-    started = threading.Event()
-
-    def infer(model: Model) -> bool:
-        started.set()
-        release.wait(5)
-        return model.freed
-
-    running = asyncio.ensure_future(lazy.run(infer))
-    await asyncio.to_thread(started.wait, 5)
+    running, release = await hold(lazy, lambda model: model.freed)
     closing = asyncio.ensure_future(lazy.close())
     await asyncio.sleep(0.1)
     assert not closing.done()

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import aiohttp
 from aiohttp import web
 import pytest
 
+from hydra_core.audit import AuditLog
+from hydra_core.events import EventBus
+from hydra_core.gpu import GpuProbe, NoGpuProbe
+from hydra_core.models import WorkerInfo
+from hydra_core.worker.app import create_app
+from hydra_core.worker.part import Part
+
 LOOPBACK = "127.0.0.1"
 
 ServeApp = Callable[[web.Application], Awaitable[str]]
+
+# The worker the tests serve unless they care who it is.
+WORKER = WorkerInfo(worker_id="w", name="w", version="0")
+
+
+# serve_worker's: create_app's keywords, with info, probe and the rest optional.
+ServeWorker = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
@@ -42,3 +56,30 @@ async def http(serve_app: ServeApp) -> AsyncIterator[aiohttp.ClientSession]:
     """A real client session (closed before the servers stop)."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def serve_worker(serve_app: ServeApp) -> ServeWorker:
+    """Serve workers as create_app builds them; without a probe, one without GPUs."""
+
+    async def serve(
+        *,
+        token: str,
+        info: WorkerInfo = WORKER,
+        probe: GpuProbe | None = None,
+        audit: AuditLog | None = None,
+        bus: EventBus | None = None,
+        parts: Iterable[Part] = (),
+    ) -> str:
+        return await serve_app(
+            create_app(
+                info=info,
+                token=token,
+                probe=NoGpuProbe() if probe is None else probe,
+                audit=audit,
+                bus=bus,
+                parts=parts,
+            )
+        )
+
+    return serve

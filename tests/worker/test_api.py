@@ -28,7 +28,7 @@ from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import GIB, FakeNvml, make_gpu
 
-from .conftest import LOOPBACK, ServeApp
+from .conftest import LOOPBACK, ServeApp, ServeWorker
 
 TOKEN = "test-token-0123456789abcdef"
 INFO = WorkerInfo(worker_id="0f1e2d3c4b5a", name="gpu-box", version="0.1.0")
@@ -57,9 +57,9 @@ def fake() -> FlakyNvml:
 
 
 @pytest.fixture
-async def worker(serve_app: ServeApp, fake: FlakyNvml) -> str:
+async def worker(serve_worker: ServeWorker, fake: FlakyNvml) -> str:
     """The real worker app over the fake NVML; returns its base URL."""
-    return await serve_app(create_app(info=INFO, token=TOKEN, probe=NvmlProbe(fake)))
+    return await serve_worker(info=INFO, token=TOKEN, probe=NvmlProbe(fake))
 
 
 async def get(
@@ -300,9 +300,9 @@ async def test_gpus_all_and_repeated_index(http: aiohttp.ClientSession, worker: 
     assert "9" in partly["message"]
 
 
-async def test_worker_without_gpu(http: aiohttp.ClientSession, serve_app: ServeApp) -> None:
+async def test_worker_without_gpu(http: aiohttp.ClientSession, serve_worker: ServeWorker) -> None:
     fake = FakeNvml(init_error=pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
-    url = await serve_app(create_app(info=INFO, token=TOKEN, probe=NvmlProbe(fake)))
+    url = await serve_worker(info=INFO, token=TOKEN, probe=NvmlProbe(fake))
 
     status, body, _ = await get(http, f"{url}/api/v1/status", headers=auth())
     gpus_status, gpus, _ = await get(http, f"{url}/api/v1/gpus", headers=auth())

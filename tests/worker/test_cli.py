@@ -72,36 +72,19 @@ def running_worker(
     tmp_path: Path, loopback_sockets: None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, Path, Path]]:
     """Start ``python -m hydra_core.worker`` on a free loopback port; kill it if a test failed."""
-    data_dir = tmp_path / "data"
-    log = tmp_path / "worker.log"
     port = free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hydra_core.worker",
-                "--host",
-                LOOPBACK,
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                "--gpu-backend",
-                "simulated",
-                *QUIET_VOICE,
-                "--name",
-                "test-rig",
-                "--log-level",
-                "debug",
-            ],
-            cwd=REPO_ROOT,
-            env=worker_env(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = _launch(
+        tmp_path,
+        port,
+        "--gpu-backend",
+        "simulated",
+        "--name",
+        "test-rig",
+        "--log-level",
+        "debug",
+    )
     try:
-        yield process, port, data_dir, log
+        yield process, port, tmp_path / "data", tmp_path / "worker.log"
     finally:
         if process.poll() is None:
             process.kill()
@@ -173,11 +156,11 @@ def test_bad_option_exits_2_with_a_message(
     assert not (tmp_path / "token").exists()  # nothing was started
 
 
-def _start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, Path]:
-    port = free_port()
-    log = tmp_path / "worker.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
+def _launch(tmp_path: Path, port: int, *options: str) -> subprocess.Popen[bytes]:
+    """``python -m hydra_core.worker`` on ``port`` with its data in tmp_path/data and its
+    output in tmp_path/worker.log."""
+    with (tmp_path / "worker.log").open("wb") as output:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -188,8 +171,6 @@ def _start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[bytes], int,
                 str(port),
                 "--data-dir",
                 str(tmp_path / "data"),
-                "--gpu-backend",
-                "none",
                 *QUIET_VOICE,
                 *options,
             ],
@@ -198,6 +179,12 @@ def _start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[bytes], int,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+
+
+def _start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port = free_port()
+    log = tmp_path / "worker.log"
+    process = _launch(tmp_path, port, "--gpu-backend", "none", *options)
     wait_for_health(process, port, log)
     return process, port, log
 

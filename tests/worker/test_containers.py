@@ -27,12 +27,10 @@ from hydra_core.containers.models import (
 )
 from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
-from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import EVENT_AUDIT, Actor, WorkerEvent, WorkerInfo
-from hydra_core.worker.app import create_app
 from tests.podman import TOGGLE_HEALTH_CMD, PodmanEngine, allow_unix_connect
 
-from .conftest import ServeApp
+from .conftest import ServeWorker
 
 # Sockets enabled before the engine's socket is let through (see start_worker).
 pytestmark = pytest.mark.usefixtures("loopback_sockets")
@@ -56,7 +54,7 @@ StartWorker = Callable[..., Awaitable[Worker]]
 
 @pytest.fixture
 async def start_worker(
-    loopback_sockets: None, podman: PodmanEngine, serve_app: ServeApp, tmp_path: Path
+    loopback_sockets: None, podman: PodmanEngine, serve_worker: ServeWorker, tmp_path: Path
 ) -> AsyncIterator[StartWorker]:
     """Start a worker following the test engine; options as keyword arguments.
 
@@ -88,15 +86,8 @@ async def start_worker(
             heal_backoff_s=0,
         )
         info = WorkerInfo(worker_id="w-containers", name="box", version="0.1.0")
-        url = await serve_app(
-            create_app(
-                info=info,
-                token=TOKEN,
-                probe=NoGpuProbe(),
-                audit=audit,
-                bus=bus,
-                parts=[ContainersPart(service)],
-            )
+        url = await serve_worker(
+            info=info, token=TOKEN, audit=audit, bus=bus, parts=[ContainersPart(service)]
         )
         session = aiohttp.ClientSession()
         sessions.append(session)

@@ -16,7 +16,7 @@ from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import EVENT_HELLO, Actor, WorkerInfo
 from hydra_core.worker.app import create_app
 
-from .conftest import ServeApp
+from .conftest import ServeWorker
 
 TOKEN = "events-test-token-0123456789"
 INFO = WorkerInfo(worker_id="w1", name="box", version="0.1.0")
@@ -24,11 +24,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def bus_and_url(serve_app: ServeApp) -> tuple[EventBus, str]:
+async def bus_and_url(serve_worker: ServeWorker) -> tuple[EventBus, str]:
     bus = EventBus()
-    url = await serve_app(
-        create_app(info=INFO, token=TOKEN, probe=NoGpuProbe(), audit=AuditLog(None), bus=bus)
-    )
+    url = await serve_worker(info=INFO, token=TOKEN, audit=AuditLog(None), bus=bus)
     return bus, url
 
 

@@ -19,17 +19,16 @@ import pytest
 
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus, Subscription
-from hydra_core.gpu import NoGpuProbe, NvmlProbe, SimulatedProbe
-from hydra_core.models import Actor, WorkerInfo
+from hydra_core.gpu import NvmlProbe, SimulatedProbe
+from hydra_core.models import Actor
 from hydra_core.power.client import PowerClient
 from hydra_core.power.manager import SETTINGS_FILE, PowerManager
 from hydra_core.power.models import EVENT_POWER, PowerSettings, PowerStatus
 from hydra_core.power.part import PowerPart
 from hydra_core.wire import load
-from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 
-from .conftest import ServeApp
+from .conftest import ServeWorker
 
 TOKEN = "power-test-token-0123456789"
 USER = Actor(type="user", id="u1", name="Alice")
@@ -58,7 +57,9 @@ def nvml() -> FakeNvml:
 
 
 @pytest.fixture
-def make_client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path) -> MakeClient:
+def make_client(
+    serve_worker: ServeWorker, http: aiohttp.ClientSession, tmp_path: Path
+) -> MakeClient:
     """A worker with power profiles over ``probe``, its data in tmp_path; a new one each call
     is the same worker restarted."""
 
@@ -72,15 +73,7 @@ def make_client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path
             interval_s=INTERVAL_S,
             **changes,
         )
-        url = await serve_app(
-            create_app(
-                info=WorkerInfo(worker_id="w", name="w", version="0"),
-                token=TOKEN,
-                probe=probe,
-                bus=bus,
-                parts=[PowerPart(power)],
-            )
-        )
+        url = await serve_worker(token=TOKEN, probe=probe, bus=bus, parts=[PowerPart(power)])
         return HydraClient(http, url, TOKEN), url
 
     return make
@@ -310,13 +303,9 @@ async def test_without_nvml_power_is_unavailable(make_client: MakeClient) -> Non
 
 
 async def test_a_worker_without_power_management_says_so(
-    serve_app: ServeApp, http: aiohttp.ClientSession
+    serve_worker: ServeWorker, http: aiohttp.ClientSession
 ) -> None:
-    url = await serve_app(
-        create_app(
-            info=WorkerInfo(worker_id="w", name="w", version="0"), token=TOKEN, probe=NoGpuProbe()
-        )
-    )
+    url = await serve_worker(token=TOKEN)
 
     with pytest.raises(HydraApiError) as refused:
         await PowerClient(HydraClient(http, url, TOKEN)).async_power()

@@ -23,8 +23,6 @@ import pytest
 
 from hydra_core.client import HydraApiError
 from hydra_core.events import EventBus, Subscription
-from hydra_core.gpu import NoGpuProbe
-from hydra_core.models import WorkerInfo
 from hydra_core.quality import service as service_module
 from hydra_core.quality.client import QualityClient
 from hydra_core.quality.files import check_image
@@ -34,10 +32,9 @@ from hydra_core.quality.part import QualityPart
 from hydra_core.quality.review import NewAsset
 from hydra_core.quality.service import QualityService
 from hydra_core.wire import load
-from hydra_core.worker.app import create_app
 from tests.quality_worker import TOKEN, USER, QualityWorker
 
-from .conftest import ServeApp
+from .conftest import ServeWorker
 
 MakeWorker = Callable[..., Any]
 
@@ -93,7 +90,9 @@ class Worker(QualityWorker):
 
 
 @pytest.fixture
-def make_worker(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path) -> MakeWorker:
+def make_worker(
+    serve_worker: ServeWorker, http: aiohttp.ClientSession, tmp_path: Path
+) -> MakeWorker:
     """A worker whose data is in tmp_path/data; a new one each call is the same worker
     restarted."""
 
@@ -107,14 +106,8 @@ def make_worker(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path
                 bus=bus,
                 watch_interval_s=0.05,
             )
-        url = await serve_app(
-            create_app(
-                info=WorkerInfo(worker_id="w", name="w", version="0"),
-                token=TOKEN,
-                probe=NoGpuProbe(),
-                bus=bus,
-                parts=[] if service is None else [QualityPart(service)],
-            )
+        url = await serve_worker(
+            token=TOKEN, bus=bus, parts=[] if service is None else [QualityPart(service)]
         )
         return Worker(url, service, http)  # type: ignore[arg-type]
 

@@ -19,7 +19,7 @@ from hydra_core.containers.client import ContainersClient
 from hydra_core.containers.models import HealingSettings
 from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
-from hydra_core.gpu import NoGpuProbe, NvmlProbe
+from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.history import GpuHistory
 from hydra_core.gpu.part import GpuPart
 from hydra_core.models import Actor, WorkerInfo
@@ -33,11 +33,10 @@ from hydra_core.scheduler import (
 from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.models import Task
 from hydra_core.scheduler.part import TasksPart
-from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
 
-from .conftest import ServeApp
+from .conftest import ServeWorker
 
 TOKEN = "report-test-token-0123456789"
 INFO = WorkerInfo(worker_id="w-report", name="box", version="0.1.0")
@@ -71,7 +70,7 @@ class Worker:
 
 
 @pytest.fixture
-async def worker(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path) -> Worker:
+async def worker(serve_worker: ServeWorker, http: aiohttp.ClientSession, tmp_path: Path) -> Worker:
     bus = EventBus()
     probe = NvmlProbe(FakeNvml([make_gpu(0), make_gpu(1, name="NVIDIA RTX A6000")]))
     scheduler = Scheduler(
@@ -79,15 +78,13 @@ async def worker(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Pat
     )
     audit = AuditLog(None)
     history = GpuHistory(None, probe, interval_s=3600)  # one sample at start; the test takes more
-    url = await serve_app(
-        create_app(
-            info=INFO,
-            token=TOKEN,
-            probe=probe,
-            audit=audit,
-            bus=bus,
-            parts=[GpuPart(history), TasksPart(scheduler)],
-        )
+    url = await serve_worker(
+        info=INFO,
+        token=TOKEN,
+        probe=probe,
+        audit=audit,
+        bus=bus,
+        parts=[GpuPart(history), TasksPart(scheduler)],
     )
     async with asyncio.timeout(5):
         while not await history.async_summary(0, time.time()):
@@ -163,9 +160,9 @@ async def test_the_whole_past_is_one_span(worker: Worker) -> None:
 
 
 @pytest.fixture
-async def bare_url(serve_app: ServeApp) -> str:
+async def bare_url(serve_worker: ServeWorker) -> str:
     """A worker with no queue, no GPU samples and no container engine."""
-    return await serve_app(create_app(info=INFO, token=TOKEN, probe=NoGpuProbe()))
+    return await serve_worker(info=INFO, token=TOKEN)
 
 
 async def test_a_worker_without_queue_gpus_or_containers_still_reports(
@@ -212,7 +209,7 @@ async def test_the_report_needs_the_token(http: aiohttp.ClientSession, bare_url:
 async def test_containers_in_trouble_and_their_audit(
     loopback_sockets: None,
     podman: PodmanEngine,
-    serve_app: ServeApp,
+    serve_worker: ServeWorker,
     http: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
@@ -233,15 +230,8 @@ async def test_containers_in_trouble_and_their_audit(
         healing=HealingSettings(enabled=False),
         interval_s=3600,
     )
-    url = await serve_app(
-        create_app(
-            info=INFO,
-            token=TOKEN,
-            probe=NoGpuProbe(),
-            audit=audit,
-            bus=bus,
-            parts=[ContainersPart(service)],
-        )
+    url = await serve_worker(
+        info=INFO, token=TOKEN, audit=audit, bus=bus, parts=[ContainersPart(service)]
     )
     client = HydraClient(http, url, TOKEN)
     since = time.time()

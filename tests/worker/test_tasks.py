@@ -16,13 +16,12 @@ import pytest
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
-from hydra_core.models import Actor, WorkerInfo
+from hydra_core.models import Actor
 from hydra_core.scheduler import MaintenanceHandler, Scheduler, TaskStore
 from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.part import TasksPart
-from hydra_core.worker.app import create_app
 
-from .conftest import ServeApp
+from .conftest import ServeWorker
 from .test_cli import free_port, wait_for_health, worker_env
 
 TOKEN = "tasks-test-token-0123456789"
@@ -31,7 +30,9 @@ TASK_WORKER = Path(__file__).with_name("task_worker.py")
 
 
 @pytest.fixture
-async def client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path) -> HydraClient:
+async def client(
+    serve_worker: ServeWorker, http: aiohttp.ClientSession, tmp_path: Path
+) -> HydraClient:
     bus = EventBus()
     probe = NoGpuProbe()
     scheduler = Scheduler(
@@ -41,15 +42,7 @@ async def client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Pat
         bus=bus,
         data_dir=tmp_path,
     )
-    url = await serve_app(
-        create_app(
-            info=WorkerInfo(worker_id="w", name="w", version="0"),
-            token=TOKEN,
-            probe=probe,
-            bus=bus,
-            parts=[TasksPart(scheduler)],
-        )
-    )
+    url = await serve_worker(token=TOKEN, probe=probe, bus=bus, parts=[TasksPart(scheduler)])
     return HydraClient(http, url, TOKEN)
 
 

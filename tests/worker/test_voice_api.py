@@ -11,17 +11,14 @@ import pytest
 
 from hydra_core.client import HydraApiError, HydraClient
 from hydra_core.events import EventBus
-from hydra_core.gpu import NoGpuProbe
-from hydra_core.models import WorkerInfo
 from hydra_core.voice.client import VoiceClient
 from hydra_core.voice.models import EVENT_VOICE, VoiceSettings, VoiceStatus
 from hydra_core.voice.options import VoiceOptions
 from hydra_core.voice.part import VoicePart
 from hydra_core.voice.service import SETTINGS_FILE, VoiceService
 from hydra_core.wire import dump
-from hydra_core.worker.app import create_app
 
-from .conftest import LOOPBACK, ServeApp
+from .conftest import LOOPBACK, ServeWorker
 
 TOKEN = "voice-test-token-0123456789"
 
@@ -43,21 +40,15 @@ def voice_service(
 
 
 @pytest.fixture
-def make_client(serve_app: ServeApp, http: aiohttp.ClientSession, tmp_path: Path) -> MakeClient:
+def make_client(
+    serve_worker: ServeWorker, http: aiohttp.ClientSession, tmp_path: Path
+) -> MakeClient:
     async def make(bus: EventBus | None = None, **changes: Any) -> tuple[HydraClient, VoiceService]:
         bus = bus or EventBus()
         service = voice_service(
             tmp_path, lambda status: bus.publish(EVENT_VOICE, dump(status)), **changes
         )
-        url = await serve_app(
-            create_app(
-                info=WorkerInfo(worker_id="w", name="w", version="0"),
-                token=TOKEN,
-                probe=NoGpuProbe(),
-                bus=bus,
-                parts=[VoicePart(service)],
-            )
-        )
+        url = await serve_worker(token=TOKEN, bus=bus, parts=[VoicePart(service)])
         return HydraClient(http, url, TOKEN), service
 
     return make
@@ -159,13 +150,9 @@ async def test_a_change_is_pushed_as_an_event(make_client: MakeClient) -> None:
 
 
 async def test_a_worker_without_voice_answers_404(
-    serve_app: ServeApp, http: aiohttp.ClientSession
+    serve_worker: ServeWorker, http: aiohttp.ClientSession
 ) -> None:
-    url = await serve_app(
-        create_app(
-            info=WorkerInfo(worker_id="w", name="w", version="0"), token=TOKEN, probe=NoGpuProbe()
-        )
-    )
+    url = await serve_worker(token=TOKEN)
 
     with pytest.raises(HydraApiError) as caught:
         await VoiceClient(HydraClient(http, url, TOKEN)).async_voice()
