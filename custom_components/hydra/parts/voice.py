@@ -104,7 +104,7 @@ def async_setup_numbers(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The wake word threshold."""
-    async_add_entities([HydraWakeThresholdNumber(coordinator)])
+    async_add_entities([HydraWakeThresholdNumber(coordinator, WAKE_THRESHOLD)])
 
 
 @callback
@@ -123,12 +123,6 @@ class HydraVoiceEntity(HydraWorkerPartEntity[HydraVoiceCoordinator]):
 
 class HydraWakeThresholdNumber(HydraVoiceEntity, NumberEntity):
     """The wake word score that counts as a detection: lower hears more, and more falsely."""
-
-    entity_description = WAKE_THRESHOLD
-
-    def __init__(self, coordinator: HydraVoiceCoordinator) -> None:
-        """Describe the number."""
-        super().__init__(coordinator, WAKE_THRESHOLD.key)
 
     @property
     @override
@@ -149,13 +143,6 @@ class HydraVoiceSelect(HydraVoiceEntity, SelectEntity):
     """A voice setting with the worker's choices as options."""
 
     entity_description: HydraVoiceSelectDescription
-
-    def __init__(
-        self, coordinator: HydraVoiceCoordinator, description: HydraVoiceSelectDescription
-    ) -> None:
-        """Describe the select."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
 
     @property
     def _service(self) -> VoiceServiceState:
