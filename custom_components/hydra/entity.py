@@ -117,7 +117,7 @@ class HydraGpuEntity(HydraEntity[HydraStatusCoordinator]):
         return super().available and self.gpu is not None
 
 
-class HydraWorkerPartEntity[C: HydraPartCoordinator[Any]](HydraEntity[C]):
+class HydraWorkerPartEntity[C: HydraPartCoordinator[Any, Any]](HydraEntity[C]):
     """An entity of a part of the worker (its engine, queue, voice, GPU power or image review),
     on the worker's device."""
 

@@ -7,7 +7,6 @@ says so; the issue goes once every GPU enforces its profile again.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any, Final, override
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
@@ -63,16 +62,11 @@ SET_POWER_PROFILE_SCHEMA: Final = probatio.All(
 )
 
 
-class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus]):
+class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus, PowerClient]):
     """The worker's GPU power profiles."""
 
     part = "power"
-
-    @cached_property
-    def api(self) -> PowerClient:
-        """The power part's calls on the worker."""
-        return PowerClient(self.client)
-
+    api_type = PowerClient
     disabled = "power_disabled"
     interval = POWER_SCAN_INTERVAL
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberEntityDescription, NumberMode
@@ -27,16 +26,11 @@ from ..helpers import async_worker_request
 from ..part import Part
 
 
-class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus]):
+class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus, VoiceClient]):
     """The worker's voice services and settings."""
 
     part = "voice"
-
-    @cached_property
-    def api(self) -> VoiceClient:
-        """The voice part's calls on the worker."""
-        return VoiceClient(self.client)
-
+    api_type = VoiceClient
     disabled = "voice_disabled"
     interval = VOICE_SCAN_INTERVAL
 
