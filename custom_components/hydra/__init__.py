@@ -73,7 +73,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
     return True
 
 
-async def _async_has_part(coordinator: HydraPartCoordinator[Any]) -> bool:
+async def _async_has_part(coordinator: HydraPartCoordinator[Any, Any]) -> bool:
     """Whether the worker has the coordinator's part; if it has, the first data is read in.
 
     A 404 on the part's first read means the worker does not have it after all: its part is off

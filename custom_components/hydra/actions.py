@@ -26,7 +26,7 @@ def action_entry(call: ServiceCall) -> HydraConfigEntry:
     return service.async_get_config_entry(call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID))
 
 
-def require_part[C: HydraPartCoordinator[Any]](entry: HydraConfigEntry, kind: type[C]) -> C:
+def require_part[C: HydraPartCoordinator[Any, Any]](entry: HydraConfigEntry, kind: type[C]) -> C:
     """The entry's part, or the user's mistake of asking a worker that does not have it."""
     if (coordinator := entry.runtime_data.part(kind)) is None:
         raise ServiceValidationError(
@@ -37,6 +37,6 @@ def require_part[C: HydraPartCoordinator[Any]](entry: HydraConfigEntry, kind: ty
     return coordinator
 
 
-def action_part[C: HydraPartCoordinator[Any]](call: ServiceCall, kind: type[C]) -> C:
+def action_part[C: HydraPartCoordinator[Any, Any]](call: ServiceCall, kind: type[C]) -> C:
     """The part of the worker the call names (or of the only worker)."""
     return require_part(action_entry(call), kind)

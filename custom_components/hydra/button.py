@@ -10,7 +10,6 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .coordinator import HydraStatusCoordinator
 from .data import HydraConfigEntry
 from .entity import HydraWorkerEntity
 from .registry import async_add_part_entities
@@ -27,18 +26,12 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the briefing button to the worker, and the parts' buttons."""
-    async_add_entities([HydraBriefingButton(entry.runtime_data.status)])
+    async_add_entities([HydraBriefingButton(entry.runtime_data.status, SEND_BRIEFING)])
     async_add_part_entities(entry, Platform.BUTTON, async_add_entities)
 
 
 class HydraBriefingButton(HydraWorkerEntity, ButtonEntity):
     """Composes the briefing and sends it to the targets chosen in the options, now."""
-
-    entity_description = SEND_BRIEFING
-
-    def __init__(self, coordinator: HydraStatusCoordinator) -> None:
-        """Describe the button."""
-        super().__init__(coordinator, SEND_BRIEFING.key)
 
     @override
     async def async_press(self) -> None:

@@ -4,6 +4,7 @@ the event stream, polled to fill gaps)."""
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, override
 
@@ -115,23 +116,26 @@ class HydraStatusCoordinator(HydraCoordinator[WorkerStatus]):
         )
 
 
-class HydraPartCoordinator[T](HydraCoordinator[T]):
+class HydraPartCoordinator[T, A](HydraCoordinator[T]):
     """One part of the worker (containers, tasks, voice, power, quality): pushed by the event
     stream, polled to fill gaps.
 
     ``part`` names the part (its key in the registry and in ``HydraData.parts``); ``disabled``
-    is the worker's error code for a worker without it, which the actions also raise.
+    is the worker's error code for a worker without it, which the actions also raise;
+    ``api_type`` makes ``api``, the part's calls on the worker.
     """
 
     part: ClassVar[str]
     disabled: ClassVar[str]
     interval: ClassVar[timedelta]
+    api_type: Callable[[HydraClient], A]
 
     def __init__(
         self, hass: HomeAssistant, entry: HydraConfigEntry, client: HydraClient, worker_id: str
     ) -> None:
         """Set up the coordinator for one worker."""
         super().__init__(hass, entry, client, self.part, self.interval)
+        self.api = self.api_type(client)
         self.worker_id = worker_id
         # Set by the event stream; while it is down, actions ask for a poll to show their effect.
         self.pushed = False

@@ -21,11 +21,11 @@ class HydraData:
     client: HydraClient
     status: HydraStatusCoordinator
     # The parts the worker has, by part name (see registry.PARTS); a missing part is not here.
-    parts: dict[str, HydraPartCoordinator[Any]] = field(default_factory=dict)
+    parts: dict[str, HydraPartCoordinator[Any, Any]] = field(default_factory=dict)
     # Leaving, arriving, bedtime and the briefing; set once the platforms are up.
     routine: HydraRoutine | None = None
 
-    def part[C: HydraPartCoordinator[Any]](self, kind: type[C]) -> C | None:
+    def part[C: HydraPartCoordinator[Any, Any]](self, kind: type[C]) -> C | None:
         """The part's coordinator, or None when the worker does not have the part."""
         coordinator = self.parts.get(kind.part)
         return coordinator if isinstance(coordinator, kind) else None

@@ -7,6 +7,7 @@ from typing import Any, override
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from hydra_core.gpu.models import GpuInfo
@@ -78,25 +79,31 @@ class HydraEntity[C: HydraCoordinator[Any]](CoordinatorEntity[C]):
 
     _attr_has_entity_name = True
 
+    def __init__(self, coordinator: C, description: EntityDescription, owner_id: str) -> None:
+        """Describe the entity; it is unique as its description's key on what it belongs to."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{owner_id}_{description.key}"
+
 
 class HydraWorkerEntity(HydraEntity[HydraStatusCoordinator]):
     """An entity of the worker itself."""
 
-    def __init__(self, coordinator: HydraStatusCoordinator, key: str) -> None:
+    def __init__(self, coordinator: HydraStatusCoordinator, description: EntityDescription) -> None:
         """Attach the entity to the worker's device."""
-        super().__init__(coordinator)
-        self._attr_unique_id = f"{coordinator.data.worker.worker_id}_{key}"
+        super().__init__(coordinator, description, coordinator.data.worker.worker_id)
         self._attr_device_info = worker_device_info(coordinator)
 
 
 class HydraGpuEntity(HydraEntity[HydraStatusCoordinator]):
     """An entity of one GPU, followed by its UUID (indexes can change across reboots)."""
 
-    def __init__(self, coordinator: HydraStatusCoordinator, gpu: GpuInfo, key: str) -> None:
+    def __init__(
+        self, coordinator: HydraStatusCoordinator, gpu: GpuInfo, description: EntityDescription
+    ) -> None:
         """Attach the entity to the GPU's device."""
-        super().__init__(coordinator)
+        super().__init__(coordinator, description, gpu.uuid)
         self.gpu_uuid = gpu.uuid
-        self._attr_unique_id = f"{gpu.uuid}_{key}"
         self._attr_device_info = gpu_device_info(coordinator, gpu)
 
     @property
@@ -110,12 +117,11 @@ class HydraGpuEntity(HydraEntity[HydraStatusCoordinator]):
         return super().available and self.gpu is not None
 
 
-class HydraWorkerPartEntity[C: HydraPartCoordinator[Any]](HydraEntity[C]):
+class HydraWorkerPartEntity[C: HydraPartCoordinator[Any, Any]](HydraEntity[C]):
     """An entity of a part of the worker (its engine, queue, voice, GPU power or image review),
     on the worker's device."""
 
-    def __init__(self, coordinator: C, key: str) -> None:
+    def __init__(self, coordinator: C, description: EntityDescription) -> None:
         """Attach the entity to the worker's device."""
-        super().__init__(coordinator)
-        self._attr_unique_id = f"{coordinator.worker_id}_{key}"
+        super().__init__(coordinator, description, coordinator.worker_id)
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.worker_id)})

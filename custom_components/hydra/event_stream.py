@@ -35,7 +35,7 @@ class HydraEventStream:
         self._client = data.client
         self._status = data.status
         self._parts = list(data.parts.values())
-        self._routes: dict[str, HydraPartCoordinator[Any]] = {
+        self._routes: dict[str, HydraPartCoordinator[Any, Any]] = {
             event_type: coordinator
             for part in PARTS
             if (coordinator := data.parts.get(part.name)) is not None

@@ -24,7 +24,7 @@ type PhoneAction = Callable[
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Part[C: HydraPartCoordinator[Any]]:
+class Part[C: HydraPartCoordinator[Any, Any]]:
     """A part of the worker as Home Assistant shows it."""
 
     coordinator: type[C]

@@ -25,7 +25,6 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from hydra_core.gpu.models import GpuInfo
 from hydra_core.models import WorkerStatus
 
-from .coordinator import HydraStatusCoordinator
 from .data import HydraConfigEntry
 from .entity import HydraGpuEntity, HydraWorkerEntity
 from .registry import async_add_part_entities
@@ -198,13 +197,6 @@ class HydraWorkerSensor(HydraWorkerEntity, SensorEntity):
 
     entity_description: HydraWorkerSensorDescription
 
-    def __init__(
-        self, coordinator: HydraStatusCoordinator, description: HydraWorkerSensorDescription
-    ) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
-
     @property
     @override
     def native_value(self) -> float | int | None:
@@ -215,16 +207,6 @@ class HydraGpuSensor(HydraGpuEntity, SensorEntity):
     """A sensor of one GPU."""
 
     entity_description: HydraGpuSensorDescription
-
-    def __init__(
-        self,
-        coordinator: HydraStatusCoordinator,
-        gpu: GpuInfo,
-        description: HydraGpuSensorDescription,
-    ) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, gpu, description.key)
-        self.entity_description = description
 
     @property
     @override

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 import secrets
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from unittest.mock import patch
 
 from aiohttp import web
@@ -102,6 +102,13 @@ class LoopbackWorker:
         await site.start()
         self.port = self._runner.addresses[0][1]
 
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
     async def restart(self, **changes: Any) -> None:
         """Stop, change (token, info, port), and serve again: a worker that was reconfigured."""
         await self.stop()
@@ -137,10 +144,8 @@ def nvml() -> FakeNvml:
 @pytest.fixture
 async def worker(nvml: FakeNvml) -> AsyncIterator[LoopbackWorker]:
     """A running worker."""
-    loopback = LoopbackWorker(nvml)
-    await loopback.start()
-    yield loopback
-    await loopback.stop()
+    async with LoopbackWorker(nvml) as loopback:
+        yield loopback
 
 
 def entry_for(worker: LoopbackWorker) -> MockConfigEntry:
@@ -210,10 +215,8 @@ async def container_worker(
     nvml: FakeNvml, podman: PodmanEngine, tmp_path: Path
 ) -> AsyncIterator[ContainerWorker]:
     """A running worker following the test's podman engine (protected by label only)."""
-    loopback = ContainerWorker(nvml, docker_host=podman.docker_host, data_dir=tmp_path)
-    await loopback.start()
-    yield loopback
-    await loopback.stop()
+    async with ContainerWorker(nvml, docker_host=podman.docker_host, data_dir=tmp_path) as loopback:
+        yield loopback
 
 
 @pytest.fixture
@@ -307,6 +310,21 @@ class ControlledHandler(TaskHandler):
         return {"outcome": "succeeded"}
 
 
+def make_scheduler(
+    data_dir: Path, handlers: list[TaskHandler], probe: NvmlProbe, bus: EventBus
+) -> Scheduler:
+    """A real scheduler whose SQLite queue and settings live in ``data_dir``; it gives running
+    tasks little time to stop, so a worker's stop does not hold a test up."""
+    return Scheduler(
+        TaskStore(data_dir / "tasks.db"),
+        handlers=handlers,
+        probe=probe,
+        bus=bus,
+        data_dir=data_dir,
+        stop_timeout_s=0.5,
+    )
+
+
 @dataclass
 class TaskWorker(LoopbackWorker):
     """The worker with a real scheduler: its SQLite queue and settings live in ``data_dir``.
@@ -322,17 +340,7 @@ class TaskWorker(LoopbackWorker):
         """The worker application with its task queue."""
         probe = NvmlProbe(self.nvml)
         bus = EventBus()
-        self.scheduler = Scheduler(
-            TaskStore(self.data_dir / "tasks.db"),
-            handlers=[
-                MaintenanceHandler(data_dir=self.data_dir, outputs_dir=self.data_dir / "outputs"),
-                self.handler,
-            ],
-            probe=probe,
-            bus=bus,
-            data_dir=self.data_dir,
-            stop_timeout_s=0.5,
-        )
+        self.scheduler = make_scheduler(self.data_dir, self.handlers(), probe, bus)
         return create_app(
             info=self.info,
             token=self.token,
@@ -340,6 +348,13 @@ class TaskWorker(LoopbackWorker):
             bus=bus,
             parts=[TasksPart(self.scheduler)],
         )
+
+    def handlers(self) -> list[TaskHandler]:
+        """The kinds its queue runs."""
+        return [
+            MaintenanceHandler(data_dir=self.data_dir, outputs_dir=self.data_dir / "outputs"),
+            self.handler,
+        ]
 
     async def stop(self) -> None:
         """Let held tasks end, then stop serving."""
@@ -350,10 +365,8 @@ class TaskWorker(LoopbackWorker):
 @pytest.fixture
 async def task_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[TaskWorker]:
     """A running worker with a task queue."""
-    loopback = TaskWorker(nvml, data_dir=tmp_path)
-    await loopback.start()
-    yield loopback
-    await loopback.stop()
+    async with TaskWorker(nvml, data_dir=tmp_path) as loopback:
+        yield loopback
 
 
 @pytest.fixture
@@ -396,10 +409,8 @@ class VoiceWorker(LoopbackWorker):
 async def voice_worker(
     nvml: FakeNvml, voice_models_dir: Path, tmp_path: Path
 ) -> AsyncIterator[VoiceWorker]:
-    worker = VoiceWorker(nvml, models_dir=voice_models_dir, data_dir=tmp_path)
-    await worker.start()
-    yield worker
-    await worker.stop()
+    async with VoiceWorker(nvml, models_dir=voice_models_dir, data_dir=tmp_path) as worker:
+        yield worker
 
 
 @dataclass
@@ -431,10 +442,8 @@ class PowerWorker(LoopbackWorker):
 @pytest.fixture
 async def power_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[PowerWorker]:
     """A running worker that manages its GPUs' power."""
-    worker = PowerWorker(nvml, data_dir=tmp_path)
-    await worker.start()
-    yield worker
-    await worker.stop()
+    async with PowerWorker(nvml, data_dir=tmp_path) as worker:
+        yield worker
 
 
 class ResearchHandler(TaskHandler):
@@ -476,13 +485,8 @@ class RoutineWorker(LoopbackWorker):
         """The worker application with everything the routine uses."""
         probe = NvmlProbe(self.nvml)
         bus = EventBus()
-        self.scheduler = Scheduler(
-            TaskStore(self.data_dir / "tasks.db"),
-            handlers=[self.research] if self.with_research else [],
-            probe=probe,
-            bus=bus,
-            data_dir=self.data_dir,
-            stop_timeout_s=0.5,
+        self.scheduler = make_scheduler(
+            self.data_dir, [self.research] if self.with_research else [], probe, bus
         )
         return create_app(
             info=self.info,
@@ -504,10 +508,8 @@ class RoutineWorker(LoopbackWorker):
 @pytest.fixture
 async def routine_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[RoutineWorker]:
     """A running worker for the routine."""
-    worker = RoutineWorker(nvml, data_dir=tmp_path)
-    await worker.start()
-    yield worker
-    await worker.stop()
+    async with RoutineWorker(nvml, data_dir=tmp_path) as worker:
+        yield worker
 
 
 async def setup_wyoming(hass: HomeAssistant, title: str, port: int) -> MockConfigEntry:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 from unittest.mock import patch
 
-from aiohttp import web
 from homeassistant.components import conversation
 from homeassistant.const import CONF_TOKEN, CONF_URL, STATE_OFF, STATE_ON
 from homeassistant.core import Context, HomeAssistant
@@ -23,18 +22,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hydra.const import DOMAIN
 from custom_components.hydra.intent import INTENT_QUEUE_RESEARCH
-from hydra_core.events import EventBus
-from hydra_core.gpu import NvmlProbe
 from hydra_core.models import Actor, WorkerInfo
-from hydra_core.scheduler import (
-    MaintenanceHandler,
-    Scheduler,
-    TaskQuery,
-    TaskStore,
-)
+from hydra_core.scheduler import TaskHandler, TaskQuery
 from hydra_core.scheduler.models import Task
-from hydra_core.scheduler.part import TasksPart
-from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
 
@@ -76,38 +66,16 @@ class GpuResearchHandler(ResearchHandler):
 class ResearchWorker(TaskWorker):
     """The task worker that also accepts ``research`` tasks."""
 
-    def build_app(self) -> web.Application:
-        """The worker application with a queue that runs research."""
-        probe = NvmlProbe(self.nvml)
-        bus = EventBus()
-        self.scheduler = Scheduler(
-            TaskStore(self.data_dir / "tasks.db"),
-            handlers=[
-                MaintenanceHandler(data_dir=self.data_dir, outputs_dir=self.data_dir / "outputs"),
-                self.handler,
-                GpuResearchHandler(),
-            ],
-            probe=probe,
-            bus=bus,
-            data_dir=self.data_dir,
-            stop_timeout_s=0.5,
-        )
-        return create_app(
-            info=self.info,
-            token=self.token,
-            probe=probe,
-            bus=bus,
-            parts=[TasksPart(self.scheduler)],
-        )
+    def handlers(self) -> list[TaskHandler]:
+        """The task worker's kinds and research."""
+        return [*super().handlers(), GpuResearchHandler()]
 
 
 @pytest.fixture
 async def research_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[ResearchWorker]:
     """A running worker whose queue accepts research."""
-    loopback = ResearchWorker(nvml, data_dir=tmp_path)
-    await loopback.start()
-    yield loopback
-    await loopback.stop()
+    async with ResearchWorker(nvml, data_dir=tmp_path) as loopback:
+        yield loopback
 
 
 @pytest.fixture

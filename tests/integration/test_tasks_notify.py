@@ -104,6 +104,18 @@ async def sent(hass: HomeAssistant) -> AsyncIterator[Sent]:
         yield messages
 
 
+async def _queue_test_task(hass: HomeAssistant, **payload: Any) -> dict[str, Any]:
+    """Queue a ``test`` task through the action, as a user would; its answer."""
+    data: dict[str, Any] = {"kind": "test"}
+    if payload:
+        data["payload"] = payload
+    response = await hass.services.async_call(
+        DOMAIN, "queue_task", data, blocking=True, return_response=True
+    )
+    assert response is not None
+    return dict(response)
+
+
 async def _set_options(hass: HomeAssistant, entry: MockConfigEntry, **changes: Any) -> None:
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
@@ -173,16 +185,8 @@ async def test_failure_and_success_notify_the_chosen_targets(
     """A failed task sends a short message to each target; success only when asked for."""
     await setup_entry(hass, tasks_entry)
     await _set_options(hass, tasks_entry, notify_targets=[DESK, PHONE])
-    failed = await hass.services.async_call(
-        DOMAIN,
-        "queue_task",
-        {"kind": "test", "payload": {"outcome": "fail"}},
-        blocking=True,
-        return_response=True,
-    )
-    await hass.services.async_call(
-        DOMAIN, "queue_task", {"kind": "test"}, blocking=True, return_response=True
-    )
+    failed = await _queue_test_task(hass, outcome="fail")
+    await _queue_test_task(hass)
     await wait_until(lambda: len(sent) == 2)
     await hass.async_block_till_done()
     task_id = failed["task_id"]
@@ -199,16 +203,8 @@ async def test_failure_and_success_notify_the_chosen_targets(
     await _set_options(
         hass, tasks_entry, notify_targets=["phone"], notify_failure=False, notify_success=True
     )
-    succeeded = await hass.services.async_call(
-        DOMAIN, "queue_task", {"kind": "test"}, blocking=True, return_response=True
-    )
-    await hass.services.async_call(
-        DOMAIN,
-        "queue_task",
-        {"kind": "test", "payload": {"outcome": "fail"}},
-        blocking=True,
-        return_response=True,
-    )
+    succeeded = await _queue_test_task(hass)
+    await _queue_test_task(hass, outcome="fail")
     await wait_until(lambda: len(sent) == 1)
     await wait_for_state(hass, "sensor.gpubox_tasks_failed_today", "2", within=3)
     await hass.async_block_till_done()
@@ -230,13 +226,7 @@ async def test_a_missing_target_is_logged_not_raised(
     """A target that no longer exists does not stop the others."""
     await setup_entry(hass, tasks_entry)
     await _set_options(hass, tasks_entry, notify_targets=["notify.gone", PHONE])
-    await hass.services.async_call(
-        DOMAIN,
-        "queue_task",
-        {"kind": "test", "payload": {"outcome": "fail"}},
-        blocking=True,
-        return_response=True,
-    )
+    await _queue_test_task(hass, outcome="fail")
     await wait_until(lambda: len(sent) == 1)
     await hass.async_block_till_done()
     assert "Could not notify notify.gone about a Hydra task" in caplog.text

@@ -7,7 +7,6 @@ says so; the issue goes once every GPU enforces its profile again.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any, Final, override
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
@@ -22,6 +21,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import probatio
 
@@ -62,16 +62,11 @@ SET_POWER_PROFILE_SCHEMA: Final = probatio.All(
 )
 
 
-class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus]):
+class HydraPowerCoordinator(HydraPartCoordinator[PowerStatus, PowerClient]):
     """The worker's GPU power profiles."""
 
     part = "power"
-
-    @cached_property
-    def api(self) -> PowerClient:
-        """The power part's calls on the worker."""
-        return PowerClient(self.client)
-
+    api_type = PowerClient
     disabled = "power_disabled"
     interval = POWER_SCAN_INTERVAL
 
@@ -204,9 +199,11 @@ def async_setup_selects(
         new = [gpu for uuid, gpu in status.gpus.items() if uuid not in known]
         if not new:
             return
-        entities: list[SelectEntity] = [HydraGpuPowerSelect(power, status, gpu) for gpu in new]
+        entities: list[SelectEntity] = [
+            HydraGpuPowerSelect(power, status, gpu, POWER_PROFILE) for gpu in new
+        ]
         if not known:
-            entities.append(HydraAllPowerSelect(power))
+            entities.append(HydraAllPowerSelect(power, POWER_PROFILE_ALL))
         known.update(gpu.uuid for gpu in new)
         async_add_entities(entities)
 
@@ -231,12 +228,11 @@ class HydraGpuPowerEntity(HydraEntity[HydraPowerCoordinator]):
         coordinator: HydraPowerCoordinator,
         status: HydraStatusCoordinator,
         gpu: GpuInfo,
-        key: str,
+        description: EntityDescription,
     ) -> None:
         """Attach the entity to the GPU's device (``status`` describes it)."""
-        super().__init__(coordinator)
+        super().__init__(coordinator, description, gpu.uuid)
         self.gpu_uuid = gpu.uuid
-        self._attr_unique_id = f"{gpu.uuid}_{key}"
         self._attr_device_info = gpu_device_info(status, gpu)
 
     @property
@@ -252,14 +248,6 @@ class HydraGpuPowerEntity(HydraEntity[HydraPowerCoordinator]):
 
 class HydraGpuPowerSelect(HydraGpuPowerEntity, SelectEntity):
     """One GPU's power profile; unknown while it runs a limit set in watts, or none was chosen."""
-
-    entity_description = POWER_PROFILE
-
-    def __init__(
-        self, coordinator: HydraPowerCoordinator, status: HydraStatusCoordinator, gpu: GpuInfo
-    ) -> None:
-        """Describe the select."""
-        super().__init__(coordinator, status, gpu, POWER_PROFILE.key)
 
     @property
     @override
@@ -280,12 +268,6 @@ class HydraGpuPowerSelect(HydraGpuPowerEntity, SelectEntity):
 
 class HydraAllPowerSelect(HydraPowerEntity, SelectEntity):
     """Every GPU's power profile at once; unknown unless they all run the same profile."""
-
-    entity_description = POWER_PROFILE_ALL
-
-    def __init__(self, coordinator: HydraPowerCoordinator) -> None:
-        """Describe the select."""
-        super().__init__(coordinator, POWER_PROFILE_ALL.key)
 
     @property
     @override

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberEntityDescription, NumberMode
@@ -27,16 +26,11 @@ from ..helpers import async_worker_request
 from ..part import Part
 
 
-class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus]):
+class HydraVoiceCoordinator(HydraPartCoordinator[VoiceStatus, VoiceClient]):
     """The worker's voice services and settings."""
 
     part = "voice"
-
-    @cached_property
-    def api(self) -> VoiceClient:
-        """The voice part's calls on the worker."""
-        return VoiceClient(self.client)
-
+    api_type = VoiceClient
     disabled = "voice_disabled"
     interval = VOICE_SCAN_INTERVAL
 
@@ -104,7 +98,7 @@ def async_setup_numbers(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The wake word threshold."""
-    async_add_entities([HydraWakeThresholdNumber(coordinator)])
+    async_add_entities([HydraWakeThresholdNumber(coordinator, WAKE_THRESHOLD)])
 
 
 @callback
@@ -123,12 +117,6 @@ class HydraVoiceEntity(HydraWorkerPartEntity[HydraVoiceCoordinator]):
 
 class HydraWakeThresholdNumber(HydraVoiceEntity, NumberEntity):
     """The wake word score that counts as a detection: lower hears more, and more falsely."""
-
-    entity_description = WAKE_THRESHOLD
-
-    def __init__(self, coordinator: HydraVoiceCoordinator) -> None:
-        """Describe the number."""
-        super().__init__(coordinator, WAKE_THRESHOLD.key)
 
     @property
     @override
@@ -149,13 +137,6 @@ class HydraVoiceSelect(HydraVoiceEntity, SelectEntity):
     """A voice setting with the worker's choices as options."""
 
     entity_description: HydraVoiceSelectDescription
-
-    def __init__(
-        self, coordinator: HydraVoiceCoordinator, description: HydraVoiceSelectDescription
-    ) -> None:
-        """Describe the select."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
 
     @property
     def _service(self) -> VoiceServiceState:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import HomeAssistant, callback
@@ -37,19 +36,14 @@ if TYPE_CHECKING:
     from ...data import HydraConfigEntry
 
 
-class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport]):
+class HydraContainerCoordinator(HydraPartCoordinator[ContainerReport, ContainersClient]):
     """The worker's containers: pushed by the event stream, polled every minute to fill gaps.
 
     The poll also brings CPU and memory, which the worker does not push.
     """
 
     part = "containers"
-
-    @cached_property
-    def api(self) -> ContainersClient:
-        """The containers part's calls on the worker."""
-        return ContainersClient(self.client)
-
+    api_type = ContainersClient
     disabled = "containers_disabled"
     interval = CONTAINER_SCAN_INTERVAL
 

@@ -24,6 +24,7 @@ from homeassistant.components.switch import SwitchEntity, SwitchEntityDescriptio
 from homeassistant.components.switch.const import SwitchDeviceClass
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation
 from homeassistant.core import callback
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from hydra_core.containers.models import CONTAINER_HEALTH, CONTAINER_STATES, ContainerInfo
@@ -142,11 +143,11 @@ def async_setup_binary_sensors(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The engine's connectivity and each container's problem sensor."""
-    async_add_entities([HydraEngineBinarySensor(coordinator)])
+    async_add_entities([HydraEngineBinarySensor(coordinator, ENGINE)])
     _for_each_container(
         coordinator,
         async_add_entities,
-        lambda containers, container: [HydraContainerProblemSensor(containers, container)],
+        lambda containers, container: [HydraContainerProblemSensor(containers, container, PROBLEM)],
     )
 
 
@@ -160,7 +161,7 @@ def async_setup_buttons(
     _for_each_container(
         coordinator,
         async_add_entities,
-        lambda containers, container: [HydraContainerRestartButton(containers, container)],
+        lambda containers, container: [HydraContainerRestartButton(containers, container, RESTART)],
     )
 
 
@@ -171,11 +172,11 @@ def async_setup_switches(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The self-healing switch, and a running switch on every container."""
-    async_add_entities([HydraSelfHealingSwitch(coordinator)])
+    async_add_entities([HydraSelfHealingSwitch(coordinator, SELF_HEALING)])
     _for_each_container(
         coordinator,
         async_add_entities,
-        lambda containers, container: [HydraContainerRunningSwitch(containers, container)],
+        lambda containers, container: [HydraContainerRunningSwitch(containers, container, RUNNING)],
     )
 
 
@@ -187,15 +188,17 @@ class HydraContainerEntity(HydraEntity[HydraContainerCoordinator]):
     """An entity of one container, followed by its name (a recreated container has a new id)."""
 
     def __init__(
-        self, coordinator: HydraContainerCoordinator, container: ContainerInfo, key: str
+        self,
+        coordinator: HydraContainerCoordinator,
+        container: ContainerInfo,
+        description: EntityDescription,
     ) -> None:
         """Attach the entity to the container's device."""
-        super().__init__(coordinator)
+        super().__init__(
+            coordinator, description, container_identifier(coordinator.worker_id, container.name)
+        )
         self.container_name = container.name
         self._seen: tuple[bool, ContainerInfo | None] | None = None
-        self._attr_unique_id = (
-            f"{container_identifier(coordinator.worker_id, container.name)}_{key}"
-        )
         self._attr_device_info = container_device_info(coordinator, container)
 
     @property
@@ -242,16 +245,6 @@ class HydraContainerSensor(HydraContainerEntity, SensorEntity):
 
     entity_description: HydraContainerSensorDescription
 
-    def __init__(
-        self,
-        coordinator: HydraContainerCoordinator,
-        container: ContainerInfo,
-        description: HydraContainerSensorDescription,
-    ) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, container, description.key)
-        self.entity_description = description
-
     @property
     @override
     def native_value(self) -> str | float | int | None:
@@ -261,12 +254,6 @@ class HydraContainerSensor(HydraContainerEntity, SensorEntity):
 
 class HydraContainerProblemSensor(HydraContainerEntity, BinarySensorEntity):
     """On when the container is unhealthy, dead, or exited with an error."""
-
-    entity_description = PROBLEM
-
-    def __init__(self, coordinator: HydraContainerCoordinator, container: ContainerInfo) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, container, PROBLEM.key)
 
     @property
     @override
@@ -278,12 +265,6 @@ class HydraContainerProblemSensor(HydraContainerEntity, BinarySensorEntity):
 class HydraEngineBinarySensor(HydraEngineEntity, BinarySensorEntity):
     """On while the worker can reach its container engine."""
 
-    entity_description = ENGINE
-
-    def __init__(self, coordinator: HydraContainerCoordinator) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, ENGINE.key)
-
     @property
     @override
     def is_on(self) -> bool:
@@ -293,12 +274,6 @@ class HydraEngineBinarySensor(HydraEngineEntity, BinarySensorEntity):
 class HydraContainerRestartButton(HydraContainerEntity, ButtonEntity):
     """Restarts the container (refused by the worker for protected containers)."""
 
-    entity_description = RESTART
-
-    def __init__(self, coordinator: HydraContainerCoordinator, container: ContainerInfo) -> None:
-        """Describe the button."""
-        super().__init__(coordinator, container, RESTART.key)
-
     @override
     async def async_press(self) -> None:
         await self.async_container_action("restart")
@@ -306,12 +281,6 @@ class HydraContainerRestartButton(HydraContainerEntity, ButtonEntity):
 
 class HydraContainerRunningSwitch(HydraContainerEntity, SwitchEntity):
     """On while the container runs; turning it on starts it, off stops it."""
-
-    entity_description = RUNNING
-
-    def __init__(self, coordinator: HydraContainerCoordinator, container: ContainerInfo) -> None:
-        """Describe the switch."""
-        super().__init__(coordinator, container, RUNNING.key)
 
     @property
     @override
@@ -330,12 +299,6 @@ class HydraContainerRunningSwitch(HydraContainerEntity, SwitchEntity):
 
 class HydraSelfHealingSwitch(HydraEngineEntity, SwitchEntity):
     """Whether the worker restarts broken containers by itself."""
-
-    entity_description = SELF_HEALING
-
-    def __init__(self, coordinator: HydraContainerCoordinator) -> None:
-        """Describe the switch."""
-        super().__init__(coordinator, SELF_HEALING.key)
 
     @property
     @override

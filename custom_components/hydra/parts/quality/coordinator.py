@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any, override
 
 from homeassistant.core import callback
@@ -32,16 +31,11 @@ class HydraQualityData:
         return next((asset for asset in self.pending if asset.id == asset_id), None)
 
 
-class HydraQualityCoordinator(HydraPartCoordinator[HydraQualityData]):
+class HydraQualityCoordinator(HydraPartCoordinator[HydraQualityData, QualityClient]):
     """Image quality scoring and the review loop."""
 
     part = "quality"
-
-    @cached_property
-    def api(self) -> QualityClient:
-        """The quality part's calls on the worker."""
-        return QualityClient(self.client)
-
+    api_type = QualityClient
     disabled = "quality_disabled"
     interval = QUALITY_SCAN_INTERVAL
 

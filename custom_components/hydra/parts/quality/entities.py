@@ -48,7 +48,7 @@ def async_setup_sensors(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """How many images wait for review."""
-    async_add_entities([HydraReviewSensor(coordinator)])
+    async_add_entities([HydraReviewSensor(coordinator, AWAITING_REVIEW_COUNT)])
 
 
 @callback
@@ -71,7 +71,7 @@ def async_setup_images(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The image waiting longest."""
-    async_add_entities([HydraReviewImage(coordinator.hass, coordinator)])
+    async_add_entities([HydraReviewImage(coordinator.hass, coordinator, AWAITING_REVIEW_IMAGE)])
 
 
 class HydraReviewEntity(HydraWorkerPartEntity[HydraQualityCoordinator]):
@@ -81,12 +81,6 @@ class HydraReviewEntity(HydraWorkerPartEntity[HydraQualityCoordinator]):
 class HydraReviewSensor(HydraReviewEntity, SensorEntity):
     """How many generated images wait for review; per character, how many were accepted and
     the auto-accept threshold the decisions have taught."""
-
-    entity_description = AWAITING_REVIEW_COUNT
-
-    def __init__(self, coordinator: HydraQualityCoordinator) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, AWAITING_REVIEW_COUNT.key)
 
     @property
     @override
@@ -121,8 +115,7 @@ class HydraReviewButton(HydraReviewEntity, ButtonEntity):
         decision: str,
     ) -> None:
         """Describe the button."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
+        super().__init__(coordinator, description)
         self._decision = decision
 
     @property
@@ -138,11 +131,14 @@ class HydraReviewButton(HydraReviewEntity, ButtonEntity):
 class HydraReviewImage(HydraReviewEntity, ImageEntity):
     """The oldest asset awaiting review; no image while none waits."""
 
-    entity_description = AWAITING_REVIEW_IMAGE
-
-    def __init__(self, hass: HomeAssistant, coordinator: HydraQualityCoordinator) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        coordinator: HydraQualityCoordinator,
+        description: ImageEntityDescription,
+    ) -> None:
         """Describe the image."""
-        HydraReviewEntity.__init__(self, coordinator, AWAITING_REVIEW_IMAGE.key)
+        HydraReviewEntity.__init__(self, coordinator, description)
         ImageEntity.__init__(self, hass)
         self._shown: Asset | None = None
         self._show(coordinator.data.pending_asset())

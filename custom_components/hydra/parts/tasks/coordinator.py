@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import HomeAssistant, callback
@@ -45,7 +44,7 @@ def _keep(tasks: dict[int, Task]) -> tuple[Task, ...]:
     return (*newest[:TASK_LIST_LIMIT], *older_running)
 
 
-class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData]):
+class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData, TasksClient]):
     """The worker's task queue: tasks pushed by the event stream, polled every minute.
 
     Today's counts are the worker's: a task that changes state has them read again (at most
@@ -53,12 +52,7 @@ class HydraTaskCoordinator(HydraPartCoordinator[HydraTaskData]):
     """
 
     part = "tasks"
-
-    @cached_property
-    def api(self) -> TasksClient:
-        """The task queue part's calls on the worker."""
-        return TasksClient(self.client)
-
+    api_type = TasksClient
     disabled = "scheduler_disabled"
     interval = TASKS_SCAN_INTERVAL
 

@@ -174,7 +174,7 @@ def async_setup_switches(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The autonomous work switch."""
-    async_add_entities([HydraAutonomousWorkSwitch(coordinator)])
+    async_add_entities([HydraAutonomousWorkSwitch(coordinator, AUTONOMOUS_WORK)])
 
 
 @callback
@@ -196,7 +196,7 @@ def async_setup_todo(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The queue as a to-do list."""
-    async_add_entities([HydraQueueTodo(coordinator)])
+    async_add_entities([HydraQueueTodo(coordinator, QUEUE)])
 
 
 class HydraQueueEntity(HydraWorkerPartEntity[HydraTaskCoordinator]):
@@ -207,13 +207,6 @@ class HydraQueueSensor(HydraQueueEntity, SensorEntity):
     """How many of the worker's tasks are in one state."""
 
     entity_description: HydraQueueSensorDescription
-
-    def __init__(
-        self, coordinator: HydraTaskCoordinator, description: HydraQueueSensorDescription
-    ) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
 
     @property
     @override
@@ -229,12 +222,6 @@ class HydraQueueSensor(HydraQueueEntity, SensorEntity):
 class HydraAutonomousWorkSwitch(HydraQueueEntity, SwitchEntity):
     """On while the worker starts queued tasks by itself; off pauses the queue (running tasks
     finish)."""
-
-    entity_description = AUTONOMOUS_WORK
-
-    def __init__(self, coordinator: HydraTaskCoordinator) -> None:
-        """Describe the switch."""
-        super().__init__(coordinator, AUTONOMOUS_WORK.key)
 
     @property
     @override
@@ -257,13 +244,6 @@ class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
     """One of the scheduler's settings."""
 
     entity_description: HydraSchedulerNumberDescription
-
-    def __init__(
-        self, coordinator: HydraTaskCoordinator, description: HydraSchedulerNumberDescription
-    ) -> None:
-        """Describe the number."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
 
     @property
     @override
@@ -301,16 +281,15 @@ def _item(task: Task) -> TodoItem:
 class HydraQueueTodo(HydraQueueEntity, TodoListEntity):
     """The worker's newest tasks: unfinished ones in the order they run, then finished ones."""
 
-    entity_description = QUEUE
     _attr_supported_features = (
         TodoListEntityFeature.CREATE_TODO_ITEM
         | TodoListEntityFeature.UPDATE_TODO_ITEM
         | TodoListEntityFeature.DELETE_TODO_ITEM
     )
 
-    def __init__(self, coordinator: HydraTaskCoordinator) -> None:
+    def __init__(self, coordinator: HydraTaskCoordinator, description: EntityDescription) -> None:
         """Describe the list."""
-        super().__init__(coordinator, QUEUE.key)
+        super().__init__(coordinator, description)
         self._attr_todo_items = self._items()
 
     def _items(self) -> list[TodoItem]:
