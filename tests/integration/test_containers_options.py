@@ -21,7 +21,7 @@ from custom_components.hydra.const import (
 )
 from tests.podman import PodmanEngine
 
-from .conftest import WORKER_ID, ContainerWorker, setup_entry
+from .conftest import WORKER_ID, ContainerWorker, setup_entry, wait_until
 
 # The daily routine's sections, at the end of every worker's options.
 ROUTINE = ["presence", "bedtime", "briefing"]
@@ -102,6 +102,8 @@ async def test_diagnostics_hold_the_containers(
     """Diagnostics carry the engine and every container, and still no token."""
     podman.run("web", init=True, labels={"hydra.protected": "true"})
     await setup_entry(hass, containers_entry, "web")
+    # The event stream connects in the background; diagnostics tell once it has caught up.
+    await wait_until(lambda: containers_entry.runtime_data.parts["containers"].pushed)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, containers_entry)
     assert container_worker.token not in str(diagnostics)
     assert diagnostics["entry"]["data"][CONF_TOKEN] == "**REDACTED**"
