@@ -18,7 +18,7 @@ from aiohttp import web
 from ..models import CallerActor
 from ..wire import dump, read_body
 from ..worker.errors import ApiError
-from ..worker.requests import check_query, query_number
+from ..worker.requests import check_query, query_choice, query_limit
 from .errors import QualityError
 from .models import (
     ASSET_STATES,
@@ -222,12 +222,8 @@ async def handle_assets(request: web.Request) -> web.Response:
         request,
         {"state": f"one of {', '.join(ASSET_STATES)}", "limit": f"1 to {MAX_LIST} (default 100)"},
     )
-    state = request.query.get("state")
-    if state is not None and state not in ASSET_STATES:
-        raise ApiError(400, "invalid_query", f"state must be one of {', '.join(ASSET_STATES)}")
-    limit = query_number(request, "limit", low=1, high=MAX_LIST)
     assets = await _quality(request).async_assets(
-        state=state, limit=100 if limit is None else int(limit)
+        state=query_choice(request, "state", ASSET_STATES), limit=query_limit(request, MAX_LIST)
     )
     return web.json_response({"assets": [dump(asset) for asset in assets]})
 

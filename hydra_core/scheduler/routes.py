@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from ..models import CallerActor
 from ..wire import dump, read_body
 from ..worker.errors import ApiError
-from ..worker.requests import check_query, query_number
-from .models import TASK_STATES, SchedulerChanges, SchedulerState, TaskRequest
+from ..worker.requests import check_query, query_before, query_choice, query_limit
+from .models import TASK_STATES, SchedulerChanges, SchedulerState, Task, TaskRequest
 from .part import TasksPart
 from .scheduler import DEFAULT_PRIORITY, QueueError, Scheduler
 from .store import MAX_LIST, TaskQuery
@@ -29,6 +31,18 @@ def _task_id(request: web.Request) -> int:
 
 def _queue_error(err: QueueError) -> ApiError:
     return ApiError(err.status, err.code, str(err))
+
+
+async def _one_task(
+    request: web.Request, call: Callable[[Scheduler, int], Awaitable[Task]]
+) -> web.Response:
+    """A route on one task by its id: ``call`` on the scheduler, the task back as JSON."""
+    check_query(request, {})
+    try:
+        task = await call(_scheduler(request), _task_id(request))
+    except QueueError as err:
+        raise _queue_error(err) from err
+    return web.json_response(dump(task))
 
 
 @routes.post("/tasks")
@@ -62,17 +76,12 @@ async def handle_list(request: web.Request) -> web.Response:
             "limit": f"1 to {MAX_LIST} (default 100)",
         },
     )
-    state = request.query.get("state")
-    if state is not None and state not in TASK_STATES:
-        raise ApiError(400, "invalid_query", f"state must be one of {', '.join(TASK_STATES)}")
-    before = query_number(request, "before", low=1, high=2**62)
-    limit = query_number(request, "limit", low=1, high=MAX_LIST)
     tasks = await _scheduler(request).async_list(
         TaskQuery(
-            state=state,
+            state=query_choice(request, "state", TASK_STATES),
             kind=request.query.get("kind"),
-            before_id=None if before is None else int(before),
-            limit=100 if limit is None else int(limit),
+            before_id=query_before(request),
+            limit=query_limit(request, MAX_LIST),
         )
     )
     return web.json_response({"tasks": [dump(task) for task in tasks]})
@@ -81,34 +90,19 @@ async def handle_list(request: web.Request) -> web.Response:
 @routes.get("/tasks/{task_id}")
 async def handle_get(request: web.Request) -> web.Response:
     """One task."""
-    check_query(request, {})
-    try:
-        task = await _scheduler(request).async_get(_task_id(request))
-    except QueueError as err:
-        raise _queue_error(err) from err
-    return web.json_response(dump(task))
+    return await _one_task(request, Scheduler.async_get)
 
 
 @routes.post("/tasks/{task_id}/cancel")
 async def handle_cancel(request: web.Request) -> web.Response:
     """Cancel a task that has not finished."""
-    check_query(request, {})
-    try:
-        task = await _scheduler(request).async_cancel(_task_id(request))
-    except QueueError as err:
-        raise _queue_error(err) from err
-    return web.json_response(dump(task))
+    return await _one_task(request, Scheduler.async_cancel)
 
 
 @routes.post("/tasks/{task_id}/retry")
 async def handle_retry(request: web.Request) -> web.Response:
     """Queue a failed or cancelled task again."""
-    check_query(request, {})
-    try:
-        task = await _scheduler(request).async_retry(_task_id(request))
-    except QueueError as err:
-        raise _queue_error(err) from err
-    return web.json_response(dump(task))
+    return await _one_task(request, Scheduler.async_retry)
 
 
 async def _state(scheduler: Scheduler) -> web.Response:

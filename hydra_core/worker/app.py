@@ -34,7 +34,7 @@ from .auth import token_middleware
 from .errors import ApiError, error_middleware
 from .part import PARTS_KEY, Part
 from .parts import PARTS
-from .requests import check_query, query_number
+from .requests import check_query, query_before, query_choice, query_limit, query_number
 from .state import AUDIT_KEY, BUS_KEY, STATE_KEY, WorkerState
 
 API_PREFIX = "/api/v1"
@@ -160,25 +160,16 @@ async def handle_audit(request: web.Request) -> web.Response:
             "limit": f"1 to {MAX_LIMIT} (default 100)",
         },
     )
-    for key, allowed in (
-        ("action", CONTAINER_ACTIONS),
-        ("actor", ACTOR_TYPES),
-        ("result", AUDIT_RESULTS),
-    ):
-        if key in request.query and request.query[key] not in allowed:
-            raise ApiError(400, "invalid_query", f"{key} must be one of {', '.join(allowed)}")
-    before = query_number(request, "before", low=1, high=2**62)
-    limit = query_number(request, "limit", low=1, high=MAX_LIMIT)
     entries = await request.app[AUDIT_KEY].async_query(
         AuditQuery(
             container=request.query.get("container"),
-            action=request.query.get("action"),
-            actor_type=request.query.get("actor"),
-            result=request.query.get("result"),
+            action=query_choice(request, "action", CONTAINER_ACTIONS),
+            actor_type=query_choice(request, "actor", ACTOR_TYPES),
+            result=query_choice(request, "result", AUDIT_RESULTS),
+            before_id=query_before(request),
+            limit=query_limit(request, MAX_LIMIT),
             since=query_number(request, "since", low=0, high=2**40),
             until=query_number(request, "until", low=0, high=2**40),
-            before_id=None if before is None else int(before),
-            limit=100 if limit is None else int(limit),
         )
     )
     return web.json_response({"entries": [dump(entry) for entry in entries]})

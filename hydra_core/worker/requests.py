@@ -5,7 +5,7 @@ Bodies are read with ``hydra_core.wire.read_body`` into a request dataclass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 import math
 
 from aiohttp import web
@@ -39,3 +39,23 @@ def query_number(request: web.Request, name: str, *, low: float, high: float) ->
     if not low <= value <= high:
         raise ApiError(400, "invalid_query", f"{name} must be between {low:g} and {high:g}")
     return value
+
+
+def query_choice(request: web.Request, name: str, allowed: Sequence[str]) -> str | None:
+    """A query parameter that must be one of ``allowed``, or None when absent."""
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise ApiError(400, "invalid_query", f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def query_before(request: web.Request) -> int | None:
+    """The ``before`` paging id (list entries with a smaller id), or None when absent."""
+    before = query_number(request, "before", low=1, high=2**62)
+    return None if before is None else int(before)
+
+
+def query_limit(request: web.Request, high: int, *, default: int = 100) -> int:
+    """The ``limit`` query parameter, 1 to ``high``; ``default`` when absent."""
+    limit = query_number(request, "limit", low=1, high=high)
+    return default if limit is None else int(limit)
