@@ -14,6 +14,7 @@ from hydra_core.gpu import GpuProbe, NoGpuProbe
 from hydra_core.models import WorkerInfo
 from hydra_core.worker.app import create_app
 from hydra_core.worker.part import Part
+from tests.podman import PodmanEngine
 
 LOOPBACK = "127.0.0.1"
 
@@ -83,3 +84,12 @@ def serve_worker(serve_app: ServeApp) -> ServeWorker:
         )
 
     return serve
+
+
+def run_healthy_sick_and_exited(podman: PodmanEngine) -> None:
+    """Containers in three conditions: "web" healthy, "sick" unhealthy, "job" exited with 3."""
+    podman.run("web", health_cmd="true", init=True)
+    podman.healthcheck("web")
+    podman.run("sick", health_cmd="false", init=True)
+    podman.healthcheck("sick")
+    podman.run("job", exit_code=3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 import dataclasses
 import logging
 import os
@@ -24,6 +25,8 @@ from hydra_core.client import (
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.models import GpuInfo
 from hydra_core.models import API_VERSION, WorkerInfo, WorkerStatus
+from hydra_core.power.client import PowerClient
+from hydra_core.voice.client import VoiceClient
 from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import GIB, FakeNvml, make_gpu
@@ -225,6 +228,29 @@ async def test_unknown_route_is_404_json(http: aiohttp.ClientSession, worker: st
 
     assert_error(status, body, 404, "not_found")
     assert "/api/v1/nope" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda client: PowerClient(client).async_power(), "power_disabled"),
+        (lambda client: VoiceClient(client).async_voice(), "voice_disabled"),
+    ],
+    ids=["power", "voice"],
+)
+async def test_a_worker_without_a_part_answers_404(
+    serve_worker: ServeWorker,
+    http: aiohttp.ClientSession,
+    call: Callable[[HydraClient], Awaitable[object]],
+    code: str,
+) -> None:
+    """Power management and voice are off by default: their routes say so."""
+    url = await serve_worker(token=TOKEN)
+
+    with pytest.raises(HydraApiError) as refused:
+        await call(HydraClient(http, url, TOKEN))
+
+    assert (refused.value.status, refused.value.code) == (404, code)
 
 
 async def test_wrong_method_is_405_json(http: aiohttp.ClientSession, worker: str) -> None:

@@ -30,7 +30,7 @@ from hydra_core.events import EventBus
 from hydra_core.models import EVENT_AUDIT, Actor, WorkerEvent, WorkerInfo
 from tests.podman import TOGGLE_HEALTH_CMD, PodmanEngine, allow_unix_connect
 
-from .conftest import ServeWorker
+from .conftest import ServeWorker, run_healthy_sick_and_exited
 
 # Sockets enabled before the engine's socket is let through (see start_worker).
 pytestmark = pytest.mark.usefixtures("loopback_sockets")
@@ -123,11 +123,7 @@ async def _wait_for_event(
 async def test_every_container_with_state_health_and_protection(
     podman: PodmanEngine, start_worker: StartWorker
 ) -> None:
-    podman.run("web", health_cmd="true", init=True)
-    podman.healthcheck("web")
-    podman.run("sick", health_cmd="false", init=True)
-    podman.healthcheck("sick")
-    podman.run("job", exit_code=3)
+    run_healthy_sick_and_exited(podman)
     podman.run("db-main", init=True)
     podman.run("vault", labels={"hydra.protected": "true"}, init=True)
     worker = await start_worker(healing=HealingSettings(enabled=False))

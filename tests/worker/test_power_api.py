@@ -302,17 +302,6 @@ async def test_without_nvml_power_is_unavailable(make_client: MakeClient) -> Non
     assert "driver" in refused.value.message
 
 
-async def test_a_worker_without_power_management_says_so(
-    serve_worker: ServeWorker, http: aiohttp.ClientSession
-) -> None:
-    url = await serve_worker(token=TOKEN)
-
-    with pytest.raises(HydraApiError) as refused:
-        await PowerClient(HydraClient(http, url, TOKEN)).async_power()
-
-    assert (refused.value.status, refused.value.code) == (404, "power_disabled")
-
-
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [

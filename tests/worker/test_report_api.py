@@ -36,7 +36,7 @@ from hydra_core.scheduler.part import TasksPart
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
 
-from .conftest import ServeWorker
+from .conftest import ServeWorker, run_healthy_sick_and_exited
 
 TOKEN = "report-test-token-0123456789"
 INFO = WorkerInfo(worker_id="w-report", name="box", version="0.1.0")
@@ -214,11 +214,7 @@ async def test_containers_in_trouble_and_their_audit(
     tmp_path: Path,
 ) -> None:
     """Against the real engine: what is broken now, and what was done about it overnight."""
-    podman.run("web", health_cmd="true", init=True)
-    podman.healthcheck("web")
-    podman.run("sick", health_cmd="false", init=True)
-    podman.healthcheck("sick")
-    podman.run("job", exit_code=3)
+    run_healthy_sick_and_exited(podman)
     bus = EventBus()
     audit = AuditLog(tmp_path / "audit.db")
     service = ContainerService(

@@ -149,17 +149,6 @@ async def test_a_change_is_pushed_as_an_event(make_client: MakeClient) -> None:
         await subscription.next(wait_s=0.05)
 
 
-async def test_a_worker_without_voice_answers_404(
-    serve_worker: ServeWorker, http: aiohttp.ClientSession
-) -> None:
-    url = await serve_worker(token=TOKEN)
-
-    with pytest.raises(HydraApiError) as caught:
-        await VoiceClient(HydraClient(http, url, TOKEN)).async_voice()
-
-    assert (caught.value.status, caught.value.code) == (404, "voice_disabled")
-
-
 def test_unreadable_saved_settings_fall_back_to_the_options(tmp_path: Path) -> None:
     (tmp_path / SETTINGS_FILE).write_text("{not json")
 
