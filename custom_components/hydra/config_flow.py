@@ -190,6 +190,18 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def _async_update_worker(
+        self, entry: ConfigEntry, user_input: dict[str, Any]
+    ) -> tuple[ConfigFlowResult | None, dict[str, str]]:
+        """Check a new URL or token against the entry's own worker: the abort that saves them
+        and reloads the entry, or the form errors."""
+        info, data, errors = await self._async_try_worker(user_input)
+        if info is None:
+            return None, errors
+        await self.async_set_unique_id(info.worker_id)
+        self._abort_if_unique_id_mismatch(reason="wrong_worker")
+        return self.async_update_reload_and_abort(entry, data_updates=data), errors
+
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The worker refused the token."""
         return await self.async_step_reauth_confirm()
@@ -201,13 +213,11 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            info, data, errors = await self._async_try_worker(
-                {CONF_URL: entry.data[CONF_URL], CONF_TOKEN: user_input[CONF_TOKEN]}
+            done, errors = await self._async_update_worker(
+                entry, {CONF_URL: entry.data[CONF_URL], CONF_TOKEN: user_input[CONF_TOKEN]}
             )
-            if info is not None:
-                await self.async_set_unique_id(info.worker_id)
-                self._abort_if_unique_id_mismatch(reason="wrong_worker")
-                return self.async_update_reload_and_abort(entry, data_updates=data)
+            if done is not None:
+                return done
             if CONF_URL in errors:
                 errors = {"base": errors[CONF_URL]}
         return self.async_show_form(
@@ -224,11 +234,9 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            info, data, errors = await self._async_try_worker(user_input)
-            if info is not None:
-                await self.async_set_unique_id(info.worker_id)
-                self._abort_if_unique_id_mismatch(reason="wrong_worker")
-                return self.async_update_reload_and_abort(entry, data_updates=data)
+            done, errors = await self._async_update_worker(entry, user_input)
+            if done is not None:
+                return done
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_worker_schema(

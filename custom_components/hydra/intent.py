@@ -31,7 +31,9 @@ task queue. "Overnight" is since 18:00 (Home Assistant's time zone) of the day b
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, override
@@ -320,7 +322,50 @@ def _running(scheduler: SchedulerState) -> int:
     return scheduler.counts.get("running", 0)
 
 
-class QueueResearchIntent(intent.IntentHandler):
+@dataclass(frozen=True, slots=True)
+class _QueueJob:
+    """What a queue intent acts with: the intent, its slots, and the worker whose queue it is."""
+
+    intent_obj: intent.Intent
+    slots: dict[str, Any]
+    entry: HydraConfigEntry
+    tasks: HydraTaskCoordinator
+
+    @property
+    def on(self) -> str:
+        return _on(self.intent_obj.hass, self.entry)
+
+    @property
+    def topic(self) -> str:
+        return str(self.slots["topic"]["value"]).strip()
+
+
+class _QueueIntentHandler(intent.IntentHandler, ABC):
+    """An intent that acts on the task queue of the first loaded worker that runs one; says why
+    not where there is none, and what went wrong where the worker refuses."""
+
+    @override
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        slots = self.async_validate_slots(intent_obj.slots)
+        if isinstance(queue := _queue(intent_obj.hass), str):
+            return _refusal(intent_obj, queue)
+        job = _QueueJob(intent_obj, slots, *queue)
+        try:
+            speech = await self._async_act(job)
+        except HomeAssistantError as err:
+            return _refusal(intent_obj, f"I could not {self._attempt(job)}: {err}")
+        return _answer(intent_obj, speech)
+
+    @abstractmethod
+    async def _async_act(self, job: _QueueJob) -> str:
+        """Act on the queue; what to say."""
+
+    @abstractmethod
+    def _attempt(self, job: _QueueJob) -> str:
+        """What was tried, for "I could not …"."""
+
+
+class QueueResearchIntent(_QueueIntentHandler):
     """Queue a research task on a topic."""
 
     intent_type = INTENT_QUEUE_RESEARCH
@@ -332,25 +377,18 @@ class QueueResearchIntent(intent.IntentHandler):
         return {"topic": intent.non_empty_string}
 
     @override
-    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
-        slots = self.async_validate_slots(intent_obj.slots)
-        topic = slots["topic"]["value"].strip()
-        if isinstance(queue := _queue(intent_obj.hass), str):
-            return _refusal(intent_obj, queue)
-        entry, tasks = queue
-        try:
-            task = await async_queue_task(
-                tasks, RESEARCH_KIND, {"topic": topic}, intent_obj.context
-            )
-        except HomeAssistantError as err:
-            return _refusal(intent_obj, f"I could not queue research on {topic}: {err}")
-        return _answer(
-            intent_obj,
-            f"Queued research on {topic}{_on(intent_obj.hass, entry)} (task {task.id}).",
+    async def _async_act(self, job: _QueueJob) -> str:
+        task = await async_queue_task(
+            job.tasks, RESEARCH_KIND, {"topic": job.topic}, job.intent_obj.context
         )
+        return f"Queued research on {job.topic}{job.on} (task {task.id})."
+
+    @override
+    def _attempt(self, job: _QueueJob) -> str:
+        return f"queue research on {job.topic}"
 
 
-class SetAutonomousWorkIntent(intent.IntentHandler):
+class SetAutonomousWorkIntent(_QueueIntentHandler):
     """Pause or resume the worker's autonomous work (running tasks finish either way)."""
 
     def __init__(self, intent_type: str, *, paused: bool) -> None:
@@ -365,21 +403,19 @@ class SetAutonomousWorkIntent(intent.IntentHandler):
         )
 
     @override
-    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
-        if isinstance(queue := _queue(intent_obj.hass), str):
-            return _refusal(intent_obj, queue)
-        entry, tasks = queue
-        try:
-            scheduler = await async_set_paused(tasks, paused=self.paused)
-        except HomeAssistantError as err:
-            return _refusal(intent_obj, f"I could not change autonomous work: {err}")
-        on = _on(intent_obj.hass, entry)
+    async def _async_act(self, job: _QueueJob) -> str:
+        scheduler = await async_set_paused(job.tasks, paused=self.paused)
+        on = job.on
         if scheduler.settings.paused:
             speech = f"Autonomous work{on} is paused"
             if running := _running(scheduler):
                 speech += f"; {plural(running, 'running task')} will finish"
-            return _answer(intent_obj, f"{speech}.")
-        return _answer(intent_obj, f"Autonomous work{on} is running; {_waiting(scheduler)}.")
+            return f"{speech}."
+        return f"Autonomous work{on} is running; {_waiting(scheduler)}."
+
+    @override
+    def _attempt(self, job: _QueueJob) -> str:
+        return "change autonomous work"
 
 
 def _waiting(scheduler: SchedulerState) -> str:
@@ -389,7 +425,7 @@ def _waiting(scheduler: SchedulerState) -> str:
     return f"{plural(queued, 'task')} {verb} queued and will run when the GPUs have room"
 
 
-class StartOvernightPipelineIntent(intent.IntentHandler):
+class StartOvernightPipelineIntent(_QueueIntentHandler):
     """Turn autonomous work on, and say what is waiting to run."""
 
     intent_type = INTENT_START_OVERNIGHT
@@ -399,18 +435,16 @@ class StartOvernightPipelineIntent(intent.IntentHandler):
     )
 
     @override
-    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
-        if isinstance(queue := _queue(intent_obj.hass), str):
-            return _refusal(intent_obj, queue)
-        entry, tasks = queue
-        try:
-            scheduler = await async_set_paused(tasks, paused=False)
-        except HomeAssistantError as err:
-            return _refusal(intent_obj, f"I could not start the overnight pipeline: {err}")
-        speech = f"The overnight pipeline{_on(intent_obj.hass, entry)} is on: {_waiting(scheduler)}"
+    async def _async_act(self, job: _QueueJob) -> str:
+        scheduler = await async_set_paused(job.tasks, paused=False)
+        speech = f"The overnight pipeline{job.on} is on: {_waiting(scheduler)}"
         if running := _running(scheduler):
             speech += f", and {running} {'is' if running == 1 else 'are'} running"
-        return _answer(intent_obj, f"{speech}.")
+        return f"{speech}."
+
+    @override
+    def _attempt(self, job: _QueueJob) -> str:
+        return "start the overnight pipeline"
 
 
 class OvernightFailuresIntent(intent.IntentHandler):

@@ -11,14 +11,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import (
-    PERCENTAGE,
-    EntityCategory,
-    Platform,
-    UnitOfInformation,
-    UnitOfPower,
-    UnitOfTemperature,
-)
+from homeassistant.const import EntityCategory, Platform, UnitOfInformation, UnitOfTemperature
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -27,6 +20,7 @@ from hydra_core.models import WorkerStatus
 
 from .data import HydraConfigEntry
 from .entity import HydraGpuEntity, HydraWorkerEntity
+from .measurement import MeasurementFields, data_size, percent, watts
 from .registry import async_add_part_entities
 
 # The coordinator does all the I/O; entities only read its data.
@@ -54,15 +48,31 @@ def _memory_usage(gpu: GpuInfo) -> float | None:
     return round(100.0 * gpu.memory_used_bytes / gpu.memory_total_bytes, 1)
 
 
+def _gpu(
+    key: str,
+    fields: MeasurementFields,
+    value_fn: Callable[[GpuInfo], float | int | None],
+    *,
+    optional: bool = False,
+    entity_category: EntityCategory | None = None,
+    enabled: bool = True,
+) -> HydraGpuSensorDescription:
+    """A GPU sensor named by its key; an optional one exists only on cards that report it."""
+    return HydraGpuSensorDescription(
+        key=key,
+        translation_key=key,
+        **fields,
+        entity_category=entity_category,
+        entity_registry_enabled_default=enabled,
+        value_fn=value_fn,
+        has_fn=(lambda gpu: value_fn(gpu) is not None) if optional else (lambda _gpu: True),
+    )
+
+
+_GIB = UnitOfInformation.GIBIBYTES
+
 GPU_SENSORS: tuple[HydraGpuSensorDescription, ...] = (
-    HydraGpuSensorDescription(
-        key="utilization",
-        translation_key="utilization",
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        value_fn=lambda gpu: gpu.utilization_percent,
-    ),
+    _gpu("utilization", percent(), lambda gpu: gpu.utilization_percent),
     HydraGpuSensorDescription(
         key="temperature",
         device_class=SensorDeviceClass.TEMPERATURE,
@@ -71,83 +81,25 @@ GPU_SENSORS: tuple[HydraGpuSensorDescription, ...] = (
         suggested_display_precision=0,
         value_fn=lambda gpu: gpu.temperature_c,
     ),
-    HydraGpuSensorDescription(
-        key="memory_usage",
-        translation_key="memory_usage",
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        value_fn=_memory_usage,
-    ),
-    HydraGpuSensorDescription(
-        key="memory_used",
-        translation_key="memory_used",
-        device_class=SensorDeviceClass.DATA_SIZE,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
-        suggested_display_precision=1,
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda gpu: gpu.memory_used_bytes,
-    ),
-    HydraGpuSensorDescription(
-        key="memory_free",
-        translation_key="memory_free",
-        device_class=SensorDeviceClass.DATA_SIZE,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
-        suggested_display_precision=1,
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda gpu: gpu.memory_free_bytes,
-    ),
-    HydraGpuSensorDescription(
-        key="memory_total",
-        translation_key="memory_total",
-        device_class=SensorDeviceClass.DATA_SIZE,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
-        suggested_display_precision=1,
+    _gpu("memory_usage", percent(), _memory_usage),
+    _gpu("memory_used", data_size(_GIB, 1), lambda gpu: gpu.memory_used_bytes),
+    _gpu("memory_free", data_size(_GIB, 1), lambda gpu: gpu.memory_free_bytes),
+    _gpu(
+        "memory_total",
+        data_size(_GIB, 1, state_class=None),
+        lambda gpu: gpu.memory_total_bytes,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda gpu: gpu.memory_total_bytes,
     ),
-    HydraGpuSensorDescription(
-        key="memory_controller_utilization",
-        translation_key="memory_controller_utilization",
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_registry_enabled_default=False,
-        value_fn=lambda gpu: gpu.memory_utilization_percent,
+    _gpu(
+        "memory_controller_utilization",
+        percent(),
+        lambda gpu: gpu.memory_utilization_percent,
+        enabled=False,
     ),
-    HydraGpuSensorDescription(
-        key="power_draw",
-        translation_key="power_draw",
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.WATT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        value_fn=lambda gpu: gpu.power_draw_w,
-        has_fn=lambda gpu: gpu.power_draw_w is not None,
-    ),
-    HydraGpuSensorDescription(
-        key="power_limit",
-        translation_key="power_limit",
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.WATT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        value_fn=lambda gpu: gpu.power_limit_w,
-        has_fn=lambda gpu: gpu.power_limit_w is not None,
-    ),
-    HydraGpuSensorDescription(
-        key="fan_speed",
-        translation_key="fan_speed",
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        value_fn=lambda gpu: gpu.fan_percent,
-        # Datacenter cards have no fan of their own: no entity rather than one that is never set.
-        has_fn=lambda gpu: gpu.fan_percent is not None,
-    ),
+    _gpu("power_draw", watts(), lambda gpu: gpu.power_draw_w, optional=True),
+    _gpu("power_limit", watts(), lambda gpu: gpu.power_limit_w, optional=True),
+    # Datacenter cards have no fan of their own: no entity rather than one that is never set.
+    _gpu("fan_speed", percent(), lambda gpu: gpu.fan_percent, optional=True),
 )
 
 WORKER_SENSORS: tuple[HydraWorkerSensorDescription, ...] = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.hydra.const import DOMAIN, EVENT_CONTAINER_ACTION
@@ -23,18 +24,26 @@ def _pushed(entry: MockConfigEntry) -> bool:
     return entry.runtime_data.parts["containers"].pushed
 
 
+@pytest.fixture
+async def web_entry(
+    hass: HomeAssistant, podman: PodmanEngine, containers_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The containers entry, set up with the container "web" running."""
+    podman.run("web", init=True)
+    await setup_entry(hass, containers_entry, "web")
+    return containers_entry
+
+
 async def test_reconnects_after_a_worker_restart(
     hass: HomeAssistant,
     podman: PodmanEngine,
     container_worker: ContainerWorker,
-    containers_entry: MockConfigEntry,
+    web_entry: MockConfigEntry,
 ) -> None:
     """The worker restarts: the stream comes back by itself and pushes again."""
-    podman.run("web", init=True)
-    await setup_entry(hass, containers_entry, "web")
-    await wait_until(lambda: _pushed(containers_entry))
+    await wait_until(lambda: _pushed(web_entry))
     await container_worker.restart()
-    await wait_until(lambda: _pushed(containers_entry), within=RECONNECT_S)
+    await wait_until(lambda: _pushed(web_entry), within=RECONNECT_S)
     podman.kill("web")
     await wait_for_state(hass, "sensor.web_state", "exited")
 
@@ -43,14 +52,12 @@ async def test_changes_while_disconnected_are_caught_up(
     hass: HomeAssistant,
     podman: PodmanEngine,
     container_worker: ContainerWorker,
-    containers_entry: MockConfigEntry,
+    web_entry: MockConfigEntry,
 ) -> None:
     """What happened while the stream was down shows after it reconnects, actions included."""
-    podman.run("web", init=True)
-    await setup_entry(hass, containers_entry, "web")
     actions = async_capture_events(hass, EVENT_CONTAINER_ACTION)
     await container_worker.stop()
-    await wait_until(lambda: not _pushed(containers_entry))
+    await wait_until(lambda: not _pushed(web_entry))
     podman.kill("web")
     await container_worker.start()
     # Another client acts before Home Assistant is back on the stream.

@@ -22,7 +22,7 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.components.switch.const import SwitchDeviceClass
-from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation
+from homeassistant.const import EntityCategory, UnitOfInformation
 from homeassistant.core import callback
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -32,6 +32,7 @@ from hydra_core.containers.models import CONTAINER_HEALTH, CONTAINER_STATES, Con
 from ...data import HydraConfigEntry
 from ...entity import HydraEntity, HydraWorkerPartEntity, async_actor
 from ...helpers import async_worker_request
+from ...measurement import data_size, percent
 from .coordinator import HydraContainerCoordinator
 from .device import container_device_info, container_identifier
 from .tracker import EntityFactory
@@ -44,32 +45,27 @@ class HydraContainerSensorDescription(SensorEntityDescription):
     value_fn: Callable[[ContainerInfo], str | float | int | None]
 
 
-def _enum(value: str, options: tuple[str, ...]) -> str | None:
-    """The value if the sensor knows it; an engine's odd state shows as unknown, not an error."""
-    return value if value in options else None
+def _enum(
+    key: str, options: tuple[str, ...], read: Callable[[ContainerInfo], str]
+) -> HydraContainerSensorDescription:
+    """An enum sensor. A value it does not know (an engine's odd state) shows as unknown, not
+    an error."""
+    return HydraContainerSensorDescription(
+        key=key,
+        translation_key=f"container_{key}",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(options),
+        value_fn=lambda container: value if (value := read(container)) in options else None,
+    )
 
 
 CONTAINER_SENSORS: tuple[HydraContainerSensorDescription, ...] = (
-    HydraContainerSensorDescription(
-        key="state",
-        translation_key="container_state",
-        device_class=SensorDeviceClass.ENUM,
-        options=list(CONTAINER_STATES),
-        value_fn=lambda container: _enum(container.state, CONTAINER_STATES),
-    ),
-    HydraContainerSensorDescription(
-        key="health",
-        translation_key="container_health",
-        device_class=SensorDeviceClass.ENUM,
-        options=list(CONTAINER_HEALTH),
-        value_fn=lambda container: _enum(container.health, CONTAINER_HEALTH),
-    ),
+    _enum("state", CONTAINER_STATES, lambda container: container.state),
+    _enum("health", CONTAINER_HEALTH, lambda container: container.health),
     HydraContainerSensorDescription(
         key="cpu",
         translation_key="container_cpu",
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=1,
+        **percent(1),
         # Changes every minute for every container: recorded only where the user wants it.
         entity_registry_enabled_default=False,
         value_fn=lambda container: container.cpu_percent,
@@ -77,11 +73,7 @@ CONTAINER_SENSORS: tuple[HydraContainerSensorDescription, ...] = (
     HydraContainerSensorDescription(
         key="memory",
         translation_key="memory_used",
-        device_class=SensorDeviceClass.DATA_SIZE,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
-        suggested_display_precision=0,
-        state_class=SensorStateClass.MEASUREMENT,
+        **data_size(UnitOfInformation.MEBIBYTES, 0),
         entity_registry_enabled_default=False,
         value_fn=lambda container: container.memory_used_bytes,
     ),
