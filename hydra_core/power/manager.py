@@ -59,11 +59,6 @@ class _Choice:
     def __str__(self) -> str:
         return f"{self.limit_w:g} W" if self.profile == POWER_CUSTOM else self.profile
 
-    def as_dict(self) -> dict[str, Any]:
-        if self.profile == POWER_CUSTOM:
-            return {"profile": self.profile, "limit_w": self.limit_w}
-        return {"profile": self.profile}
-
 
 @dataclass(frozen=True, slots=True)
 class _Target:
@@ -335,7 +330,7 @@ class PowerManager:
 
     def _save(self) -> None:
         save_settings(
-            self._path, {"gpus": {uuid: choice.as_dict() for uuid, choice in self._choices.items()}}
+            self._path, {"gpus": {uuid: dump(choice) for uuid, choice in self._choices.items()}}
         )
 
 
