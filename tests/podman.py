@@ -44,6 +44,8 @@ LIBPOD_API = "/v4.0.0/libpod"
 # A container run with ``health_cmd=TOGGLE_HEALTH_CMD`` is healthy exactly while HEALTH_FILE exists;
 # ``make_healthy`` / ``make_unhealthy`` create / delete it and run one check.
 HEALTH_FILE = "/healthy"
+# How long a health check waits for a container that is (re)starting to run.
+HEALTHCHECK_WAIT_S = 10.0
 TOGGLE_HEALTH_CMD = f"test -f {HEALTH_FILE}"
 SETUP_HINT = "run scripts/system-setup (as root) to install podman runc uidmap busybox-static"
 DIR_PREFIX = "hydra-podman-"
@@ -880,7 +882,17 @@ graphroot = "{root}/graphroot"
         ``exec``, ``exec_died`` and ``health_status`` events; podman 4.3 puts the status from
         *before* the check in the event's ``HealthStatus`` (inspect has the new one).
         """
-        self.api("GET", f"{LIBPOD_API}/containers/{_quote(name)}/healthcheck", timeout=60)
+        # Right after a restart podman may still report the container as not running (its
+        # transient "stopped" state); the check is for the running container, so wait for it.
+        deadline = time.monotonic() + HEALTHCHECK_WAIT_S
+        while True:
+            try:
+                self.api("GET", f"{LIBPOD_API}/containers/{_quote(name)}/healthcheck", timeout=60)
+                break
+            except PodmanError as err:
+                if err.status != 409 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         return self.inspect(name)["State"]["Health"]["Status"]
 
     def make_healthy(self, name: str) -> str:
