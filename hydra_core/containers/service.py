@@ -60,8 +60,14 @@ _REFRESH_ACTIONS = frozenset(
     }
 )
 _GONE_ACTIONS = frozenset({"destroy", "remove"})
-# podman's own states, as the Docker API states they stand for.
-_STATE_ALIASES = {"stopped": "exited", "configured": "created", "initialized": "created"}
+# podman's own states, as the Docker API states they stand for. Docker shows a container that is
+# being stopped as running until it has exited; podman says "stopping" meanwhile.
+_STATE_ALIASES = {
+    "stopped": "exited",
+    "configured": "created",
+    "initialized": "created",
+    "stopping": "running",
+}
 _STOP_ACTIONS = frozenset({"stop", "kill"})
 _RUN_ACTIONS = frozenset({"start", "restart", "unpause"})
 # What is pushed at once; CPU and memory reach Home Assistant with its regular poll.
