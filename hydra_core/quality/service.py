@@ -94,6 +94,9 @@ class QualityService:
         self._watch_interval_s = watch_interval_s
         self._learning: dict[str | None, CharacterLearning] = {}
         self._published: dict[str, Any] | None = None
+        # Held from a decision (or a change of characters) until what it taught is learnt, so
+        # the status watcher never publishes the new pending count with the old learning.
+        self._learning_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
 
     # Life cycle
@@ -115,7 +118,8 @@ class QualityService:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self._watch_interval_s)
-            await self._publish_status()
+            async with self._learning_lock:
+                await self._publish_status()
 
     # Status and learning
 
@@ -266,17 +270,19 @@ class QualityService:
         self, asset_id: int, decision: str, *, actor: Actor, reason: str | None = None
     ) -> Asset:
         """A person accepts or rejects an asset; learning takes the decision in at once."""
-        asset = await self.store.async_decide(asset_id, decision, actor=actor, reason=reason)
-        self._bus.publish(EVENT_ASSET, dump(asset))
-        await self._relearn()
+        async with self._learning_lock:
+            asset = await self.store.async_decide(asset_id, decision, actor=actor, reason=reason)
+            self._bus.publish(EVENT_ASSET, dump(asset))
+            await self._relearn()
         return asset
 
     # Characters
 
     async def async_create_character(self, fields: Mapping[str, Any]) -> Character:
         """Add a character (its id made from its name)."""
-        character = await asyncio.to_thread(self.characters.create, fields)
-        await self._relearn()
+        async with self._learning_lock:
+            character = await asyncio.to_thread(self.characters.create, fields)
+            await self._relearn()
         return character
 
     async def async_update_character(
@@ -287,8 +293,9 @@ class QualityService:
 
     async def async_delete_character(self, character_id: str) -> None:
         """Forget a character and its reference images; its assets and decisions stay."""
-        await asyncio.to_thread(self.characters.delete, character_id)
-        await self._relearn()
+        async with self._learning_lock:
+            await asyncio.to_thread(self.characters.delete, character_id)
+            await self._relearn()
 
     async def async_add_reference(self, character_id: str, data: bytes) -> Character:
         """Check an image and keep it as one of the character's references."""
