@@ -77,7 +77,6 @@ class Option:
     name: str
     section: type[Any]
     kind: type[Any]
-    optional: bool
     spec: OptionSpec
     default: Any
 
@@ -159,12 +158,10 @@ def options_of(section: type[Any]) -> Iterator[Option]:
         spec = item.metadata.get(_METADATA_KEY)
         if spec is None:
             raise TypeError(f"{section.__name__}.{item.name} is not declared with option()")
-        kind, optional = _base_type(hints[item.name])
         yield Option(
             name=item.name,
             section=section,
-            kind=kind,
-            optional=optional,
+            kind=_base_type(hints[item.name]),
             spec=spec,
             default=_default(item),
         )
@@ -176,20 +173,15 @@ def _default(item: Field[Any]) -> Any:
     return None
 
 
-def _base_type(hint: Any) -> tuple[type[Any], bool]:
-    """``int`` from ``int``, ``Path`` and optional from ``Path | None``, ``tuple`` from
-    ``tuple[str, ...]``."""
-    optional = False
+def _base_type(hint: Any) -> type[Any]:
+    """``int`` from ``int``, ``Path`` from ``Path | None``, ``tuple`` from ``tuple[str, ...]``."""
     if get_origin(hint) in (Union, types.UnionType):
-        members = [arg for arg in get_args(hint) if arg is not type(None)]
-        optional = len(members) < len(get_args(hint))
-        (hint,) = members
-    origin = get_origin(hint)
-    if origin is tuple:
-        return tuple, optional
+        (hint,) = [arg for arg in get_args(hint) if arg is not type(None)]
+    if get_origin(hint) is tuple:
+        return tuple
     if hint not in (bool, int, float, str, Path):
         raise TypeError(f"Options cannot be of type {hint!r}")
-    return cast(type[Any], hint), optional
+    return cast(type[Any], hint)
 
 
 def _boolean(value: Any) -> bool:

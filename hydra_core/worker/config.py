@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+import functools
 import json
 import os
 from pathlib import Path
@@ -81,8 +82,10 @@ def option_sections() -> tuple[type[Any], ...]:
     return (CoreOptions, *(part.options for part in PARTS))
 
 
+@functools.cache
 def all_options() -> tuple[Option, ...]:
-    """Every option of the worker, in the order the docs list them."""
+    """Every option of the worker, in the order the docs list them (read once: the dataclasses
+    do not change)."""
     found = tuple(item for section in option_sections() for item in options_of(section))
     names = [item.name for item in found]
     if duplicates := sorted({name for name in names if names.count(name) > 1}):
@@ -96,11 +99,6 @@ class WorkerConfig:
 
     sections: Mapping[type[Any], Any]
 
-    @classmethod
-    def defaults(cls, **values: Any) -> WorkerConfig:
-        """Every option at its default, but those given by name (tests, benchmarks)."""
-        return _build(values)
-
     @property
     def core(self) -> CoreOptions:
         """The options every worker has."""
@@ -113,15 +111,18 @@ class WorkerConfig:
         """An option's value by its name."""
         for item in all_options():
             if item.name == name:
-                return getattr(self.sections[item.section], name)
+                return self._value(item)
         raise KeyError(name)
 
     def redacted(self) -> dict[str, str]:
         """The options for logs: secrets replaced."""
         return {
-            item.name: "**REDACTED**" if item.spec.secret else str(self.value(item.name))
+            item.name: "**REDACTED**" if item.spec.secret else str(self._value(item))
             for item in all_options()
         }
+
+    def _value(self, item: Option) -> Any:
+        return getattr(self.sections[item.section], item.name)
 
 
 def _build(values: Mapping[str, Any]) -> WorkerConfig:
@@ -133,8 +134,8 @@ def _build(values: Mapping[str, Any]) -> WorkerConfig:
             section: section(
                 **{
                     item.name: values[item.name]
-                    for item in options_of(section)
-                    if item.name in values
+                    for item in all_options()
+                    if item.section is section and item.name in values
                 }
             )
             for section in option_sections()
