@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from .config import WorkerConfig
 
 _T = TypeVar("_T")
-_P = TypeVar("_P", bound="Part")
 _R = TypeVar("_R", bound="Service")
 
 
@@ -57,10 +56,6 @@ class BuildContext:
     def options(self, section: type[_T]) -> _T:
         """A part's options."""
         return self.config[section]
-
-    def find(self, kind: type[_P]) -> _P | None:
-        """A part built before this one, or None."""
-        return next((part for part in self.built if isinstance(part, kind)), None)
 
 
 class Part:
