@@ -52,7 +52,7 @@ class TasksPart(RunningPart[Scheduler]):
 
     def capabilities(self) -> tuple[str, ...]:
         """The task kinds this worker runs."""
-        return tuple(self.service.kinds)
+        return self.service.kinds
 
 
 def outputs_dir(context: BuildContext) -> Path:

@@ -41,10 +41,7 @@ class VoicePart(RunningPart[VoiceService]):
         )
 
     def capabilities(self) -> tuple[str, ...]:
-        """The services offered now: wake, stt, tts."""
-        status = self.service.status()
-        return tuple(
-            name
-            for name, state in (("wake", status.wake), ("stt", status.stt), ("tts", status.tts))
-            if state.available
-        )
+        """The Wyoming services this part serves. Whether each can run now (models, downloads)
+        is in ``/api/v1/voice``: working it out reads the model folders, too much for every
+        status poll."""
+        return ("wake", "stt", "tts")

@@ -110,6 +110,10 @@ def test_worker_process_serves_and_stops_cleanly(
     assert body["gpu"]["available"] is True
     assert len(body["gpu"]["gpus"]) == 2
     assert all("Simulated" in gpu["name"] for gpu in body["gpu"]["gpus"])
+    # The parts its options ask for (containers depend on an engine being found here).
+    assert {"gpu", "power", "quality", "tasks", "voice"} <= set(body["parts"])
+    assert body["parts"]["voice"]["capabilities"] == ["wake", "stt", "tts"]
+    assert {"maintenance", "quality_scoring"} <= set(body["parts"]["tasks"]["capabilities"])
 
     status, body = request(port, "/api/v1/status", "not-the-token-0123456789")
     assert (status, body["code"]) == (401, "invalid_token")
@@ -229,6 +233,9 @@ def test_worker_process_without_an_engine_says_so(tmp_path: Path) -> None:
         token = (tmp_path / "data" / "token").read_text().strip()
         status, body = request(port, "/api/v1/containers", token)
         assert (status, body["code"]) == (404, "containers_disabled")
+        # With no GPU backend and no engine, neither GPU history, power nor containers run.
+        status, body = request(port, "/api/v1/status", token)
+        assert set(body["parts"]) == {"quality", "tasks", "voice"}
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=STOP_TIMEOUT_S)
