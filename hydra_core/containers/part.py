@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Self
 
+from ..models import EVENT_AUDIT
 from ..worker.part import BuildContext, RunningPart
 from .engine import DEFAULT_DOCKER_HOST, EngineClient, resolve_docker_host
 from .models import (
@@ -28,7 +29,9 @@ class ContainersPart(RunningPart[ContainerService]):
 
     name = "containers"
     options = ContainerOptions
+    # Audit entries are the core's model, but every action audited today is a container's.
     event_types = (
+        EVENT_AUDIT,
         EVENT_CONTAINER,
         EVENT_CONTAINER_REMOVED,
         EVENT_ENGINE,

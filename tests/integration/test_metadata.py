@@ -15,6 +15,8 @@ from custom_components.hydra.parts import power, voice
 from custom_components.hydra.parts.containers import entities as containers
 from custom_components.hydra.parts.quality import entities as quality
 from custom_components.hydra.parts.tasks import entities as tasks
+from custom_components.hydra.registry import PARTS
+from hydra_core.worker.parts import PARTS as WORKER_PARTS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "custom_components" / "hydra"
@@ -143,3 +145,12 @@ def test_every_translated_message_exists() -> None:
     assert errors <= set(STRINGS["config"]["error"])
     reasons = set(re.findall(r'reason="([a-z_]+)"', source))
     assert reasons <= set(STRINGS["config"]["abort"])
+
+
+def test_each_part_listens_to_what_its_worker_part_emits() -> None:
+    """The integration's parts carry the worker's part names, and route only event types the
+    worker's part of that name says it emits (a typo would silently drop every such event)."""
+    worker_parts = {part.name: part for part in WORKER_PARTS}
+    for part in PARTS:
+        assert part.name in worker_parts, part.name
+        assert part.events <= set(worker_parts[part.name].event_types), part.name
