@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..background import cancel, repeat
+from ..errors import Refusal
 from ..events import EventBus
 from ..gpu.base import GpuProbe, PowerLimitError
 from ..gpu.models import GpuInfo, GpuReport
@@ -39,14 +40,11 @@ _FAILURE_ANSWERS = {
 }
 
 
-class PowerRequestError(Exception):
+class PowerRequestError(Refusal):
     """A request the power manager refuses; ``status`` and ``code`` are what the API answers."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, status=status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,8 @@ from aiohttp import web
 
 from ..models import CallerActor
 from ..wire import dump, read_body
-from ..worker.errors import ApiError
 from ..worker.requests import check_query
-from .manager import PowerManager, PowerRequestError
+from .manager import PowerManager
 from .models import PowerRequest
 from .part import PowerPart
 
@@ -35,13 +34,10 @@ async def handle_set(request: web.Request) -> web.Response:
     check_query(request, {})
     power = _power(request)
     body = await read_body(request, PowerRequest)
-    try:
-        status = await power.async_set(
-            CallerActor.resolve(body.actor),
-            profile=body.profile,
-            limit_w=body.limit_w,
-            gpus=body.gpus,
-        )
-    except PowerRequestError as err:
-        raise ApiError(err.status, err.code, err.message) from err
+    status = await power.async_set(
+        CallerActor.resolve(body.actor),
+        profile=body.profile,
+        limit_w=body.limit_w,
+        gpus=body.gpus,
+    )
     return web.json_response(dump(status))

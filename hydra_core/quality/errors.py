@@ -2,54 +2,32 @@
 
 from __future__ import annotations
 
+from ..errors import Refusal
 
-class QualityError(Exception):
+
+class QualityError(Refusal, code="invalid_body"):
     """A refused request: bad input, something missing, or scoring unavailable."""
 
-    status = 400
-    code = "invalid_body"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class CharacterNotFoundError(QualityError):
+class CharacterNotFoundError(QualityError, code="character_not_found", status=404):
     """No character with that id."""
 
-    status = 404
-    code = "character_not_found"
 
-
-class ReferenceNotFoundError(QualityError):
+class ReferenceNotFoundError(QualityError, code="reference_not_found", status=404):
     """The character has no reference image of that name."""
 
-    status = 404
-    code = "reference_not_found"
 
-
-class AssetNotFoundError(QualityError):
+class AssetNotFoundError(QualityError, code="asset_not_found", status=404):
     """No asset with that id."""
 
-    status = 404
-    code = "asset_not_found"
 
-
-class InvalidDecisionError(QualityError):
+class InvalidDecisionError(QualityError, code="invalid_decision"):
     """A review decision other than accept or reject."""
 
-    code = "invalid_decision"
 
-
-class AssetDecidedError(QualityError):
+class AssetDecidedError(QualityError, code="asset_decided", status=409):
     """A person already decided the asset; a human decision is final."""
 
-    status = 409
-    code = "asset_decided"
 
-
-class QualityUnavailableError(QualityError):
+class QualityUnavailableError(QualityError, code="quality_unavailable", status=503):
     """Scoring cannot run here (open_clip missing, the model failed to load)."""
-
-    status = 503
-    code = "quality_unavailable"

@@ -34,8 +34,8 @@ class ImageError(QualityError):
     """
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        # HTTP has a better answer than 400 for an image over the size limit.
+        super().__init__(message, code=code, status=413 if code == "image_too_large" else None)
 
 
 def _accepted() -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
-import functools
 
 from aiohttp import web
 
@@ -19,7 +17,6 @@ from ..models import CallerActor
 from ..wire import dump, read_body
 from ..worker.errors import ApiError
 from ..worker.requests import check_query, query_choice, query_limit
-from .errors import QualityError
 from .models import (
     ASSET_STATES,
     AssetRequest,
@@ -35,24 +32,6 @@ from .service import ImageInput, QualityService
 routes = web.RouteTableDef()
 # 64 MiB of JSON: about 48 MiB of image once base64 is decoded.
 MAX_IMAGE_BODY = 64 * 1024 * 1024
-# A QualityError's status, except where HTTP has a better one than 400.
-_STATUS = {"image_too_large": 413}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _maps_errors(handler: Handler) -> Handler:
-    """Answer the quality services' refusals with their status and code."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except QualityError as err:
-            status = _STATUS.get(err.code, err.status)
-            raise ApiError(status, err.code, err.message) from err
-
-    return wrapper
 
 
 def _quality(request: web.Request) -> QualityService:
@@ -100,7 +79,6 @@ async def handle_learning(request: web.Request) -> web.Response:
 
 
 @routes.post("/quality/score")
-@_maps_errors
 async def handle_score(request: web.Request) -> web.Response:
     """``{images: [{data, name?}], prompt?, character?, style_prompt?}``: the images ranked,
     best first; nothing is kept."""
@@ -132,7 +110,6 @@ async def handle_characters(request: web.Request) -> web.Response:
 
 
 @routes.post("/characters")
-@_maps_errors
 async def handle_create_character(request: web.Request) -> web.Response:
     """``{name, style_notes?, voice?}``: a new character, its id made from its name."""
     check_query(request, {})
@@ -142,7 +119,6 @@ async def handle_create_character(request: web.Request) -> web.Response:
 
 
 @routes.get("/characters/{character_id}")
-@_maps_errors
 async def handle_character(request: web.Request) -> web.Response:
     """One character."""
     check_query(request, {})
@@ -151,7 +127,6 @@ async def handle_character(request: web.Request) -> web.Response:
 
 
 @routes.put("/characters/{character_id}")
-@_maps_errors
 async def handle_update_character(request: web.Request) -> web.Response:
     """Change any of ``name``, ``style_notes``, ``voice``."""
     check_query(request, {})
@@ -163,7 +138,6 @@ async def handle_update_character(request: web.Request) -> web.Response:
 
 
 @routes.delete("/characters/{character_id}")
-@_maps_errors
 async def handle_delete_character(request: web.Request) -> web.Response:
     """Forget a character and its reference images; its assets stay."""
     check_query(request, {})
@@ -172,7 +146,6 @@ async def handle_delete_character(request: web.Request) -> web.Response:
 
 
 @routes.post("/characters/{character_id}/references")
-@_maps_errors
 async def handle_add_reference(request: web.Request) -> web.Response:
     """``{data}``: keep a PNG, JPEG or WebP image as one of the character's references."""
     check_query(request, {})
@@ -185,7 +158,6 @@ async def handle_add_reference(request: web.Request) -> web.Response:
 
 
 @routes.delete("/characters/{character_id}/references/{name}")
-@_maps_errors
 async def handle_remove_reference(request: web.Request) -> web.Response:
     """Stop using one reference image (by the name the character lists)."""
     check_query(request, {})
@@ -199,7 +171,6 @@ async def handle_remove_reference(request: web.Request) -> web.Response:
 
 
 @routes.post("/assets")
-@_maps_errors
 async def handle_submit(request: web.Request) -> web.Response:
     """``{data, prompt?, character?, name?}``: score and keep an image; auto-accepted at or
     above its character's threshold, else pending review."""
@@ -229,7 +200,6 @@ async def handle_assets(request: web.Request) -> web.Response:
 
 
 @routes.get("/assets/{asset_id}")
-@_maps_errors
 async def handle_asset(request: web.Request) -> web.Response:
     """One asset."""
     check_query(request, {})
@@ -238,7 +208,6 @@ async def handle_asset(request: web.Request) -> web.Response:
 
 
 @routes.get("/assets/{asset_id}/image")
-@_maps_errors
 async def handle_asset_image(request: web.Request) -> web.Response:
     """The asset's image, as it was submitted."""
     check_query(request, {})
@@ -247,7 +216,6 @@ async def handle_asset_image(request: web.Request) -> web.Response:
 
 
 @routes.post("/assets/{asset_id}/review")
-@_maps_errors
 async def handle_review(request: web.Request) -> web.Response:
     """``{decision: accept|reject, reason?, actor?}``: a person's decision on an asset that is
     pending or was auto-accepted; 409 ``asset_decided`` once a person decided it."""

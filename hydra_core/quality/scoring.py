@@ -47,11 +47,9 @@ CLIP_SCORE_WEIGHT = 2.5
 COMPONENTS = ("prompt", "character", "style")
 
 
-class NothingToScoreError(QualityError):
+class NothingToScoreError(QualityError, code="nothing_to_score"):
     """No prompt, reference image or style to score the images against, or only ones whose
     weight is 0."""
-
-    code = "nothing_to_score"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,7 @@ from ..worker.errors import ApiError
 from ..worker.requests import check_query, query_before, query_choice, query_limit
 from .models import TASK_STATES, SchedulerChanges, SchedulerState, Task, TaskRequest
 from .part import TasksPart
-from .scheduler import DEFAULT_PRIORITY, QueueError, Scheduler
+from .scheduler import DEFAULT_PRIORITY, Scheduler
 from .store import MAX_LIST, TaskQuery
 
 routes = web.RouteTableDef()
@@ -29,19 +29,12 @@ def _task_id(request: web.Request) -> int:
     return int(raw)
 
 
-def _queue_error(err: QueueError) -> ApiError:
-    return ApiError(err.status, err.code, str(err))
-
-
 async def _one_task(
     request: web.Request, call: Callable[[Scheduler, int], Awaitable[Task]]
 ) -> web.Response:
     """A route on one task by its id: ``call`` on the scheduler, the task back as JSON."""
     check_query(request, {})
-    try:
-        task = await call(_scheduler(request), _task_id(request))
-    except QueueError as err:
-        raise _queue_error(err) from err
+    task = await call(_scheduler(request), _task_id(request))
     return web.json_response(dump(task))
 
 
@@ -51,16 +44,13 @@ async def handle_create(request: web.Request) -> web.Response:
     check_query(request, {})
     scheduler = _scheduler(request)
     body = await read_body(request, TaskRequest)
-    try:
-        task = await scheduler.async_enqueue(
-            body.kind,
-            body.payload,
-            actor=CallerActor.resolve(body.actor),
-            priority=DEFAULT_PRIORITY if body.priority is None else body.priority,
-            max_attempts=body.max_attempts,
-        )
-    except QueueError as err:
-        raise _queue_error(err) from err
+    task = await scheduler.async_enqueue(
+        body.kind,
+        body.payload,
+        actor=CallerActor.resolve(body.actor),
+        priority=DEFAULT_PRIORITY if body.priority is None else body.priority,
+        max_attempts=body.max_attempts,
+    )
     return web.json_response(dump(task), status=201)
 
 
@@ -124,9 +114,6 @@ async def handle_update_scheduler(request: web.Request) -> web.Response:
     """Change settings: any of the thresholds, ``max_concurrent``, ``paused``."""
     check_query(request, {})
     scheduler = _scheduler(request)
-    try:
-        changes = await read_body(request, SchedulerChanges, code="invalid_setting")
-        await scheduler.async_update_settings(**changes)
-    except QueueError as err:
-        raise _queue_error(err) from err
+    changes = await read_body(request, SchedulerChanges, code="invalid_setting")
+    await scheduler.async_update_settings(**changes)
     return await _state(scheduler)

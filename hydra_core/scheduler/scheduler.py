@@ -21,6 +21,7 @@ import random
 import time
 from typing import Any
 
+from ..errors import Refusal
 from ..events import EventBus
 from ..gpu import GpuProbe
 from ..gpu.models import GpuReport
@@ -48,55 +49,36 @@ _SETTING_LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
-class QueueError(Exception):
+class QueueError(Refusal, code="invalid_task"):
     """A request the queue refuses; ``code`` and ``status`` are what the API answers."""
 
-    code = "invalid_task"
-    status = 400
 
-
-class UnknownKindError(QueueError):
+class UnknownKindError(QueueError, code="unknown_kind"):
     """No handler for that kind of task (yet)."""
 
-    code = "unknown_kind"
 
-
-class InvalidPayloadError(QueueError):
+class InvalidPayloadError(QueueError, code="invalid_payload"):
     """The payload does not fit the kind's schema."""
 
-    code = "invalid_payload"
 
-
-class InvalidPriorityError(QueueError):
+class InvalidPriorityError(QueueError, code="invalid_priority"):
     """Priority or attempts out of range."""
 
-    code = "invalid_priority"
 
-
-class InvalidSettingError(QueueError):
+class InvalidSettingError(QueueError, code="invalid_setting"):
     """A scheduler setting out of range or of the wrong type."""
 
-    code = "invalid_setting"
 
-
-class TaskNotFoundError(QueueError):
+class TaskNotFoundError(QueueError, code="task_not_found", status=404):
     """No task with that id."""
 
-    code = "task_not_found"
-    status = 404
 
-
-class TaskStateError(QueueError):
+class TaskStateError(QueueError, code="task_finished", status=409):
     """The task's state does not allow that (cancel a finished task, retry a running one)."""
 
-    code = "task_finished"
-    status = 409
 
-
-class TaskNotRetryableError(TaskStateError):
+class TaskNotRetryableError(TaskStateError, code="task_not_retryable"):
     """Only failed or cancelled tasks can be retried."""
-
-    code = "task_not_retryable"
 
 
 def gate_reason(

@@ -7,19 +7,18 @@ import logging
 
 from aiohttp import web
 
+from ..errors import Refusal
+
 _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ApiError(Exception):
-    """A failure with an HTTP status, a stable machine-readable code and a message for people."""
+class ApiError(Refusal):
+    """A refusal the API layer itself decides (a bad query, a missing part, a bad token)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, status=status)
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -43,7 +42,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Turn every exception into a JSON error; log the unexpected ones."""
     try:
         return await handler(request)
-    except ApiError as err:
+    except Refusal as err:
         return error_response(err.status, err.code, err.message)
     except web.HTTPException as err:
         if err.status < 400:
