@@ -1,6 +1,6 @@
 """Worker cost of one container status cycle with 64 running containers, and push latency.
 
-Run: .venv-worker/bin/python benchmarks/containers_cycle.py [--count 64] [--cycles 20]
+Run: .venv-worker/bin/python -m benchmarks.containers_cycle [--count 64] [--cycles 20]
 
 A private podman engine (tests/podman.py) with N running containers; the worker's real
 ContainerService follows it. Prints the worker's CPU time and wall time per status cycle (list,
@@ -15,25 +15,20 @@ import argparse
 import asyncio
 from pathlib import Path
 import statistics
-import sys
 import tempfile
 import time
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.podman_fleet import create_fleet  # noqa: E402
-from hydra_core.audit import AuditLog  # noqa: E402
-from hydra_core.containers import (  # noqa: E402
+from benchmarks.podman_fleet import create_fleet
+from hydra_core.audit import AuditLog
+from hydra_core.containers import (
     ContainerService,
     EngineClient,
     EngineError,
     ProtectionPolicy,
 )
-from hydra_core.containers.models import EVENT_CONTAINER, HealingSettings  # noqa: E402
-from hydra_core.events import EventBus  # noqa: E402
-from tests.podman import PodmanEngine  # noqa: E402
+from hydra_core.containers.models import EVENT_CONTAINER, HealingSettings
+from hydra_core.events import EventBus
+from tests.podman import PodmanEngine
 
 
 async def _run(engine: PodmanEngine, cycles: int, kills: int) -> dict[str, float]:

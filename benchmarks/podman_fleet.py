@@ -3,8 +3,8 @@
 As a module: ``create_fleet(engine, count)`` and ``measure(engine, ids)`` for benchmarks that
 bring their own ``PodmanEngine`` (tests/podman.py). As a program::
 
-    python benchmarks/podman_fleet.py --count 64            # start, create, wait for Ctrl-C
-    python benchmarks/podman_fleet.py --count 64 --measure --no-wait
+    python -m benchmarks.podman_fleet --count 64            # start, create, wait for Ctrl-C
+    python -m benchmarks.podman_fleet --count 64 --measure --no-wait
 
 prints how long creating the containers took (and with ``--measure`` the memory they use and
 the wall / CPU cost of one list and of N one-shot stats calls), then keeps the engine and its
@@ -23,11 +23,7 @@ import sys
 import time
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.podman import DOCKER_API, LIBPOD_API, PodmanEngine  # noqa: E402
+from tests.podman import DOCKER_API, LIBPOD_API, PodmanEngine
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")

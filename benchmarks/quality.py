@@ -1,6 +1,6 @@
 """CLIP quality scoring speed: images per second at batch 1 and 8, load time and peak memory.
 
-Run: .venv-worker/bin/python benchmarks/quality.py [--repeat 5] [--images 32] [--device auto]
+Run: .venv-worker/bin/python -m benchmarks.quality [--repeat 5] [--images 32] [--device auto]
 
 The real engine and scorer (hydra_core.quality ClipEngine / QualityScorer) with open_clip's
 ViT-B-32 and random weights (``--pretrained none``, the default: no weights can be downloaded
@@ -23,15 +23,11 @@ import sys
 import tempfile
 import time
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import numpy as np
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from hydra_core.quality.engine import ClipEngine  # noqa: E402
-from hydra_core.quality.scoring import QualityScorer  # noqa: E402
+from hydra_core.quality.engine import ClipEngine
+from hydra_core.quality.scoring import QualityScorer
 
 PROMPT = "a knight in silver armour standing in a misty forest, oil painting"
 STYLE = "oil painting, muted colours"
@@ -120,7 +116,7 @@ async def run(args: argparse.Namespace, models_dir: Path) -> None:
     print(f"\npeak RSS: {peak_rss_mb():.0f} MB")
     if device.startswith("cuda"):
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
-    print("command: .venv-worker/bin/python benchmarks/quality.py " + " ".join(sys.argv[1:]))
+    print("command: .venv-worker/bin/python -m benchmarks.quality " + " ".join(sys.argv[1:]))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Worker CPU time to build one /api/v1/status with 4 GPUs, NVML's own per-call cost excluded.
 
-Run: .venv-worker/bin/python benchmarks/status_build.py   (or .venv/bin/python)
+Run: .venv-worker/bin/python -m benchmarks.status_build   (or .venv/bin/python)
 
 NVML is the pynvml stand-in from tests/ (no GPU here). Its own cost is measured by calling the
 same getters directly, the same number of times, and subtracted, so the figure is the worker's
@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 import sys
 import time
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hydra_core.gpu import NvmlProbe
 from hydra_core.models import WorkerInfo

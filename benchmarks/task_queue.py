@@ -1,6 +1,6 @@
 """The task queue at 10,000 tasks: enqueue rate, dispatch decision time, queue file size.
 
-Run: .venv-worker/bin/python benchmarks/task_queue.py [--count 10000]
+Run: .venv-worker/bin/python -m benchmarks.task_queue [--count 10000]
 
 The worker's real Scheduler and SQLite TaskStore on disk. Enqueue goes through the same path as
 the API (validation, insert, event): half the tasks one after another (each waits for its
@@ -16,20 +16,15 @@ import argparse
 import asyncio
 from pathlib import Path
 import statistics
-import sys
 import tempfile
 import time
 from typing import Any, ClassVar
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from hydra_core.events import EventBus  # noqa: E402
-from hydra_core.gpu import NoGpuProbe  # noqa: E402
-from hydra_core.models import Actor  # noqa: E402
-from hydra_core.scheduler import Scheduler, TaskContext, TaskHandler, TaskStore  # noqa: E402
-from hydra_core.scheduler.models import SchedulerSettings  # noqa: E402
+from hydra_core.events import EventBus
+from hydra_core.gpu import NoGpuProbe
+from hydra_core.models import Actor
+from hydra_core.scheduler import Scheduler, TaskContext, TaskHandler, TaskStore
+from hydra_core.scheduler.models import SchedulerSettings
 
 _IN_FLIGHT = 50
 

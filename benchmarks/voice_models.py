@@ -1,7 +1,7 @@
 """Voice models on this machine: speech-to-text latency after end of speech, text-to-speech time
 to first audio, real-time factors and peak memory.
 
-Run: .venv-worker/bin/python benchmarks/voice_models.py [--repeat 5]
+Run: .venv-worker/bin/python -m benchmarks.voice_models [--repeat 5]
 
 The real engines (hydra_core.voice SttEngine / TtsEngine) with the real weights the test
 packages ship (requirements_voice_test.txt): Whisper tiny.en (CTranslate2, int8 on CPU) and
@@ -25,15 +25,11 @@ import sys
 import tempfile
 import time
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from hydra_core.voice.stt import SttEngine  # noqa: E402
-from hydra_core.voice.tts import TtsEngine  # noqa: E402
-from tests.voice.weights import (  # noqa: E402
+from hydra_core.voice.stt import SttEngine
+from hydra_core.voice.tts import TtsEngine
+from tests.voice.weights import (
     assemble_weights,
     install_kokoro,
     install_whisper,

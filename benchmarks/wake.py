@@ -1,6 +1,6 @@
 """Wake word engine: CPU cost per stream, false fires, detection rate, concurrent streams.
 
-Run: .venv-worker/bin/python benchmarks/wake.py [--quick] [--noise-dbfs -65]
+Run: .venv-worker/bin/python -m benchmarks.wake [--quick] [--noise-dbfs -65]
 
 All speech is synthesized here with espeak-ng + sox (see tests/voice/speech.py). Cost is CPU
 seconds (time.process_time: every thread of the process) per second of audio for one stream, fed
@@ -18,17 +18,11 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-import sys
 import time
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from hydra_core.voice.wake import WakeEngine, WakeStream  # noqa: E402
-from tests.voice.speech import (  # noqa: E402
+from hydra_core.voice.wake import WakeEngine, WakeStream
+from tests.voice.speech import (
     CONFUSABLE,
     NEGATIVE_VOICES,
     POSITIVE_SPEEDS,
