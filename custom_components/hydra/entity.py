@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, override
 
-from homeassistant.core import Context, HomeAssistant
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from hydra_core.gpu.models import GpuInfo
@@ -54,6 +57,30 @@ def gpu_device_info(coordinator: HydraStatusCoordinator, gpu: GpuInfo) -> Device
             coordinator.hass, status.worker.worker_id, coordinator.config_entry.entry_id
         ),
     )
+
+
+@callback
+def async_add_gpu_entities(
+    entry: ConfigEntry[Any],
+    status: HydraStatusCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    make: Callable[[list[GpuInfo], bool], Iterable[Entity]],
+) -> None:
+    """Add ``make(gpus, first)``'s entities for the worker's GPUs now and for any that appear
+    later (``first`` is true for the first GPUs seen)."""
+    known: set[str] = set()
+
+    @callback
+    def add_new_gpus() -> None:
+        new = [gpu for uuid, gpu in status.gpus.items() if uuid not in known]
+        if not new:
+            return
+        first = not known
+        known.update(gpu.uuid for gpu in new)
+        async_add_entities(make(new, first))
+
+    add_new_gpus()
+    entry.async_on_unload(status.async_add_listener(add_new_gpus))
 
 
 async def async_actor(hass: HomeAssistant, context: Context | None) -> Actor:

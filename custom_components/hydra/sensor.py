@@ -12,14 +12,14 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, Platform, UnitOfInformation, UnitOfTemperature
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from hydra_core.gpu.models import GpuInfo
 from hydra_core.models import WorkerStatus
 
 from .data import HydraConfigEntry
-from .entity import HydraGpuEntity, HydraWorkerEntity
+from .entity import HydraGpuEntity, HydraWorkerEntity, async_add_gpu_entities
 from .measurement import MeasurementFields, data_size, percent, watts
 from .registry import async_add_part_entities
 
@@ -123,23 +123,17 @@ async def async_setup_entry(
     async_add_entities(
         HydraWorkerSensor(coordinator, description) for description in WORKER_SENSORS
     )
-    known: set[str] = set()
-
-    @callback
-    def add_new_gpus() -> None:
-        new = [gpu for uuid, gpu in coordinator.gpus.items() if uuid not in known]
-        if not new:
-            return
-        known.update(gpu.uuid for gpu in new)
-        async_add_entities(
+    async_add_gpu_entities(
+        entry,
+        coordinator,
+        async_add_entities,
+        lambda gpus, _first: (
             HydraGpuSensor(coordinator, gpu, description)
-            for gpu in new
+            for gpu in gpus
             for description in GPU_SENSORS
             if description.has_fn(gpu)
-        )
-
-    add_new_gpus()
-    entry.async_on_unload(coordinator.async_add_listener(add_new_gpus))
+        ),
+    )
 
     async_add_part_entities(entry, Platform.SENSOR, async_add_entities)
 

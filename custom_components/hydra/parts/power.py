@@ -36,7 +36,13 @@ from ..actions import ATTR_CONFIG_ENTRY_ID, action_part
 from ..const import DOMAIN, POWER_SCAN_INTERVAL
 from ..coordinator import HydraPartCoordinator, HydraStatusCoordinator, show_issue
 from ..data import HydraConfigEntry
-from ..entity import HydraEntity, HydraWorkerPartEntity, async_actor, gpu_device_info
+from ..entity import (
+    HydraEntity,
+    HydraWorkerPartEntity,
+    async_actor,
+    async_add_gpu_entities,
+    gpu_device_info,
+)
 from ..helpers import worker_error
 from ..part import Part
 
@@ -192,23 +198,16 @@ def async_setup_selects(
 ) -> None:
     """A power profile per GPU (GPUs that appear later too), and one for all of them."""
     status = entry.runtime_data.status
-    known: set[str] = set()
 
-    @callback
-    def add_new_gpus() -> None:
-        new = [gpu for uuid, gpu in status.gpus.items() if uuid not in known]
-        if not new:
-            return
+    def selects(gpus: list[GpuInfo], first: bool) -> list[SelectEntity]:
         entities: list[SelectEntity] = [
-            HydraGpuPowerSelect(power, status, gpu, POWER_PROFILE) for gpu in new
+            HydraGpuPowerSelect(power, status, gpu, POWER_PROFILE) for gpu in gpus
         ]
-        if not known:
+        if first:
             entities.append(HydraAllPowerSelect(power, POWER_PROFILE_ALL))
-        known.update(gpu.uuid for gpu in new)
-        async_add_entities(entities)
+        return entities
 
-    add_new_gpus()
-    entry.async_on_unload(status.async_add_listener(add_new_gpus))
+    async_add_gpu_entities(entry, status, async_add_entities, selects)
 
 
 class HydraPowerEntity(HydraWorkerPartEntity[HydraPowerCoordinator]):
