@@ -24,6 +24,8 @@ from pynvml import (
     NVMLError,
 )
 
+from hydra_core.gpu.models import GpuInfo
+
 GIB = 1024**3
 
 
@@ -52,6 +54,27 @@ class FakeGpu:
 def make_gpu(index: int, **changes: Any) -> FakeGpu:
     """A distinct card per index."""
     return FakeGpu(uuid=f"GPU-{index:08x}-1111-2222-3333-444455556666", **changes)
+
+
+def reading(index: int) -> GpuInfo:
+    """What the probe must report for ``make_gpu(index)``, in the API's units."""
+    return GpuInfo(
+        index=index,
+        uuid=make_gpu(index).uuid,
+        name="NVIDIA GeForce RTX 4090",
+        utilization_percent=37.0,
+        memory_utilization_percent=12.0,
+        memory_total_bytes=24 * GIB,
+        memory_used_bytes=6 * GIB,
+        memory_free_bytes=18 * GIB,
+        temperature_c=61.0,
+        power_draw_w=187.5,
+        power_limit_w=450.0,
+        power_limit_min_w=150.0,
+        power_limit_max_w=600.0,
+        power_limit_default_w=450.0,
+        fan_percent=45.0,
+    )
 
 
 class FakeNvml(SimpleNamespace):

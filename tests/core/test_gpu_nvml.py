@@ -16,7 +16,7 @@ import pytest
 
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.models import GpuInfo
-from tests.fake_nvml import GIB, FakeGpu, FakeNvml, make_gpu
+from tests.fake_nvml import GIB, FakeGpu, FakeNvml, make_gpu, reading
 
 ALL_OPTIONAL_GETTERS = {
     "nvmlDeviceGetUtilizationRates",
@@ -163,23 +163,9 @@ def test_one_gpu_every_field_converted() -> None:
     assert report.reason is None
     assert report.driver_version == "570.86.15"
     (gpu,) = report.gpus
-    assert gpu == GpuInfo(
-        index=0,
-        uuid="GPU-00000000-1111-2222-3333-444455556666",
-        name="NVIDIA GeForce RTX 4090",
-        utilization_percent=37.0,
-        memory_utilization_percent=12.0,
-        memory_total_bytes=24 * GIB,
-        memory_used_bytes=6 * GIB,
-        memory_free_bytes=18 * GIB,
-        temperature_c=61.0,
-        power_draw_w=187.5,
-        power_limit_w=450.0,
-        power_limit_min_w=150.0,
-        power_limit_max_w=600.0,
-        power_limit_default_w=450.0,
-        fan_percent=45.0,
-    )
+    assert gpu == reading(0)
+    assert gpu.uuid == "GPU-00000000-1111-2222-3333-444455556666"
+    assert (gpu.memory_free_bytes, gpu.power_limit_w, gpu.fan_percent) == (18 * GIB, 450.0, 45.0)
 
 
 def test_byte_strings_from_old_bindings_become_text() -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
 from hydra_core.gpu.models import GpuInfo, GpuReport
 from hydra_core.models import API_VERSION, HostInfo, WorkerInfo, WorkerStatus
 from hydra_core.wire import dump, load
+from tests.fake_nvml import reading
 
 
 def full_status() -> WorkerStatus:
@@ -31,23 +33,8 @@ def full_status() -> WorkerStatus:
             available=True,
             driver_version="570.86.15",
             gpus=(
-                GpuInfo(
-                    index=0,
-                    uuid="GPU-aaaa",
-                    name="NVIDIA GeForce RTX 4090",
-                    utilization_percent=37.0,
-                    memory_utilization_percent=12.0,
-                    memory_total_bytes=24 * 1024**3,
-                    memory_used_bytes=6 * 1024**3,
-                    memory_free_bytes=18 * 1024**3,
-                    temperature_c=61.0,
-                    power_draw_w=187.5,
-                    power_limit_w=450.0,
-                    power_limit_min_w=150.0,
-                    power_limit_max_w=600.0,
-                    power_limit_default_w=450.0,
-                    fan_percent=45.0,
-                ),
+                # A card that reports every field.
+                dataclasses.replace(reading(0), uuid="GPU-aaaa"),
                 # A card that reports little: the None values must survive the trip.
                 GpuInfo(index=1, uuid="GPU-bbbb", name="Tesla K80"),
             ),
