@@ -13,15 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from homeassistant.components.notify import (
-    ATTR_DATA,
-    ATTR_TITLE,
-    DOMAIN as NOTIFY_DOMAIN,
-    BaseNotificationService,
-    NotifyEntity,
-)
-from homeassistant.config_entries import ConfigEntry, ConfigFlow
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -30,13 +21,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    MockModule,
-    MockPlatform,
     async_fire_time_changed,
-    mock_config_flow,
-    mock_integration,
-    mock_platform,
-    setup_test_component_platform,
 )
 
 from custom_components.hydra.const import (
@@ -68,86 +53,20 @@ from hydra_core.scheduler.client import TasksClient
 from tests.fake_nvml import FakeNvml
 
 from .conftest import RoutineWorker, entry_for, wait_until
+from .notify import DESK, Sent, async_setup_recording_notify
 
 PHONE = "notify.mobile_app_pixel"
-DESK = "notify.desk"
 BROKEN = "notify.broken_speaker"
 TOPIC = "mixture of experts"
 WATTS = 1000
 
 
-type Sent = list[tuple[str, str, str | None, dict[str, Any] | None]]
-
-
-class RecordingPhone(BaseNotificationService):
-    """A legacy notify service named like mobile_app's, keeping what it gets (with its data)."""
-
-    def __init__(self, sent: Sent, name: str, *, broken: bool = False) -> None:
-        self._sent = sent
-        self._name = name
-        self._broken = broken
-
-    async def async_send_message(self, message: str = "", **kwargs: Any) -> None:
-        """Record the message, or fail as a dead speaker would."""
-        if self._broken:
-            raise HomeAssistantError("the speaker is offline")
-        self._sent.append((self._name, message, kwargs.get(ATTR_TITLE), kwargs.get(ATTR_DATA)))
-
-
-class RecordingDesk(NotifyEntity):
-    """A notify entity that keeps what it gets."""
-
-    _attr_name = "Desk"
-
-    def __init__(self, sent: Sent) -> None:
-        self._sent = sent
-
-    async def async_send_message(self, message: str, title: str | None = None) -> None:
-        """Record the message."""
-        self._sent.append((DESK, message, title, None))
-
-
 @pytest.fixture
 async def sent(hass: HomeAssistant) -> Sent:
     """notify.mobile_app_pixel and notify.broken_speaker (legacy) and notify.desk (entity)."""
-    messages: Sent = []
-    for platform, name, broken in (
-        ("recording_phone", "mobile_app_pixel", False),
-        ("broken_speaker", "broken_speaker", True),
-    ):
-
-        async def get_service(*_args: Any, name: str = name, broken: bool = broken) -> Any:
-            return RecordingPhone(messages, f"{NOTIFY_DOMAIN}.{name}", broken=broken)
-
-        legacy = MockPlatform()
-        legacy.async_get_service = get_service
-        mock_platform(hass, f"{platform}.notify", legacy)
-    assert await async_setup_component(
-        hass,
-        NOTIFY_DOMAIN,
-        {
-            NOTIFY_DOMAIN: [
-                {"platform": "recording_phone", "name": "mobile_app_pixel"},
-                {"platform": "broken_speaker", "name": "broken_speaker"},
-            ]
-        },
+    return await async_setup_recording_notify(
+        hass, {"mobile_app_pixel": False, "broken_speaker": True}
     )
-
-    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.NOTIFY])
-        return True
-
-    mock_integration(hass, MockModule("test", async_setup_entry=setup_entry))
-    mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(
-        hass, NOTIFY_DOMAIN, [RecordingDesk(messages)], from_config_entry=True
-    )
-    with mock_config_flow("test", ConfigFlow):
-        entry = MockConfigEntry(domain="test")
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-    return messages
 
 
 @pytest.fixture

@@ -3,30 +3,15 @@ integration (a notify entity and a legacy notify service, both real, recording w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-from homeassistant.components.notify import (
-    ATTR_TITLE,
-    DOMAIN as NOTIFY_DOMAIN,
-    BaseNotificationService,
-    NotifyEntity,
-)
 from homeassistant.components.todo import DOMAIN as TODO_DOMAIN
-from homeassistant.config_entries import ConfigEntry, ConfigFlow
-from homeassistant.const import ATTR_ENTITY_ID, Platform
+from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    MockModule,
-    MockPlatform,
-    mock_config_flow,
-    mock_integration,
-    mock_platform,
-    setup_test_component_platform,
 )
 
 from custom_components.hydra.const import (
@@ -39,69 +24,15 @@ from custom_components.hydra.const import (
 )
 
 from .conftest import TaskWorker, setup_entry, wait_for_state, wait_until
+from .notify import DESK, Sent, async_setup_recording_notify
 
 PHONE = "notify.phone"
-DESK = "notify.desk"
-
-type Sent = list[tuple[str, str, str | None]]
-
-
-class RecordingNotifyEntity(NotifyEntity):
-    """A notify entity that keeps what it was sent."""
-
-    _attr_name = "Desk"
-
-    def __init__(self, sent: Sent) -> None:
-        self._sent = sent
-
-    async def async_send_message(self, message: str, title: str | None = None) -> None:
-        """Record the message."""
-        self._sent.append((DESK, message, title))
-
-
-class RecordingNotificationService(BaseNotificationService):
-    """A legacy notify service (as mobile_app registers) that keeps what it was sent."""
-
-    def __init__(self, sent: Sent) -> None:
-        self._sent = sent
-
-    async def async_send_message(self, message: str = "", **kwargs: Any) -> None:
-        """Record the message."""
-        self._sent.append((PHONE, message, kwargs.get(ATTR_TITLE)))
 
 
 @pytest.fixture
-async def sent(hass: HomeAssistant) -> AsyncIterator[Sent]:
+async def sent(hass: HomeAssistant) -> Sent:
     """Home Assistant's notify integration with notify.desk (an entity) and notify.phone."""
-    messages: Sent = []
-
-    async def get_service(*_args: Any) -> RecordingNotificationService:
-        return RecordingNotificationService(messages)
-
-    legacy = MockPlatform()
-    legacy.async_get_service = get_service
-    mock_platform(hass, "recording_phone.notify", legacy)
-    assert await async_setup_component(
-        hass, NOTIFY_DOMAIN, {NOTIFY_DOMAIN: [{"platform": "recording_phone", "name": "phone"}]}
-    )
-
-    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.NOTIFY])
-        return True
-
-    mock_integration(hass, MockModule("test", async_setup_entry=setup_entry))
-    mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(
-        hass, NOTIFY_DOMAIN, [RecordingNotifyEntity(messages)], from_config_entry=True
-    )
-    with mock_config_flow("test", ConfigFlow):
-        entry = MockConfigEntry(domain="test")
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-        assert hass.services.has_service(NOTIFY_DOMAIN, "phone")
-        assert hass.states.get(DESK) is not None
-        yield messages
+    return await async_setup_recording_notify(hass, {"phone": False})
 
 
 async def _queue_test_task(hass: HomeAssistant, **payload: Any) -> dict[str, Any]:
@@ -195,8 +126,8 @@ async def test_failure_and_success_notify_the_chosen_targets(
         "the test asked this task to fail"
     )
     assert sorted(sent) == [
-        (DESK, message, "Hydra task failed"),
-        (PHONE, message, "Hydra task failed"),
+        (DESK, message, "Hydra task failed", None),
+        (PHONE, message, "Hydra task failed", None),
     ]
 
     sent.clear()
@@ -213,6 +144,7 @@ async def test_failure_and_success_notify_the_chosen_targets(
             PHONE,
             f"test (outcome=succeed, hold=False) (task {succeeded['task_id']}) succeeded on gpubox",
             "Hydra task succeeded",
+            None,
         )
     ]
 
