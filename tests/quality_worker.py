@@ -9,13 +9,11 @@ from typing import Any
 import aiohttp
 
 from hydra_core.client import HydraClient
-from hydra_core.models import Actor
 from hydra_core.quality.service import QualityService
 from hydra_core.worker.app import API_PREFIX
+from tests.worker_identity import TOKEN
 
-TOKEN = "quality-test-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-USER = Actor(type="user", id="u1", name="Ada")
 
 
 class QualityWorker:

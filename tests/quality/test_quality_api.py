@@ -36,7 +36,8 @@ from hydra_core.scheduler.part import TasksPart
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.quality.conftest import CONFIGS, KINDS, TINY_MODEL, bilevel_png, encode, picture
-from tests.quality_worker import TOKEN, USER, QualityWorker
+from tests.quality_worker import QualityWorker
+from tests.worker_identity import TOKEN, USER
 
 # Character-only scores are 100 for the reference image itself; the tiny model puts every other
 # picture at or below 98 (cosine 0.98), so this threshold splits them for sure.

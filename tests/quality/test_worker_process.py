@@ -15,7 +15,6 @@ import aiohttp
 import pytest
 
 from hydra_core.client import HydraClient
-from hydra_core.models import Actor
 from hydra_core.quality.client import QualityClient
 from hydra_core.scheduler.client import TasksClient
 from tests.quality.conftest import TINY_MODEL, encode, picture, tiny_worker_command
@@ -26,9 +25,7 @@ from tests.worker.test_cli import (
     wait_for_health,
     worker_env,
 )
-
-TOKEN = "quality-process-token-0123456789"
-USER = Actor(type="user", id="u1", name="Ada")
+from tests.worker_identity import TOKEN, USER
 
 
 @pytest.fixture

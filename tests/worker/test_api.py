@@ -24,17 +24,16 @@ from hydra_core.client import (
 )
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.models import GpuInfo
-from hydra_core.models import API_VERSION, WorkerInfo, WorkerStatus
+from hydra_core.models import API_VERSION, WorkerStatus
 from hydra_core.power.client import PowerClient
 from hydra_core.voice.client import VoiceClient
 from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import GIB, FakeNvml, make_gpu
+from tests.worker_identity import INFO, TOKEN
 
 from .conftest import LOOPBACK, ServeApp, ServeWorker
 
-TOKEN = "test-token-0123456789abcdef"
-INFO = WorkerInfo(worker_id="0f1e2d3c4b5a", name="gpu-box", version="0.1.0")
 GPU_FIELDS = {field.name for field in dataclasses.fields(GpuInfo)}
 
 

@@ -13,13 +13,12 @@ from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraC
 from hydra_core.containers.client import ContainersClient
 from hydra_core.events import EventBus
 from hydra_core.gpu import NoGpuProbe
-from hydra_core.models import EVENT_HELLO, Actor, WorkerInfo
+from hydra_core.models import EVENT_HELLO, Actor
 from hydra_core.worker.app import create_app
+from tests.worker_identity import INFO, TOKEN
 
 from .conftest import ServeWorker
 
-TOKEN = "events-test-token-0123456789"
-INFO = WorkerInfo(worker_id="w1", name="box", version="0.1.0")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -37,7 +36,7 @@ async def test_event_stream_says_hello_then_streams(
     client = HydraClient(http, url, TOKEN)
     events = client.async_events()
     hello = await asyncio.wait_for(anext(events), 2)
-    assert (hello.type, hello.data["worker_id"]) == (EVENT_HELLO, "w1")
+    assert (hello.type, hello.data["worker_id"]) == (EVENT_HELLO, INFO.worker_id)
     bus.publish("container", {"name": "web", "state": "exited"})
     event = await asyncio.wait_for(anext(events), 2)
     assert (event.type, event.data) == ("container", {"name": "web", "state": "exited"})

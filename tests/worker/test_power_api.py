@@ -27,10 +27,10 @@ from hydra_core.power.models import EVENT_POWER, PowerSettings, PowerStatus
 from hydra_core.power.part import PowerPart
 from hydra_core.wire import load
 from tests.fake_nvml import FakeNvml, make_gpu
+from tests.worker_identity import TOKEN
 
 from .conftest import ServeWorker
 
-TOKEN = "power-test-token-0123456789"
 USER = Actor(type="user", id="u1", name="Alice")
 # The watch loop's interval in these tests.
 INTERVAL_S = 0.05

@@ -32,7 +32,8 @@ from hydra_core.quality.part import QualityPart
 from hydra_core.quality.review import NewAsset
 from hydra_core.quality.service import QualityService
 from hydra_core.wire import load
-from tests.quality_worker import TOKEN, USER, QualityWorker
+from tests.quality_worker import QualityWorker
+from tests.worker_identity import TOKEN, USER
 
 from .conftest import ServeWorker
 

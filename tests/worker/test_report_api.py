@@ -22,7 +22,7 @@ from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.history import GpuHistory
 from hydra_core.gpu.part import GpuPart
-from hydra_core.models import Actor, WorkerInfo
+from hydra_core.models import Actor
 from hydra_core.scheduler import (
     PermanentTaskError,
     Scheduler,
@@ -35,12 +35,10 @@ from hydra_core.scheduler.models import Task
 from hydra_core.scheduler.part import TasksPart
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
+from tests.worker_identity import INFO, TOKEN, USER
 
 from .conftest import ServeWorker, run_healthy_sick_and_exited
 
-TOKEN = "report-test-token-0123456789"
-INFO = WorkerInfo(worker_id="w-report", name="box", version="0.1.0")
-USER = Actor(type="user", id="u1", name="Ada")
 HEALER = Actor(type="self_heal")
 
 

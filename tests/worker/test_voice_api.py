@@ -17,10 +17,9 @@ from hydra_core.voice.options import VoiceOptions
 from hydra_core.voice.part import VoicePart
 from hydra_core.voice.service import SETTINGS_FILE, VoiceService
 from hydra_core.wire import dump
+from tests.worker_identity import TOKEN
 
 from .conftest import LOOPBACK, ServeWorker
-
-TOKEN = "voice-test-token-0123456789"
 
 MakeClient = Callable[..., Any]
 
