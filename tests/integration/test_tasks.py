@@ -53,6 +53,13 @@ async def _queue(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
     )
 
 
+async def _todo(hass: HomeAssistant, service: str, **data: Any) -> None:
+    """Call a to-do list action on the queue, as the to-do card does."""
+    await hass.services.async_call(
+        TODO_DOMAIN, service, data, target={ATTR_ENTITY_ID: QUEUE}, blocking=True
+    )
+
+
 async def _worker_task_state(worker: TaskWorker, task_id: int) -> str:
     assert worker.scheduler is not None
     return (await worker.scheduler.async_get(task_id)).state
@@ -112,12 +119,8 @@ async def test_todo_lists_adds_and_cancels(
     await _pause(hass)
     assert task_worker.scheduler.settings.paused
 
-    await hass.services.async_call(
-        TODO_DOMAIN, "add_item", {"item": "Tidy up"}, target={ATTR_ENTITY_ID: QUEUE}, blocking=True
-    )
-    await hass.services.async_call(
-        TODO_DOMAIN, "add_item", {"item": "test"}, target={ATTR_ENTITY_ID: QUEUE}, blocking=True
-    )
+    await _todo(hass, "add_item", item="Tidy up")
+    await _todo(hass, "add_item", item="test")
     await wait_for_state(hass, QUEUE, "2")
     first, second = await _items(hass)
     assert first["summary"] == "maintenance (retention_days=30, dry_run=False)"
@@ -127,40 +130,20 @@ async def test_todo_lists_adds_and_cancels(
     assert second["summary"] == "test (outcome=succeed, hold=False)"
     await wait_for_state(hass, QUEUED, "2", within=COUNTS_DEADLINE_S)
 
-    await hass.services.async_call(
-        TODO_DOMAIN,
-        "update_item",
-        {"item": first["uid"], "status": "completed"},
-        target={ATTR_ENTITY_ID: QUEUE},
-        blocking=True,
-    )
+    await _todo(hass, "update_item", item=first["uid"], status="completed")
     assert await _worker_task_state(task_worker, int(first["uid"])) == "cancelled"
-    await hass.services.async_call(
-        TODO_DOMAIN,
-        "remove_item",
-        {"item": [second["uid"]]},
-        target={ATTR_ENTITY_ID: QUEUE},
-        blocking=True,
-    )
+    await _todo(hass, "remove_item", item=[second["uid"]])
     assert await _worker_task_state(task_worker, int(second["uid"])) == "cancelled"
     await wait_for_state(hass, QUEUE, "0")
     items = await _items(hass)
     assert {item["status"] for item in items} == {TodoItemStatus.COMPLETED}
     # A finished task stays in the worker's history: removing its item changes nothing.
-    await hass.services.async_call(
-        TODO_DOMAIN, "remove_completed_items", target={ATTR_ENTITY_ID: QUEUE}, blocking=True
-    )
+    await _todo(hass, "remove_completed_items")
     assert len(await _items(hass)) == 2
     await wait_for_state(hass, QUEUED, "0", within=COUNTS_DEADLINE_S)
 
     # Re-opening a cancelled item retries its task.
-    await hass.services.async_call(
-        TODO_DOMAIN,
-        "update_item",
-        {"item": first["uid"], "status": "needs_action"},
-        target={ATTR_ENTITY_ID: QUEUE},
-        blocking=True,
-    )
+    await _todo(hass, "update_item", item=first["uid"], status="needs_action")
     assert await _worker_task_state(task_worker, int(first["uid"])) == "queued"
 
 
