@@ -445,30 +445,35 @@ async def test_client_worker_that_never_answers(
     answer.set()
 
 
-async def test_client_against_a_web_page(http: aiohttp.ClientSession, serve_app: ServeApp) -> None:
-    async def page(_request: web.Request) -> web.Response:
-        return web.Response(text="<html><body>Router login</body></html>", content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", page)
-    url = await serve_app(app)
-    client = HydraClient(http, url, TOKEN)
-
-    with pytest.raises(HydraConnectionError, match="text/html"):
-        await client.async_status()
-    with pytest.raises(HydraConnectionError):
-        await client.async_health()
-
-
-async def test_client_against_json_that_is_not_a_worker(
-    http: aiohttp.ClientSession, serve_app: ServeApp
+@pytest.mark.parametrize(
+    ("answer", "match"),
+    [
+        (
+            lambda: web.Response(
+                text="<html><body>Router login</body></html>", content_type="text/html"
+            ),
+            "text/html",
+        ),
+        (lambda: web.json_response({"hello": "world"}), "does not understand"),
+    ],
+    ids=["web page", "json that is not a worker"],
+)
+async def test_client_against_something_that_is_not_a_worker(
+    http: aiohttp.ClientSession,
+    serve_app: ServeApp,
+    answer: Callable[[], web.Response],
+    match: str,
 ) -> None:
+    """A router's login page or another JSON service at the URL is named as such."""
+
     async def other(_request: web.Request) -> web.Response:
-        return web.json_response({"hello": "world"})
+        return answer()
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", other)
     client = HydraClient(http, await serve_app(app), TOKEN)
 
-    with pytest.raises(HydraConnectionError, match="does not understand"):
+    with pytest.raises(HydraConnectionError, match=match):
         await client.async_status()
+    with pytest.raises(HydraConnectionError):
+        await client.async_health()
