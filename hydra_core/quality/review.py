@@ -9,6 +9,7 @@ asset that is pending or was auto-accepted; once a person decided it, the decisi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 import json
@@ -52,10 +53,9 @@ CREATE TABLE IF NOT EXISTS assets (
 );
 CREATE INDEX IF NOT EXISTS assets_state ON assets (state, id);
 """
-_COLUMNS = (
-    "id, state, character, prompt, name, content_type, width, height, score, threshold, reason,"
-    " created_at, decided_at, decided_by"
-)
+# Every column an Asset has, by its field names; ``score`` and ``decided_by`` are JSON.
+_FIELDS = tuple(field.name for field in dataclasses.fields(Asset))
+_COLUMNS = ", ".join(_FIELDS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,35 +224,8 @@ class ReviewStore(SqliteStore):
 
 
 def _asset(row: tuple[Any, ...]) -> Asset:
-    (
-        asset_id,
-        state,
-        character,
-        prompt,
-        name,
-        content_type,
-        width,
-        height,
-        score,
-        threshold,
-        reason,
-        created_at,
-        decided_at,
-        decided_by,
-    ) = row
-    return Asset(
-        id=asset_id,
-        state=state,
-        character=character,
-        prompt=prompt,
-        name=name,
-        content_type=content_type,
-        width=width,
-        height=height,
-        score=load(ImageScore, json.loads(score)),
-        threshold=threshold,
-        reason=reason,
-        created_at=created_at,
-        decided_at=decided_at,
-        decided_by=None if decided_by is None else load(Actor, json.loads(decided_by)),
-    )
+    data = dict(zip(_FIELDS, row, strict=True))
+    for field in ("score", "decided_by"):
+        if data[field] is not None:
+            data[field] = json.loads(data[field])
+    return load(Asset, data)
