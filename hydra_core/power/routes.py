@@ -7,15 +7,10 @@ from aiohttp import web
 from ..models import CallerActor
 from ..wire import dump, read_body
 from ..worker.requests import check_query
-from .manager import PowerManager
 from .models import PowerRequest
 from .part import PowerPart
 
 routes = web.RouteTableDef()
-
-
-def _power(request: web.Request) -> PowerManager:
-    return PowerPart.of(request).service
 
 
 @routes.get("/power")
@@ -23,7 +18,7 @@ async def handle_status(request: web.Request) -> web.Response:
     """Every GPU's profile, target and enforced limit; ``available`` false (and why) without
     NVML or a GPU."""
     check_query(request, {})
-    status = await _power(request).async_status()
+    status = await PowerPart.service_of(request).async_status()
     return web.json_response(dump(status))
 
 
@@ -32,7 +27,7 @@ async def handle_set(request: web.Request) -> web.Response:
     """``{"profile": "eco"|"balanced"|"full"}`` or ``{"limit_w": watts}``, optionally on
     ``"gpus": [index, ...]`` (default all), on behalf of ``"actor"``."""
     check_query(request, {})
-    power = _power(request)
+    power = PowerPart.service_of(request)
     body = await read_body(request, PowerRequest)
     status = await power.async_set(
         CallerActor.resolve(body.actor),

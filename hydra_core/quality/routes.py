@@ -27,15 +27,11 @@ from .models import (
 )
 from .part import QualityPart
 from .review import MAX_LIST
-from .service import ImageInput, QualityService
+from .service import ImageInput
 
 routes = web.RouteTableDef()
 # 64 MiB of JSON: about 48 MiB of image once base64 is decoded.
 MAX_IMAGE_BODY = 64 * 1024 * 1024
-
-
-def _quality(request: web.Request) -> QualityService:
-    return QualityPart.of(request).service
 
 
 def _text(value: str | None) -> str | None:
@@ -66,7 +62,7 @@ def _asset_id(request: web.Request) -> int:
 async def handle_status(request: web.Request) -> web.Response:
     """Whether scoring can run (and why not), the model, the pending count, the learning."""
     check_query(request, {})
-    status = await _quality(request).async_status()
+    status = await QualityPart.service_of(request).async_status()
     return web.json_response(dump(status))
 
 
@@ -74,7 +70,7 @@ async def handle_status(request: web.Request) -> web.Response:
 async def handle_learning(request: web.Request) -> web.Response:
     """What the decisions taught, per character: threshold, counts, reasons, prompt terms."""
     check_query(request, {})
-    learning = _quality(request).learning()
+    learning = QualityPart.service_of(request).learning()
     return web.json_response({"learning": [dump(item) for item in learning]})
 
 
@@ -83,7 +79,7 @@ async def handle_score(request: web.Request) -> web.Response:
     """``{images: [{data, name?}], prompt?, character?, style_prompt?}``: the images ranked,
     best first; nothing is kept."""
     check_query(request, {})
-    quality = _quality(request)
+    quality = QualityPart.service_of(request)
     body = await read_body(request, ScoreRequest, max_size=MAX_IMAGE_BODY)
     images = [
         ImageInput(_image(item.data, f"images[{number}].data"), _text(item.name))
@@ -105,7 +101,7 @@ async def handle_score(request: web.Request) -> web.Response:
 async def handle_characters(request: web.Request) -> web.Response:
     """Every character of the registry."""
     check_query(request, {})
-    characters = _quality(request).characters.list()
+    characters = QualityPart.service_of(request).characters.list()
     return web.json_response({"characters": [dump(item) for item in characters]})
 
 
@@ -113,7 +109,7 @@ async def handle_characters(request: web.Request) -> web.Response:
 async def handle_create_character(request: web.Request) -> web.Response:
     """``{name, style_notes?, voice?}``: a new character, its id made from its name."""
     check_query(request, {})
-    quality = _quality(request)
+    quality = QualityPart.service_of(request)
     character = await quality.async_create_character(await read_body(request, CharacterChanges))
     return web.json_response(dump(character), status=201)
 
@@ -122,7 +118,7 @@ async def handle_create_character(request: web.Request) -> web.Response:
 async def handle_character(request: web.Request) -> web.Response:
     """One character."""
     check_query(request, {})
-    character = _quality(request).characters.get(request.match_info["character_id"])
+    character = QualityPart.service_of(request).characters.get(request.match_info["character_id"])
     return web.json_response(dump(character))
 
 
@@ -130,7 +126,7 @@ async def handle_character(request: web.Request) -> web.Response:
 async def handle_update_character(request: web.Request) -> web.Response:
     """Change any of ``name``, ``style_notes``, ``voice``."""
     check_query(request, {})
-    quality = _quality(request)
+    quality = QualityPart.service_of(request)
     character = await quality.async_update_character(
         request.match_info["character_id"], await read_body(request, CharacterChanges)
     )
@@ -141,7 +137,7 @@ async def handle_update_character(request: web.Request) -> web.Response:
 async def handle_delete_character(request: web.Request) -> web.Response:
     """Forget a character and its reference images; its assets stay."""
     check_query(request, {})
-    await _quality(request).async_delete_character(request.match_info["character_id"])
+    await QualityPart.service_of(request).async_delete_character(request.match_info["character_id"])
     return web.Response(status=204)
 
 
@@ -149,7 +145,7 @@ async def handle_delete_character(request: web.Request) -> web.Response:
 async def handle_add_reference(request: web.Request) -> web.Response:
     """``{data}``: keep a PNG, JPEG or WebP image as one of the character's references."""
     check_query(request, {})
-    quality = _quality(request)
+    quality = QualityPart.service_of(request)
     body = await read_body(request, ReferenceRequest, max_size=MAX_IMAGE_BODY)
     character = await quality.async_add_reference(
         request.match_info["character_id"], _image(body.data, "data")
@@ -161,7 +157,7 @@ async def handle_add_reference(request: web.Request) -> web.Response:
 async def handle_remove_reference(request: web.Request) -> web.Response:
     """Stop using one reference image (by the name the character lists)."""
     check_query(request, {})
-    character = await _quality(request).async_remove_reference(
+    character = await QualityPart.service_of(request).async_remove_reference(
         request.match_info["character_id"], request.match_info["name"]
     )
     return web.json_response(dump(character))
@@ -175,7 +171,7 @@ async def handle_submit(request: web.Request) -> web.Response:
     """``{data, prompt?, character?, name?}``: score and keep an image; auto-accepted at or
     above its character's threshold, else pending review."""
     check_query(request, {})
-    quality = _quality(request)
+    quality = QualityPart.service_of(request)
     body = await read_body(request, AssetRequest, max_size=MAX_IMAGE_BODY)
     asset = await quality.async_submit(
         ImageInput(_image(body.data, "data"), _text(body.name)),
@@ -193,7 +189,7 @@ async def handle_assets(request: web.Request) -> web.Response:
         request,
         {"state": f"one of {', '.join(ASSET_STATES)}", "limit": f"1 to {MAX_LIST} (default 100)"},
     )
-    assets = await _quality(request).async_assets(
+    assets = await QualityPart.service_of(request).async_assets(
         state=query_choice(request, "state", ASSET_STATES), limit=query_limit(request, MAX_LIST)
     )
     return web.json_response({"assets": [dump(asset) for asset in assets]})
@@ -203,7 +199,7 @@ async def handle_assets(request: web.Request) -> web.Response:
 async def handle_asset(request: web.Request) -> web.Response:
     """One asset."""
     check_query(request, {})
-    asset = await _quality(request).async_asset(_asset_id(request))
+    asset = await QualityPart.service_of(request).async_asset(_asset_id(request))
     return web.json_response(dump(asset))
 
 
@@ -211,7 +207,7 @@ async def handle_asset(request: web.Request) -> web.Response:
 async def handle_asset_image(request: web.Request) -> web.Response:
     """The asset's image, as it was submitted."""
     check_query(request, {})
-    data, content_type = await _quality(request).async_asset_image(_asset_id(request))
+    data, content_type = await QualityPart.service_of(request).async_asset_image(_asset_id(request))
     return web.Response(body=data, content_type=content_type)
 
 
@@ -220,7 +216,7 @@ async def handle_review(request: web.Request) -> web.Response:
     """``{decision: accept|reject, reason?, actor?}``: a person's decision on an asset that is
     pending or was auto-accepted; 409 ``asset_decided`` once a person decided it."""
     check_query(request, {})
-    quality = _quality(request)
+    quality = QualityPart.service_of(request)
     body = await read_body(request, ReviewRequest)
     asset = await quality.async_review(
         _asset_id(request),

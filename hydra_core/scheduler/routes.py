@@ -18,10 +18,6 @@ from .store import MAX_LIST, TaskQuery
 routes = web.RouteTableDef()
 
 
-def _scheduler(request: web.Request) -> Scheduler:
-    return TasksPart.of(request).service
-
-
 def _task_id(request: web.Request) -> int:
     raw = request.match_info["task_id"]
     if not raw.isdecimal():
@@ -34,7 +30,7 @@ async def _one_task(
 ) -> web.Response:
     """A route on one task by its id: ``call`` on the scheduler, the task back as JSON."""
     check_query(request, {})
-    task = await call(_scheduler(request), _task_id(request))
+    task = await call(TasksPart.service_of(request), _task_id(request))
     return web.json_response(dump(task))
 
 
@@ -42,7 +38,7 @@ async def _one_task(
 async def handle_create(request: web.Request) -> web.Response:
     """Queue a task: ``{kind, payload, priority, max_attempts, actor}``."""
     check_query(request, {})
-    scheduler = _scheduler(request)
+    scheduler = TasksPart.service_of(request)
     body = await read_body(request, TaskRequest)
     task = await scheduler.async_enqueue(
         body.kind,
@@ -66,7 +62,7 @@ async def handle_list(request: web.Request) -> web.Response:
             "limit": f"1 to {MAX_LIST} (default 100)",
         },
     )
-    tasks = await _scheduler(request).async_list(
+    tasks = await TasksPart.service_of(request).async_list(
         TaskQuery(
             state=query_choice(request, "state", TASK_STATES),
             kind=request.query.get("kind"),
@@ -106,14 +102,14 @@ async def _state(scheduler: Scheduler) -> web.Response:
 async def handle_scheduler(request: web.Request) -> web.Response:
     """Settings, today's counts and the accepted kinds."""
     check_query(request, {})
-    return await _state(_scheduler(request))
+    return await _state(TasksPart.service_of(request))
 
 
 @routes.put("/scheduler")
 async def handle_update_scheduler(request: web.Request) -> web.Response:
     """Change settings: any of the thresholds, ``max_concurrent``, ``paused``."""
     check_query(request, {})
-    scheduler = _scheduler(request)
+    scheduler = TasksPart.service_of(request)
     changes = await read_body(request, SchedulerChanges, code="invalid_setting")
     await scheduler.async_update_settings(**changes)
     return await _state(scheduler)

@@ -9,20 +9,16 @@ from ..worker.errors import ApiError
 from ..worker.requests import check_query
 from .models import VoiceChanges
 from .part import VoicePart
-from .service import VoiceService, VoiceSettingsError
+from .service import VoiceSettingsError
 
 routes = web.RouteTableDef()
-
-
-def _voice(request: web.Request) -> VoiceService:
-    return VoicePart.of(request).service
 
 
 @routes.get("/voice")
 async def handle_status(request: web.Request) -> web.Response:
     """The Wyoming port, each service (offered or why not) and the settings."""
     check_query(request, {})
-    return web.json_response(dump(_voice(request).status()))
+    return web.json_response(dump(VoicePart.service_of(request).status()))
 
 
 @routes.put("/voice")
@@ -30,7 +26,7 @@ async def handle_update(request: web.Request) -> web.Response:
     """Change any of ``wake_threshold``, ``wake_trigger_level``, ``stt_model``, ``tts_voice``,
     ``tts_speed``; all are checked before any is applied."""
     check_query(request, {})
-    voice = _voice(request)
+    voice = VoicePart.service_of(request)
     try:
         status = voice.update(await read_body(request, VoiceChanges, code="invalid_setting"))
     except VoiceSettingsError as err:

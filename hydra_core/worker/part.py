@@ -147,5 +147,10 @@ class RunningPart(Part, Generic[_R]):
         """Stop it."""
         await self.service.async_stop()
 
+    @classmethod
+    def service_of(cls, request: web.Request) -> _R:
+        """The running part's service for a request, or a 404 saying the worker runs without it."""
+        return cls.of(request).service
+
 
 PARTS_KEY = web.AppKey("parts", dict[str, Part])
