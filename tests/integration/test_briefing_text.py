@@ -24,6 +24,12 @@ def _audit(number: int, container: str, result: str = "ok", actor: Actor = HEALE
     )
 
 
+def _night(index: int, **readings: float) -> GpuNight:
+    return GpuNight(
+        index=index, uuid=f"gpu-{index}", name="NVIDIA GeForce RTX 4090", samples=100, **readings
+    )
+
+
 def _task(number: int, kind: str, state: str, **fields: object) -> Task:
     return Task(
         id=number,
@@ -54,22 +60,8 @@ REPORT = NightReport(
     ),
     waiting=1,
     gpus=(
-        GpuNight(
-            index=0,
-            uuid="a",
-            name="NVIDIA GeForce RTX 4090",
-            peak_temperature_c=71,
-            energy_wh=1_500,
-            samples=100,
-        ),
-        GpuNight(
-            index=1,
-            uuid="b",
-            name="NVIDIA GeForce RTX 4090",
-            peak_temperature_c=64,
-            energy_wh=900,
-            samples=100,
-        ),
+        _night(0, peak_temperature_c=71, energy_wh=1_500),
+        _night(1, peak_temperature_c=64, energy_wh=900),
     ),
     healing=(
         _audit(1, "comfyui"),
