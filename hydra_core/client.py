@@ -126,13 +126,13 @@ class HydraClient:
         except aiohttp.WSServerHandshakeError as err:
             if err.status == 401:
                 raise HydraAuthError("The worker refused the token") from err
-            raise HydraConnectionError(f"{self.url}: {err}") from err
+            raise self._unreachable(err) from err
         except TimeoutError as err:
             raise HydraConnectionError(
                 f"{self.url} sent nothing for {STALE_STREAM_S:g} s on its event stream"
             ) from err
         except (aiohttp.ClientError, ValueError) as err:
-            raise HydraConnectionError(f"{self.url}: {err!r}") from err
+            raise self._unreachable(err) from err
         raise HydraConnectionError(f"{self.url} closed the event stream")
 
     async def request_bytes(self, path: str) -> tuple[bytes, str]:
@@ -147,15 +147,9 @@ class HydraClient:
                     body = await response.json()
                 except (aiohttp.ContentTypeError, ValueError):
                     body = {}
-        except TimeoutError as err:
-            raise HydraConnectionError(
-                f"{self.url} did not answer within {self._timeout.total:g} s"
-            ) from err
-        except aiohttp.ClientError as err:
-            raise HydraConnectionError(f"{self.url}: {err}") from err
-        if response.status == 401:
-            raise HydraAuthError(body.get("message", "The worker refused the token"))
-        raise HydraApiError(response.status, body.get("code", "unknown"), body.get("message", ""))
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise self._unreachable(err, self._timeout) from err
+        raise _refused(response.status, body)
 
     async def call(
         self,
@@ -209,21 +203,29 @@ class HydraClient:
                         f"{response.content_type or 'no content type'}; is it a Hydra worker?"
                     )
                 body = await response.json()
-        except TimeoutError as err:
-            raise HydraConnectionError(
-                f"{self.url} did not answer within {timeout.total:g} s"
-            ) from err
-        except (aiohttp.ClientError, ValueError) as err:
-            raise HydraConnectionError(f"{self.url}: {err}") from err
+        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+            raise self._unreachable(err, timeout) from err
         if not isinstance(body, dict):
             raise HydraConnectionError(f"{self.url} answered with unexpected JSON")
-        if response.status == 401:
-            raise HydraAuthError(body.get("message", "The worker refused the token"))
         if response.status >= 400:
-            raise HydraApiError(
-                response.status, body.get("code", "unknown"), body.get("message", "")
-            )
+            raise _refused(response.status, body)
         return body
+
+    def _unreachable(
+        self, err: Exception, timeout: aiohttp.ClientTimeout | None = None
+    ) -> HydraConnectionError:
+        """A failure to reach the worker, in words that name it but never carry the request
+        (whose headers hold the token)."""
+        if isinstance(err, TimeoutError) and timeout is not None:
+            return HydraConnectionError(f"{self.url} did not answer within {timeout.total:g} s")
+        return HydraConnectionError(f"{self.url}: {type(err).__name__}: {err}")
+
+
+def _refused(status: int, body: dict[str, Any]) -> HydraError:
+    """The API's error answer as an exception."""
+    if status == 401:
+        return HydraAuthError(body.get("message", "The worker refused the token"))
+    return HydraApiError(status, body.get("code", "unknown"), body.get("message", ""))
 
 
 class PartClient:
