@@ -13,6 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraError
 
+from .actions import async_register_actions
 from .const import DOMAIN
 from .coordinator import HydraPartCoordinator, HydraStatusCoordinator
 from .data import HydraConfigEntry, HydraData
@@ -20,7 +21,7 @@ from .entity import worker_device_info
 from .event_stream import HydraEventStream
 from .notify import async_setup_phone_actions
 from .registry import PARTS
-from .routine import PHONE_ACTIONS as ROUTINE_PHONE_ACTIONS, HydraRoutine, async_setup_routine
+from .routine import PHONE_ACTIONS as ROUTINE_PHONE_ACTIONS, ROUTINE_ACTIONS, HydraRoutine
 
 # The worker's own entities (status, briefing) and every part's.
 PLATFORMS: list[Platform] = sorted(
@@ -32,9 +33,10 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions, which work on any loaded worker that has their part."""
     for part in PARTS:
-        if part.setup_actions is not None:
-            part.setup_actions(hass)
-    async_setup_routine(hass)
+        async_register_actions(hass, part.actions)
+        if part.setup is not None:
+            part.setup(hass)
+    async_register_actions(hass, ROUTINE_ACTIONS)
     phone_actions = dict(ROUTINE_PHONE_ACTIONS)
     for part in PARTS:
         phone_actions.update(part.phone_actions)

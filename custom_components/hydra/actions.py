@@ -3,9 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from homeassistant.core import ServiceCall
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, service
 import probatio
@@ -19,6 +26,21 @@ if TYPE_CHECKING:
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 # The schema of an action that takes nothing but the worker.
 ENTRY_SCHEMA: Final = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+
+# An action: what handles a call, and the schema its data must fit.
+type Action = tuple[
+    Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]],
+    probatio.Schema | probatio.All[Any],
+]
+
+
+@callback
+def async_register_actions(hass: HomeAssistant, actions: Mapping[str, Action]) -> None:
+    """Register Hydra actions; each answers what it did when asked to."""
+    for name, (handler, schema) in actions.items():
+        hass.services.async_register(
+            DOMAIN, name, handler, schema=schema, supports_response=SupportsResponse.OPTIONAL
+        )
 
 
 def action_entry(call: ServiceCall) -> HydraConfigEntry:

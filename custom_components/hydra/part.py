@@ -11,6 +11,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 if TYPE_CHECKING:
+    from .actions import Action
     from .coordinator import HydraPartCoordinator
     from .data import HydraConfigEntry
 
@@ -31,8 +32,10 @@ class Part[C: HydraPartCoordinator[Any, Any]]:
     # The worker's event types that go to the part's coordinator (its async_handle_event).
     events: frozenset[str]
     platforms: Mapping[Platform, EntitySetup[C]] = field(default_factory=dict)
-    # Registers the part's actions (once, in async_setup).
-    setup_actions: Callable[[HomeAssistant], None] | None = None
+    # The part's actions (registered once, in async_setup), by name.
+    actions: Mapping[str, Action] = field(default_factory=dict)
+    # Registers anything else the part serves once, in async_setup (an HTTP view).
+    setup: Callable[[HomeAssistant], None] | None = None
     # The phone notification buttons the part answers, by action prefix.
     phone_actions: Mapping[str, PhoneAction] = field(default_factory=dict)
     # Forgets what the part kept for a config entry that is being deleted.

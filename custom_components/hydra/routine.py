@@ -20,7 +20,6 @@ from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
     ServiceResponse,
-    SupportsResponse,
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError
@@ -34,7 +33,7 @@ from hydra_core.client import HydraError
 from hydra_core.power.models import GpuPower, PowerStatus
 from hydra_core.scheduler.client import TasksClient
 
-from .actions import ENTRY_SCHEMA, action_entry, require_part
+from .actions import ENTRY_SCHEMA, Action, action_entry, require_part
 from .briefing import Briefing, async_compose, phone_actions
 from .const import (
     ACTION_PAUSE,
@@ -504,18 +503,12 @@ async def _async_briefing(call: ServiceCall) -> ServiceResponse:
     )
 
 
-@callback
-def async_setup_routine(hass: HomeAssistant) -> None:
-    """Register the routine's actions."""
-    for name, handler, schema in (
-        (SERVICE_LEAVE_HOME, _async_leave, LEAVE_SCHEMA),
-        (SERVICE_ARRIVE_HOME, _async_arrive, ENTRY_SCHEMA),
-        (SERVICE_BEDTIME, _async_bedtime, ENTRY_SCHEMA),
-        (SERVICE_BRIEFING, _async_briefing, BRIEFING_SCHEMA),
-    ):
-        hass.services.async_register(
-            DOMAIN, name, handler, schema=schema, supports_response=SupportsResponse.OPTIONAL
-        )
+ROUTINE_ACTIONS: Final[dict[str, Action]] = {
+    SERVICE_LEAVE_HOME: (_async_leave, LEAVE_SCHEMA),
+    SERVICE_ARRIVE_HOME: (_async_arrive, ENTRY_SCHEMA),
+    SERVICE_BEDTIME: (_async_bedtime, ENTRY_SCHEMA),
+    SERVICE_BRIEFING: (_async_briefing, BRIEFING_SCHEMA),
+}
 
 
 def _phone_step(action: str) -> PhoneAction:
@@ -536,4 +529,4 @@ PHONE_ACTIONS: Final[dict[str, PhoneAction]] = {
 }
 
 
-__all__ = ["PHONE_ACTIONS", "HydraRoutine", "async_setup_routine", "options_section"]
+__all__ = ["PHONE_ACTIONS", "ROUTINE_ACTIONS", "HydraRoutine", "options_section"]

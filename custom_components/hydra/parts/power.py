@@ -13,10 +13,8 @@ from homeassistant.components.select import SelectEntity, SelectEntityDescriptio
 from homeassistant.const import Platform
 from homeassistant.core import (
     Context,
-    HomeAssistant,
     ServiceCall,
     ServiceResponse,
-    SupportsResponse,
     callback,
 )
 from homeassistant.exceptions import ServiceValidationError
@@ -170,18 +168,6 @@ async def _async_set_power_profile(call: ServiceCall) -> ServiceResponse:
     }
 
 
-@callback
-def async_setup_power_actions(hass: HomeAssistant) -> None:
-    """Register the power profile action."""
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_SET_POWER_PROFILE,
-        _async_set_power_profile,
-        schema=SET_POWER_PROFILE_SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
-
-
 POWER_PROFILE = SelectEntityDescription(
     key="power_profile", translation_key="power_profile", options=list(POWER_PROFILES)
 )
@@ -291,5 +277,5 @@ POWER = Part(
     coordinator=HydraPowerCoordinator,
     events=frozenset({EVENT_POWER}),
     platforms={Platform.SELECT: async_setup_selects},
-    setup_actions=async_setup_power_actions,
+    actions={SERVICE_SET_POWER_PROFILE: (_async_set_power_profile, SET_POWER_PROFILE_SCHEMA)},
 )

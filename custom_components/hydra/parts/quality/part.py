@@ -7,7 +7,7 @@ from hydra_core.quality.models import EVENT_ASSET, EVENT_QUALITY
 from ...part import Part
 from .coordinator import HydraQualityCoordinator
 from .entities import async_setup_buttons, async_setup_images, async_setup_sensors
-from .review import PHONE_ACTIONS, async_setup_review_actions
+from .review import PHONE_ACTIONS, REVIEW_ACTIONS, async_setup_review
 
 QUALITY = Part(
     coordinator=HydraQualityCoordinator,
@@ -17,6 +17,7 @@ QUALITY = Part(
         Platform.IMAGE: async_setup_images,
         Platform.SENSOR: async_setup_sensors,
     },
-    setup_actions=async_setup_review_actions,
+    actions=REVIEW_ACTIONS,
+    setup=async_setup_review,
     phone_actions=PHONE_ACTIONS,
 )

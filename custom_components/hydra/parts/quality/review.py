@@ -16,7 +16,6 @@ from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
     ServiceResponse,
-    SupportsResponse,
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -28,7 +27,7 @@ from hydra_core.client import HydraError
 from hydra_core.quality.client import QualityClient
 from hydra_core.quality.models import REVIEW_DECISIONS, Asset
 
-from ...actions import ENTRY_SCHEMA, action_part
+from ...actions import ENTRY_SCHEMA, Action, action_part
 from ...const import ACTION_ACCEPT, ACTION_REJECT, DOMAIN, LOGGER
 from ...data import HydraConfigEntry
 from ...entity import async_actor
@@ -120,16 +119,14 @@ class HydraAssetView(HomeAssistantView):
 
 
 @callback
-def async_setup_review_actions(hass: HomeAssistant) -> None:
-    """Register the review action and the image view the phones' notifications show."""
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_REVIEW_ASSET,
-        _async_review_asset,
-        schema=REVIEW_SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
+def async_setup_review(hass: HomeAssistant) -> None:
+    """Register the image view the phones' review notifications show."""
     hass.http.register_view(HydraAssetView())
+
+
+REVIEW_ACTIONS: Final[dict[str, Action]] = {
+    SERVICE_REVIEW_ASSET: (_async_review_asset, REVIEW_SCHEMA)
+}
 
 
 def _phone_review(decision: str) -> PhoneAction:

@@ -6,19 +6,15 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
 
 from homeassistant.core import (
-    HomeAssistant,
     ServiceCall,
     ServiceResponse,
-    SupportsResponse,
-    callback,
 )
 from homeassistant.helpers import config_validation as cv
 import probatio
 
 from hydra_core.scheduler.models import Task
 
-from ...actions import ENTRY_SCHEMA, action_part
-from ...const import DOMAIN
+from ...actions import ENTRY_SCHEMA, Action, action_part
 from .coordinator import HydraTaskCoordinator
 from .requests import async_cancel_task, async_queue_task, async_retry_task
 
@@ -69,24 +65,8 @@ def _task_action(
     return handle
 
 
-@callback
-def async_setup_task_actions(hass: HomeAssistant) -> None:
-    """Register the task actions."""
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_QUEUE_TASK,
-        _async_queue_task,
-        schema=QUEUE_TASK_SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
-    for name, action in (
-        (SERVICE_CANCEL_TASK, async_cancel_task),
-        (SERVICE_RETRY_TASK, async_retry_task),
-    ):
-        hass.services.async_register(
-            DOMAIN,
-            name,
-            _task_action(action),
-            schema=TASK_SCHEMA,
-            supports_response=SupportsResponse.OPTIONAL,
-        )
+TASK_ACTIONS: Final[dict[str, Action]] = {
+    SERVICE_QUEUE_TASK: (_async_queue_task, QUEUE_TASK_SCHEMA),
+    SERVICE_CANCEL_TASK: (_task_action(async_cancel_task), TASK_SCHEMA),
+    SERVICE_RETRY_TASK: (_task_action(async_retry_task), TASK_SCHEMA),
+}

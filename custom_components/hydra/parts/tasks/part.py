@@ -5,7 +5,7 @@ from homeassistant.const import Platform
 from hydra_core.scheduler.models import EVENT_SCHEDULER, EVENT_TASK
 
 from ...part import Part
-from .actions import async_setup_task_actions
+from .actions import TASK_ACTIONS
 from .coordinator import HydraTaskCoordinator
 from .entities import (
     async_setup_numbers,
@@ -23,5 +23,5 @@ TASKS = Part(
         Platform.SWITCH: async_setup_switches,
         Platform.TODO: async_setup_todo,
     },
-    setup_actions=async_setup_task_actions,
+    actions=TASK_ACTIONS,
 )
