@@ -3,7 +3,6 @@
 from collections.abc import Mapping
 from typing import Any, override
 
-from homeassistant.components.notify.const import DOMAIN as NOTIFY_DOMAIN, SERVICE_SEND_MESSAGE
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -14,96 +13,51 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.selector import (
-    BooleanSelector,
-    EntitySelector,
-    EntitySelectorConfig,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
-    SelectSelector,
-    SelectSelectorConfig,
-    SelectSelectorMode,
-    TextSelector,
-    TextSelectorConfig,
-    TextSelectorType,
-    TimeSelector,
-)
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio
-from yarl import URL
 
 from hydra_core.client import HydraAuthError, HydraClient, HydraError
 from hydra_core.models import WorkerInfo
 
 from .const import (
-    CONF_ARRIVE_ENABLED,
-    CONF_AWAY_ENABLED,
-    CONF_BEDTIME,
-    CONF_BEDTIME_ENABLED,
-    CONF_BEDTIME_ENTITIES,
-    CONF_BEDTIME_TIME,
-    CONF_BRIEFING,
-    CONF_BRIEFING_ENABLED,
-    CONF_BRIEFING_HOURS,
-    CONF_BRIEFING_TARGETS,
-    CONF_BRIEFING_TIME,
-    CONF_CALENDARS,
     CONF_CONTAINERS,
     CONF_DEFAULT_KIND,
-    CONF_DISCORD_WEBHOOK,
     CONF_NOTIFY_FAILURE,
     CONF_NOTIFY_SUCCESS,
     CONF_NOTIFY_TARGETS,
-    CONF_PERSONS,
-    CONF_PRESENCE,
     CONF_REMOVE_AFTER,
-    CONF_RESEARCH_TOPICS,
     CONF_REVIEW,
     CONF_REVIEW_TARGETS,
     CONF_SCAN_INTERVAL,
-    CONF_WEATHER,
-    DEFAULT_BRIEFING_HOURS,
-    DEFAULT_BRIEFING_TIME,
     DEFAULT_KIND,
     DEFAULT_REMOVE_AFTER_H,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     LOGGER,
-    MAX_BRIEFING_HOURS,
     MAX_REMOVE_AFTER_H,
     MAX_SCAN_INTERVAL_S,
     MIN_SCAN_INTERVAL_S,
 )
+from .form import SECRET_SELECTOR, normalise_url, targets_selector
 from .parts.containers.coordinator import HydraContainerCoordinator
 from .parts.quality.coordinator import HydraQualityCoordinator
 from .parts.tasks.coordinator import HydraTaskCoordinator
+from .routine import check_routine_options, routine_fields
 
-# notify actions that are not a target of their own.
-_NOT_TARGETS = frozenset({SERVICE_SEND_MESSAGE, "persistent_notification"})
-URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL, autocomplete="off"))
-TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+URL_SELECTOR = selector.TextSelector(
+    selector.TextSelectorConfig(type=selector.TextSelectorType.URL, autocomplete="off")
+)
 
 
 def _worker_schema(url: str | None = None) -> probatio.Schema:
     return probatio.Schema(
         {
             probatio.Required(CONF_URL, default=url): URL_SELECTOR,
-            probatio.Required(CONF_TOKEN): TOKEN_SELECTOR,
+            probatio.Required(CONF_TOKEN): SECRET_SELECTOR,
         }
     )
-
-
-def _normalise_url(url: str) -> str | None:
-    """The worker's base URL without a trailing slash, or None if it is not an http(s) URL."""
-    try:
-        parsed = URL(url.strip())
-    except ValueError:
-        return None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        return None
-    return str(parsed).rstrip("/")
 
 
 class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -117,7 +71,7 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any]
     ) -> tuple[WorkerInfo | None, dict[str, Any], dict[str, str]]:
         """Check URL and token against the worker; return its identity or form errors."""
-        url = _normalise_url(user_input[CONF_URL])
+        url = normalise_url(user_input[CONF_URL])
         if url is None:
             return None, user_input, {CONF_URL: "invalid_url"}
         data = {CONF_URL: url, CONF_TOKEN: user_input[CONF_TOKEN].strip()}
@@ -155,7 +109,7 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
     @override
     async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
         """The Hydra add-on announced its worker."""
-        url = _normalise_url(str(discovery_info.config.get(CONF_URL, "")))
+        url = normalise_url(str(discovery_info.config.get(CONF_URL, "")))
         token = discovery_info.config.get(CONF_TOKEN)
         if url is None or not token:
             return self.async_abort(reason="invalid_discovery_info")
@@ -222,7 +176,7 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors = {"base": errors[CONF_URL]}
         return self.async_show_form(
             step_id="reauth_confirm",
-            data_schema=probatio.Schema({probatio.Required(CONF_TOKEN): TOKEN_SELECTOR}),
+            data_schema=probatio.Schema({probatio.Required(CONF_TOKEN): SECRET_SELECTOR}),
             description_placeholders={"name": entry.title, "url": entry.data[CONF_URL]},
             errors=errors,
         )
@@ -261,55 +215,55 @@ class HydraOptionsFlow(OptionsFlowWithReload):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
-            errors, placeholders = self._check_routine(user_input)
+            errors, placeholders = check_routine_options(self.hass, user_input)
             if not errors:
                 return self.async_create_entry(data=user_input)
         fields: dict[Any, Any] = {
             probatio.Required(
                 CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()
-            ): NumberSelector(
-                NumberSelectorConfig(
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(
                     min=MIN_SCAN_INTERVAL_S,
                     max=MAX_SCAN_INTERVAL_S,
                     step=1,
                     unit_of_measurement="s",
-                    mode=NumberSelectorMode.BOX,
+                    mode=selector.NumberSelectorMode.BOX,
                 )
             ),
         }
         if (names := self._container_names()) is not None:
             chosen = self.config_entry.options.get(CONF_CONTAINERS, [])
-            fields[probatio.Optional(CONF_CONTAINERS, default=[])] = SelectSelector(
-                SelectSelectorConfig(
+            fields[probatio.Optional(CONF_CONTAINERS, default=[])] = selector.SelectSelector(
+                selector.SelectSelectorConfig(
                     # Patterns saved earlier stay choosable, as do containers now gone.
                     options=sorted({*names, *chosen}),
                     multiple=True,
                     custom_value=True,
                     sort=True,
-                    mode=SelectSelectorMode.DROPDOWN,
+                    mode=selector.SelectSelectorMode.DROPDOWN,
                 )
             )
             fields[probatio.Required(CONF_REMOVE_AFTER, default=DEFAULT_REMOVE_AFTER_H)] = (
-                NumberSelector(
-                    NumberSelectorConfig(
+                selector.NumberSelector(
+                    selector.NumberSelectorConfig(
                         min=0,
                         max=MAX_REMOVE_AFTER_H,
                         step=1,
                         unit_of_measurement="h",
-                        mode=NumberSelectorMode.BOX,
+                        mode=selector.NumberSelectorMode.BOX,
                     )
                 )
             )
         if (kinds := self._task_kinds()) is not None:
             fields.update(self._task_fields(kinds))
-        fields.update(self._routine_fields())
+        fields.update(routine_fields(self.hass, self.config_entry.options))
         if self._reviews():
             chosen = self.config_entry.options.get(CONF_REVIEW, {}).get(CONF_REVIEW_TARGETS, [])
             fields[probatio.Optional(CONF_REVIEW, default=dict)] = section(
                 probatio.Schema(
                     {
-                        probatio.Optional(CONF_REVIEW_TARGETS, default=[]): self._targets_selector(
-                            chosen
+                        probatio.Optional(CONF_REVIEW_TARGETS, default=[]): targets_selector(
+                            self.hass, chosen
                         )
                     }
                 ),
@@ -324,113 +278,22 @@ class HydraOptionsFlow(OptionsFlowWithReload):
             description_placeholders=placeholders,
         )
 
-    def _check_routine(self, user_input: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-        """People and entities must exist; a Discord webhook must be a web address."""
-        presence = user_input.get(CONF_PRESENCE, {})
-        missing = [
-            entity_id
-            for entity_id in [
-                *presence.get(CONF_PERSONS, []),
-                *user_input.get(CONF_BEDTIME, {}).get(CONF_BEDTIME_ENTITIES, []),
-                *user_input.get(CONF_BRIEFING, {}).get(CONF_CALENDARS, []),
-            ]
-            if self.hass.states.get(entity_id) is None
-        ]
-        if missing:
-            return {"base": "unknown_entity"}, {"entities": ", ".join(missing)}
-        briefing = user_input.get(CONF_BRIEFING, {})
-        if (webhook := briefing.get(CONF_DISCORD_WEBHOOK)) and _normalise_url(webhook) is None:
-            return {CONF_BRIEFING: "invalid_webhook"}, {}
-        return {}, {}
-
-    def _routine_fields(self) -> dict[Any, Any]:
-        """The daily routine, in three collapsed sections: presence, bedtime, briefing."""
-        options = self.config_entry.options
-        chosen_targets = options.get(CONF_BRIEFING, {}).get(CONF_BRIEFING_TARGETS, [])
-        presence = {
-            probatio.Optional(CONF_PERSONS, default=[]): EntitySelector(
-                EntitySelectorConfig(domain="person", multiple=True)
-            ),
-            probatio.Required(CONF_AWAY_ENABLED, default=True): BooleanSelector(),
-            probatio.Optional(CONF_RESEARCH_TOPICS, default=[]): TextSelector(
-                TextSelectorConfig(multiple=True)
-            ),
-            probatio.Required(CONF_ARRIVE_ENABLED, default=True): BooleanSelector(),
-        }
-        bedtime = {
-            probatio.Required(CONF_BEDTIME_ENABLED, default=False): BooleanSelector(),
-            probatio.Optional(CONF_BEDTIME_TIME): TimeSelector(),
-            probatio.Optional(CONF_BEDTIME_ENTITIES, default=[]): EntitySelector(
-                EntitySelectorConfig(multiple=True)
-            ),
-        }
-        briefing = {
-            probatio.Required(CONF_BRIEFING_ENABLED, default=False): BooleanSelector(),
-            probatio.Required(CONF_BRIEFING_TIME, default=DEFAULT_BRIEFING_TIME): TimeSelector(),
-            probatio.Required(CONF_BRIEFING_HOURS, default=DEFAULT_BRIEFING_HOURS): NumberSelector(
-                NumberSelectorConfig(
-                    min=1,
-                    max=MAX_BRIEFING_HOURS,
-                    step=1,
-                    unit_of_measurement="h",
-                    mode=NumberSelectorMode.BOX,
-                )
-            ),
-            probatio.Optional(CONF_BRIEFING_TARGETS, default=[]): self._targets_selector(
-                chosen_targets
-            ),
-            probatio.Optional(CONF_CALENDARS, default=[]): EntitySelector(
-                EntitySelectorConfig(domain="calendar", multiple=True)
-            ),
-            probatio.Optional(CONF_WEATHER): EntitySelector(EntitySelectorConfig(domain="weather")),
-            probatio.Optional(CONF_DISCORD_WEBHOOK): TOKEN_SELECTOR,
-        }
-        return {
-            probatio.Optional(CONF_PRESENCE, default=dict): section(
-                probatio.Schema(presence), {"collapsed": True}
-            ),
-            probatio.Optional(CONF_BEDTIME, default=dict): section(
-                probatio.Schema(bedtime), {"collapsed": True}
-            ),
-            probatio.Optional(CONF_BRIEFING, default=dict): section(
-                probatio.Schema(briefing), {"collapsed": True}
-            ),
-        }
-
-    def _targets_selector(self, chosen: list[str]) -> SelectSelector:
-        """A choice of notify entities and legacy notify services (phones), and whatever was
-        chosen before (a target may be typed too)."""
-        notify_services = self.hass.services.async_services_for_domain(NOTIFY_DOMAIN)
-        targets = {
-            *self.hass.states.async_entity_ids(NOTIFY_DOMAIN),
-            *(f"{NOTIFY_DOMAIN}.{name}" for name in notify_services if name not in _NOT_TARGETS),
-            *chosen,
-        }
-        return SelectSelector(
-            SelectSelectorConfig(
-                options=sorted(targets),
-                multiple=True,
-                custom_value=True,
-                mode=SelectSelectorMode.DROPDOWN,
-            )
-        )
-
     def _task_fields(self, kinds: tuple[str, ...]) -> dict[Any, Any]:
         """The task queue's options: the to-do list's kind, and notifications about tasks."""
         options = self.config_entry.options
         return {
-            probatio.Required(CONF_DEFAULT_KIND, default=DEFAULT_KIND): SelectSelector(
-                SelectSelectorConfig(
+            probatio.Required(CONF_DEFAULT_KIND, default=DEFAULT_KIND): selector.SelectSelector(
+                selector.SelectSelectorConfig(
                     options=sorted({*kinds, options.get(CONF_DEFAULT_KIND, DEFAULT_KIND)}),
                     custom_value=True,
-                    mode=SelectSelectorMode.DROPDOWN,
+                    mode=selector.SelectSelectorMode.DROPDOWN,
                 )
             ),
-            probatio.Optional(CONF_NOTIFY_TARGETS, default=[]): self._targets_selector(
-                options.get(CONF_NOTIFY_TARGETS, [])
+            probatio.Optional(CONF_NOTIFY_TARGETS, default=[]): targets_selector(
+                self.hass, options.get(CONF_NOTIFY_TARGETS, [])
             ),
-            probatio.Required(CONF_NOTIFY_FAILURE, default=True): BooleanSelector(),
-            probatio.Required(CONF_NOTIFY_SUCCESS, default=False): BooleanSelector(),
+            probatio.Required(CONF_NOTIFY_FAILURE, default=True): selector.BooleanSelector(),
+            probatio.Required(CONF_NOTIFY_SUCCESS, default=False): selector.BooleanSelector(),
         }
 
     def _task_kinds(self) -> tuple[str, ...] | None:

@@ -22,8 +22,9 @@ from homeassistant.core import (
     ServiceResponse,
     callback,
 )
+from homeassistant.data_entry_flow import section
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, selector
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_change
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -65,6 +66,7 @@ from .const import (
     RESEARCH_KIND,
 )
 from .data import HydraConfigEntry
+from .form import SECRET_SELECTOR, normalise_url, targets_selector
 from .notify import Delivery, async_send
 from .parts.power import HydraPowerCoordinator, async_set_power
 from .parts.tasks.coordinator import HydraTaskCoordinator
@@ -106,6 +108,88 @@ BRIEFING_SCHEMA: Final = ENTRY_SCHEMA.extend(
 def options_section(entry: HydraConfigEntry, key: str) -> Mapping[str, Any]:
     """One section of the options (presence, bedtime, briefing); empty when never saved."""
     return entry.options.get(key) or {}
+
+
+def check_routine_options(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """People and entities must exist; a Discord webhook must be a web address."""
+    presence = user_input.get(CONF_PRESENCE, {})
+    missing = [
+        entity_id
+        for entity_id in [
+            *presence.get(CONF_PERSONS, []),
+            *user_input.get(CONF_BEDTIME, {}).get(CONF_BEDTIME_ENTITIES, []),
+            *user_input.get(CONF_BRIEFING, {}).get(CONF_CALENDARS, []),
+        ]
+        if hass.states.get(entity_id) is None
+    ]
+    if missing:
+        return {"base": "unknown_entity"}, {"entities": ", ".join(missing)}
+    briefing = user_input.get(CONF_BRIEFING, {})
+    if (webhook := briefing.get(CONF_DISCORD_WEBHOOK)) and normalise_url(webhook) is None:
+        return {CONF_BRIEFING: "invalid_webhook"}, {}
+    return {}, {}
+
+
+def routine_fields(hass: HomeAssistant, options: Mapping[str, Any]) -> dict[Any, Any]:
+    """The daily routine, in three collapsed sections: presence, bedtime, briefing."""
+    chosen_targets = options.get(CONF_BRIEFING, {}).get(CONF_BRIEFING_TARGETS, [])
+    presence = {
+        probatio.Optional(CONF_PERSONS, default=[]): selector.EntitySelector(
+            selector.EntitySelectorConfig(domain="person", multiple=True)
+        ),
+        probatio.Required(CONF_AWAY_ENABLED, default=True): selector.BooleanSelector(),
+        probatio.Optional(CONF_RESEARCH_TOPICS, default=[]): selector.TextSelector(
+            selector.TextSelectorConfig(multiple=True)
+        ),
+        probatio.Required(CONF_ARRIVE_ENABLED, default=True): selector.BooleanSelector(),
+    }
+    bedtime = {
+        probatio.Required(CONF_BEDTIME_ENABLED, default=False): selector.BooleanSelector(),
+        probatio.Optional(CONF_BEDTIME_TIME): selector.TimeSelector(),
+        probatio.Optional(CONF_BEDTIME_ENTITIES, default=[]): selector.EntitySelector(
+            selector.EntitySelectorConfig(multiple=True)
+        ),
+    }
+    briefing = {
+        probatio.Required(CONF_BRIEFING_ENABLED, default=False): selector.BooleanSelector(),
+        probatio.Required(
+            CONF_BRIEFING_TIME, default=DEFAULT_BRIEFING_TIME
+        ): selector.TimeSelector(),
+        probatio.Required(
+            CONF_BRIEFING_HOURS, default=DEFAULT_BRIEFING_HOURS
+        ): selector.NumberSelector(
+            selector.NumberSelectorConfig(
+                min=1,
+                max=MAX_BRIEFING_HOURS,
+                step=1,
+                unit_of_measurement="h",
+                mode=selector.NumberSelectorMode.BOX,
+            )
+        ),
+        probatio.Optional(CONF_BRIEFING_TARGETS, default=[]): targets_selector(
+            hass, chosen_targets
+        ),
+        probatio.Optional(CONF_CALENDARS, default=[]): selector.EntitySelector(
+            selector.EntitySelectorConfig(domain="calendar", multiple=True)
+        ),
+        probatio.Optional(CONF_WEATHER): selector.EntitySelector(
+            selector.EntitySelectorConfig(domain="weather")
+        ),
+        probatio.Optional(CONF_DISCORD_WEBHOOK): SECRET_SELECTOR,
+    }
+    return {
+        probatio.Optional(CONF_PRESENCE, default=dict): section(
+            probatio.Schema(presence), {"collapsed": True}
+        ),
+        probatio.Optional(CONF_BEDTIME, default=dict): section(
+            probatio.Schema(bedtime), {"collapsed": True}
+        ),
+        probatio.Optional(CONF_BRIEFING, default=dict): section(
+            probatio.Schema(briefing), {"collapsed": True}
+        ),
+    }
 
 
 class HydraRoutine:
