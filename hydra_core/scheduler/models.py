@@ -49,6 +49,16 @@ class Task:
         return self.state in FINISHED_TASK_STATES
 
 
+# What each number of the settings may be set to, lowest and highest (the worker checks; Home
+# Assistant's number entities offer the same range).
+SETTING_LIMITS: dict[str, tuple[float, float]] = {
+    "max_gpu_utilization": (0, 100),
+    "min_free_vram_gb": (0, 1024),
+    "poll_interval_s": (1, 3600),
+    "max_concurrent": (1, 64),
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SchedulerSettings:
     """When autonomous work may run: the resource gate, concurrency, and the pause switch."""

@@ -29,7 +29,14 @@ from ..models import Actor
 from ..settings_file import load_settings, save_settings
 from ..wire import dump
 from .handlers import PayloadError, PermanentTaskError, TaskCancelledError, TaskContext, TaskHandler
-from .models import EVENT_SCHEDULER, EVENT_TASK, TASK_STATES, SchedulerSettings, Task
+from .models import (
+    EVENT_SCHEDULER,
+    EVENT_TASK,
+    SETTING_LIMITS,
+    TASK_STATES,
+    SchedulerSettings,
+    Task,
+)
 from .store import ReadyTask, TaskQuery, TaskStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,12 +48,6 @@ _GIB = 1024**3
 # Runnable tasks read per decision beyond the free slots, so blocked GPU tasks at the head do
 # not starve tasks behind them that need no GPU.
 _LOOKAHEAD = 50
-_SETTING_LIMITS: dict[str, tuple[float, float]] = {
-    "max_gpu_utilization": (0, 100),
-    "min_free_vram_gb": (0, 1024),
-    "poll_interval_s": (1, 3600),
-    "max_concurrent": (1, 64),
-}
 
 
 class QueueError(Refusal, code="invalid_task"):
@@ -273,7 +274,7 @@ class Scheduler:
                 if not isinstance(value, bool):
                     raise InvalidSettingError("paused must be true or false")
                 continue
-            low, high = _SETTING_LIMITS[key]
+            low, high = SETTING_LIMITS[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidSettingError(f"{key} must be a number")
             if not low <= value <= high:

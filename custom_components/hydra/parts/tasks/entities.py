@@ -4,7 +4,6 @@ one cancels its task, re-opening a failed or cancelled one retries it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, override
@@ -30,7 +29,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from hydra_core.scheduler.models import SchedulerSettings, Task
+from hydra_core.scheduler.models import SETTING_LIMITS, Task
 
 from ...const import CONF_DEFAULT_KIND, DEFAULT_KIND
 from ...data import HydraConfigEntry
@@ -98,59 +97,53 @@ AUTONOMOUS_WORK = SwitchEntityDescription(key="autonomous_work", translation_key
 class HydraSchedulerNumberDescription(NumberEntityDescription):
     """A scheduler setting; ``key`` is its name in SchedulerSettings."""
 
-    value_fn: Callable[[SchedulerSettings], float]
     whole: bool = False
 
 
-# The limits are the worker's own (hydra_core.scheduler.scheduler._SETTING_LIMITS).
+def _setting(
+    key: str, translation_key: str, step: float, mode: NumberMode, **unit: Any
+) -> HydraSchedulerNumberDescription:
+    """A setting's number, over the range the worker accepts."""
+    low, high = SETTING_LIMITS[key]
+    return HydraSchedulerNumberDescription(
+        key=key,
+        translation_key=translation_key,
+        entity_category=EntityCategory.CONFIG,
+        native_min_value=low,
+        native_max_value=high,
+        native_step=step,
+        mode=mode,
+        whole=key == "max_concurrent",
+        **unit,
+    )
+
+
 SCHEDULER_NUMBERS: tuple[HydraSchedulerNumberDescription, ...] = (
-    HydraSchedulerNumberDescription(
-        key="max_gpu_utilization",
-        value_fn=lambda settings: settings.max_gpu_utilization,
-        translation_key="max_gpu_utilization",
-        entity_category=EntityCategory.CONFIG,
+    _setting(
+        "max_gpu_utilization",
+        "max_gpu_utilization",
+        1,
+        NumberMode.SLIDER,
         native_unit_of_measurement=PERCENTAGE,
-        native_min_value=0,
-        native_max_value=100,
-        native_step=1,
-        mode=NumberMode.SLIDER,
     ),
-    HydraSchedulerNumberDescription(
-        key="min_free_vram_gb",
-        value_fn=lambda settings: settings.min_free_vram_gb,
-        translation_key="min_free_vram",
-        entity_category=EntityCategory.CONFIG,
+    _setting(
+        "min_free_vram_gb",
+        "min_free_vram",
+        0.5,
+        NumberMode.BOX,
         device_class=NumberDeviceClass.DATA_SIZE,
         # The worker counts VRAM in units of 1024³ bytes.
         native_unit_of_measurement=UnitOfInformation.GIBIBYTES,
-        native_min_value=0,
-        native_max_value=1024,
-        native_step=0.5,
-        mode=NumberMode.BOX,
     ),
-    HydraSchedulerNumberDescription(
-        key="poll_interval_s",
-        value_fn=lambda settings: settings.poll_interval_s,
-        translation_key="poll_interval",
-        entity_category=EntityCategory.CONFIG,
+    _setting(
+        "poll_interval_s",
+        "poll_interval",
+        1,
+        NumberMode.BOX,
         device_class=NumberDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
-        native_min_value=1,
-        native_max_value=3600,
-        native_step=1,
-        mode=NumberMode.BOX,
     ),
-    HydraSchedulerNumberDescription(
-        key="max_concurrent",
-        value_fn=lambda settings: settings.max_concurrent,
-        translation_key="max_concurrent",
-        entity_category=EntityCategory.CONFIG,
-        native_min_value=1,
-        native_max_value=64,
-        native_step=1,
-        mode=NumberMode.BOX,
-        whole=True,
-    ),
+    _setting("max_concurrent", "max_concurrent", 1, NumberMode.BOX),
 )
 
 
@@ -248,7 +241,10 @@ class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
     @property
     @override
     def native_value(self) -> float:
-        return self.entity_description.value_fn(self.coordinator.data.scheduler.settings)
+        value: float = getattr(
+            self.coordinator.data.scheduler.settings, self.entity_description.key
+        )
+        return value
 
     @override
     async def async_set_native_value(self, value: float) -> None:
