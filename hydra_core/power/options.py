@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..options import option
+
+if TYPE_CHECKING:
+    from ..worker.config import WorkerConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,7 +37,7 @@ class PowerOptions:
         high=3600,
     )
 
-    def check(self) -> None:
+    def check(self, _config: WorkerConfig) -> None:
         """Eco must not draw more than balanced."""
         if self.power_eco_percent > self.power_balanced_percent:
             raise ValueError(

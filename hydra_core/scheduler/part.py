@@ -7,7 +7,7 @@ from typing import Self
 
 from ..worker.part import BuildContext, RunningPart
 from .handlers import TaskHandler
-from .maintenance import MaintenanceHandler
+from .maintenance import OUTPUTS_FOLDER, MaintenanceHandler
 from .models import EVENT_SCHEDULER, EVENT_TASK
 from .options import TaskOptions
 from .scheduler import Scheduler
@@ -36,6 +36,7 @@ class TasksPart(RunningPart[Scheduler]):
                 outputs_dir=outputs_dir(context),
                 extra_paths=tuple(Path(path) for path in options.maintenance_paths),
                 retention_days=options.retention_days,
+                audit=context.audit,
             )
         ]
         for part in context.built:
@@ -57,4 +58,4 @@ class TasksPart(RunningPart[Scheduler]):
 
 def outputs_dir(context: BuildContext) -> Path:
     """Where generated outputs go."""
-    return context.options(TaskOptions).outputs_dir or context.data_dir / "outputs"
+    return context.options(TaskOptions).outputs_dir or context.data_dir / OUTPUTS_FOLDER

@@ -74,6 +74,11 @@ class CoreOptions:
         default_text="DATA_DIR/models",
     )
 
+    @property
+    def models_folder(self) -> Path:
+        """Where downloaded models are kept."""
+        return self.models_dir or self.data_dir / "models"
+
 
 def option_sections() -> tuple[type[Any], ...]:
     """Every options dataclass: the core's, then each part's in the order of ``PARTS``."""
@@ -191,7 +196,7 @@ def load_config(
     for section in config.sections.values():
         if (check := getattr(section, "check", None)) is not None:
             try:
-                check()
+                check(config)
             except ValueError as err:
                 raise ConfigError(str(err)) from err
     return config

@@ -51,7 +51,7 @@ class BuildContext:
     @property
     def models_dir(self) -> Path:
         """Where downloaded models are kept."""
-        return self.config.core.models_dir or self.data_dir / "models"
+        return self.config.core.models_folder
 
     def options(self, section: type[_T]) -> _T:
         """A part's options."""
