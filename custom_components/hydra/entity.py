@@ -7,6 +7,7 @@ from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Context, HomeAssistant, callback
+from homeassistant.exceptions import Unauthorized
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
@@ -81,6 +82,29 @@ def async_add_gpu_entities(
 
     add_new_gpus()
     entry.async_on_unload(status.async_add_listener(add_new_gpus))
+
+
+class HydraAdminRequired(Unauthorized):
+    """A Home Assistant user who is not an administrator asked for what only one may do."""
+
+    def __init__(self, context: Context, scope: str) -> None:
+        super().__init__(context=context)
+        # Unauthorized carries no text of its own; the user reads the translated refusal.
+        self.translation_domain = DOMAIN
+        self.translation_key = f"admin_{scope}"
+        self.translation_placeholders = {}
+        self.generate_message = True
+
+
+async def async_admin_actor(hass: HomeAssistant, context: Context | None, scope: str) -> Actor:
+    """``async_actor`` for what only an administrator may do (``scope``: power, queue,
+    containers, delete): a user who is not one is refused; automations and Hydra's own routine
+    act as the administrator who set them up."""
+    if context is not None and context.user_id is not None:
+        user = await hass.auth.async_get_user(context.user_id)
+        if user is None or not user.is_admin:
+            raise HydraAdminRequired(context, scope)
+    return await async_actor(hass, context)
 
 
 async def async_actor(hass: HomeAssistant, context: Context | None) -> Actor:

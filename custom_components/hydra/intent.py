@@ -404,7 +404,7 @@ class SetAutonomousWorkIntent(_QueueIntentHandler):
 
     @override
     async def _async_act(self, job: _QueueJob) -> str:
-        scheduler = await async_set_paused(job.tasks, paused=self.paused)
+        scheduler = await async_set_paused(job.tasks, job.intent_obj.context, paused=self.paused)
         on = job.on
         if scheduler.settings.paused:
             speech = f"Autonomous work{on} is paused"
@@ -436,7 +436,7 @@ class StartOvernightPipelineIntent(_QueueIntentHandler):
 
     @override
     async def _async_act(self, job: _QueueJob) -> str:
-        scheduler = await async_set_paused(job.tasks, paused=False)
+        scheduler = await async_set_paused(job.tasks, job.intent_obj.context, paused=False)
         speech = f"The overnight pipeline{job.on} is on: {_waiting(scheduler)}"
         if running := _running(scheduler):
             speech += f", and {running} {'is' if running == 1 else 'are'} running"

@@ -366,7 +366,7 @@ class HydraRoutine:
             done["power"] = await self._async_power(context, "full", errors)
         if (tasks := self.entry.runtime_data.part(HydraTaskCoordinator)) is not None:
             try:
-                scheduler = await async_set_paused(tasks, paused=False)
+                scheduler = await async_set_paused(tasks, context, paused=False)
             except HomeAssistantError as err:
                 errors.append(str(err))
             else:
@@ -409,7 +409,7 @@ class HydraRoutine:
             discord_webhook=options.get(CONF_DISCORD_WEBHOOK) or None,
         )
 
-    async def async_phone_action(self, action: str) -> None:
+    async def async_phone_action(self, action: str, context: Context) -> None:
         """A button of the briefing's phone notification was pressed: do it, then say so."""
         tasks = self.entry.runtime_data.part(HydraTaskCoordinator)
         if tasks is None:
@@ -435,7 +435,7 @@ class HydraRoutine:
                 message += f" Could not retry {join([f'task {task_id}' for task_id in failed])}."
         elif action == ACTION_PAUSE:
             try:
-                await async_set_paused(tasks, paused=True)
+                await async_set_paused(tasks, context, paused=True)
             except HomeAssistantError as err:
                 message = f"Could not pause autonomous work: {err}"
             else:
@@ -599,10 +599,10 @@ def _phone_step(action: str) -> PhoneAction:
     """A button of the briefing's phone notification: the routine of the entry does it."""
 
     def handle(
-        entry: HydraConfigEntry, _detail: str, _event: Event[dict[str, Any]]
+        entry: HydraConfigEntry, _detail: str, event: Event[dict[str, Any]]
     ) -> Coroutine[Any, Any, None] | None:
         routine = entry.runtime_data.routine
-        return None if routine is None else routine.async_phone_action(action)
+        return None if routine is None else routine.async_phone_action(action, event.context)
 
     return handle
 

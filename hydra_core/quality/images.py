@@ -23,6 +23,8 @@ ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WebP"}
 #: would exhaust the worker's memory (an RGB copy of 40 MP is 120 MB).
 DEFAULT_MAX_PIXELS = 40_000_000
 
+# Where HTTP has a better answer than the 400 of a refused image.
+_STATUS = {"image_too_large": 413}
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
@@ -34,8 +36,7 @@ class ImageError(QualityError):
     """
 
     def __init__(self, code: str, message: str) -> None:
-        # HTTP has a better answer than 400 for an image over the size limit.
-        super().__init__(message, code=code, status=413 if code == "image_too_large" else None)
+        super().__init__(message, code=code, status=_STATUS.get(code))
 
 
 def _accepted() -> str:

@@ -58,6 +58,10 @@ def _error_classes(trees: list[ast.Module]) -> dict[str, _ErrorClass]:
                 for target in statement.targets
                 if isinstance(target, ast.Name)
             }
+            # ``class X(Refusal, code="x", status=404)`` names them in the class statement.
+            attributes.update(
+                {keyword.arg: keyword.value for keyword in node.keywords if keyword.arg}
+            )
             classes[node.name] = _ErrorClass(
                 bases=[base.id for base in node.bases if isinstance(base, ast.Name)],
                 status=_status(attributes["status"]) if "status" in attributes else None,

@@ -41,7 +41,7 @@ from .requests import (
     async_queue_task,
     async_retry_task,
     async_set_paused,
-    async_task_request,
+    async_update_scheduler,
 )
 
 
@@ -230,7 +230,7 @@ class HydraAutonomousWorkSwitch(HydraQueueEntity, SwitchEntity):
         await self._async_set(paused=True)
 
     async def _async_set(self, *, paused: bool) -> None:
-        await async_set_paused(self.coordinator, paused=paused)
+        await async_set_paused(self.coordinator, self._context, paused=paused)
 
 
 class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
@@ -249,11 +249,9 @@ class HydraSchedulerNumber(HydraQueueEntity, NumberEntity):
     @override
     async def async_set_native_value(self, value: float) -> None:
         setting = int(value) if self.entity_description.whole else value
-        scheduler = await async_task_request(
-            self.coordinator,
-            self.coordinator.api.async_update_scheduler(**{self.entity_description.key: setting}),
+        await async_update_scheduler(
+            self.coordinator, self._context, **{self.entity_description.key: setting}
         )
-        self.coordinator.async_apply_scheduler(scheduler)
 
 
 def _dispatch_order(task: Task) -> tuple[int, int, int]:

@@ -13,10 +13,12 @@ from homeassistant.core import Context
 
 from hydra_core.scheduler.models import SchedulerState, Task
 
-from ...entity import async_actor
+from ...entity import async_actor, async_admin_actor
 from ...helpers import async_worker_request
 from .coordinator import HydraTaskCoordinator
 
+# The kind that removes old outputs (unless it is a dry run).
+MAINTENANCE_KIND = "maintenance"
 # What the user reads when the worker fails a request to its queue.
 FAILED_KEY = "task_request_failed"
 
@@ -42,8 +44,12 @@ async def async_queue_task(
     context: Context | None,
     priority: int | None = None,
 ) -> Task:
-    """Queue a task on behalf of the user or automation of ``context``."""
-    actor = await async_actor(coordinator.hass, context)
+    """Queue a task on behalf of the user or automation of ``context``; a maintenance task
+    that removes files is an administrator's to ask for."""
+    if kind == MAINTENANCE_KIND and not payload.get("dry_run"):
+        actor = await async_admin_actor(coordinator.hass, context, "delete")
+    else:
+        actor = await async_actor(coordinator.hass, context)
     return await _async_request(
         coordinator,
         coordinator.api.async_queue_task(kind, payload, actor=actor, priority=priority),
@@ -60,13 +66,23 @@ async def async_retry_task(coordinator: HydraTaskCoordinator, task_id: int) -> T
     return await _async_request(coordinator, coordinator.api.async_retry_task(task_id))
 
 
-async def async_set_paused(coordinator: HydraTaskCoordinator, *, paused: bool) -> SchedulerState:
-    """Pause or resume autonomous work (running tasks finish either way); show it at once."""
+async def async_update_scheduler(
+    coordinator: HydraTaskCoordinator, context: Context | None, **changes: float | bool
+) -> SchedulerState:
+    """Change the queue's settings (an administrator's to change); show them at once."""
+    await async_admin_actor(coordinator.hass, context, "queue")
     scheduler = await async_task_request(
-        coordinator, coordinator.api.async_update_scheduler(paused=paused)
+        coordinator, coordinator.api.async_update_scheduler(**changes)
     )
     coordinator.async_apply_scheduler(scheduler)
     return scheduler
+
+
+async def async_set_paused(
+    coordinator: HydraTaskCoordinator, context: Context | None, *, paused: bool
+) -> SchedulerState:
+    """Pause or resume autonomous work (running tasks finish either way)."""
+    return await async_update_scheduler(coordinator, context, paused=paused)
 
 
 def tasks_waiting(scheduler: SchedulerState) -> int:
