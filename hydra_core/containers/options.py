@@ -19,8 +19,9 @@ class ContainerOptions:
     )
     protected_containers: tuple[str, ...] = option(
         (),
-        help="comma-separated name patterns (fnmatch, e.g. 'homeassistant,db-*') Hydra never stops,"
-        " restarts or self-heals; the label hydra.protected=true protects a container too",
+        help="comma-separated name patterns (fnmatch, e.g. 'homeassistant,db-*') of containers"
+        " Hydra never starts, stops, restarts or self-heals; the label hydra.protected=true"
+        " protects a container too",
         addon=True,
     )
     self_healing: bool = option(

@@ -205,7 +205,7 @@ async def test_restart_button_on_a_protected_container_is_refused(
             context=Context(user_id=hass_admin_user.id),
         )
     assert caught.value.translation_key == "container_protected"
-    assert str(caught.value) == "vault is protected: Hydra never stops or restarts it"
+    assert str(caught.value) == "vault is protected: Hydra never starts, stops or restarts it"
 
     client = HydraClient(
         async_get_clientsession(hass), container_worker.url, container_worker.token

@@ -411,3 +411,97 @@ async def test_engine_gone_and_back(podman: PodmanEngine, start_worker: StartWor
             await worker.service.async_stop()
     finally:
         await asyncio.to_thread(engine.shutdown)
+
+
+async def test_a_renamed_container_leaves_no_stale_name(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    """Renamed into a protected name: the old name is gone, and nothing acts through it."""
+    podman.run("web", init=True)
+    worker = await start_worker()
+    started_at = (await _container(worker, "web")).started_at
+    await asyncio.to_thread(podman.rename, "web", "db-web")
+    await _until(lambda: worker.service.get("db-web") is not None)
+
+    containers = (await ContainersClient(worker.client).async_containers()).by_name()
+    assert list(containers) == ["db-web"]
+    assert containers["db-web"].protected
+    for action in ("stop", "restart"):
+        with pytest.raises(HydraApiError) as caught:
+            await ContainersClient(worker.client).async_container_action("web", action, USER)
+        assert (caught.value.status, caught.value.code) == (404, "container_not_found")
+    state = podman.inspect("db-web")["State"]
+    assert (state["Status"], state["StartedAt"]) == ("running", started_at)
+
+
+async def test_compose_recreate_of_a_protected_container(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    """Compose's recreate (new container as ``<id12>_db-main``, old one removed, new renamed):
+    no name of it, temporary or final, can stop the protected database."""
+    old_id = podman.run("db-main", init=True)
+    worker = await start_worker()
+    temporary = f"{old_id[:12]}_db-main"
+    new_id = await asyncio.to_thread(podman.compose_recreate, "db-main")
+    await _until(lambda: getattr(worker.service.get("db-main"), "id", None) == new_id)
+
+    for name in (temporary, "db-main"):
+        with pytest.raises(HydraApiError) as caught:
+            await ContainersClient(worker.client).async_container_action(name, "stop", USER)
+        assert caught.value.code in ("container_not_found", "container_protected")
+    assert podman.inspect("db-main")["State"]["Status"] == "running"
+    containers = (await ContainersClient(worker.client).async_containers()).by_name()
+    assert list(containers) == ["db-main"]
+    assert containers["db-main"].protected
+
+
+async def test_compose_temporary_name_is_protected_too(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    """While Compose recreates a protected service, its new container is protected already."""
+    old_id = podman.run("db-main", init=True)
+    worker = await start_worker()
+    temporary = f"{old_id[:12]}_db-main"
+    await asyncio.to_thread(podman.run, temporary, init=True)
+    await _until(lambda: worker.service.get(temporary) is not None)
+    assert worker.service.get(temporary).protected
+    with pytest.raises(HydraApiError) as caught:
+        await ContainersClient(worker.client).async_container_action(temporary, "stop", USER)
+    assert caught.value.code == "container_protected"
+    assert podman.inspect(temporary)["State"]["Status"] == "running"
+
+
+async def test_protection_label_added_then_removed(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    """The label is read from the container as it is now: added, every action is refused
+    (start included); removed, actions work again."""
+    podman.run("vault", init=True)
+    worker = await start_worker()
+    api = ContainersClient(worker.client)
+    await api.async_container_action("vault", "stop", USER)
+    assert podman.inspect("vault")["State"]["Status"] == "exited"
+
+    protected_id = await asyncio.to_thread(
+        podman.compose_recreate, "vault", labels={"hydra.protected": "true"}
+    )
+    await asyncio.to_thread(podman.stop, "vault", timeout=10)
+    for action in ("start", "restart", "stop"):
+        with pytest.raises(HydraApiError) as caught:
+            await api.async_container_action("vault", action, USER)
+        assert (caught.value.status, caught.value.code) == (403, "container_protected")
+        assert "never starts, stops or restarts" in caught.value.message
+    assert podman.inspect("vault")["Id"] == protected_id
+    assert podman.inspect("vault")["State"]["Status"] == "exited"
+
+    await asyncio.to_thread(podman.compose_recreate, "vault", labels={})
+    await api.async_container_action("vault", "restart", USER)
+    assert podman.inspect("vault")["State"]["Status"] == "running"
+    entries = await worker.client.async_audit(container="vault")
+    assert [(e.action, e.result) for e in reversed(entries)] == [
+        ("stop", "ok"),
+        ("start", "refused"),
+        ("restart", "refused"),
+        ("stop", "refused"),
+        ("restart", "ok"),
+    ]
