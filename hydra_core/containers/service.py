@@ -149,7 +149,7 @@ class ContainerService:
         self._engine_available = False
         self._engine_error: str | None = "Not contacted yet"
         self._engine_version: str | None = None
-        self._is_podman = False
+        self._batch_stats = False  # podman's stats of every container in one request
         self._refresh_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
@@ -333,9 +333,12 @@ class ContainerService:
 
     async def _usage(self, running: list[str]) -> dict[str, _Usage]:
         """CPU %, memory and limit of every running container."""
-        if self._is_podman:
+        if self._batch_stats:
             try:
                 return self._podman_usage(await self._engine.podman_stats())
+            except EngineNotFoundError:
+                # Only the Docker API is served (libpod's paths are not): stop asking.
+                self._batch_stats = False
             except EngineError as err:
                 _LOGGER.debug("podman's batch stats failed (%s); asking per container", err)
         samples = await asyncio.gather(*(self._sample(item) for item in running))
@@ -425,8 +428,8 @@ class ContainerService:
         except EngineError:
             return
         names = {item.get("Name") for item in version.get("Components", ())}
-        self._is_podman = "Podman Engine" in names
-        engine = "Podman" if self._is_podman else "Docker"
+        self._batch_stats = "Podman Engine" in names
+        engine = "Podman" if self._batch_stats else "Docker"
         self._engine_version = f"{engine} {version.get('Version', '')}".strip()
 
     # Acting
