@@ -378,14 +378,23 @@ async def test_protected_is_never_touched(podman: PodmanEngine, start_worker: St
     after = podman.inspect("db-main")
     assert after["State"]["StartedAt"] == before.started_at
     assert after["State"]["Status"] == "running"
+
+    # Stopped by its owner, it stays stopped: Hydra does not start it either.
+    await asyncio.to_thread(podman.stop, "db-main", timeout=10)
+    with pytest.raises(HydraApiError) as caught:
+        await ContainersClient(worker.client).async_container_action("db-main", "start", USER)
+    assert caught.value.code == "container_protected"
+    assert podman.inspect("db-main")["State"]["Status"] == "exited"
+
     entries = await worker.client.async_audit(container="db-main")
     assert [(e.actor.type, e.action, e.result) for e in reversed(entries)] == [
         ("self_heal", "restart", "refused"),  # once per episode, not every check
         ("user", "restart", "refused"),
         ("user", "stop", "refused"),
+        ("user", "start", "refused"),
     ]
-    assert entries[1].actor == USER
-    assert entries[1].reason == "try it"
+    assert entries[2].actor == USER
+    assert entries[2].reason == "try it"
 
 
 async def test_actions_are_carried_out_and_audited(
