@@ -827,6 +827,29 @@ graphroot = "{root}/graphroot"
         self.remove(name)
         return self.run(name, **spec)
 
+    def rename(self, name: str, new_name: str) -> None:
+        """``POST /containers/{name}/rename?name=new_name`` (the engine emits ``rename``)."""
+        self.api("POST", f"{DOCKER_API}/containers/{_quote(name)}/rename{query(name=new_name)}")
+        if name in self._specs:
+            self._specs[new_name] = self._specs.pop(name)
+
+    def compose_recreate(self, name: str, **changes: Any) -> str:
+        """Recreate as Docker Compose v2 does; returns the new id.
+
+        Compose creates the new container as ``<old id[:12]>_<name>``, stops and removes the old
+        one, then renames the new one to ``name``. Here the new container already runs under its
+        temporary name (Compose starts it after the rename): the harder case, a running
+        container under a name that a protection pattern for ``name`` does not match.
+        """
+        spec = {**self._specs.get(name, {}), **changes}
+        old_id = self.inspect(name)["Id"]
+        temporary = f"{old_id[:12]}_{name}"
+        new_id = self.run(temporary, **spec)
+        self.remove(old_id)
+        self.rename(new_id, name)
+        self._specs[name] = self._specs.pop(temporary)
+        return new_id
+
     def inspect(self, name: str) -> dict[str, Any]:
         """``GET /v1.41/containers/{name}/json``."""
         return self.api("GET", f"{DOCKER_API}/containers/{_quote(name)}/json")

@@ -1,9 +1,16 @@
 """A small client for the Docker Engine API (Docker, or podman's Docker-compatible service).
 
-Plain aiohttp over a unix socket or TCP, TLS when ``DOCKER_TLS_VERIFY=1`` (with the usual
-``DOCKER_CERT_PATH`` files), the address from the option or ``DOCKER_HOST``. Only what Hydra
-needs: list (never with ``size=1``: that costs seconds), inspect, one-shot stats, start, stop,
-restart, and the event stream.
+Plain aiohttp over a unix socket or TCP, the address from the option or ``DOCKER_HOST``. Only
+what Hydra needs: list (never with ``size=1``: that costs seconds), inspect, one-shot stats,
+start, stop, restart, and the event stream.
+
+TLS reads the environment as the Docker CLI does: ``DOCKER_TLS_VERIFY`` or ``DOCKER_TLS`` set
+to anything (``0`` included) turns it on, ``DOCKER_CERT_PATH`` (default ``~/.docker``) holds
+``ca.pem`` and the client's ``cert.pem`` and ``key.pem``, each used when present. An
+``https://`` address means TLS too. The engine's certificate is always verified, against
+``ca.pem`` when there is one and the system's CAs otherwise: unlike the CLI's ``--tls``, Hydra
+has no unverified TLS, since whoever can answer in the engine's place can tell Hydra that a
+protected container is not.
 """
 
 from __future__ import annotations
@@ -42,12 +49,22 @@ def resolve_docker_host(option: str | None, environ: Mapping[str, str] = os.envi
     return option or environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
 
 
-def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext | None:
-    if environ.get("DOCKER_TLS_VERIFY", "") in ("", "0"):
+def _tls_context(docker_host: str, environ: Mapping[str, str]) -> ssl.SSLContext | None:
+    """A verifying TLS context, or None for plain HTTP (see the module's docstring)."""
+    if not (
+        docker_host.startswith("https://")
+        or environ.get("DOCKER_TLS_VERIFY")
+        or environ.get("DOCKER_TLS")
+    ):
         return None
     cert_dir = Path(environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
-    context = ssl.create_default_context(cafile=cert_dir / "ca.pem")
-    context.load_cert_chain(cert_dir / "cert.pem", cert_dir / "key.pem")
+    ca, cert, key = (cert_dir / name for name in ("ca.pem", "cert.pem", "key.pem"))
+    try:
+        context = ssl.create_default_context(cafile=ca if ca.is_file() else None)
+        if cert.is_file() and key.is_file():
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as err:
+        raise ValueError(f"Cannot use the TLS files in {cert_dir}: {err}") from err
     return context
 
 
@@ -62,11 +79,11 @@ class EngineClient:
             )
             self._root = "http://engine"
         elif docker_host.startswith(("tcp://", "http://", "https://")):
-            tls = _tls_context(environ)
-            scheme = "https" if tls or docker_host.startswith("https://") else "http"
+            tls = _tls_context(docker_host, environ)
             address = docker_host.split("://", 1)[1].rstrip("/")
-            connector = aiohttp.TCPConnector(ssl=tls if tls else False)
-            self._root = f"{scheme}://{address}"
+            # Without a context the root is http://, so no TLS is skipped by ssl=False.
+            connector = aiohttp.TCPConnector(ssl=tls or False)
+            self._root = f"{'https' if tls else 'http'}://{address}"
         else:
             raise ValueError(
                 f"Unsupported engine address {docker_host!r}: use unix:///path or tcp://host:port"
@@ -170,6 +187,12 @@ class EngineClient:
                 if not expect_body:
                     return None
                 return await response.json(content_type=None)
+        except aiohttp.ClientConnectorCertificateError as err:
+            raise EngineError(
+                f"The container engine at {self.docker_host} presented a certificate that is not"
+                f" trusted ({err.certificate_error}); put the CA that signed it in"
+                " DOCKER_CERT_PATH/ca.pem"
+            ) from err
         except (aiohttp.ClientError, TimeoutError) as err:
             raise EngineError(
                 f"Cannot reach the container engine at {self.docker_host}: {err!r}"

@@ -13,14 +13,16 @@ class ContainerOptions:
 
     docker_host: str | None = option(
         None,
-        help="the container engine: unix:///path, tcp://host:port (TLS with DOCKER_TLS_VERIFY=1 and"
-        " DOCKER_CERT_PATH); none turns container monitoring off",
+        help="the container engine: unix:///path, tcp://host:port or https://host:port (TLS as"
+        " the Docker CLI reads DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, the certificate always"
+        " verified); none turns container monitoring off",
         default_text="DOCKER_HOST, else /var/run/docker.sock if it exists",
     )
     protected_containers: tuple[str, ...] = option(
         (),
-        help="comma-separated name patterns (fnmatch, e.g. 'homeassistant,db-*') Hydra never stops,"
-        " restarts or self-heals; the label hydra.protected=true protects a container too",
+        help="comma-separated name patterns (fnmatch, e.g. 'homeassistant,db-*') of containers"
+        " Hydra never starts, stops, restarts or self-heals; the label hydra.protected=true"
+        " protects a container too",
         addon=True,
     )
     self_healing: bool = option(

@@ -86,7 +86,7 @@ class ContainerActionError(Exception):
 
 
 class ContainerProtectedError(ContainerActionError):
-    """The container is protected: Hydra never stops or restarts it."""
+    """The container is protected: Hydra never starts, stops or restarts it."""
 
     code = "container_protected"
     status = 403
@@ -149,7 +149,7 @@ class ContainerService:
         self._engine_available = False
         self._engine_error: str | None = "Not contacted yet"
         self._engine_version: str | None = None
-        self._is_podman = False
+        self._batch_stats = False  # podman's stats of every container in one request
         self._refresh_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
@@ -219,6 +219,7 @@ class ContainerService:
                 for container_id, item in listed.items()
                 if (facts := self._facts.get(container_id)) is None
                 or facts.state != _STATE_ALIASES.get(item["State"], item["State"])
+                or f"/{facts.info.name}" not in (item.get("Names") or ())
             ]
             await asyncio.gather(*(self._inspect(container_id) for container_id in changed))
             for container_id in set(self._facts) - set(listed):
@@ -294,6 +295,11 @@ class ContainerService:
         except EngineError as err:
             _LOGGER.debug("Inspect of %s failed: %s", container_id[:12], err)
             return None
+        return self._take(data)
+
+    def _take(self, data: Mapping[str, Any]) -> ContainerInfo:
+        """Keep what an inspect says; a container renamed since loses its old name."""
+        container_id = str(data["Id"])
         state = data.get("State") or {}
         config = data.get("Config") or {}
         labels = config.get("Labels") or {}
@@ -312,6 +318,8 @@ class ContainerService:
             started_at=state.get("StartedAt") or None,
             protected=self._policy.is_protected(name, labels),
         )
+        if previous is not None and previous.info.name != name:
+            self._drop_name(previous.info.name, container_id)
         if previous is not None and info.state == "running":
             info = replace(
                 info,
@@ -325,9 +333,12 @@ class ContainerService:
 
     async def _usage(self, running: list[str]) -> dict[str, _Usage]:
         """CPU %, memory and limit of every running container."""
-        if self._is_podman:
+        if self._batch_stats:
             try:
                 return self._podman_usage(await self._engine.podman_stats())
+            except EngineNotFoundError:
+                # Only the Docker API is served (libpod's paths are not): stop asking.
+                self._batch_stats = False
             except EngineError as err:
                 _LOGGER.debug("podman's batch stats failed (%s); asking per container", err)
         samples = await asyncio.gather(*(self._sample(item) for item in running))
@@ -389,14 +400,17 @@ class ContainerService:
         facts = self._facts.pop(container_id, None)
         self._cpu_samples.pop(container_id, None)
         self._stopped_on_purpose.discard(container_id)
-        if facts is None:
-            return
-        name = facts.info.name
+        if facts is not None:
+            self._drop_name(facts.info.name, container_id)
+
+    def _drop_name(self, name: str, container_id: str | None = None) -> None:
+        """Forget a name no container has now (with ``container_id``: that one no longer has)."""
         current = self._containers.get(name)
-        if current is not None and current.id == container_id:
-            del self._containers[name]
-            self._healer.forget(name)
-            self._bus.publish(EVENT_CONTAINER_REMOVED, {"name": name, "id": container_id})
+        if current is None or (container_id is not None and current.id != container_id):
+            return
+        del self._containers[name]
+        self._healer.forget(name)
+        self._bus.publish(EVENT_CONTAINER_REMOVED, {"name": name, "id": current.id})
 
     def _set_engine(self, *, available: bool, error: str | None) -> None:
         if (available, error) == (self._engine_available, self._engine_error):
@@ -414,8 +428,8 @@ class ContainerService:
         except EngineError:
             return
         names = {item.get("Name") for item in version.get("Components", ())}
-        self._is_podman = "Podman Engine" in names
-        engine = "Podman" if self._is_podman else "Docker"
+        self._batch_stats = "Podman Engine" in names
+        engine = "Podman" if self._batch_stats else "Docker"
         self._engine_version = f"{engine} {version.get('Version', '')}".strip()
 
     # Acting
@@ -425,34 +439,38 @@ class ContainerService:
     ) -> tuple[AuditEntry, ContainerInfo | None]:
         """Start, stop or restart a container after checking the protection policy.
 
-        Every attempt is audited, refused and failed ones included.
+        The name is resolved by the engine now and the protection checked on that fresh
+        inspect, never on what was cached: a name can have moved to another container since.
+        The action then goes to the id that was checked. Every attempt is audited, refused and
+        failed ones included.
         """
         if action not in CONTAINER_ACTIONS:
             raise ValueError(f"Unknown action {action!r}; use {', '.join(CONTAINER_ACTIONS)}")
-        container = self._containers.get(name)
+        try:
+            container = await self._resolve(name)
+        except EngineError as err:
+            if err.status is not None:  # the engine answered, with an error
+                entry = await self._record(
+                    actor, name, action, "failed", reason=reason, detail=str(err)
+                )
+                raise ContainerActionError(f"The engine cannot find {name}: {err}", entry) from err
+            entry = await self._record(
+                actor, name, action, "failed", reason=reason, detail=f"engine unavailable: {err}"
+            )
+            raise EngineUnavailableError(
+                f"The container engine is unavailable: {err}", entry
+            ) from err
         if container is None:
             entry = await self._record(
                 actor, name, action, "failed", reason=reason, detail="no such container"
             )
             raise ContainerNotFoundError(f"No container named {name!r}", entry)
-        if action != "start" and container.protected:
+        if container.protected:
             entry = await self._record(
                 actor, name, action, "refused", reason=reason, detail="protected"
             )
             raise ContainerProtectedError(
-                f"{name} is protected: Hydra never stops or restarts it", entry
-            )
-        if not self._engine_available:
-            entry = await self._record(
-                actor,
-                name,
-                action,
-                "failed",
-                reason=reason,
-                detail=f"engine unavailable: {self._engine_error}",
-            )
-            raise EngineUnavailableError(
-                f"The container engine is unavailable: {self._engine_error}", entry
+                f"{name} is protected: Hydra never starts, stops or restarts it", entry
             )
         if action == "stop":
             self._stopped_on_purpose.add(container.id)
@@ -467,6 +485,23 @@ class ContainerService:
             ) from err
         entry = await self._record(actor, name, action, "ok", reason=reason, detail=None)
         return entry, await self._inspect(container.id)
+
+    async def _resolve(self, name: str) -> ContainerInfo | None:
+        """The container that has this name now, read afresh from the engine; None if none has.
+
+        The engine also answers a name with the container whose id starts with it: only a
+        container of exactly that name counts. Raises EngineError when the engine cannot say.
+        """
+        try:
+            data = await self._engine.inspect(name)
+        except EngineNotFoundError:
+            self._drop_name(name)
+            return None
+        container = self._take(data)
+        if container.name != name:
+            self._drop_name(name)
+            return None
+        return container
 
     async def async_set_healing(self, *, enabled: bool) -> HealingSettings:
         """Switch self-healing on or off; kept in the data dir across restarts."""
@@ -523,6 +558,10 @@ class ContainerService:
                 {"container": name, "restarts": decision.restarts, "window_s": decision.window_s},
             )
         elif isinstance(decision, Heal):
+            # Read again right before acting: it may have been renamed, recreated or protected.
+            fresh = await self._inspect(container.id)
+            if fresh is None or fresh.protected or fresh.name != name:
+                return
             self._healer.restarted(name)
             try:
                 await self._engine.restart(container.id)

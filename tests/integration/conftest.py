@@ -185,6 +185,8 @@ class ContainerWorker(LoopbackWorker):
     data_dir: Path = field(default_factory=Path)
     # Off unless a test switches it on, so containers stay as the test made them.
     healing: HealingSettings = field(default_factory=lambda: HealingSettings(enabled=False))
+    # Name patterns the worker protects (its protected_containers option).
+    protected: tuple[str, ...] = ()
 
     def build_app(self) -> web.Application:
         """The worker application with its container service."""
@@ -192,7 +194,7 @@ class ContainerWorker(LoopbackWorker):
         bus = EventBus()
         service = ContainerService(
             EngineClient(self.docker_host),
-            policy=ProtectionPolicy(),
+            policy=ProtectionPolicy.from_patterns(self.protected),
             audit=audit,
             bus=bus,
             data_dir=self.data_dir,

@@ -18,8 +18,8 @@ from homeassistant.const import (
     STATE_ON,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import Context, HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -30,7 +30,6 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    MockUser,
     async_capture_events,
 )
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
@@ -183,50 +182,6 @@ async def test_turning_unhealthy_shows_within_two_seconds(
     assert hass.states.get("sensor.web_health").state == "unhealthy"
     podman.make_healthy("web")
     await wait_for_state(hass, "sensor.web_health", "healthy")
-
-
-async def test_restart_button_on_a_protected_container_is_refused(
-    hass: HomeAssistant,
-    podman: PodmanEngine,
-    container_worker: ContainerWorker,
-    containers_entry: MockConfigEntry,
-    hass_admin_user: MockUser,
-) -> None:
-    """Hydra never restarts a protected container: the user is told, and the refusal audited."""
-    podman.run("vault", labels=PROTECTED, **QUICK)
-    await setup_entry(hass, containers_entry, "vault")
-    actions = async_capture_events(hass, EVENT_CONTAINER_ACTION)
-    with pytest.raises(ServiceValidationError) as caught:
-        await hass.services.async_call(
-            "button",
-            "press",
-            {ATTR_ENTITY_ID: "button.vault_restart"},
-            blocking=True,
-            context=Context(user_id=hass_admin_user.id),
-        )
-    assert caught.value.translation_key == "container_protected"
-    assert str(caught.value) == "vault is protected: Hydra never stops or restarts it"
-
-    client = HydraClient(
-        async_get_clientsession(hass), container_worker.url, container_worker.token
-    )
-    [entry] = await client.async_audit(container="vault")
-    assert (entry.action, entry.result, entry.detail) == ("restart", "refused", "protected")
-    assert (entry.actor.type, entry.actor.id, entry.actor.name) == (
-        "user",
-        hass_admin_user.id,
-        hass_admin_user.name,
-    )
-    await wait_until(lambda: len(actions) == 1)
-    assert actions[0].data["result"] == "refused"
-    assert actions[0].data["actor_name"] == hass_admin_user.name
-
-    # Turning it off is refused the same way; it keeps running.
-    with pytest.raises(ServiceValidationError, match="protected"):
-        await hass.services.async_call(
-            "switch", "turn_off", {ATTR_ENTITY_ID: "switch.vault_running"}, blocking=True
-        )
-    assert podman.inspect("vault")["State"]["Running"]
 
 
 async def test_restart_and_stop_and_start(

@@ -40,7 +40,7 @@ async def test_actions_show_in_the_device_logbook(
     """A restart and a refused restart, each on its own container's logbook, in words."""
     assert await async_setup_component(hass, "logbook", {})
     podman.run("web", init=True)
-    podman.run("vault", init=True, labels={"hydra.protected": "true"})
+    podman.run("vault", init=True)
     await setup_entry(hass, containers_entry, "web", "vault")
     start = dt_util.utcnow()
     fired: list[str] = []
@@ -53,6 +53,8 @@ async def test_actions_show_in_the_device_logbook(
         blocking=True,
         context=Context(user_id=hass_admin_user.id),
     )
+    # Protected since Home Assistant last heard (a protected container has no restart button).
+    podman.recreate("vault", init=True, labels={"hydra.protected": "true"})
     with pytest.raises(ServiceValidationError):
         await hass.services.async_call(
             "button", "press", {ATTR_ENTITY_ID: "button.vault_restart"}, blocking=True

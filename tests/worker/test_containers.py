@@ -7,17 +7,20 @@ loopback and is reached through the typed client, as Home Assistant reaches it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+import ssl
+import subprocess
 import time
 
 import aiohttp
+from aiohttp import web
 import pytest
 
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraApiError, HydraClient
-from hydra_core.containers import ContainerService, EngineClient, EngineError, ProtectionPolicy
+from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
 from hydra_core.containers.client import ContainersClient
 from hydra_core.containers.models import (
     EVENT_CONTAINER,
@@ -28,9 +31,9 @@ from hydra_core.containers.models import (
 from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
 from hydra_core.models import EVENT_AUDIT, Actor, WorkerEvent, WorkerInfo
-from tests.podman import TOGGLE_HEALTH_CMD, PodmanEngine, allow_unix_connect
+from tests.podman import DOCKER_API, TOGGLE_HEALTH_CMD, PodmanEngine, allow_unix_connect
 
-from .conftest import ServeWorker, run_healthy_sick_and_exited
+from .conftest import LOOPBACK, ServeWorker, run_healthy_sick_and_exited
 
 # Sockets enabled before the engine's socket is let through (see start_worker).
 pytestmark = pytest.mark.usefixtures("loopback_sockets")
@@ -72,11 +75,17 @@ async def start_worker(
         protected: tuple[str, ...] = ("db-*",),
         healing: HealingSettings | None = None,
         docker_host: str | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> Worker:
         bus = EventBus()
         audit = AuditLog(tmp_path / "audit.db")
+        engine = (
+            EngineClient(docker_host or podman.docker_host)
+            if environ is None
+            else EngineClient(docker_host or podman.docker_host, environ)
+        )
         service = ContainerService(
-            EngineClient(docker_host or podman.docker_host),
+            engine,
             policy=ProtectionPolicy.from_patterns(protected),
             audit=audit,
             bus=bus,
@@ -96,6 +105,86 @@ async def start_worker(
     yield start
     for session in sessions:
         await session.close()
+
+
+@dataclass
+class EngineProxy:
+    """podman's Docker API alone on loopback TCP, as a Docker engine serves it.
+
+    Paths of libpod's own API answer 404 as Docker answers a path it does not know; every
+    path asked is kept, so a test counts what reached the engine.
+    """
+
+    url: str
+    asked: list[str] = field(default_factory=list)
+
+    def count(self, path: str) -> int:
+        """How many requests asked for ``path``."""
+        return self.asked.count(path)
+
+
+StartProxy = Callable[..., Awaitable[EngineProxy]]
+
+
+@pytest.fixture
+async def engine_proxy(loopback_sockets: None, podman: PodmanEngine) -> AsyncIterator[StartProxy]:
+    """Serve the test engine's Docker API on 127.0.0.1, over TLS with ``tls``."""
+    runners: list[web.AppRunner] = []
+    upstream = aiohttp.ClientSession(
+        connector=aiohttp.UnixConnector(path=podman.socket_path),
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+
+    async def start(tls: ssl.SSLContext | None = None) -> EngineProxy:
+        proxy = EngineProxy(url="")
+
+        async def forward(request: web.Request) -> web.StreamResponse:
+            proxy.asked.append(request.path)
+            if not request.path.startswith(f"{DOCKER_API}/"):
+                return web.json_response({"message": "page not found"}, status=404)
+            async with upstream.request(
+                request.method, f"http://engine{request.path_qs}", data=await request.read()
+            ) as reply:
+                response = web.StreamResponse(status=reply.status)
+                response.content_type = reply.content_type
+                await response.prepare(request)
+                async for chunk in reply.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", forward)
+        # A client that hangs up ends its request here too (the event stream never ends).
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1, handler_cancellation=True)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, LOOPBACK, 0, ssl_context=tls)
+        await site.start()
+        port = runner.addresses[0][1]
+        proxy.url = f"{'https' if tls else 'tcp'}://{LOOPBACK}:{port}"
+        return proxy
+
+    yield start
+    await upstream.close()
+    for runner in runners:
+        await runner.cleanup()
+
+
+def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that signs itself (its own CA), and its key."""
+    folder.mkdir()
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", f"/CN={LOOPBACK}", "-addext", f"subjectAltName=IP:{LOOPBACK}",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 async def _container(worker: Worker, name: str) -> ContainerInfo:
@@ -147,20 +236,10 @@ async def test_every_container_with_state_health_and_protection(
     assert containers["web"].image.endswith("hydra-test-busybox:latest")
 
 
-@pytest.mark.parametrize("batch_stats", [True, False], ids=["podman-batch", "per-container"])
 async def test_cpu_needs_two_samples_then_is_measured(
-    podman: PodmanEngine,
-    start_worker: StartWorker,
-    monkeypatch: pytest.MonkeyPatch,
-    batch_stats: bool,
+    podman: PodmanEngine, start_worker: StartWorker
 ) -> None:
-    """CPU % from two samples, through podman's batch stats or the Docker API's per container."""
-    if not batch_stats:
-        # What a Docker engine gets: podman's batch call is not there.
-        async def no_batch(_engine: EngineClient) -> list[dict[str, object]]:
-            raise EngineError("no such endpoint", status=404)
-
-        monkeypatch.setattr(EngineClient, "podman_stats", no_batch)
+    """CPU % from two samples of podman's batch stats."""
     podman.run("busy", command=("sh", "-c", "while true; do :; done"))
     worker = await start_worker()
     first = await _container(worker, "busy")
@@ -171,6 +250,27 @@ async def test_cpu_needs_two_samples_then_is_measured(
     busy = await _container(worker, "busy")
     assert busy.cpu_percent is not None
     assert busy.cpu_percent > 20  # a spinning shell keeps a core busy
+
+
+async def test_cpu_from_the_docker_api_on_an_engine_without_batch_stats(
+    podman: PodmanEngine, engine_proxy: StartProxy, start_worker: StartWorker
+) -> None:
+    """An engine with the Docker API only (as Docker is): the batch call is tried once, then
+    each running container's stats come from the Docker API's stats endpoint, every cycle."""
+    busy_id = podman.run("busy", command=("sh", "-c", "while true; do :; done"))
+    proxy = await engine_proxy()
+    worker = await start_worker(docker_host=proxy.url)
+    first = await _container(worker, "busy")
+    assert first.cpu_percent is None
+    assert first.memory_used_bytes is not None
+    await asyncio.sleep(0.5)
+    await worker.service.async_refresh()
+    busy = await _container(worker, "busy")
+    assert busy.cpu_percent is not None
+    assert busy.cpu_percent > 20
+    assert 0 < busy.memory_used_bytes < busy.memory_limit_bytes
+    assert proxy.count("/v4.0.0/libpod/containers/stats") == 1
+    assert proxy.count(f"{DOCKER_API}/containers/{busy_id}/stats") == 2
 
 
 async def test_changes_are_pushed_within_two_seconds(
@@ -278,14 +378,23 @@ async def test_protected_is_never_touched(podman: PodmanEngine, start_worker: St
     after = podman.inspect("db-main")
     assert after["State"]["StartedAt"] == before.started_at
     assert after["State"]["Status"] == "running"
+
+    # Stopped by its owner, it stays stopped: Hydra does not start it either.
+    await asyncio.to_thread(podman.stop, "db-main", timeout=10)
+    with pytest.raises(HydraApiError) as caught:
+        await ContainersClient(worker.client).async_container_action("db-main", "start", USER)
+    assert caught.value.code == "container_protected"
+    assert podman.inspect("db-main")["State"]["Status"] == "exited"
+
     entries = await worker.client.async_audit(container="db-main")
     assert [(e.actor.type, e.action, e.result) for e in reversed(entries)] == [
         ("self_heal", "restart", "refused"),  # once per episode, not every check
         ("user", "restart", "refused"),
         ("user", "stop", "refused"),
+        ("user", "start", "refused"),
     ]
-    assert entries[1].actor == USER
-    assert entries[1].reason == "try it"
+    assert entries[2].actor == USER
+    assert entries[2].reason == "try it"
 
 
 async def test_actions_are_carried_out_and_audited(
@@ -411,3 +520,140 @@ async def test_engine_gone_and_back(podman: PodmanEngine, start_worker: StartWor
             await worker.service.async_stop()
     finally:
         await asyncio.to_thread(engine.shutdown)
+
+
+async def test_a_renamed_container_leaves_no_stale_name(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    """Renamed into a protected name: the old name is gone, and nothing acts through it."""
+    podman.run("web", init=True)
+    worker = await start_worker()
+    started_at = (await _container(worker, "web")).started_at
+    await asyncio.to_thread(podman.rename, "web", "db-web")
+    await _until(lambda: worker.service.get("db-web") is not None)
+
+    containers = (await ContainersClient(worker.client).async_containers()).by_name()
+    assert list(containers) == ["db-web"]
+    assert containers["db-web"].protected
+    for action in ("stop", "restart"):
+        with pytest.raises(HydraApiError) as caught:
+            await ContainersClient(worker.client).async_container_action("web", action, USER)
+        assert (caught.value.status, caught.value.code) == (404, "container_not_found")
+    state = podman.inspect("db-web")["State"]
+    assert (state["Status"], state["StartedAt"]) == ("running", started_at)
+
+
+async def test_compose_recreate_of_a_protected_container(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    """Compose's recreate (new container as ``<id12>_db-main``, old one removed, new renamed):
+    no name of it, temporary or final, can stop the protected database."""
+    old_id = podman.run("db-main", init=True)
+    worker = await start_worker()
+    temporary = f"{old_id[:12]}_db-main"
+    new_id = await asyncio.to_thread(podman.compose_recreate, "db-main")
+    await _until(lambda: getattr(worker.service.get("db-main"), "id", None) == new_id)
+
+    for name in (temporary, "db-main"):
+        with pytest.raises(HydraApiError) as caught:
+            await ContainersClient(worker.client).async_container_action(name, "stop", USER)
+        assert caught.value.code in ("container_not_found", "container_protected")
+    assert podman.inspect("db-main")["State"]["Status"] == "running"
+    containers = (await ContainersClient(worker.client).async_containers()).by_name()
+    assert list(containers) == ["db-main"]
+    assert containers["db-main"].protected
+
+
+async def test_compose_temporary_name_is_protected_too(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    """While Compose recreates a protected service, its new container is protected already."""
+    old_id = podman.run("db-main", init=True)
+    worker = await start_worker()
+    temporary = f"{old_id[:12]}_db-main"
+    await asyncio.to_thread(podman.run, temporary, init=True)
+    await _until(lambda: worker.service.get(temporary) is not None)
+    assert worker.service.get(temporary).protected
+    with pytest.raises(HydraApiError) as caught:
+        await ContainersClient(worker.client).async_container_action(temporary, "stop", USER)
+    assert caught.value.code == "container_protected"
+    assert podman.inspect(temporary)["State"]["Status"] == "running"
+
+
+async def test_protection_label_added_then_removed(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    """The label is read from the container as it is now: added, every action is refused
+    (start included); removed, actions work again."""
+    podman.run("vault", init=True)
+    worker = await start_worker()
+    api = ContainersClient(worker.client)
+    await api.async_container_action("vault", "stop", USER)
+    assert podman.inspect("vault")["State"]["Status"] == "exited"
+
+    protected_id = await asyncio.to_thread(
+        podman.compose_recreate, "vault", labels={"hydra.protected": "true"}
+    )
+    await asyncio.to_thread(podman.stop, "vault", timeout=10)
+    for action in ("start", "restart", "stop"):
+        with pytest.raises(HydraApiError) as caught:
+            await api.async_container_action("vault", action, USER)
+        assert (caught.value.status, caught.value.code) == (403, "container_protected")
+        assert "never starts, stops or restarts" in caught.value.message
+    assert podman.inspect("vault")["Id"] == protected_id
+    assert podman.inspect("vault")["State"]["Status"] == "exited"
+
+    await asyncio.to_thread(podman.compose_recreate, "vault", labels={})
+    await api.async_container_action("vault", "restart", USER)
+    assert podman.inspect("vault")["State"]["Status"] == "running"
+    entries = await worker.client.async_audit(container="vault")
+    assert [(e.action, e.result) for e in reversed(entries)] == [
+        ("stop", "ok"),
+        ("start", "refused"),
+        ("restart", "refused"),
+        ("stop", "refused"),
+        ("restart", "ok"),
+    ]
+
+
+async def test_https_engine_is_verified(
+    podman: PodmanEngine, engine_proxy: StartProxy, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """An engine whose certificate nobody vouches for is refused with a clear error; its CA in
+    DOCKER_CERT_PATH (as the Docker CLI reads it) makes it trusted."""
+    cert, key = _self_signed_certificate(tmp_path / "engine")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    podman.run("web", init=True)
+    proxy = await engine_proxy(tls=tls)
+    tcp = proxy.url.replace("https://", "tcp://")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "ca.pem").write_bytes(cert.read_bytes())
+
+    for docker_host, environ in (
+        (proxy.url, {}),
+        (tcp, {"DOCKER_TLS_VERIFY": "1"}),
+        (tcp, {"DOCKER_TLS_VERIFY": "0"}),  # set is set, as the Docker CLI reads it
+    ):
+        worker = await start_worker(docker_host=docker_host, environ=environ)
+        report = await ContainersClient(worker.client).async_containers()
+        assert not report.engine_available, (docker_host, environ)
+        assert "certificate" in report.engine_error
+        assert "DOCKER_CERT_PATH" in report.engine_error
+        assert report.containers == ()
+        with pytest.raises(HydraApiError) as caught:
+            await ContainersClient(worker.client).async_container_action("web", "stop", USER)
+        assert caught.value.code == "engine_unavailable"
+        await worker.service.async_stop()
+    assert proxy.asked == []  # no request got past the handshake
+
+    for docker_host, environ in (
+        (proxy.url, {"DOCKER_CERT_PATH": str(certs)}),
+        (tcp, {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certs)}),
+    ):
+        worker = await start_worker(docker_host=docker_host, environ=environ)
+        report = await ContainersClient(worker.client).async_containers()
+        assert report.engine_available, report.engine_error
+        assert report.by_name()["web"].state == "running"
+        await worker.service.async_stop()

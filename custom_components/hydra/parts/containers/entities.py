@@ -149,12 +149,14 @@ def async_setup_buttons(
     coordinator: HydraContainerCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """A restart button on every container."""
-    _for_each_container(
-        coordinator,
-        async_add_entities,
-        lambda containers, container: [HydraContainerRestartButton(containers, container, RESTART)],
-    )
+    """A restart button on every container that is not protected."""
+    if coordinator.tracker is not None:
+        coordinator.tracker.async_add_controls(
+            async_add_entities,
+            lambda containers, container: [
+                HydraContainerRestartButton(containers, container, RESTART)
+            ],
+        )
 
 
 @callback
@@ -163,13 +165,15 @@ def async_setup_switches(
     coordinator: HydraContainerCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The self-healing switch, and a running switch on every container."""
+    """The self-healing switch, and a running switch on every container that is not protected."""
     async_add_entities([HydraSelfHealingSwitch(coordinator, SELF_HEALING)])
-    _for_each_container(
-        coordinator,
-        async_add_entities,
-        lambda containers, container: [HydraContainerRunningSwitch(containers, container, RUNNING)],
-    )
+    if coordinator.tracker is not None:
+        coordinator.tracker.async_add_controls(
+            async_add_entities,
+            lambda containers, container: [
+                HydraContainerRunningSwitch(containers, container, RUNNING)
+            ],
+        )
 
 
 class HydraEngineEntity(HydraWorkerPartEntity[HydraContainerCoordinator]):
@@ -264,7 +268,7 @@ class HydraEngineBinarySensor(HydraEngineEntity, BinarySensorEntity):
 
 
 class HydraContainerRestartButton(HydraContainerEntity, ButtonEntity):
-    """Restarts the container (refused by the worker for protected containers)."""
+    """Restarts the container (none for protected containers, which the worker never touches)."""
 
     @override
     async def async_press(self) -> None:

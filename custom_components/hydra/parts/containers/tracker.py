@@ -4,6 +4,9 @@ A container that disappears keeps its (unavailable) entities for the grace perio
 options, so a container that is only being recreated keeps its history, entity ids and settings.
 When it has been gone longer, its device goes; entities the user disabled stay in the entity
 registry, detached, so the container comes back with them still disabled.
+
+A protected container has no controls (the running switch, the restart button): the worker
+refuses every action on it. They go when it turns protected and come back when it no longer is.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.entity import Entity
@@ -23,13 +27,15 @@ from homeassistant.util import dt as dt_util
 from hydra_core.containers.models import ContainerInfo
 
 from ...const import CONF_CONTAINERS, CONF_REMOVE_AFTER, DEFAULT_REMOVE_AFTER_H, DOMAIN, LOGGER
-from .device import container_identifier_prefix
+from .device import container_identifier, container_identifier_prefix
 
 if TYPE_CHECKING:
     from ...data import HydraConfigEntry
     from .coordinator import HydraContainerCoordinator
 
 STORAGE_VERSION = 1
+# A container's entities on these platforms act on it (the running switch, the restart button).
+CONTROL_PLATFORMS = frozenset({Platform.BUTTON, Platform.SWITCH})
 # Seconds to gather changes to the missing-since times before writing them.
 SAVE_DELAY_S = 10
 
@@ -68,6 +74,9 @@ class ContainerTracker:
         self._prefix = container_identifier_prefix(coordinator.worker_id)
         self._known: set[str] = set()
         self._adders: list[Callable[[list[ContainerInfo]], None]] = []
+        self._control_adders: list[Callable[[list[ContainerInfo]], None]] = []
+        # Known containers whose controls are gone, because they were protected when last seen.
+        self._uncontrolled: set[str] = set()
 
     @classmethod
     async def async_load(
@@ -110,6 +119,21 @@ class ContainerTracker:
         add([containers[name] for name in sorted(self._known) if name in containers])
 
     @callback
+    def async_add_controls(
+        self, async_add_entities: AddConfigEntryEntitiesCallback, factory: EntityFactory
+    ) -> None:
+        """Add a control platform's entities (see CONTROL_PLATFORMS) for every container that is
+        not protected, now and whenever one appears or stops being protected."""
+
+        def controls(
+            coordinator: HydraContainerCoordinator, container: ContainerInfo
+        ) -> Iterable[Entity]:
+            return () if container.protected else factory(coordinator, container)
+
+        self.async_add_platform(async_add_entities, controls)
+        self._control_adders.append(self._adders[-1])
+
+    @callback
     def _async_update(self) -> None:
         new = [
             container
@@ -120,7 +144,34 @@ class ContainerTracker:
             self._known.update(container.name for container in new)
             for add in self._adders:
                 add(new)
+        self._follow_protection()
         self._remove_stale()
+
+    def _follow_protection(self) -> None:
+        """Remove the controls of containers that turned protected; add them back when not."""
+        device_registry = dr.async_get(self._hass)
+        entity_registry = er.async_get(self._hass)
+        for name, container in self._coordinator.containers.items():
+            if name not in self._known:
+                continue
+            if container.protected and name not in self._uncontrolled:
+                self._uncontrolled.add(name)
+                device = device_registry.async_get_device_by_identifier(
+                    (DOMAIN, container_identifier(self._coordinator.worker_id, name)),
+                    self._entry.entry_id,
+                )
+                if device is None:
+                    continue
+                for entity in er.async_entries_for_device(
+                    entity_registry, device.id, include_disabled_entities=True
+                ):
+                    if entity.domain in CONTROL_PLATFORMS:
+                        LOGGER.info("Removing %s: %s is protected", entity.entity_id, name)
+                        entity_registry.async_remove(entity.entity_id)
+            elif not container.protected and name in self._uncontrolled:
+                self._uncontrolled.discard(name)
+                for add in self._control_adders:
+                    add([container])
 
     def _remove_stale(self) -> None:
         """Remove devices of containers not wanted, or gone longer than the grace period."""
@@ -158,6 +209,7 @@ class ContainerTracker:
         """The user deleted a container's device: if the container returns, it starts afresh."""
         if (name := self._container_name(device)) is not None:
             self._known.discard(name)
+            self._uncontrolled.discard(name)
             if self._missing_since.pop(name, None) is not None:
                 self._store.async_delay_save(self._as_saved, SAVE_DELAY_S)
 
