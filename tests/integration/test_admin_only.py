@@ -11,15 +11,19 @@ from homeassistant.components import conversation
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import Unauthorized
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 from custom_components.hydra.const import DOMAIN
+from hydra_core.client import HydraClient
+from hydra_core.containers.client import ContainersClient
 from hydra_core.scheduler import TaskQuery
 from tests.fake_nvml import FakeNvml
+from tests.podman import PodmanEngine
 
-from .conftest import PowerWorker, TaskWorker, entry_for, setup_entry
+from .conftest import ContainerWorker, PowerWorker, TaskWorker, entry_for, setup_entry
 
 POWER_SELECT = "select.gpubox_power_profile"
 AUTONOMOUS = "switch.gpubox_autonomous_work"
@@ -161,3 +165,35 @@ async def test_removing_files_is_an_administrators_to_ask(
     queued = await task_worker.scheduler.async_list(TaskQuery(kind="maintenance"))
     assert sorted(task.payload["dry_run"] for task in queued) == [False, True]
     assert {task.actor.name for task in queued} == {"Bob", hass_admin_user.name}
+
+
+async def test_containers_are_an_administrators_to_control(
+    hass: HomeAssistant,
+    podman: PodmanEngine,
+    container_worker: ContainerWorker,
+    containers_entry: MockConfigEntry,
+    member: User,
+) -> None:
+    podman.run("web", init=True)
+    await setup_entry(hass, containers_entry, "web")
+    started = podman.inspect("web")["State"]["StartedAt"]
+
+    for domain, service, entity_id in (
+        ("button", "press", "button.web_restart"),
+        ("switch", "turn_off", "switch.web_running"),
+        ("switch", "turn_on", "switch.gpubox_self_healing"),
+    ):
+        with pytest.raises(Unauthorized, match="start, stop or restart containers"):
+            await hass.services.async_call(
+                domain,
+                service,
+                {ATTR_ENTITY_ID: entity_id},
+                blocking=True,
+                context=Context(user_id=member.id),
+            )
+    state = podman.inspect("web")["State"]
+    assert (state["Running"], state["StartedAt"]) == (True, started)
+    client = HydraClient(
+        async_get_clientsession(hass), container_worker.url, container_worker.token
+    )
+    assert not (await ContainersClient(client).async_containers()).healing.enabled
