@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+import contextlib
 from pathlib import Path
 import signal
 import subprocess
-import sys
 from typing import Any
 
 import aiohttp
@@ -22,11 +22,11 @@ from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.part import TasksPart
 
 from .conftest import ServeWorker
-from .test_cli import free_port, wait_for_health, worker_env
+from .task_worker import RELEASE_DIR, runs, task_worker_command
+from .test_cli import START_TIMEOUT_S, free_port, wait_for_health, worker_env
 
 TOKEN = "tasks-test-token-0123456789"
 USER = Actor(type="user", id="u1", name="Ada")
-TASK_WORKER = Path(__file__).with_name("task_worker.py")
 
 
 @pytest.fixture
@@ -105,88 +105,177 @@ async def test_pause_holds_work_and_resume_runs_it(client: HydraClient) -> None:
             await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-def crash_worker(tmp_path: Path) -> Iterator[Any]:
-    processes: list[subprocess.Popen[bytes]] = []
+class CrashWorkers:
+    """Real worker processes (``task_worker.py``) on one data dir, one after another."""
 
-    def start() -> tuple[subprocess.Popen[bytes], int]:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.data_dir = tmp_path / "data"
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def launch(self) -> tuple[subprocess.Popen[bytes], int, Path]:
+        """Start a worker; do not wait for it."""
         port = free_port()
-        log = tmp_path / f"worker-{len(processes)}.log"
+        log = self.tmp_path / f"worker-{len(self.processes)}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, str(TASK_WORKER), str(port), str(tmp_path / "data"), TOKEN],
+                task_worker_command(port, self.data_dir, TOKEN),
                 env=worker_env(),
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        processes.append(process)
+        self.processes.append(process)
+        return process, port, log
+
+    def start(self) -> tuple[subprocess.Popen[bytes], int]:
+        """Start a worker and wait until it answers."""
+        process, port, log = self.launch()
         wait_for_health(process, port, log)
         return process, port
 
-    yield start
-    for process in processes:
+    def release(self, *task_ids: int) -> None:
+        """Let these gate tasks finish."""
+        folder = self.data_dir / RELEASE_DIR
+        folder.mkdir(exist_ok=True)
+        for task_id in task_ids:
+            (folder / str(task_id)).touch()
+
+    def runs(self, task_id: int) -> list[tuple[str, int | None]]:
+        """What the handler did for one task: (event, attempt), in order."""
+        return [(event, attempt) for event, tid, attempt in runs(self.data_dir) if tid == task_id]
+
+    async def started(self, task_id: int, attempt: int) -> None:
+        async with asyncio.timeout(10):
+            while ("start", attempt) not in self.runs(task_id):
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def crash_worker(tmp_path: Path) -> Iterator[CrashWorkers]:
+    workers = CrashWorkers(tmp_path)
+    yield workers
+    for process in workers.processes:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=5)
 
 
+async def _until_state(client: HydraClient, task_ids: list[int], state: str) -> None:
+    async with asyncio.timeout(15):
+        while {(await TasksClient(client).async_task(i)).state for i in task_ids} != {state}:
+            await asyncio.sleep(0.05)
+
+
 @pytest.mark.usefixtures("loopback_sockets")
-async def test_sigkill_mid_task_loses_and_duplicates_nothing(crash_worker: Any) -> None:
-    """kill -9 while a task runs: after a restart it is queued again, its attempt counted."""
-    process, port = crash_worker()
+async def test_sigkill_mid_task_runs_it_again_exactly_once(crash_worker: CrashWorkers) -> None:
+    """kill -9 while a task runs: after a restart it runs once more, and every task behind it
+    once, as the handler's own log shows."""
+    _process, port = crash_worker.start()
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
         await TasksClient(client).async_update_scheduler(max_concurrent=1)
-        slow = await TasksClient(client).async_queue_task(
-            "slow", {"seconds": 30}, actor=USER, priority=90
-        )
+        first = await TasksClient(client).async_queue_task("gate", {}, actor=USER, priority=90)
         behind = [
-            (await TasksClient(client).async_queue_task("slow", {"seconds": 0.1}, actor=USER)).id
+            (await TasksClient(client).async_queue_task("gate", {}, actor=USER)).id
             for _ in range(3)
         ]
-        async with asyncio.timeout(5):
-            while (await TasksClient(client).async_task(slow.id)).progress == 0:
-                await asyncio.sleep(0.05)
+        await crash_worker.started(first.id, 1)
         # Paused (a setting the worker keeps), so the restarted worker shows what it recovered.
         await TasksClient(client).async_update_scheduler(paused=True)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=5)
+    crash_worker.processes[-1].send_signal(signal.SIGKILL)
+    crash_worker.processes[-1].wait(timeout=5)
 
-    _process, port = crash_worker()
+    _process, port = crash_worker.start()
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        recovered = await TasksClient(client).async_task(slow.id)
+        recovered = await TasksClient(client).async_task(first.id)
         assert (recovered.state, recovered.attempts) == ("queued", 1)
         assert {(await TasksClient(client).async_task(i)).state for i in behind} == {"queued"}
-        await TasksClient(client).async_cancel_task(slow.id)
+        crash_worker.release(first.id, *behind)
         await TasksClient(client).async_update_scheduler(paused=False)
-        async with asyncio.timeout(10):
-            while {(await TasksClient(client).async_task(i)).state for i in behind} != {
-                "succeeded"
-            }:
-                await asyncio.sleep(0.05)
+        await _until_state(client, [first.id, *behind], "succeeded")
         tasks = await TasksClient(client).async_tasks()
-        # Nothing lost, nothing run twice.
-        assert sorted(task.id for task in tasks) == sorted([slow.id, *behind])
-        assert all(task.attempts == 1 for task in tasks)
+    # Nothing lost, nothing run twice: the killed attempt, then one whole run.
+    assert sorted(task.id for task in tasks) == sorted([first.id, *behind])
+    assert crash_worker.runs(first.id) == [("start", 1), ("start", 2), ("done", 2)]
+    for task_id in behind:
+        assert crash_worker.runs(task_id) == [("start", 1), ("done", 1)]
 
 
 @pytest.mark.usefixtures("loopback_sockets")
-async def test_graceful_stop_puts_a_running_task_back_uncounted(crash_worker: Any) -> None:
-    """SIGTERM: a task that cannot finish within the stop timeout goes back to the queue."""
-    process, port = crash_worker()
+async def test_sigkill_on_the_last_attempt_fails_the_task(crash_worker: CrashWorkers) -> None:
+    """A task killed on its last attempt fails, saying why, and never runs again."""
+    _process, port = crash_worker.start()
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        slow = await TasksClient(client).async_queue_task("slow", {"seconds": 30}, actor=USER)
-        async with asyncio.timeout(5):
-            while (await TasksClient(client).async_task(slow.id)).progress == 0:
-                await asyncio.sleep(0.05)
+        last = await TasksClient(client).async_queue_task("gate", {}, actor=USER, max_attempts=1)
+        await crash_worker.started(last.id, 1)
+    crash_worker.processes[-1].send_signal(signal.SIGKILL)
+    crash_worker.processes[-1].wait(timeout=5)
+
+    _process, port = crash_worker.start()
+    async with aiohttp.ClientSession() as http:
+        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
+        failed = await TasksClient(client).async_task(last.id)
+        assert failed.state == "failed"
+        assert failed.error == "Interrupted by a worker restart on its last attempt"
+        # A task queued after it runs, so the dispatcher had its chance to run the failed one.
+        after = await TasksClient(client).async_queue_task("gate", {}, actor=USER)
+        crash_worker.release(last.id, after.id)
+        await _until_state(client, [after.id], "succeeded")
+        assert (await TasksClient(client).async_task(last.id)).state == "failed"
+    assert crash_worker.runs(last.id) == [("start", 1)]
+
+
+@pytest.mark.usefixtures("loopback_sockets")
+async def test_graceful_stop_puts_a_running_task_back_uncounted(
+    crash_worker: CrashWorkers,
+) -> None:
+    """SIGTERM: a task that cannot finish goes back to the queue, its attempt not counted."""
+    process, port = crash_worker.start()
+    async with aiohttp.ClientSession() as http:
+        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
+        gate = await TasksClient(client).async_queue_task("gate", {}, actor=USER)
+        await crash_worker.started(gate.id, 1)
         await TasksClient(client).async_update_scheduler(paused=True)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
 
-    _process, port = crash_worker()
+    _process, port = crash_worker.start()
     async with aiohttp.ClientSession() as http:
         client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        back = await TasksClient(client).async_task(slow.id)
+        back = await TasksClient(client).async_task(gate.id)
         assert (back.state, back.attempts, back.progress) == ("queued", 0, 0)
+    assert crash_worker.runs(gate.id) == [("start", 1)]
+
+
+@pytest.mark.usefixtures("loopback_sockets")
+async def test_a_second_worker_on_the_same_data_dir_exits_and_changes_nothing(
+    crash_worker: CrashWorkers,
+) -> None:
+    """Started by mistake on a live worker's data dir, a worker refuses to start: the live
+    worker's running task is neither put back in the queue nor run twice."""
+    live, port = crash_worker.start()
+    async with aiohttp.ClientSession() as http:
+        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
+        gate = await TasksClient(client).async_queue_task("gate", {}, actor=USER)
+        await crash_worker.started(gate.id, 1)
+        files = sorted(path.name for path in crash_worker.data_dir.iterdir())
+
+        second, _port, second_log = crash_worker.launch()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            second.wait(timeout=START_TIMEOUT_S)
+        # Had it started, it would have put the task back and run it by now.
+        assert (await TasksClient(client).async_task(gate.id)).state == "running"
+        assert crash_worker.runs(gate.id) == [("start", 1)]
+        assert sorted(path.name for path in crash_worker.data_dir.iterdir()) == files
+        crash_worker.release(gate.id)
+        await _until_state(client, [gate.id], "succeeded")
+        assert (await TasksClient(client).async_task(gate.id)).attempts == 1
+
+    assert crash_worker.runs(gate.id) == [("start", 1), ("done", 1)]
+    assert second.returncode == 3
+    output = second_log.read_text()
+    assert f"{crash_worker.data_dir} is in use by another Hydra worker (pid {live.pid})" in output
+    assert "Traceback" not in output
+    assert live.poll() is None
