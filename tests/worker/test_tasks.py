@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 import contextlib
 from pathlib import Path
 import signal
@@ -144,6 +144,18 @@ class CrashWorkers:
         """What the handler did for one task: (event, attempt), in order."""
         return [(event, attempt) for event, tid, attempt in runs(self.data_dir) if tid == task_id]
 
+    def kill9_and_restart(self) -> int:
+        """kill -9 the latest worker, start another; its port."""
+        self.processes[-1].send_signal(signal.SIGKILL)
+        self.processes[-1].wait(timeout=5)
+        return self.start()[1]
+
+    @contextlib.asynccontextmanager
+    async def tasks(self, port: int) -> AsyncIterator[TasksClient]:
+        """The task calls on the worker at ``port``."""
+        async with aiohttp.ClientSession() as http:
+            yield TasksClient(HydraClient(http, f"http://127.0.0.1:{port}", TOKEN))
+
     async def started(self, task_id: int, attempt: int) -> None:
         async with asyncio.timeout(10):
             while ("start", attempt) not in self.runs(task_id):
@@ -160,9 +172,9 @@ def crash_worker(tmp_path: Path) -> Iterator[CrashWorkers]:
         process.wait(timeout=5)
 
 
-async def _until_state(client: HydraClient, task_ids: list[int], state: str) -> None:
+async def _until_state(tasks: TasksClient, task_ids: list[int], state: str) -> None:
     async with asyncio.timeout(15):
-        while {(await TasksClient(client).async_task(i)).state for i in task_ids} != {state}:
+        while {(await tasks.async_task(i)).state for i in task_ids} != {state}:
             await asyncio.sleep(0.05)
 
 
@@ -171,32 +183,24 @@ async def test_sigkill_mid_task_runs_it_again_exactly_once(crash_worker: CrashWo
     """kill -9 while a task runs: after a restart it runs once more, and every task behind it
     once, as the handler's own log shows."""
     _process, port = crash_worker.start()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        await TasksClient(client).async_update_scheduler(max_concurrent=1)
-        first = await TasksClient(client).async_queue_task("gate", {}, actor=USER, priority=90)
-        behind = [
-            (await TasksClient(client).async_queue_task("gate", {}, actor=USER)).id
-            for _ in range(3)
-        ]
+    async with crash_worker.tasks(port) as tasks:
+        await tasks.async_update_scheduler(max_concurrent=1)
+        first = await tasks.async_queue_task("gate", {}, actor=USER, priority=90)
+        behind = [(await tasks.async_queue_task("gate", {}, actor=USER)).id for _ in range(3)]
         await crash_worker.started(first.id, 1)
         # Paused (a setting the worker keeps), so the restarted worker shows what it recovered.
-        await TasksClient(client).async_update_scheduler(paused=True)
-    crash_worker.processes[-1].send_signal(signal.SIGKILL)
-    crash_worker.processes[-1].wait(timeout=5)
-
-    _process, port = crash_worker.start()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        recovered = await TasksClient(client).async_task(first.id)
+        await tasks.async_update_scheduler(paused=True)
+    port = crash_worker.kill9_and_restart()
+    async with crash_worker.tasks(port) as tasks:
+        recovered = await tasks.async_task(first.id)
         assert (recovered.state, recovered.attempts) == ("queued", 1)
-        assert {(await TasksClient(client).async_task(i)).state for i in behind} == {"queued"}
+        assert {(await tasks.async_task(i)).state for i in behind} == {"queued"}
         crash_worker.release(first.id, *behind)
-        await TasksClient(client).async_update_scheduler(paused=False)
-        await _until_state(client, [first.id, *behind], "succeeded")
-        tasks = await TasksClient(client).async_tasks()
+        await tasks.async_update_scheduler(paused=False)
+        await _until_state(tasks, [first.id, *behind], "succeeded")
+        listed = await tasks.async_tasks()
     # Nothing lost, nothing run twice: the killed attempt, then one whole run.
-    assert sorted(task.id for task in tasks) == sorted([first.id, *behind])
+    assert sorted(task.id for task in listed) == sorted([first.id, *behind])
     assert crash_worker.runs(first.id) == [("start", 1), ("start", 2), ("done", 2)]
     for task_id in behind:
         assert crash_worker.runs(task_id) == [("start", 1), ("done", 1)]
@@ -206,24 +210,19 @@ async def test_sigkill_mid_task_runs_it_again_exactly_once(crash_worker: CrashWo
 async def test_sigkill_on_the_last_attempt_fails_the_task(crash_worker: CrashWorkers) -> None:
     """A task killed on its last attempt fails, saying why, and never runs again."""
     _process, port = crash_worker.start()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        last = await TasksClient(client).async_queue_task("gate", {}, actor=USER, max_attempts=1)
+    async with crash_worker.tasks(port) as tasks:
+        last = await tasks.async_queue_task("gate", {}, actor=USER, max_attempts=1)
         await crash_worker.started(last.id, 1)
-    crash_worker.processes[-1].send_signal(signal.SIGKILL)
-    crash_worker.processes[-1].wait(timeout=5)
-
-    _process, port = crash_worker.start()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        failed = await TasksClient(client).async_task(last.id)
+    port = crash_worker.kill9_and_restart()
+    async with crash_worker.tasks(port) as tasks:
+        failed = await tasks.async_task(last.id)
         assert failed.state == "failed"
         assert failed.error == "Interrupted by a worker restart on its last attempt"
         # A task queued after it runs, so the dispatcher had its chance to run the failed one.
-        after = await TasksClient(client).async_queue_task("gate", {}, actor=USER)
+        after = await tasks.async_queue_task("gate", {}, actor=USER)
         crash_worker.release(last.id, after.id)
-        await _until_state(client, [after.id], "succeeded")
-        assert (await TasksClient(client).async_task(last.id)).state == "failed"
+        await _until_state(tasks, [after.id], "succeeded")
+        assert (await tasks.async_task(last.id)).state == "failed"
     assert crash_worker.runs(last.id) == [("start", 1)]
 
 
@@ -233,18 +232,16 @@ async def test_graceful_stop_puts_a_running_task_back_uncounted(
 ) -> None:
     """SIGTERM: a task that cannot finish goes back to the queue, its attempt not counted."""
     process, port = crash_worker.start()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        gate = await TasksClient(client).async_queue_task("gate", {}, actor=USER)
+    async with crash_worker.tasks(port) as tasks:
+        gate = await tasks.async_queue_task("gate", {}, actor=USER)
         await crash_worker.started(gate.id, 1)
-        await TasksClient(client).async_update_scheduler(paused=True)
+        await tasks.async_update_scheduler(paused=True)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
 
     _process, port = crash_worker.start()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        back = await TasksClient(client).async_task(gate.id)
+    async with crash_worker.tasks(port) as tasks:
+        back = await tasks.async_task(gate.id)
         assert (back.state, back.attempts, back.progress) == ("queued", 0, 0)
     assert crash_worker.runs(gate.id) == [("start", 1)]
 
@@ -256,9 +253,8 @@ async def test_a_second_worker_on_the_same_data_dir_exits_and_changes_nothing(
     """Started by mistake on a live worker's data dir, a worker refuses to start: the live
     worker's running task is neither put back in the queue nor run twice."""
     live, port = crash_worker.start()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        gate = await TasksClient(client).async_queue_task("gate", {}, actor=USER)
+    async with crash_worker.tasks(port) as tasks:
+        gate = await tasks.async_queue_task("gate", {}, actor=USER)
         await crash_worker.started(gate.id, 1)
         files = sorted(path.name for path in crash_worker.data_dir.iterdir())
 
@@ -266,12 +262,12 @@ async def test_a_second_worker_on_the_same_data_dir_exits_and_changes_nothing(
         with contextlib.suppress(subprocess.TimeoutExpired):
             second.wait(timeout=START_TIMEOUT_S)
         # Had it started, it would have put the task back and run it by now.
-        assert (await TasksClient(client).async_task(gate.id)).state == "running"
+        assert (await tasks.async_task(gate.id)).state == "running"
         assert crash_worker.runs(gate.id) == [("start", 1)]
         assert sorted(path.name for path in crash_worker.data_dir.iterdir()) == files
         crash_worker.release(gate.id)
-        await _until_state(client, [gate.id], "succeeded")
-        assert (await TasksClient(client).async_task(gate.id)).attempts == 1
+        await _until_state(tasks, [gate.id], "succeeded")
+        assert (await tasks.async_task(gate.id)).attempts == 1
 
     assert crash_worker.runs(gate.id) == [("start", 1), ("done", 1)]
     assert second.returncode == 3
