@@ -58,7 +58,15 @@ async def serve(
     bus = EventBus()
     audit = AuditLog(core.data_dir / AUDIT_FILE)
     parts = build_parts(BuildContext(config=config, probe=probe, bus=bus, audit=audit), kinds)
-    app = create_app(info=info, token=token, probe=probe, audit=audit, bus=bus, parts=parts)
+    app = create_app(
+        info=info,
+        token=token,
+        probe=probe,
+        audit=audit,
+        bus=bus,
+        parts=parts,
+        data_dir=core.data_dir,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, core.host, core.port)

@@ -37,14 +37,16 @@ RELEASE_DIR = "release"
 WORKER = Path(__file__)
 
 
-def task_worker_command(port: int, data_dir: Path, token: str) -> list[str]:
-    """The command line of a worker on 127.0.0.1 with only the queue (and these kinds)."""
+def task_worker_command(port: int, data_dir: Path, token: str, *options: str) -> list[str]:
+    """The command line of a worker on 127.0.0.1 with only the queue (and these kinds), unless
+    ``options`` (which win) switch more parts on."""
     return [
         sys.executable,
         str(WORKER),
         *("--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)),
         *("--token", token, "--gpu-backend", "none", "--docker-host", "none"),
         *("--voice", "false", "--quality", "false"),
+        *options,
     ]
 
 

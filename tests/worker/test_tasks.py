@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 import contextlib
 from pathlib import Path
 import signal
@@ -22,10 +21,9 @@ from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.part import TasksPart
 
 from .conftest import ServeWorker
-from .task_worker import RELEASE_DIR, runs, task_worker_command
-from .test_cli import START_TIMEOUT_S, free_port, wait_for_health, worker_env
+from .test_cli import START_TIMEOUT_S
+from .worker_processes import TOKEN, WorkerProcesses
 
-TOKEN = "tasks-test-token-0123456789"
 USER = Actor(type="user", id="u1", name="Ada")
 
 
@@ -105,173 +103,108 @@ async def test_pause_holds_work_and_resume_runs_it(client: HydraClient) -> None:
             await asyncio.sleep(0.02)
 
 
-class CrashWorkers:
-    """Real worker processes (``task_worker.py``) on one data dir, one after another."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.data_dir = tmp_path / "data"
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def launch(self) -> tuple[subprocess.Popen[bytes], int, Path]:
-        """Start a worker; do not wait for it."""
-        port = free_port()
-        log = self.tmp_path / f"worker-{len(self.processes)}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                task_worker_command(port, self.data_dir, TOKEN),
-                env=worker_env(),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        self.processes.append(process)
-        return process, port, log
-
-    def start(self) -> tuple[subprocess.Popen[bytes], int]:
-        """Start a worker and wait until it answers."""
-        process, port, log = self.launch()
-        wait_for_health(process, port, log)
-        return process, port
-
-    def release(self, *task_ids: int) -> None:
-        """Let these gate tasks finish."""
-        folder = self.data_dir / RELEASE_DIR
-        folder.mkdir(exist_ok=True)
-        for task_id in task_ids:
-            (folder / str(task_id)).touch()
-
-    def runs(self, task_id: int) -> list[tuple[str, int | None]]:
-        """What the handler did for one task: (event, attempt), in order."""
-        return [(event, attempt) for event, tid, attempt in runs(self.data_dir) if tid == task_id]
-
-    def kill9_and_restart(self) -> int:
-        """kill -9 the latest worker, start another; its port."""
-        self.processes[-1].send_signal(signal.SIGKILL)
-        self.processes[-1].wait(timeout=5)
-        return self.start()[1]
-
-    @contextlib.asynccontextmanager
-    async def tasks(self, port: int) -> AsyncIterator[TasksClient]:
-        """The task calls on the worker at ``port``."""
-        async with aiohttp.ClientSession() as http:
-            yield TasksClient(HydraClient(http, f"http://127.0.0.1:{port}", TOKEN))
-
-    async def started(self, task_id: int, attempt: int) -> None:
-        async with asyncio.timeout(10):
-            while ("start", attempt) not in self.runs(task_id):
-                await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-def crash_worker(tmp_path: Path) -> Iterator[CrashWorkers]:
-    workers = CrashWorkers(tmp_path)
-    yield workers
-    for process in workers.processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=5)
-
-
 async def _until_state(tasks: TasksClient, task_ids: list[int], state: str) -> None:
     async with asyncio.timeout(15):
         while {(await tasks.async_task(i)).state for i in task_ids} != {state}:
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.usefixtures("loopback_sockets")
-async def test_sigkill_mid_task_runs_it_again_exactly_once(crash_worker: CrashWorkers) -> None:
+async def test_sigkill_mid_task_runs_it_again_exactly_once(
+    worker_processes: WorkerProcesses,
+) -> None:
     """kill -9 while a task runs: after a restart it runs once more, and every task behind it
     once, as the handler's own log shows."""
-    _process, port = crash_worker.start()
-    async with crash_worker.tasks(port) as tasks:
+    _process, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
         await tasks.async_update_scheduler(max_concurrent=1)
         first = await tasks.async_queue_task("gate", {}, actor=USER, priority=90)
         behind = [(await tasks.async_queue_task("gate", {}, actor=USER)).id for _ in range(3)]
-        await crash_worker.started(first.id, 1)
+        await worker_processes.started(first.id, 1)
         # Paused (a setting the worker keeps), so the restarted worker shows what it recovered.
         await tasks.async_update_scheduler(paused=True)
-    port = crash_worker.kill9_and_restart()
-    async with crash_worker.tasks(port) as tasks:
+    port = worker_processes.kill9_and_restart()
+    async with worker_processes.tasks(port) as tasks:
         recovered = await tasks.async_task(first.id)
         assert (recovered.state, recovered.attempts) == ("queued", 1)
         assert {(await tasks.async_task(i)).state for i in behind} == {"queued"}
-        crash_worker.release(first.id, *behind)
+        worker_processes.release(first.id, *behind)
         await tasks.async_update_scheduler(paused=False)
         await _until_state(tasks, [first.id, *behind], "succeeded")
         listed = await tasks.async_tasks()
     # Nothing lost, nothing run twice: the killed attempt, then one whole run.
     assert sorted(task.id for task in listed) == sorted([first.id, *behind])
-    assert crash_worker.runs(first.id) == [("start", 1), ("start", 2), ("done", 2)]
+    assert worker_processes.runs(first.id) == [("start", 1), ("start", 2), ("done", 2)]
     for task_id in behind:
-        assert crash_worker.runs(task_id) == [("start", 1), ("done", 1)]
+        assert worker_processes.runs(task_id) == [("start", 1), ("done", 1)]
 
 
-@pytest.mark.usefixtures("loopback_sockets")
-async def test_sigkill_on_the_last_attempt_fails_the_task(crash_worker: CrashWorkers) -> None:
+async def test_sigkill_on_the_last_attempt_fails_the_task(
+    worker_processes: WorkerProcesses,
+) -> None:
     """A task killed on its last attempt fails, saying why, and never runs again."""
-    _process, port = crash_worker.start()
-    async with crash_worker.tasks(port) as tasks:
+    _process, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
         last = await tasks.async_queue_task("gate", {}, actor=USER, max_attempts=1)
-        await crash_worker.started(last.id, 1)
-    port = crash_worker.kill9_and_restart()
-    async with crash_worker.tasks(port) as tasks:
+        await worker_processes.started(last.id, 1)
+    port = worker_processes.kill9_and_restart()
+    async with worker_processes.tasks(port) as tasks:
         failed = await tasks.async_task(last.id)
         assert failed.state == "failed"
         assert failed.error == "Interrupted by a worker restart on its last attempt"
         # A task queued after it runs, so the dispatcher had its chance to run the failed one.
         after = await tasks.async_queue_task("gate", {}, actor=USER)
-        crash_worker.release(last.id, after.id)
+        worker_processes.release(last.id, after.id)
         await _until_state(tasks, [after.id], "succeeded")
         assert (await tasks.async_task(last.id)).state == "failed"
-    assert crash_worker.runs(last.id) == [("start", 1)]
+    assert worker_processes.runs(last.id) == [("start", 1)]
 
 
-@pytest.mark.usefixtures("loopback_sockets")
 async def test_graceful_stop_puts_a_running_task_back_uncounted(
-    crash_worker: CrashWorkers,
+    worker_processes: WorkerProcesses,
 ) -> None:
     """SIGTERM: a task that cannot finish goes back to the queue, its attempt not counted."""
-    process, port = crash_worker.start()
-    async with crash_worker.tasks(port) as tasks:
+    process, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
         gate = await tasks.async_queue_task("gate", {}, actor=USER)
-        await crash_worker.started(gate.id, 1)
+        await worker_processes.started(gate.id, 1)
         await tasks.async_update_scheduler(paused=True)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
 
-    _process, port = crash_worker.start()
-    async with crash_worker.tasks(port) as tasks:
+    _process, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
         back = await tasks.async_task(gate.id)
         assert (back.state, back.attempts, back.progress) == ("queued", 0, 0)
-    assert crash_worker.runs(gate.id) == [("start", 1)]
+    assert worker_processes.runs(gate.id) == [("start", 1)]
 
 
-@pytest.mark.usefixtures("loopback_sockets")
 async def test_a_second_worker_on_the_same_data_dir_exits_and_changes_nothing(
-    crash_worker: CrashWorkers,
+    worker_processes: WorkerProcesses,
 ) -> None:
     """Started by mistake on a live worker's data dir, a worker refuses to start: the live
     worker's running task is neither put back in the queue nor run twice."""
-    live, port = crash_worker.start()
-    async with crash_worker.tasks(port) as tasks:
+    live, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
         gate = await tasks.async_queue_task("gate", {}, actor=USER)
-        await crash_worker.started(gate.id, 1)
-        files = sorted(path.name for path in crash_worker.data_dir.iterdir())
+        await worker_processes.started(gate.id, 1)
+        files = sorted(path.name for path in worker_processes.data_dir.iterdir())
 
-        second, _port, second_log = crash_worker.launch()
+        second, _port, second_log = worker_processes.launch()
         with contextlib.suppress(subprocess.TimeoutExpired):
             second.wait(timeout=START_TIMEOUT_S)
         # Had it started, it would have put the task back and run it by now.
         assert (await tasks.async_task(gate.id)).state == "running"
-        assert crash_worker.runs(gate.id) == [("start", 1)]
-        assert sorted(path.name for path in crash_worker.data_dir.iterdir()) == files
-        crash_worker.release(gate.id)
+        assert worker_processes.runs(gate.id) == [("start", 1)]
+        assert sorted(path.name for path in worker_processes.data_dir.iterdir()) == files
+        worker_processes.release(gate.id)
         await _until_state(tasks, [gate.id], "succeeded")
         assert (await tasks.async_task(gate.id)).attempts == 1
 
-    assert crash_worker.runs(gate.id) == [("start", 1), ("done", 1)]
+    assert worker_processes.runs(gate.id) == [("start", 1), ("done", 1)]
     assert second.returncode == 3
     output = second_log.read_text()
-    assert f"{crash_worker.data_dir} is in use by another Hydra worker (pid {live.pid})" in output
+    assert (
+        f"{worker_processes.data_dir} is in use by another Hydra worker (pid {live.pid})" in output
+    )
     assert "Traceback" not in output
     assert live.poll() is None
