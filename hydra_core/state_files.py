@@ -7,7 +7,8 @@ token and lock Home Assistant out; an empty ``worker_id`` a new identity, and ne
 
 ``set_aside`` renames a file the worker cannot use (a corrupt SQLite database, a settings file
 that is not JSON or does not fit its types) to ``<name>.corrupt-<UTC time>``, logs it and
-remembers it for ``/api/v1/status`` (``set_aside``), which Home Assistant shows as a repair. The
+remembers it for ``/api/v1/status`` (``set_aside``), which Home Assistant shows as a repair
+until the user deletes or moves the file kept (or the worker restarts). The
 worker then starts afresh without it: a bad file never makes it restart in a loop, and what was
 in the file is kept for the user to look at.
 """
@@ -86,6 +87,8 @@ def set_aside(path: Path, reason: str, *, companions: tuple[str, ...] = ()) -> S
 
 
 def set_aside_files(folder: Path) -> tuple[SetAsideFile, ...]:
-    """The files in ``folder`` (or below) this process set aside, oldest first."""
+    """The files in ``folder`` (or below) this process set aside and that are still there,
+    oldest first: once the user deleted or moved one, it is dealt with."""
     with _set_aside_lock:
-        return tuple(entry for entry in _set_aside if Path(entry.path).is_relative_to(folder))
+        entries = [entry for entry in _set_aside if Path(entry.path).is_relative_to(folder)]
+    return tuple(entry for entry in entries if Path(entry.moved_to).exists())
