@@ -6,7 +6,8 @@ order, so no locking is needed around the connection.
 A database that turns out corrupt when it is opened (not a database at all, or a damaged page
 that ``PRAGMA quick_check`` finds) is set aside with its WAL files (``state_files.set_aside``)
 and a fresh one is made: a worker restarting in a loop on a bad file helps nobody. The check
-reads the whole file once per start (about 4 ms for a queue of 10,000 tasks here).
+reads the whole file once per start (15-21 ms for a 2.5 MiB queue of 10,000 tasks on
+the 2-core development machine).
 """
 
 from __future__ import annotations
