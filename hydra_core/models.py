@@ -52,6 +52,17 @@ class PartInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SetAsideFile:
+    """A state file the worker could not use (corrupt, or not of the expected types): renamed
+    to ``moved_to`` and kept there; the worker started afresh without it."""
+
+    path: str
+    moved_to: str
+    reason: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerStatus:
     """Everything ``/api/v1/status`` reports: the worker, its host, its GPUs and its parts."""
 
@@ -61,6 +72,8 @@ class WorkerStatus:
     gpu: GpuReport = field(default_factory=lambda: GpuReport(backend="none", available=False))
     # The parts this worker runs, by name; a part that is off is absent.
     parts: dict[str, PartInfo] = field(default_factory=dict)
+    # State files this worker set aside since it started, oldest first.
+    set_aside: tuple[SetAsideFile, ...] = ()
 
     def gpu_by_uuid(self) -> dict[str, GpuInfo]:
         """Return the GPUs keyed by their NVML UUID, which survives reboots and re-indexing."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, override
 
 from homeassistant.core import HomeAssistant
@@ -96,6 +97,7 @@ class HydraStatusCoordinator(HydraCoordinator[WorkerStatus]):
             raise_update_failed(err)
         self.gpus = status.gpu_by_uuid()
         self._update_no_gpu_issue(status)
+        self._update_set_aside_issue(status)
         return status
 
     def _update_no_gpu_issue(self, status: WorkerStatus) -> None:
@@ -113,6 +115,20 @@ class HydraStatusCoordinator(HydraCoordinator[WorkerStatus]):
                 "reason": status.gpu.reason or "unknown",
             },
             severity=ir.IssueSeverity.WARNING,
+        )
+
+    def _update_set_aside_issue(self, status: WorkerStatus) -> None:
+        """Tell the user which state files the worker found damaged and started without."""
+        issue_id = f"state_set_aside_{self.config_entry.entry_id}"
+        if not status.set_aside:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        files = "\n".join(
+            f"- `{item.path}`, kept as `{PurePath(item.moved_to).name}`: {item.reason}"
+            for item in status.set_aside
+        )
+        show_issue(
+            self.hass, issue_id, "state_set_aside", {"worker": status.worker.name, "files": files}
         )
 
 

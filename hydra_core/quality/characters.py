@@ -18,14 +18,14 @@ from pathlib import Path
 import re
 import shutil
 import threading
-import time
 from typing import Any
 import unicodedata
 
 from ..settings_file import save_settings
+from ..state_files import set_aside, write_atomic
 from ..wire import dump, load
 from .errors import CharacterNotFoundError, QualityError, ReferenceNotFoundError
-from .files import StoredImage, write_atomic
+from .files import StoredImage
 from .models import Character
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,9 +67,7 @@ class CharacterRegistry:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError, KeyError, TypeError) as err:
-            kept = self._path.with_name(f"{REGISTRY_FILE}.unreadable-{int(time.time())}")
-            self._path.replace(kept)
-            _LOGGER.error("Cannot read %s (%s); kept it as %s", self._path, err, kept)
+            set_aside(self._path, f"not a character registry: {err}")
             return {}
         return {character.id: character for character in characters}
 

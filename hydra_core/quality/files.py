@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import hashlib
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .images import DEFAULT_MAX_PIXELS, ImageError, decode_image
@@ -63,14 +61,3 @@ def _format(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
     return None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file synced and renamed over ``path``: old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    temporary.replace(path)

@@ -21,9 +21,10 @@ import uuid
 
 from ..models import Actor
 from ..sqlite import SqliteStore
+from ..state_files import write_atomic
 from ..wire import dump, load
 from .errors import AssetDecidedError, AssetNotFoundError, InvalidDecisionError
-from .files import StoredImage, write_atomic
+from .files import StoredImage
 from .learning import Decision
 from .models import ASSET_STATES, Asset, ImageScore
 

@@ -10,7 +10,7 @@ finished task, a settings change, the next retry time, or the poll interval.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 import contextlib
 from dataclasses import replace
 from functools import partial
@@ -26,7 +26,7 @@ from ..events import EventBus
 from ..gpu import GpuProbe
 from ..gpu.models import GpuReport
 from ..models import Actor
-from ..settings_file import load_settings, save_settings
+from ..settings_file import load_typed_settings, save_settings
 from ..wire import dump
 from .handlers import PayloadError, PermanentTaskError, TaskCancelledError, TaskContext, TaskHandler
 from .models import (
@@ -106,6 +106,23 @@ def gate_reason(
     return "waiting for resources: " + "; ".join(reasons)
 
 
+def settings_problem(changes: Mapping[str, Any]) -> str | None:
+    """What is wrong with these scheduler settings (type or range), or None."""
+    for key, value in changes.items():
+        if key == "paused":
+            if not isinstance(value, bool):
+                return "paused must be true or false"
+            continue
+        low, high = SETTING_LIMITS[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{key} must be a number"
+        if not low <= value <= high:
+            return f"{key} must be between {low:g} and {high:g}"
+    if "max_concurrent" in changes and changes["max_concurrent"] != int(changes["max_concurrent"]):
+        return "max_concurrent must be a whole number"
+    return None
+
+
 class Scheduler:
     """The queue's owner: accepts, runs, retries, cancels, and reports tasks."""
 
@@ -150,8 +167,7 @@ class Scheduler:
     async def async_start(self) -> None:
         """Open the queue, put back what a crash interrupted, and start dispatching."""
         await self._store.async_open()
-        saved = await asyncio.get_running_loop().run_in_executor(None, self._load_settings)
-        self.settings = replace(self.settings, **saved)
+        self.settings = await asyncio.get_running_loop().run_in_executor(None, self._load_settings)
         for task in await self._store.async_recover():
             _LOGGER.warning("Task %d (%s) was interrupted: %s", task.id, task.kind, task.state)
             self._publish("requeued" if task.state == "queued" else "failed", task)
@@ -269,20 +285,8 @@ class Scheduler:
         unknown = sorted(set(changes) - set(SchedulerSettings.__dataclass_fields__))
         if unknown:
             raise InvalidSettingError(f"Unknown setting(s): {', '.join(unknown)}")
-        for key, value in changes.items():
-            if key == "paused":
-                if not isinstance(value, bool):
-                    raise InvalidSettingError("paused must be true or false")
-                continue
-            low, high = SETTING_LIMITS[key]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidSettingError(f"{key} must be a number")
-            if not low <= value <= high:
-                raise InvalidSettingError(f"{key} must be between {low:g} and {high:g}")
-        if "max_concurrent" in changes and changes["max_concurrent"] != int(
-            changes["max_concurrent"]
-        ):
-            raise InvalidSettingError("max_concurrent must be a whole number")
+        if (problem := settings_problem(changes)) is not None:
+            raise InvalidSettingError(problem)
         self.settings = replace(self.settings, **changes)
         await asyncio.get_running_loop().run_in_executor(None, self._save_settings)
         self._bus.publish(EVENT_SCHEDULER, dump(self.settings))
@@ -433,10 +437,10 @@ class Scheduler:
 
     # Settings file
 
-    def _load_settings(self) -> dict[str, Any]:
+    def _load_settings(self) -> SchedulerSettings:
         if self._settings_path is None:
-            return {}
-        return load_settings(self._settings_path, SchedulerSettings.__dataclass_fields__)
+            return self.settings
+        return load_typed_settings(self._settings_path, self.settings, settings_problem)
 
     def _save_settings(self) -> None:
         if self._settings_path is not None:

@@ -28,7 +28,7 @@ from wyoming.info import (
 )
 
 from .. import __version__
-from ..settings_file import load_settings, save_settings
+from ..settings_file import load_typed_settings, save_settings
 from ..wire import dump
 from .announce import ZeroconfAnnouncer
 from .models import VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
@@ -398,7 +398,7 @@ def _check_settings(settings: VoiceSettings, service: VoiceService) -> None:
 
 
 def _load_settings(path: Path, defaults: VoiceSettings) -> VoiceSettings:
-    return replace(defaults, **load_settings(path, VoiceSettings.__dataclass_fields__))
+    return load_typed_settings(path, defaults)
 
 
 def _save_settings(path: Path, defaults: VoiceSettings, settings: VoiceSettings) -> None:

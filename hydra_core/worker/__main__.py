@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+import contextlib
 import logging
 import signal
 import sys
@@ -25,22 +26,27 @@ from .config import (
     ensure_worker_id,
     load_config,
 )
+from .lock import DataDirLockedError, data_dir_lock
 from .part import BuildContext, Part
 from .parts import PARTS
 
 _LOGGER = logging.getLogger("hydra_core.worker")
 AUDIT_FILE = "audit.db"
+# The exit status when another worker holds the data dir (2: bad options, 1: cannot serve).
+EXIT_DATA_DIR_IN_USE = 3
 
 
-def build_parts(context: BuildContext) -> list[Part]:
+def build_parts(context: BuildContext, kinds: Sequence[type[Part]] = PARTS) -> list[Part]:
     """The parts the options ask for, each built with the ones before it at hand."""
-    for kind in PARTS:
+    for kind in kinds:
         if (part := kind.build(context)) is not None:
             context.built.append(part)
     return context.built
 
 
-async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
+async def serve(
+    config: WorkerConfig, stop: asyncio.Event, kinds: Sequence[type[Part]] = PARTS
+) -> None:
     """Run the worker until ``stop`` is set."""
     core = config.core
     token = ensure_token(core)
@@ -51,8 +57,16 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
     probe = create_probe(gpu.gpu_backend, simulated_count=gpu.simulated_gpus)
     bus = EventBus()
     audit = AuditLog(core.data_dir / AUDIT_FILE)
-    parts = build_parts(BuildContext(config=config, probe=probe, bus=bus, audit=audit))
-    app = create_app(info=info, token=token, probe=probe, audit=audit, bus=bus, parts=parts)
+    parts = build_parts(BuildContext(config=config, probe=probe, bus=bus, audit=audit), kinds)
+    app = create_app(
+        info=info,
+        token=token,
+        probe=probe,
+        audit=audit,
+        bus=bus,
+        parts=parts,
+        data_dir=core.data_dir,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, core.host, core.port)
@@ -75,16 +89,17 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
         await runner.cleanup()
 
 
-async def _main(config: WorkerConfig) -> None:
+async def _main(config: WorkerConfig, kinds: Sequence[type[Part]]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(config, stop)
+    await serve(config, stop, kinds)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse options, then serve until SIGINT or SIGTERM."""
+def main(argv: Sequence[str] | None = None, parts: Sequence[type[Part]] = PARTS) -> int:
+    """Parse options, then serve until SIGINT or SIGTERM; ``parts``: the kinds of part it may
+    build (the tests add test task kinds)."""
     try:
         config = load_config(argv)
     except ConfigError as err:
@@ -95,11 +110,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _LOGGER.debug("Options: %s", config.redacted())
-    try:
-        asyncio.run(_main(config))
-    except OSError as err:
-        _LOGGER.error("Cannot serve on %s:%s: %s", config.core.host, config.core.port, err)
-        return 1
+    with contextlib.ExitStack() as stack:
+        # Before anything reads or changes the data dir: one worker per data dir.
+        try:
+            stack.enter_context(data_dir_lock(config.core.data_dir))
+        except DataDirLockedError as err:
+            _LOGGER.error("Not starting: %s", err)
+            return EXIT_DATA_DIR_IN_USE
+        except OSError as err:
+            _LOGGER.error("Cannot use the data dir %s: %s", config.core.data_dir, err)
+            return 1
+        try:
+            asyncio.run(_main(config, parts))
+        except OSError as err:
+            _LOGGER.error("Cannot serve on %s:%s: %s", config.core.host, config.core.port, err)
+            return 1
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 import contextlib
+from pathlib import Path
 import time
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from ..models import (
     WorkerInfo,
     WorkerStatus,
 )
+from ..state_files import set_aside_files
 from ..wire import dump
 from .auth import token_middleware
 from .errors import ApiError, error_middleware
@@ -49,15 +51,17 @@ def create_app(
     audit: AuditLog | None = None,
     bus: EventBus | None = None,
     parts: Iterable[Part] = (),
+    data_dir: Path | None = None,
 ) -> web.Application:
     """Build the application; what it is given starts with it and closes with it.
 
     ``parts`` start in the order given (that of ``PARTS``) and stop in reverse. The routes of
     every known part are mounted; those of a part not given answer 404 with its
-    ``disabled_code``.
+    ``disabled_code``. ``data_dir``: where the worker keeps its state (its status lists
+    the files there it had to set aside).
     """
     app = web.Application(middlewares=[error_middleware, token_middleware(token)])
-    app[STATE_KEY] = WorkerState(info=info, probe=probe, started_at=time.time())
+    app[STATE_KEY] = WorkerState(info=info, probe=probe, started_at=time.time(), data_dir=data_dir)
     app[AUDIT_KEY] = audit or AuditLog(None)
     app[BUS_KEY] = bus or EventBus()
     app[PARTS_KEY] = {part.name: part for part in parts}
@@ -103,6 +107,7 @@ async def build_status(state: WorkerState, parts: Iterable[Part] = ()) -> Worker
         host=host,
         gpu=gpu_report,
         parts={part.name: part.info() for part in parts},
+        set_aside=() if state.data_dir is None else set_aside_files(state.data_dir),
     )
 
 

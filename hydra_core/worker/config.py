@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 import uuid
 
 from ..options import Option, option, options_of
+from ..state_files import write_atomic
 
 DEFAULT_PORT = 8741
 MIN_TOKEN_LENGTH = 16
@@ -237,12 +238,8 @@ def _read_or_create(path: Path, make: Callable[[], str]) -> str:
         existing = ""
     if existing:
         return existing
-    path.parent.mkdir(parents=True, exist_ok=True)
     value = make()
-    # Written private from the start: the token must never be readable by other users.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    # O_CREAT's mode only applies to a new file; an existing empty one may be world-readable.
-    os.fchmod(descriptor, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(value + "\n")
+    # Private from its first byte (the token must never be readable by other users), and whole
+    # and synced before it is used: an empty file after a power cut would mean a new token.
+    write_atomic(path, f"{value}\n".encode(), mode=0o600)
     return value

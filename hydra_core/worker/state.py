@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -19,6 +20,8 @@ class WorkerState:
     info: WorkerInfo
     probe: GpuProbe
     started_at: float
+    # Where it keeps its state; None for a worker that keeps nothing (tests).
+    data_dir: Path | None = None
 
 
 STATE_KEY = web.AppKey("state", WorkerState)

@@ -349,6 +349,7 @@ class TaskWorker(LoopbackWorker):
             probe=probe,
             bus=bus,
             parts=[TasksPart(self.scheduler)],
+            data_dir=self.data_dir,
         )
 
     def handlers(self) -> list[TaskHandler]:

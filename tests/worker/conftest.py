@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -15,6 +17,9 @@ from hydra_core.models import WorkerInfo
 from hydra_core.worker.app import create_app
 from hydra_core.worker.part import Part
 from tests.podman import PodmanEngine
+
+if TYPE_CHECKING:
+    from .worker_processes import WorkerProcesses
 
 LOOPBACK = "127.0.0.1"
 
@@ -93,3 +98,16 @@ def run_healthy_sick_and_exited(podman: PodmanEngine) -> None:
     podman.run("sick", health_cmd="false", init=True)
     podman.healthcheck("sick")
     podman.run("job", exit_code=3)
+
+
+@pytest.fixture
+def worker_processes(tmp_path: Path, loopback_sockets: None) -> Iterator[WorkerProcesses]:
+    """Real worker processes on tmp_path/data; any still running at the end are killed."""
+    from .worker_processes import WorkerProcesses  # noqa: PLC0415 - it imports this module
+
+    workers = WorkerProcesses(tmp_path)
+    yield workers
+    for process in workers.processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=5)

@@ -147,7 +147,8 @@ async def test_status_with_token(http: aiohttp.ClientSession, worker: str) -> No
     status, body, _ = await get(http, f"{worker}/api/v1/status", headers=auth())
 
     assert status == 200
-    assert set(body) == {"worker", "started_at", "host", "gpu", "parts"}
+    assert set(body) == {"worker", "started_at", "host", "gpu", "parts", "set_aside"}
+    assert body["set_aside"] == []
     assert body["parts"] == {}  # a worker built with no parts runs none
     assert body["worker"] == dump(INFO)
     assert isinstance(body["started_at"], float)

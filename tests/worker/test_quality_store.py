@@ -422,9 +422,9 @@ async def test_an_unreadable_registry_is_kept_aside(
     (data_dir / "characters.json").write_text('{"characters": [{"id": "mira", ')
     worker = await make_worker()
     assert await QualityClient(worker.client).async_characters() == []
-    [kept] = data_dir.glob("characters.json.unreadable-*")
+    [kept] = data_dir.glob("characters.json.corrupt-*")
     assert kept.read_text() == '{"characters": [{"id": "mira", '
-    assert "Cannot read" in caplog.text
+    assert "not a character registry" in caplog.text
     # The registry works on, in a fresh file.
     assert (await worker.call("POST", "characters", {"name": "Mira"}))[0] == 201
     assert kept.exists()

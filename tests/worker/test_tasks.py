@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
 from pathlib import Path
 import signal
 import subprocess
-import sys
 from typing import Any
 
 import aiohttp
@@ -22,11 +21,10 @@ from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.part import TasksPart
 
 from .conftest import ServeWorker
-from .test_cli import free_port, wait_for_health, worker_env
+from .test_cli import START_TIMEOUT_S
+from .worker_processes import TOKEN, WorkerProcesses
 
-TOKEN = "tasks-test-token-0123456789"
 USER = Actor(type="user", id="u1", name="Ada")
-TASK_WORKER = Path(__file__).with_name("task_worker.py")
 
 
 @pytest.fixture
@@ -105,88 +103,108 @@ async def test_pause_holds_work_and_resume_runs_it(client: HydraClient) -> None:
             await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-def crash_worker(tmp_path: Path) -> Iterator[Any]:
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start() -> tuple[subprocess.Popen[bytes], int]:
-        port = free_port()
-        log = tmp_path / f"worker-{len(processes)}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, str(TASK_WORKER), str(port), str(tmp_path / "data"), TOKEN],
-                env=worker_env(),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append(process)
-        wait_for_health(process, port, log)
-        return process, port
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=5)
+async def _until_state(tasks: TasksClient, task_ids: list[int], state: str) -> None:
+    async with asyncio.timeout(15):
+        while {(await tasks.async_task(i)).state for i in task_ids} != {state}:
+            await asyncio.sleep(0.05)
 
 
-@pytest.mark.usefixtures("loopback_sockets")
-async def test_sigkill_mid_task_loses_and_duplicates_nothing(crash_worker: Any) -> None:
-    """kill -9 while a task runs: after a restart it is queued again, its attempt counted."""
-    process, port = crash_worker()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        await TasksClient(client).async_update_scheduler(max_concurrent=1)
-        slow = await TasksClient(client).async_queue_task(
-            "slow", {"seconds": 30}, actor=USER, priority=90
-        )
-        behind = [
-            (await TasksClient(client).async_queue_task("slow", {"seconds": 0.1}, actor=USER)).id
-            for _ in range(3)
-        ]
-        async with asyncio.timeout(5):
-            while (await TasksClient(client).async_task(slow.id)).progress == 0:
-                await asyncio.sleep(0.05)
+async def test_sigkill_mid_task_runs_it_again_exactly_once(
+    worker_processes: WorkerProcesses,
+) -> None:
+    """kill -9 while a task runs: after a restart it runs once more, and every task behind it
+    once, as the handler's own log shows."""
+    _process, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
+        await tasks.async_update_scheduler(max_concurrent=1)
+        first = await tasks.async_queue_task("gate", {}, actor=USER, priority=90)
+        behind = [(await tasks.async_queue_task("gate", {}, actor=USER)).id for _ in range(3)]
+        await worker_processes.started(first.id, 1)
         # Paused (a setting the worker keeps), so the restarted worker shows what it recovered.
-        await TasksClient(client).async_update_scheduler(paused=True)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=5)
-
-    _process, port = crash_worker()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        recovered = await TasksClient(client).async_task(slow.id)
+        await tasks.async_update_scheduler(paused=True)
+    port = worker_processes.kill9_and_restart()
+    async with worker_processes.tasks(port) as tasks:
+        recovered = await tasks.async_task(first.id)
         assert (recovered.state, recovered.attempts) == ("queued", 1)
-        assert {(await TasksClient(client).async_task(i)).state for i in behind} == {"queued"}
-        await TasksClient(client).async_cancel_task(slow.id)
-        await TasksClient(client).async_update_scheduler(paused=False)
-        async with asyncio.timeout(10):
-            while {(await TasksClient(client).async_task(i)).state for i in behind} != {
-                "succeeded"
-            }:
-                await asyncio.sleep(0.05)
-        tasks = await TasksClient(client).async_tasks()
-        # Nothing lost, nothing run twice.
-        assert sorted(task.id for task in tasks) == sorted([slow.id, *behind])
-        assert all(task.attempts == 1 for task in tasks)
+        assert {(await tasks.async_task(i)).state for i in behind} == {"queued"}
+        worker_processes.release(first.id, *behind)
+        await tasks.async_update_scheduler(paused=False)
+        await _until_state(tasks, [first.id, *behind], "succeeded")
+        listed = await tasks.async_tasks()
+    # Nothing lost, nothing run twice: the killed attempt, then one whole run.
+    assert sorted(task.id for task in listed) == sorted([first.id, *behind])
+    assert worker_processes.runs(first.id) == [("start", 1), ("start", 2), ("done", 2)]
+    for task_id in behind:
+        assert worker_processes.runs(task_id) == [("start", 1), ("done", 1)]
 
 
-@pytest.mark.usefixtures("loopback_sockets")
-async def test_graceful_stop_puts_a_running_task_back_uncounted(crash_worker: Any) -> None:
-    """SIGTERM: a task that cannot finish within the stop timeout goes back to the queue."""
-    process, port = crash_worker()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        slow = await TasksClient(client).async_queue_task("slow", {"seconds": 30}, actor=USER)
-        async with asyncio.timeout(5):
-            while (await TasksClient(client).async_task(slow.id)).progress == 0:
-                await asyncio.sleep(0.05)
-        await TasksClient(client).async_update_scheduler(paused=True)
+async def test_sigkill_on_the_last_attempt_fails_the_task(
+    worker_processes: WorkerProcesses,
+) -> None:
+    """A task killed on its last attempt fails, saying why, and never runs again."""
+    _process, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
+        last = await tasks.async_queue_task("gate", {}, actor=USER, max_attempts=1)
+        await worker_processes.started(last.id, 1)
+    port = worker_processes.kill9_and_restart()
+    async with worker_processes.tasks(port) as tasks:
+        failed = await tasks.async_task(last.id)
+        assert failed.state == "failed"
+        assert failed.error == "Interrupted by a worker restart on its last attempt"
+        # A task queued after it runs, so the dispatcher had its chance to run the failed one.
+        after = await tasks.async_queue_task("gate", {}, actor=USER)
+        worker_processes.release(last.id, after.id)
+        await _until_state(tasks, [after.id], "succeeded")
+        assert (await tasks.async_task(last.id)).state == "failed"
+    assert worker_processes.runs(last.id) == [("start", 1)]
+
+
+async def test_graceful_stop_puts_a_running_task_back_uncounted(
+    worker_processes: WorkerProcesses,
+) -> None:
+    """SIGTERM: a task that cannot finish goes back to the queue, its attempt not counted."""
+    process, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
+        gate = await tasks.async_queue_task("gate", {}, actor=USER)
+        await worker_processes.started(gate.id, 1)
+        await tasks.async_update_scheduler(paused=True)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
 
-    _process, port = crash_worker()
-    async with aiohttp.ClientSession() as http:
-        client = HydraClient(http, f"http://127.0.0.1:{port}", TOKEN)
-        back = await TasksClient(client).async_task(slow.id)
+    _process, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
+        back = await tasks.async_task(gate.id)
         assert (back.state, back.attempts, back.progress) == ("queued", 0, 0)
+    assert worker_processes.runs(gate.id) == [("start", 1)]
+
+
+async def test_a_second_worker_on_the_same_data_dir_exits_and_changes_nothing(
+    worker_processes: WorkerProcesses,
+) -> None:
+    """Started by mistake on a live worker's data dir, a worker refuses to start: the live
+    worker's running task is neither put back in the queue nor run twice."""
+    live, port, _log = worker_processes.start()
+    async with worker_processes.tasks(port) as tasks:
+        gate = await tasks.async_queue_task("gate", {}, actor=USER)
+        await worker_processes.started(gate.id, 1)
+        files = sorted(path.name for path in worker_processes.data_dir.iterdir())
+
+        second, _port, second_log = worker_processes.launch()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            second.wait(timeout=START_TIMEOUT_S)
+        # Had it started, it would have put the task back and run it by now.
+        assert (await tasks.async_task(gate.id)).state == "running"
+        assert worker_processes.runs(gate.id) == [("start", 1)]
+        assert sorted(path.name for path in worker_processes.data_dir.iterdir()) == files
+        worker_processes.release(gate.id)
+        await _until_state(tasks, [gate.id], "succeeded")
+        assert (await tasks.async_task(gate.id)).attempts == 1
+
+    assert worker_processes.runs(gate.id) == [("start", 1), ("done", 1)]
+    assert second.returncode == 3
+    output = second_log.read_text()
+    assert (
+        f"{worker_processes.data_dir} is in use by another Hydra worker (pid {live.pid})" in output
+    )
+    assert "Traceback" not in output
+    assert live.poll() is None
