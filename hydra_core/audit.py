@@ -1,12 +1,14 @@
 """The audit log: every action Hydra attempted, kept in SQLite in the worker's data dir.
 
-Append-only: entries are added, never changed or removed through the API. All SQLite work runs
-on one dedicated thread so the event loop never waits on the disk.
+Append-only: entries are added, never changed or removed through the API. An action is
+recorded *before* it is carried out, as ``pending``, and settled with its outcome after, so no
+action happens unaudited: when the entry cannot be written, the action is not attempted. All
+SQLite work runs on one dedicated thread so the event loop never waits on the disk.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 import time
@@ -15,6 +17,9 @@ from .models import Actor, AuditEntry
 from .sqlite import SqliteStore
 
 MAX_LIMIT = 1000
+# The result of an entry written before its action, until the action's outcome is known; one
+# left pending means the worker stopped (or the disk failed) while acting.
+PENDING = "pending"
 _COLUMNS = "id, time, actor_type, actor_id, actor_name, container, action, result, reason, detail"
 
 _SCHEMA = """
@@ -69,44 +74,40 @@ class AuditLog(SqliteStore):
         detail: str | None = None,
     ) -> AuditEntry:
         """Append one entry; it is on disk when this returns."""
-        return await self._run(
-            partial(
-                self._record,
-                actor=actor,
-                container=container,
-                action=action,
-                result=result,
-                reason=reason,
-                detail=detail,
-                when=time.time(),
-            )
-        )
-
-    def _record(
-        self,
-        *,
-        actor: Actor,
-        container: str,
-        action: str,
-        result: str,
-        reason: str | None,
-        detail: str | None,
-        when: float,
-    ) -> AuditEntry:
-        cursor = self._open().execute(
-            "INSERT INTO audit (time, actor_type, actor_id, actor_name, container, action,"
-            " result, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (when, actor.type, actor.id, actor.name, container, action, result, reason, detail),
-        )
-        return AuditEntry(
-            id=cursor.lastrowid or 0,
-            time=when,
+        entry = AuditEntry(
+            id=0,
+            time=time.time(),
             actor=actor,
             container=container,
             action=action,
             result=result,
             reason=reason,
             detail=detail,
+        )
+        return await self._run(partial(self._insert, entry))
+
+    async def async_settle(
+        self, entry: AuditEntry, result: str, detail: str | None = None
+    ) -> AuditEntry:
+        """Complete an entry recorded as ``pending`` before its action with what came of it."""
+        settled = replace(entry, result=result, detail=detail)
+        await self._run(partial(self._settle, settled))
+        return settled
+
+    def _insert(self, entry: AuditEntry) -> AuditEntry:
+        actor = entry.actor
+        what = (entry.container, entry.action, entry.result, entry.reason, entry.detail)
+        cursor = self._open().execute(
+            "INSERT INTO audit (time, actor_type, actor_id, actor_name, container, action,"
+            " result, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (entry.time, actor.type, actor.id, actor.name, *what),
+        )
+        return replace(entry, id=cursor.lastrowid or 0)
+
+    def _settle(self, entry: AuditEntry) -> None:
+        self._open().execute(
+            "UPDATE audit SET result = ?, detail = ? WHERE id = ? AND result = ?",
+            (entry.result, entry.detail, entry.id, PENDING),
         )
 
     async def async_query(self, query: AuditQuery) -> list[AuditEntry]:

@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 from functools import partial
 import logging
 from pathlib import Path
+import sqlite3
 from typing import Any
 
-from ..audit import AuditLog
+from ..audit import PENDING, AuditLog
 from ..background import repeat
+from ..errors import Refusal
 from ..events import EventBus
 from ..models import EVENT_AUDIT, Actor, AuditEntry
 from ..settings_file import load_settings, save_settings
@@ -74,36 +76,29 @@ _RUN_ACTIONS = frozenset({"start", "restart", "unpause"})
 _PUSHED_FIELDS = ("id", "state", "health", "exit_code", "restart_count", "protected", "image")
 
 
-class ContainerActionError(Exception):
-    """An action was not carried out; ``entry`` is its audit record."""
+class ContainerActionError(Refusal, code="engine_error", status=502):
+    """An action was not carried out; ``entry`` is its audit record (None when even that
+    could not be written)."""
 
-    code = "engine_error"
-    status = 502
-
-    def __init__(self, message: str, entry: AuditEntry) -> None:
+    def __init__(self, message: str, entry: AuditEntry | None) -> None:
         super().__init__(message)
         self.entry = entry
 
 
-class ContainerProtectedError(ContainerActionError):
+class ContainerProtectedError(ContainerActionError, code="container_protected", status=403):
     """The container is protected: Hydra never starts, stops or restarts it."""
 
-    code = "container_protected"
-    status = 403
 
-
-class ContainerNotFoundError(ContainerActionError):
+class ContainerNotFoundError(ContainerActionError, code="container_not_found", status=404):
     """No container of that name."""
 
-    code = "container_not_found"
-    status = 404
 
-
-class EngineUnavailableError(ContainerActionError):
+class EngineUnavailableError(ContainerActionError, code="engine_unavailable", status=503):
     """The engine cannot be reached right now."""
 
-    code = "engine_unavailable"
-    status = 503
+
+class AuditUnavailableError(ContainerActionError, code="audit_unavailable", status=503):
+    """The audit log cannot be written, so the action is not attempted."""
 
 
 # CPU %, memory used, memory limit; None where the engine could not say.
@@ -472,18 +467,17 @@ class ContainerService:
             raise ContainerProtectedError(
                 f"{name} is protected: Hydra never starts, stops or restarts it", entry
             )
+        pending = await self._begin(actor, name, action, reason)
         if action == "stop":
             self._stopped_on_purpose.add(container.id)
         try:
             await getattr(self._engine, action)(container.id)
         except EngineError as err:
-            entry = await self._record(
-                actor, name, action, "failed", reason=reason, detail=str(err)
-            )
+            entry = await self._settle(pending, "failed", str(err))
             raise ContainerActionError(
                 f"The engine refused to {action} {name}: {err}", entry
             ) from err
-        entry = await self._record(actor, name, action, "ok", reason=reason, detail=None)
+        entry = await self._settle(pending, "ok")
         return entry, await self._inspect(container.id)
 
     async def _resolve(self, name: str) -> ContainerInfo | None:
@@ -510,6 +504,26 @@ class ContainerService:
         self._bus.publish(EVENT_HEALING, dump(self._healer.settings))
         return self._healer.settings
 
+    async def _begin(self, actor: Actor, name: str, action: str, reason: str | None) -> AuditEntry:
+        """The audit entry of an action about to be attempted; AuditUnavailableError when it
+        cannot be written (then the action is not attempted)."""
+        try:
+            return await self._audit.async_record(
+                actor=actor, container=name, action=action, result=PENDING, reason=reason
+            )
+        except (sqlite3.Error, OSError) as err:
+            raise AuditUnavailableError(
+                f"The audit log cannot be written ({err}); Hydra does not act unaudited", None
+            ) from err
+
+    async def _settle(
+        self, pending: AuditEntry, result: str, detail: str | None = None
+    ) -> AuditEntry:
+        """Record what came of an attempted action, and tell Home Assistant."""
+        entry = await self._audit.async_settle(pending, result, detail)
+        self._told(entry)
+        return entry
+
     async def _record(
         self,
         actor: Actor,
@@ -528,10 +542,21 @@ class ContainerService:
             reason=reason,
             detail=detail,
         )
-        log = _LOGGER.info if result == "ok" else _LOGGER.warning
-        log("%s %s by %s: %s (%s)", action, name, actor.type, result, reason or detail or "")
-        self._bus.publish(EVENT_AUDIT, dump(entry))
+        self._told(entry)
         return entry
+
+    def _told(self, entry: AuditEntry) -> None:
+        """Log an action's outcome and push it to Home Assistant."""
+        log = _LOGGER.info if entry.result == "ok" else _LOGGER.warning
+        log(
+            "%s %s by %s: %s (%s)",
+            entry.action,
+            entry.container,
+            entry.actor.type,
+            entry.result,
+            entry.reason or entry.detail or "",
+        )
+        self._bus.publish(EVENT_AUDIT, dump(entry))
 
     # Healing
 
@@ -562,17 +587,18 @@ class ContainerService:
             fresh = await self._inspect(container.id)
             if fresh is None or fresh.protected or fresh.name != name:
                 return
+            try:
+                pending = await self._begin(SELF_HEAL, name, "restart", decision.reason)
+            except AuditUnavailableError as err:
+                _LOGGER.error("Not restarting %s: %s", name, err)
+                return
             self._healer.restarted(name)
             try:
                 await self._engine.restart(container.id)
             except EngineError as err:
-                await self._record(
-                    SELF_HEAL, name, "restart", "failed", reason=decision.reason, detail=str(err)
-                )
+                await self._settle(pending, "failed", str(err))
                 return
-            await self._record(
-                SELF_HEAL, name, "restart", "ok", reason=decision.reason, detail=None
-            )
+            await self._settle(pending, "ok")
             await self._inspect(container.id)
 
     def _load_healing(self) -> dict[str, Any]:

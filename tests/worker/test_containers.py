@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import contextlib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+import sqlite3
 import ssl
 import subprocess
 import time
@@ -50,6 +53,7 @@ class Worker:
     service: ContainerService
     bus: EventBus
     url: str
+    audit: AuditLog
 
 
 StartWorker = Callable[..., Awaitable[Worker]]
@@ -100,7 +104,7 @@ async def start_worker(
         )
         session = aiohttp.ClientSession()
         sessions.append(session)
-        return Worker(HydraClient(session, url, TOKEN), service, bus, url)
+        return Worker(HydraClient(session, url, TOKEN), service, bus, url, audit)
 
     yield start
     for session in sessions:
@@ -395,6 +399,38 @@ async def test_protected_is_never_touched(podman: PodmanEngine, start_worker: St
     ]
     assert entries[2].actor == USER
     assert entries[2].reason == "try it"
+
+
+def _fill(audit: AuditLog) -> None:
+    """The disk is full for the audit log: no pages beyond the ones it has, and those used up
+    (SQLite's own limit, on the log's own connection, so its writes fail as on a full disk)."""
+    db = audit._open()
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")
+    with contextlib.suppress(sqlite3.OperationalError):
+        while True:
+            db.execute(
+                "INSERT INTO audit (time, actor_type, container, action, result)"
+                " VALUES (0, 'test', 'filler', 'fill', 'ok')"
+            )
+
+
+async def test_no_action_when_the_audit_log_cannot_be_written(
+    podman: PodmanEngine, start_worker: StartWorker
+) -> None:
+    podman.run("web", init=True)
+    worker = await start_worker()
+    await worker.service.async_refresh()
+    started = podman.inspect("web")["State"]["StartedAt"]
+    await worker.audit._run(partial(_fill, worker.audit))
+
+    with pytest.raises(HydraApiError) as caught:
+        await ContainersClient(worker.client).async_container_action("web", "stop", USER)
+
+    assert (caught.value.status, caught.value.code) == (503, "audit_unavailable")
+    assert "does not act unaudited" in caught.value.message
+    state = podman.inspect("web")["State"]
+    assert (state["Status"], state["StartedAt"]) == ("running", started)
 
 
 async def test_actions_are_carried_out_and_audited(
