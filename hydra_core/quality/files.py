@@ -8,16 +8,10 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from .images import DEFAULT_MAX_PIXELS, ImageError, decode_image
+from .models import IMAGE_TYPES
 
 if TYPE_CHECKING:
     from PIL.Image import Image
-
-# What decode_image accepts, by Pillow's format name: (file extension, content type).
-_TYPES = {
-    "PNG": ("png", "image/png"),
-    "JPEG": ("jpg", "image/jpeg"),
-    "WEBP": ("webp", "image/webp"),
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,7 +31,7 @@ def check_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[S
     ``max_pixels``); return what to keep and the decoded picture."""
     image = decode_image(data, max_pixels=max_pixels)
     found = _format(data)
-    kind = None if found is None else _TYPES.get(found)
+    kind = None if found is None else IMAGE_TYPES.get(found)
     if kind is None:
         raise ImageError("unsupported_format", "Images must be PNG, JPEG or WebP")
     extension, content_type = kind

@@ -26,6 +26,14 @@ EVENT_ASSET = "asset"  # Asset: submitted (pending or auto-accepted) or decided
 EVENT_QUALITY = "quality"  # QualityStatus: the model's state, the pending count or learning changed
 
 
+# The images the worker keeps, by Pillow's format name: (file extension, content type).
+IMAGE_TYPES = {
+    "PNG": ("png", "image/png"),
+    "JPEG": ("jpg", "image/jpeg"),
+    "WEBP": ("webp", "image/webp"),
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImageScore:
     """How well one image does, from CLIP embeddings.

@@ -25,7 +25,7 @@ import probatio
 
 from hydra_core.client import HydraError
 from hydra_core.quality.client import QualityClient
-from hydra_core.quality.models import REVIEW_DECISIONS, Asset
+from hydra_core.quality.models import IMAGE_TYPES, REVIEW_DECISIONS, Asset
 
 from ...actions import ENTRY_SCHEMA, Action, action_part
 from ...const import ACTION_ACCEPT, ACTION_REJECT, DOMAIN, LOGGER
@@ -90,6 +90,10 @@ async def _async_review_asset(call: ServiceCall) -> ServiceResponse:
     return {"asset_id": asset.id, "state": asset.state, "reason": asset.reason}
 
 
+# What the worker keeps and serves an asset as.
+SERVED_TYPES: Final = frozenset(content_type for _, content_type in IMAGE_TYPES.values())
+
+
 class HydraAssetView(HomeAssistantView):
     """An asset's image for logged-in users: what the phone notification shows."""
 
@@ -98,7 +102,9 @@ class HydraAssetView(HomeAssistantView):
     requires_auth = True
 
     async def get(self, request: web.Request, entry_id: str, asset_id: str) -> web.Response:
-        """The image bytes from the worker, as they are."""
+        """The image bytes from the worker, as they are, if they are an image the worker keeps
+        (anything else, such as HTML from something that is not a worker, would be served from
+        Home Assistant's own origin)."""
         hass = request.app[KEY_HASS]
         entry: HydraConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
         if (
@@ -115,7 +121,17 @@ class HydraAssetView(HomeAssistantView):
         except HydraError as err:
             LOGGER.debug("Asset %s of %s could not be read: %s", asset_id, entry.title, err)
             return web.Response(status=404)
-        return web.Response(body=image, content_type=content_type)
+        if content_type not in SERVED_TYPES:
+            LOGGER.warning(
+                "Asset %s of %s is not served: the worker sent %s, not an image",
+                asset_id,
+                entry.title,
+                content_type or "no content type",
+            )
+            return web.Response(status=502)
+        return web.Response(
+            body=image, content_type=content_type, headers={"X-Content-Type-Options": "nosniff"}
+        )
 
 
 @callback
