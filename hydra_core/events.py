@@ -8,9 +8,15 @@ import logging
 import time
 from typing import Any
 
+from .errors import Refusal
 from .models import WorkerEvent
 
 _LOGGER = logging.getLogger(__name__)
+
+
+# Event streams a worker serves at once: a Home Assistant holds one per worker entry, so a few
+# dozen is room for several installations and tools, yet bounds what a stranger can hold open.
+MAX_LISTENERS = 32
 
 
 class Subscription:
@@ -47,14 +53,24 @@ class Subscription:
             yield event
 
 
+class TooManyListenersError(Refusal, code="too_many_listeners", status=503):
+    """The worker already streams events to as many listeners as it serves."""
+
+
 class EventBus:
     """Fan-out of worker events to every subscriber."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_listeners: int = MAX_LISTENERS) -> None:
         self._subscriptions: set[Subscription] = set()
+        self._max_listeners = max_listeners
 
     def subscribe(self, maxsize: int = 1000) -> Subscription:
-        """A new listener; close it when done."""
+        """A new listener (TooManyListenersError past the limit); close it when done."""
+        if len(self._subscriptions) >= self._max_listeners:
+            raise TooManyListenersError(
+                f"The worker already streams events to {self._max_listeners} listeners;"
+                " close one first"
+            )
         subscription = Subscription(self, maxsize)
         self._subscriptions.add(subscription)
         return subscription

@@ -29,6 +29,8 @@ class QualityPart(RunningPart[QualityService]):
         """``scoring``: the quality_scoring task handler, when the worker runs a task queue."""
         super().__init__(service)
         self._scoring = scoring
+        # Requests carrying images being handled now (routes.MAX_IMAGE_REQUESTS at most).
+        self.image_requests = 0
 
     @classmethod
     def build(cls, context: BuildContext) -> Self | None:

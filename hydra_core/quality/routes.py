@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
+import functools
 
 from aiohttp import web
 
@@ -32,6 +34,33 @@ from .service import ImageInput
 routes = web.RouteTableDef()
 # 64 MiB of JSON: about 48 MiB of image once base64 is decoded.
 MAX_IMAGE_BODY = 64 * 1024 * 1024
+# Requests carrying images handled at once: each may hold MAX_IMAGE_BODY of JSON and its
+# decoded images in memory, so more wait their turn at the client instead.
+MAX_IMAGE_REQUESTS = 4
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _carries_images(handler: Handler) -> Handler:
+    """Refuse the request (503 ``too_many_uploads``) while MAX_IMAGE_REQUESTS are handled."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        part = QualityPart.of(request)
+        if part.image_requests >= MAX_IMAGE_REQUESTS:
+            raise ApiError(
+                503,
+                "too_many_uploads",
+                f"The worker is already taking {MAX_IMAGE_REQUESTS} requests with images;"
+                " send this one again in a moment",
+            )
+        part.image_requests += 1
+        try:
+            return await handler(request)
+        finally:
+            part.image_requests -= 1
+
+    return wrapper
 
 
 def _text(value: str | None) -> str | None:
@@ -75,6 +104,7 @@ async def handle_learning(request: web.Request) -> web.Response:
 
 
 @routes.post("/quality/score")
+@_carries_images
 async def handle_score(request: web.Request) -> web.Response:
     """``{images: [{data, name?}], prompt?, character?, style_prompt?}``: the images ranked,
     best first; nothing is kept."""
@@ -142,6 +172,7 @@ async def handle_delete_character(request: web.Request) -> web.Response:
 
 
 @routes.post("/characters/{character_id}/references")
+@_carries_images
 async def handle_add_reference(request: web.Request) -> web.Response:
     """``{data}``: keep a PNG, JPEG or WebP image as one of the character's references."""
     check_query(request, {})
@@ -167,6 +198,7 @@ async def handle_remove_reference(request: web.Request) -> web.Response:
 
 
 @routes.post("/assets")
+@_carries_images
 async def handle_submit(request: web.Request) -> web.Response:
     """``{data, prompt?, character?, name?}``: score and keep an image; auto-accepted at or
     above its character's threshold, else pending review."""

@@ -43,6 +43,9 @@ _LOGGER = logging.getLogger(__name__)
 
 MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 100, 50
 MAX_ATTEMPTS_LIMIT = 20
+# Unfinished tasks the queue holds at most: far more than a night's work (the benchmarks queue
+# 10,000), yet a bound on what a runaway script can pile up.
+MAX_UNFINISHED = 50_000
 SETTINGS_FILE = "scheduler.json"
 _GIB = 1024**3
 # Runnable tasks read per decision beyond the free slots, so blocked GPU tasks at the head do
@@ -68,6 +71,10 @@ class InvalidPriorityError(QueueError, code="invalid_priority"):
 
 class InvalidSettingError(QueueError, code="invalid_setting"):
     """A scheduler setting out of range or of the wrong type."""
+
+
+class QueueFullError(QueueError, code="queue_full", status=503):
+    """The queue holds as many unfinished tasks as it takes."""
 
 
 class TaskNotFoundError(QueueError, code="task_not_found", status=404):
@@ -139,8 +146,10 @@ class Scheduler:
         backoff_max_s: float = 3600.0,
         stop_timeout_s: float = 30.0,
         clock: Callable[[], float] = time.time,
+        max_unfinished: int = MAX_UNFINISHED,
     ) -> None:
         self._store = store
+        self._max_unfinished = max_unfinished
         self._handlers = {handler.kind: handler for handler in handlers}
         self._probe = probe
         self._bus = bus
@@ -220,8 +229,18 @@ class Scheduler:
         except PayloadError as err:
             raise InvalidPayloadError(f"Invalid {kind} payload: {err}") from err
         task = await self._store.async_add(
-            kind=kind, payload=clean, priority=priority, max_attempts=attempts, actor=actor
+            kind=kind,
+            payload=clean,
+            priority=priority,
+            max_attempts=attempts,
+            actor=actor,
+            limit=self._max_unfinished,
         )
+        if task is None:
+            raise QueueFullError(
+                f"The queue already holds {self._max_unfinished} unfinished tasks; let some"
+                " finish or cancel some first"
+            )
         self._publish("queued", task)
         self._wake.set()
         return task

@@ -107,11 +107,18 @@ class TaskStore(SqliteStore):
         super().__init__(path, thread_name="tasks")
 
     async def async_add(
-        self, *, kind: str, payload: dict[str, Any], priority: int, max_attempts: int, actor: Actor
-    ) -> Task:
-        """Queue a new task."""
+        self,
+        *,
+        kind: str,
+        payload: dict[str, Any],
+        priority: int,
+        max_attempts: int,
+        actor: Actor,
+        limit: int,
+    ) -> Task | None:
+        """Queue a new task; None when ``limit`` tasks are already unfinished."""
         return await self._run(
-            partial(self._add, kind, payload, priority, max_attempts, actor, time.time())
+            partial(self._add, kind, payload, priority, max_attempts, actor, time.time(), limit)
         )
 
     def _add(  # noqa: PLR0917 - a private step behind async_add's keywords
@@ -122,8 +129,15 @@ class TaskStore(SqliteStore):
         max_attempts: int,
         actor: Actor,
         now: float,
-    ) -> Task:
-        cursor = self._open().execute(
+        limit: int,
+    ) -> Task | None:
+        db = self._open()
+        (unfinished,) = db.execute(
+            "SELECT COUNT(*) FROM tasks WHERE state IN ('queued', 'waiting', 'running')"
+        ).fetchone()
+        if unfinished >= limit:
+            return None
+        cursor = db.execute(
             "INSERT INTO tasks (kind, payload, priority, state, actor, max_attempts, created_at)"
             " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
             (kind, json.dumps(payload), priority, json.dumps(dump(actor)), max_attempts, now),

@@ -184,9 +184,14 @@ async def handle_audit(request: web.Request) -> web.Response:
 async def handle_events(request: web.Request) -> web.WebSocketResponse:
     """The event stream: a hello, then every worker event as JSON text messages."""
     check_query(request, {})
-    socket = web.WebSocketResponse()
-    await socket.prepare(request)
+    # Refused with the API's JSON answer before the upgrade when the worker has enough.
     subscription = request.app[BUS_KEY].subscribe()
+    socket = web.WebSocketResponse()
+    try:
+        await socket.prepare(request)
+    except BaseException:
+        subscription.close()
+        raise
     await socket.send_json(
         {"type": EVENT_HELLO, "time": time.time(), "data": dump(request.app[STATE_KEY].info)}
     )

@@ -25,6 +25,7 @@ from hydra_core.scheduler import (
     gate_reason,
 )
 from hydra_core.scheduler.models import EVENT_TASK, SchedulerSettings
+from hydra_core.scheduler.scheduler import QueueFullError
 from tests.fake_nvml import GIB, FakeNvml, make_gpu
 
 USER = Actor(type="user", id="u1", name="Ada")
@@ -314,3 +315,39 @@ async def test_maintenance_reports_and_removes_old_outputs(tmp_path: Path) -> No
     assert new.exists()
     assert result["disk"][str(tmp_path)]["bytes"] >= 10
     assert progress[-1] == 100
+
+
+async def test_a_full_queue_refuses_more_until_tasks_finish(nvml: FakeNvml, tmp_path: Path) -> None:
+    """Past its bound of unfinished tasks the queue says so and keeps what it has; once some
+    finish there is room again."""
+    probe = NvmlProbe(nvml)
+    recorder = Recorder()
+    recorder.gate = asyncio.Event()
+    scheduler = Scheduler(
+        TaskStore(tmp_path / "tasks.db"),
+        handlers=[recorder],
+        probe=probe,
+        bus=EventBus(),
+        data_dir=tmp_path,
+        settings=SchedulerSettings(max_concurrent=1),
+        max_unfinished=3,
+    )
+    await probe.async_start()
+    await scheduler.async_start()
+    try:
+        ids = [
+            (await scheduler.async_enqueue("record", {"name": str(n)}, actor=USER)).id
+            for n in range(3)
+        ]
+        with pytest.raises(QueueFullError, match="3 unfinished tasks") as caught:
+            await scheduler.async_enqueue("record", {"name": "one too many"}, actor=USER)
+        assert (caught.value.code, caught.value.status) == ("queue_full", 503)
+        assert len(await scheduler.async_list(TaskQuery())) == 3
+
+        recorder.gate.set()
+        await _settle(scheduler, *ids)
+        await scheduler.async_enqueue("record", {"name": "room again"}, actor=USER)
+        assert recorder.ran[:3] == ["0", "1", "2"]
+    finally:
+        await scheduler.async_stop()
+        await probe.async_close()

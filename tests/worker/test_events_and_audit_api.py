@@ -11,7 +11,7 @@ import pytest
 from hydra_core.audit import AuditLog
 from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraConnectionError
 from hydra_core.containers.client import ContainersClient
-from hydra_core.events import EventBus
+from hydra_core.events import MAX_LISTENERS, EventBus
 from hydra_core.gpu import NoGpuProbe
 from hydra_core.models import EVENT_HELLO, Actor
 from hydra_core.worker.app import create_app
@@ -49,6 +49,31 @@ async def test_event_stream_needs_the_token(
     _bus, url = bus_and_url
     with pytest.raises(HydraAuthError):
         await anext(HydraClient(http, url, "wrong-token-wrong-token").async_events())
+
+
+async def test_event_listeners_are_capped(
+    http: aiohttp.ClientSession, bus_and_url: tuple[EventBus, str]
+) -> None:
+    """Past MAX_LISTENERS open streams a new one is refused with the API's JSON answer; once
+    one closes, another may open."""
+    _bus, url = bus_and_url
+    sockets = [
+        await http.ws_connect(f"{url}/api/v1/events", headers=AUTH) for _ in range(MAX_LISTENERS)
+    ]
+    for socket in sockets:
+        assert (await socket.receive_json(timeout=2))["type"] == EVENT_HELLO
+    async with http.get(f"{url}/api/v1/events", headers=AUTH) as refused:
+        assert refused.status == 503
+        assert (await refused.json())["code"] == "too_many_listeners"
+    with pytest.raises(HydraConnectionError):
+        await anext(HydraClient(http, url, TOKEN).async_events())
+
+    await sockets.pop().close()
+    events = HydraClient(http, url, TOKEN).async_events()
+    assert (await asyncio.wait_for(anext(events), 2)).type == EVENT_HELLO
+    await events.aclose()
+    for socket in sockets:
+        await socket.close()
 
 
 async def test_container_routes_say_monitoring_is_off(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 import io
 from pathlib import Path
 import struct
@@ -30,8 +30,10 @@ from hydra_core.quality.models import EVENT_ASSET, EVENT_QUALITY, Asset, ImageSc
 from hydra_core.quality.options import QualityOptions
 from hydra_core.quality.part import QualityPart
 from hydra_core.quality.review import NewAsset
+from hydra_core.quality.routes import MAX_IMAGE_REQUESTS
 from hydra_core.quality.service import QualityService
 from hydra_core.wire import load
+from hydra_core.worker.app import API_PREFIX
 from tests.quality_worker import QualityWorker
 from tests.worker_identity import TOKEN, USER
 
@@ -67,6 +69,8 @@ def b64(data: bytes) -> str:
 
 class Worker(QualityWorker):
     """A worker serving quality over loopback, with a way to keep an asset as if scored."""
+
+    part: QualityPart | None = None
 
     async def keep(
         self,
@@ -107,10 +111,11 @@ def make_worker(
                 bus=bus,
                 watch_interval_s=0.05,
             )
-        url = await serve_worker(
-            token=TOKEN, bus=bus, parts=[] if service is None else [QualityPart(service)]
-        )
-        return Worker(url, service, http)  # type: ignore[arg-type]
+        part = None if service is None else QualityPart(service)
+        url = await serve_worker(token=TOKEN, bus=bus, parts=[] if part is None else [part])
+        worker = Worker(url, service, http)  # type: ignore[arg-type]
+        worker.part = part
+        return worker
 
     return make
 
@@ -428,3 +433,39 @@ async def test_an_unreadable_registry_is_kept_aside(
     # The registry works on, in a fresh file.
     assert (await worker.call("POST", "characters", {"name": "Mira"}))[0] == 201
     assert kept.exists()
+
+
+async def test_requests_with_images_are_capped(
+    make_worker: MakeWorker, http: aiohttp.ClientSession
+) -> None:
+    """While MAX_IMAGE_REQUESTS uploads are still arriving, another is refused at once with a
+    clear answer instead of a fifth 64 MiB body in memory; once they finish there is room."""
+    worker = await make_worker()
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:  # the client is still sending
+        yield b'{"data": "'
+        await release.wait()
+        yield b64(png()).encode() + b'"}'
+
+    url = f"{worker.url}{API_PREFIX}/assets"
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    uploads = [
+        asyncio.create_task(http.post(url, data=slow_body(), headers=headers))
+        for _ in range(MAX_IMAGE_REQUESTS)
+    ]
+    async with asyncio.timeout(5):
+        while worker.part.image_requests < MAX_IMAGE_REQUESTS:
+            await asyncio.sleep(0.01)
+
+    status, answer = await worker.call("POST", "assets", {"data": b64(png((10, 10, 200)))})
+    assert (status, answer["code"]) == (503, "too_many_uploads")
+    assert "again in a moment" in answer["message"]
+
+    release.set()
+    for upload in uploads:
+        # Taken, and judged on what they carry (no prompt here: nothing to score against).
+        async with await upload as response:
+            assert (response.status, (await response.json())["code"]) == (400, "nothing_to_score")
+    status, answer = await worker.call("POST", "assets", {"data": b64(png((10, 10, 200)))})
+    assert (status, answer["code"]) == (400, "nothing_to_score")
