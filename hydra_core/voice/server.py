@@ -116,6 +116,9 @@ class VoiceHandler(AsyncEventHandler):
                     break
                 if event is None or not await self._handle_safely(event):
                     break
+                # An event already buffered is read without waiting: let the other connections
+                # and the worker's API have the loop between events, not between buffers.
+                await asyncio.sleep(0)
         except (ConnectionError, asyncio.IncompleteReadError):
             _LOGGER.debug("Wyoming client went away")
         finally:

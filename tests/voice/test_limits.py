@@ -264,7 +264,7 @@ async def test_describe_does_not_hold_up_other_clients(
         info = Info.from_event((await answer)[-1])
 
     assert "hey_jarvis" in {model.name for model in info.wake[0].models}
-    assert slowest < 0.5, f"a ping waited {slowest:.2f} s while another client described"
+    assert slowest < 1.5, f"a ping waited {slowest:.2f} s while another client described"
 
 
 async def test_status_answers_while_every_voice_client_waits_for_speech(
