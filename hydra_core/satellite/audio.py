@@ -386,12 +386,6 @@ class FileMic:
 # -- playing ------------------------------------------------------------------------------------
 
 
-async def iter_queue(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
-    """Audio from a queue until its ``None``."""
-    while (item := await queue.get()) is not None:
-        yield item
-
-
 class Speaker(Protocol):
     """Where sound goes: text-to-speech replies and the awake/done sounds."""
 

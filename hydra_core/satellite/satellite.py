@@ -8,12 +8,18 @@ ended (``VoiceStopped``, ``Transcript`` or ``Error``). The spoken reply comes ba
 ``AudioStart``, ``AudioChunk``..., ``AudioStop``; once it has played the satellite answers
 ``Played`` and listens for the wake word again. ``PauseSatellite`` (or the connection closing)
 stops the microphone; the satellite keeps serving and a new connection takes over.
+
+The port has no authentication, so, as wyoming-satellite does, the satellite keeps the connection
+it runs for: another ``RunSatellite`` gets an ``error`` event and is closed, unless the running
+connection has been silent for ``takeover_after_s`` (Home Assistant pings every 2 s, so a silent
+one is a connection that died without closing). Events are read within size limits
+(``hydra_core.voice.frames``) and the reply audio waiting to play is bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 import contextlib
 from dataclasses import dataclass, field
 import enum
@@ -27,7 +33,7 @@ from typing import Any, Protocol
 from wyoming.asr import Transcript
 from wyoming.audio import AudioChunk, AudioFormat, AudioStart, AudioStop
 from wyoming.error import Error
-from wyoming.event import Event, async_read_event, async_write_event
+from wyoming.event import Event, async_write_event
 from wyoming.info import (
     Attribution,
     Describe,
@@ -48,6 +54,7 @@ from wyoming.wake import Detection
 
 from .. import __version__
 from ..background import cancel
+from ..voice.frames import ClientError, read_frame
 from .audio import (
     MIC_CHANNELS,
     MIC_FORMAT,
@@ -59,7 +66,6 @@ from .audio import (
     NullSpeaker,
     PcmFormat,
     Speaker,
-    iter_queue,
     read_wav,
 )
 
@@ -127,6 +133,10 @@ class SatelliteSettings:
     mic_restart_s: float = _BACKOFF_START_S
     mic_restart_max_s: float = 30.0
     snd_format: PcmFormat = field(default_factory=lambda: PcmFormat(22050, 2, 1))
+    # Seconds without a word from the running connection after which another may take over.
+    takeover_after_s: float = 10.0
+    # Audio waiting to play, all sounds together: some six minutes of a 22 kHz reply.
+    max_queued_audio_bytes: int = 16 * 1024 * 1024
     awake_wav: Path | None = None
     done_wav: Path | None = None
 
@@ -157,6 +167,7 @@ class _Connection(AsyncEventHandler):
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "?")
         self._write_lock = asyncio.Lock()
         self.closed = False
+        self.last_heard = time.monotonic()
 
     def __repr__(self) -> str:
         return f"connection #{self.id} from {self.peer}"
@@ -167,14 +178,15 @@ class _Connection(AsyncEventHandler):
         try:
             while not self.closed:
                 try:
-                    event = await async_read_event(self.reader)
+                    event = await read_frame(self.reader)
                 except (asyncio.IncompleteReadError, ConnectionError, OSError):
                     break
-                except Exception:
-                    _LOGGER.warning("%r sent a malformed event; closing it", self)
+                except ClientError as err:
+                    _LOGGER.warning("%r sent %s; closing it", self, err)
                     break
                 if event is None:
                     break
+                self.last_heard = time.monotonic()
                 if not await self.handle_event(event):
                     break
         finally:
@@ -241,6 +253,8 @@ class VoiceSatellite:
         self._play_lock = asyncio.Lock()
         self._playing = 0  # sounds playing or queued: the wake word is not listened to then
         self._tts_queue: asyncio.Queue[bytes | None] | None = None
+        self._queued_bytes = 0  # audio waiting in the play queues
+        self._reply_truncated = False
         # Whether the reply being received has brought audio yet (the first chunk is "reply-audio").
         self._reply_audio = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -416,8 +430,7 @@ class VoiceSatellite:
         if Pong.is_type(event.type):
             return True
         if RunSatellite.is_type(event.type):
-            await self._run(conn)
-            return True
+            return await self._run(conn)
         if conn is not self.active:
             _LOGGER.debug("%r is not the active connection; ignoring %s", conn, event.type)
             return True
@@ -445,7 +458,8 @@ class VoiceSatellite:
             if self._tts_queue is None:  # audio without a start: take the chunk's format
                 self._tts_start(AudioStart(chunk.rate, chunk.width, chunk.channels))
             assert self._tts_queue is not None
-            self._tts_queue.put_nowait(chunk.audio)
+            if not self._enqueue(self._tts_queue, chunk.audio):
+                return
             if not self._reply_audio:
                 self._reply_audio = True
                 self._notify("reply-audio")
@@ -458,11 +472,24 @@ class VoiceSatellite:
         else:
             _LOGGER.debug("Event ignored: %s", event.type)
 
-    async def _run(self, conn: _Connection) -> None:
-        """``RunSatellite``: this connection becomes the active one; listen for the wake word."""
+    async def _run(self, conn: _Connection) -> bool:
+        """``RunSatellite``: this connection becomes the active one; listen for the wake word.
+
+        False (close it) when another connection runs the satellite and is still alive.
+        """
         previous = self.active
         if previous is not None and previous is not conn:
-            _LOGGER.warning("New Home Assistant connection (%r) replaces %r", conn, previous)
+            silent_s = time.monotonic() - previous.last_heard
+            if not previous.closed and silent_s < self.settings.takeover_after_s:
+                _LOGGER.warning("Refused %r: the satellite runs for %r", conn, previous)
+                await conn.send(
+                    Error(
+                        text="This satellite already runs for another connection",
+                        code="satellite_busy",
+                    ).event()
+                )
+                return False
+            _LOGGER.warning("%r replaces %r, silent for %.0f s", conn, previous, silent_s)
             await self._pause()
             self.active = conn
             await previous.close()
@@ -473,6 +500,7 @@ class VoiceSatellite:
         if self._mic_task is None or self._mic_task.done():
             self._mic_task = self._spawn(self._mic_loop(), "satellite microphone")
         self._notify("running", conn.id)
+        return True
 
     async def _pause(self) -> None:
         await self._end_streaming("paused")
@@ -599,6 +627,7 @@ class VoiceSatellite:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._tts_queue = queue
         self._reply_audio = False
+        self._reply_truncated = False
         fmt = PcmFormat(start.rate, start.width, start.channels)
         self._playing += 1
         self._spawn(self._play(fmt, queue, reply_to=self.active), "satellite reply")
@@ -611,10 +640,31 @@ class VoiceSatellite:
     def _play_sound(self, key: str) -> None:
         fmt, data = self._sounds[key]
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        queue.put_nowait(data)
+        self._enqueue(queue, data)
         queue.put_nowait(None)
         self._playing += 1
         self._spawn(self._play(fmt, queue, reply_to=None), f"satellite {key} sound")
+
+    def _enqueue(self, queue: asyncio.Queue[bytes | None], audio: bytes) -> bool:
+        """Queue audio to play, unless the queues hold their limit already (it is dropped)."""
+        if self._queued_bytes + len(audio) > self.settings.max_queued_audio_bytes:
+            if not self._reply_truncated:
+                self._reply_truncated = True
+                _LOGGER.warning(
+                    "Dropping reply audio: %d bytes already wait to play",
+                    self._queued_bytes,
+                )
+                self._notify("reply-truncated", self._queued_bytes)
+            return False
+        self._queued_bytes += len(audio)
+        queue.put_nowait(audio)
+        return True
+
+    async def _drain(self, queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+        """The queue's audio until its ``None``, counted out of the queued total."""
+        while (item := await queue.get()) is not None:
+            self._queued_bytes -= len(item)
+            yield item
 
     async def _play(
         self, fmt: PcmFormat, queue: asyncio.Queue[bytes | None], reply_to: _Connection | None
@@ -623,10 +673,10 @@ class VoiceSatellite:
         try:
             async with self._play_lock:
                 try:
-                    await self.speaker.play(fmt, iter_queue(queue))
+                    await self.speaker.play(fmt, self._drain(queue))
                 except OSError as err:
                     _LOGGER.error("Cannot play sound: %s", err)
-                    while await queue.get() is not None:  # let the stream finish
+                    async for _ in self._drain(queue):  # let the stream finish
                         pass
         finally:
             self._playing -= 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Executor
 import contextlib
 from enum import StrEnum
 import gc
@@ -42,9 +43,10 @@ class ModelClosedError(RuntimeError):
 class LazyModel(Generic[T]):
     """One model, loaded on first use in a worker thread and unloaded when idle.
 
-    ``load`` is the blocking constructor (run with ``asyncio.to_thread``); ``prepare`` is an
-    optional coroutine run first under the same lock (e.g. downloading the files); ``unload``
-    is an optional blocking hook given the model when it is dropped.
+    ``load`` is the blocking constructor; ``prepare`` is an optional coroutine run first under
+    the same lock (e.g. downloading the files); ``unload`` is an optional blocking hook given the
+    model when it is dropped. Loading and inference run on ``executor`` (None: the event loop's
+    default one).
     """
 
     def __init__(
@@ -55,8 +57,10 @@ class LazyModel(Generic[T]):
         prepare: Callable[[], Awaitable[None]] | None = None,
         unload: Callable[[T], None] | None = None,
         idle_unload_s: float = 0.0,
+        executor: Executor | None = None,
     ) -> None:
         self.name = name
+        self._executor = executor
         self._load = load
         self._prepare = prepare
         self._unload = unload
@@ -111,7 +115,7 @@ class LazyModel(Generic[T]):
         try:
             if self._prepare is not None:
                 await self._prepare()
-            model = await asyncio.to_thread(self._load)
+            model = await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
         except asyncio.CancelledError:
             self._state = ModelState.NOT_LOADED
             raise
@@ -153,13 +157,13 @@ class LazyModel(Generic[T]):
             self._release()
 
     async def run(self, func: Callable[[T], R]) -> R:
-        """Run blocking ``func(model)`` in a worker thread, off the event loop.
+        """Run blocking ``func(model)`` on the executor, off the event loop.
 
         If the caller is cancelled the thread still finishes, and the model stays held until
         it has.
         """
         model = await self._acquire()
-        future = asyncio.ensure_future(asyncio.to_thread(func, model))
+        future = asyncio.get_running_loop().run_in_executor(self._executor, func, model)
         future.add_done_callback(lambda _: self._release())
         return await asyncio.shield(future)
 

@@ -21,6 +21,25 @@ class VoiceOptions:
     voice_port: int = option(
         DEFAULT_VOICE_PORT, help="TCP port of the Wyoming voice server (on host)", low=0, high=65535
     )
+    voice_max_connections: int = option(
+        32,
+        help="Wyoming connections served at once; more are refused with an error event",
+        low=1,
+        high=1024,
+    )
+    voice_idle_timeout: float = option(
+        30.0,
+        help="seconds a Wyoming connection may take to send its next event before it is closed",
+        low=1,
+        high=3600,
+    )
+    voice_threads: int = option(
+        0,
+        help="threads for wake word and speech-to-text inference, apart from the API's;"
+        " 0 is one per CPU core (text-to-speech has a thread of its own)",
+        low=0,
+        high=64,
+    )
     voice_zeroconf: bool = option(
         True, help="announce the voice server as _wyoming._tcp so Home Assistant discovers it"
     )

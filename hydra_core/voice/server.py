@@ -9,6 +9,15 @@ is streaming text-to-speech, answered sentence by sentence as the text comes in.
 Audio the server cannot use (not 16 kHz 16-bit mono, a chunk that changes format mid-stream, a
 torn sample, too long an utterance) and events it cannot read get an ``error`` event with a code
 and a message saying what was expected; that connection ends, every other one goes on.
+
+The port has no authentication, so what one connection can cost is bounded, and each bound is
+checked before the bytes it concerns are read (``frames.read_frame``): the size of an event's
+header, data and payload; 60 s of audio per utterance; wake word audio at most 60 s ahead of the
+time the connection has been open (Home Assistant streams to the wake word engine for as long as
+it listens, hours on end, so a total would cut it off; real time is what it never exceeds);
+text-to-speech text; the time a client may take to send its next event; and the number of
+connections. Inference runs on the voice service's own threads, never on the event loop's default
+executor, so the worker's API answers while every voice thread is busy.
 """
 
 from __future__ import annotations
@@ -16,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
-from wyoming.event import Event, async_read_event, async_write_event
+from wyoming.event import Event, async_write_event
 from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
@@ -34,6 +44,7 @@ from wyoming.tts import (
 )
 from wyoming.wake import Detect, Detection, NotDetected
 
+from .frames import MAX_HEADER_BYTES, ClientError, read_frame
 from .tts import split_sentences
 
 if TYPE_CHECKING:
@@ -45,19 +56,18 @@ _LOGGER = logging.getLogger(__name__)
 RATE = 16000
 WIDTH = 2
 CHANNELS = 1
+BYTES_PER_S = RATE * WIDTH * CHANNELS
 # A spoken command is seconds long; this bounds what one connection can make the worker hold.
 MAX_UTTERANCE_S = 60
-MAX_UTTERANCE_BYTES = MAX_UTTERANCE_S * RATE * WIDTH * CHANNELS
+MAX_UTTERANCE_BYTES = MAX_UTTERANCE_S * BYTES_PER_S
+# How far wake word audio may run ahead of real time (a client may send what it buffered).
+MAX_WAKE_AHEAD_S = 60
+# Some five minutes of speech; an answer for a loudspeaker is far shorter.
+MAX_TTS_CHARS = 5000
 # Text-to-speech audio goes out in chunks of about 85 ms at 24 kHz, so playback can start early.
 TTS_CHUNK_BYTES = 4096
-
-
-class ClientError(Exception):
-    """The client sent something the server cannot use; ``code`` goes into the error event."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+# Refused connections are logged at most this often, so a flood does not flood the log too.
+REFUSAL_LOG_INTERVAL_S = 60.0
 
 
 class VoiceHandler(AsyncEventHandler):
@@ -68,9 +78,16 @@ class VoiceHandler(AsyncEventHandler):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         service: VoiceService,
+        *,
+        idle_timeout: float,
     ) -> None:
         super().__init__(reader, writer)
         self._service = service
+        self._idle_timeout = idle_timeout
+        self._peer = _peer(writer)
+        self._opened = time.monotonic()
+        self._wake_bytes = 0
+        self._streaming_chars = 0
         self._mode: str | None = None  # "wake" or "asr" once audio has started
         self._wake_names: list[str] | None = None
         self._wake_stream: WakeStream | None = None
@@ -86,12 +103,22 @@ class VoiceHandler(AsyncEventHandler):
         try:
             while True:
                 try:
-                    event = await async_read_event(self.reader)
-                except (ValueError, UnicodeDecodeError, KeyError, TypeError) as err:
-                    await self._send_error("invalid_event", f"Could not read the event: {err}")
+                    async with asyncio.timeout(self._idle_timeout):
+                        event = await read_frame(self.reader, check_payload=self._check_payload)
+                except ClientError as err:
+                    await self._send_error(err.code, str(err))
+                    break
+                except TimeoutError:
+                    await self._send_error(
+                        "idle_timeout",
+                        f"No complete event within {self._idle_timeout:g} s; closing",
+                    )
                     break
                 if event is None or not await self._handle_safely(event):
                     break
+                # An event already buffered is read without waiting: let the other connections
+                # and the worker's API have the loop between events, not between buffers.
+                await asyncio.sleep(0)
         except (ConnectionError, asyncio.IncompleteReadError):
             _LOGGER.debug("Wyoming client went away")
         finally:
@@ -105,10 +132,30 @@ class VoiceHandler(AsyncEventHandler):
             await self._send_error(err.code, str(err))
             return False
 
+    def _check_payload(self, event_type: str, length: int) -> None:
+        """Refuse audio over the connection's limits before it is read."""
+        if not AudioChunk.is_type(event_type):
+            return
+        if self._mode == "asr" or (self._mode is None and self._transcribe is not None):
+            if len(self._audio) + length > MAX_UTTERANCE_BYTES:
+                raise ClientError(
+                    "audio_too_long",
+                    f"Speech-to-text takes at most {MAX_UTTERANCE_S} s of audio per request",
+                )
+            return
+        allowed = (time.monotonic() - self._opened + MAX_WAKE_AHEAD_S) * BYTES_PER_S
+        if self._wake_bytes + length > allowed:
+            raise ClientError(
+                "audio_too_fast",
+                f"Wake word audio may run at most {MAX_WAKE_AHEAD_S} s ahead of real time",
+            )
+
     async def handle_event(self, event: Event) -> bool:  # noqa: PLR0911 - one branch per event kind
         """Answer one event; False ends the connection."""
         if Describe.is_type(event.type):
-            await self.write_event(self._service.info().event())
+            # Describing reads the model folders: not on the event loop.
+            info = await asyncio.to_thread(self._service.info)
+            await self.write_event(info.event())
             return True
         if Ping.is_type(event.type):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
@@ -133,12 +180,16 @@ class VoiceHandler(AsyncEventHandler):
     async def _handle_tts(self, event: Event) -> bool:
         if SynthesizeStart.is_type(event.type):
             self._streaming_text = ""
+            self._streaming_chars = 0
             self._streaming_started = False
             return True
         if SynthesizeChunk.is_type(event.type):
             if self._streaming_text is None:
                 raise ClientError("unexpected_event", "synthesize-chunk before synthesize-start")
-            self._streaming_text += SynthesizeChunk.from_event(event).text
+            text = SynthesizeChunk.from_event(event).text
+            self._streaming_chars += len(text)
+            _check_text_length(self._streaming_chars)
+            self._streaming_text += text
             await self._speak_complete_sentences()
             return True
         if SynthesizeStop.is_type(event.type):
@@ -157,6 +208,7 @@ class VoiceHandler(AsyncEventHandler):
                 # Clients that stream send the whole text once more for older servers.
                 return True
             synthesize = Synthesize.from_event(event)
+            _check_text_length(len(synthesize.text))
             voice = synthesize.voice.name if synthesize.voice else None
             self._streaming_started = False
             await self._speak(synthesize.text, voice=voice)
@@ -185,7 +237,7 @@ class VoiceHandler(AsyncEventHandler):
         if self._wake_stream is not None:
             self._wake_stream.close()
         # Opening loads the models the first time: not on the event loop.
-        self._wake_stream = await asyncio.to_thread(
+        self._wake_stream = await self._service.run_inference(
             self._service.open_wake_stream, self._wake_names
         )
 
@@ -208,7 +260,8 @@ class VoiceHandler(AsyncEventHandler):
             self._audio += chunk.audio
             return
         assert self._wake_stream is not None
-        detections = await asyncio.to_thread(self._wake_stream.process, chunk.audio)
+        self._wake_bytes += len(chunk.audio)
+        detections = await self._service.run_inference(self._wake_stream.process, chunk.audio)
         for detection in detections:
             self._detected = True
             await self.write_event(
@@ -266,15 +319,33 @@ class VoiceHandler(AsyncEventHandler):
         )
 
     async def _send_error(self, code: str, message: str) -> None:
-        _LOGGER.info("Wyoming client error (%s): %s", code, message)
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await async_write_event(Error(text=message, code=code).event(), self.writer)
+        _LOGGER.info("Closing Wyoming connection from %s (%s): %s", self._peer, code, message)
+        await _write_error(self.writer, code, message)
 
     async def disconnect(self) -> None:
         """Release the connection's wake stream."""
         if self._wake_stream is not None:
             self._wake_stream.close()
             self._wake_stream = None
+
+
+async def _write_error(writer: asyncio.StreamWriter, code: str, message: str) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        async with asyncio.timeout(1):
+            await async_write_event(Error(text=message, code=code).event(), writer)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "?")
+
+
+def _check_text_length(length: int) -> None:
+    if length > MAX_TTS_CHARS:
+        raise ClientError(
+            "text_too_long",
+            f"Text-to-speech takes at most {MAX_TTS_CHARS} characters per request, not {length}",
+        )
 
 
 def _check_format(rate: int, width: int, channels: int) -> None:
@@ -289,12 +360,24 @@ def _check_format(rate: int, width: int, channels: int) -> None:
 class WyomingServer:
     """A TCP listener whose connections each get a :class:`VoiceHandler`."""
 
-    def __init__(self, service: VoiceService, host: str, port: int) -> None:
+    def __init__(
+        self,
+        service: VoiceService,
+        host: str,
+        port: int,
+        *,
+        max_connections: int,
+        idle_timeout: float,
+    ) -> None:
         self._service = service
         self._host = host
         self._port = port
+        self._max_connections = max_connections
+        self._idle_timeout = idle_timeout
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._refused = 0
+        self._refusal_logged = -REFUSAL_LOG_INTERVAL_S
 
     @property
     def port(self) -> int:
@@ -305,18 +388,44 @@ class WyomingServer:
 
     async def start(self) -> None:
         """Listen; connections are served as they come."""
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        self._server = await asyncio.start_server(
+            self._serve, self._host, self._port, limit=MAX_HEADER_BYTES
+        )
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self._max_connections:
+            await self._refuse(writer)
+            return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
         try:
-            await VoiceHandler(reader, writer, self._service).run()
+            handler = VoiceHandler(reader, writer, self._service, idle_timeout=self._idle_timeout)
+            await handler.run()
         except Exception:
             _LOGGER.exception("Wyoming connection failed")
         finally:
             self._connections.discard(task)
+
+    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refusal_logged >= REFUSAL_LOG_INTERVAL_S:
+            _LOGGER.warning(
+                "Refused %d Wyoming connection(s) (the last from %s): %d are open, the most "
+                "voice_max_connections allows",
+                self._refused,
+                _peer(writer),
+                self._max_connections,
+            )
+            self._refused, self._refusal_logged = 0, now
+        await _write_error(
+            writer,
+            "too_many_connections",
+            f"This voice server serves at most {self._max_connections} connections at once; "
+            "try again later",
+        )
+        writer.close()
 
     async def stop(self) -> None:
         """Stop listening and end every open connection."""

@@ -1,20 +1,28 @@
 """The worker's voice services: the engines, their settings, the Wyoming server, its announcement.
 
-The engines load their models on first use (one lock per model, inference off the event loop) and
-unload them after an idle time; a service whose models are missing is not advertised, and the
-status says why, so the server keeps serving the others. Settings changed from Home Assistant
-(wake threshold, speech-to-text model, voice) are kept in ``DATA_DIR/voice.json`` and win over the
-worker's options on the next start.
+The engines load their models on first use (one lock per model) and unload them after an idle
+time. Inference runs on the service's own threads: wake word and speech-to-text on a pool of
+``voice_threads`` (one per core by default), text-to-speech on one thread, since espeak-ng (under
+the phonemizer) is not thread-safe and ONNX Runtime already spreads one synthesis over every core;
+a second synthesis at once would finish no sooner. The event loop's default executor, which the
+worker's API uses, never waits behind a model. A service whose models are missing is not
+advertised, and the status says why, so the server keeps serving the others. Settings changed
+from Home Assistant (wake threshold, speech-to-text model, voice) are kept in
+``DATA_DIR/voice.json`` and win over the worker's options on the next start.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 import logging
 import math
+import os
 from pathlib import Path
 import time
+from typing import ParamSpec, TypeVar
 
 from wyoming.info import (
     AsrModel,
@@ -31,14 +39,18 @@ from .. import __version__
 from ..settings_file import load_typed_settings, save_settings
 from ..wire import dump
 from .announce import ZeroconfAnnouncer
+from .frames import ClientError
 from .models import VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
 from .options import VoiceOptions
-from .server import ClientError, WyomingServer
+from .server import WyomingServer
 from .stt import SttEngine, SttError
 from .tts import TtsEngine, TtsError
 from .wake import WakeEngine, WakeModelError, WakeModelInfo, WakeStream
 
 _LOGGER = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 SETTINGS_FILE = "voice.json"
 # Progress events at most this often, so a download does not flood Home Assistant.
@@ -88,6 +100,10 @@ class VoiceService:
         self._progress: dict[str, float | None] = {"stt": None, "tts": None}
         self._last_progress_event = 0.0
         self._last_status: VoiceStatus | None = None
+        self._executor = ThreadPoolExecutor(
+            options.voice_threads or os.cpu_count() or 1, thread_name_prefix="hydra-voice"
+        )
+        self._tts_executor = ThreadPoolExecutor(1, thread_name_prefix="hydra-tts")
         self.wake = WakeEngine(
             options.wake_models_dir or data_dir / "wake_words",
             threshold=self._settings.wake_threshold,
@@ -105,6 +121,7 @@ class VoiceService:
             offline=options.voice_offline,
             idle_unload_s=options.model_idle_unload,
             on_progress=self._progress_callback("stt"),
+            executor=self._executor,
         )
         self.tts = TtsEngine(
             models_dir,
@@ -114,8 +131,15 @@ class VoiceService:
             offline=options.voice_offline,
             idle_unload_s=options.model_idle_unload,
             on_progress=self._progress_callback("tts"),
+            executor=self._tts_executor,
         )
-        self._server = WyomingServer(self, host, options.voice_port)
+        self._server = WyomingServer(
+            self,
+            host,
+            options.voice_port,
+            max_connections=options.voice_max_connections,
+            idle_timeout=options.voice_idle_timeout,
+        )
         self._announcer: ZeroconfAnnouncer | None = None
 
     @property
@@ -144,6 +168,16 @@ class VoiceService:
         await self._server.stop()
         await self.stt.close()
         await self.tts.close()
+        for executor in (self._executor, self._tts_executor):
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run_inference(
+        self, func: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R:
+        """Run blocking model work on the voice threads (wake word streams use this)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: func(*args, **kwargs)
+        )
 
     # What the server offers ------------------------------------------------------------------
 

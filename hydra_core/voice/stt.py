@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import Executor
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,9 @@ class SttEngine:
         idle_unload_s: float = 300.0,
         download_base_url: str = HUGGINGFACE_URL,
         on_progress: Callable[[str, float], None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        self.executor = executor
         self.models_dir = Path(models_dir)
         self.device = device
         self.compute_type = compute_type
@@ -220,7 +223,13 @@ class SttEngine:
             self.loaded_device, self.loaded_compute_type = device, compute_type
             return whisper
 
-        return LazyModel(f"Whisper {name}", load, prepare=prepare, idle_unload_s=self.idle_unload_s)
+        return LazyModel(
+            f"Whisper {name}",
+            load,
+            prepare=prepare,
+            idle_unload_s=self.idle_unload_s,
+            executor=self.executor,
+        )
 
     def _close_soon(self, lazy: LazyModel[WhisperModel]) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
 import contextlib
 import logging
 from pathlib import Path
@@ -166,7 +167,9 @@ class TtsEngine:
         warmup: bool = True,
         download_base_url: str = KOKORO_BASE_URL,
         on_progress: Callable[[str, float], None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        self.executor = executor
         self.models_dir = Path(models_dir)
         self.voice = voice
         self.speed = speed
@@ -181,7 +184,11 @@ class TtsEngine:
         #: Called with each sentence just before it is synthesized (for instrumentation).
         self.on_sentence: Callable[[str], None] | None = None
         self.lazy: LazyModel[Kokoro] = LazyModel(
-            "Kokoro", self._load_sync, prepare=self._prepare, idle_unload_s=idle_unload_s
+            "Kokoro",
+            self._load_sync,
+            prepare=self._prepare,
+            idle_unload_s=idle_unload_s,
+            executor=executor,
         )
 
     @property

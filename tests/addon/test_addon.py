@@ -249,7 +249,8 @@ def test_dockerfile_runs_run_sh_with_the_venv_python() -> None:
 
 def test_the_same_ports_everywhere(config: dict[str, Any], compose: dict[str, Any]) -> None:
     ports = (DEFAULT_PORT, DEFAULT_VOICE_PORT)
-    assert config["ports"] == {f"{port}/tcp": port for port in ports}
+    # Not published on the host unless the user sets a port: HA uses the internal network.
+    assert config["ports"] == {f"{port}/tcp": None for port in ports}
     assert set(config["ports_description"]) == {f"{port}/tcp" for port in ports}
     assert set(_yaml(ADDON / "translations" / "en.yaml")["network"]) == set(config["ports"])
     assert int(_run_sh_default("HYDRA_ADDON_PORT")) == DEFAULT_PORT
@@ -257,7 +258,8 @@ def test_the_same_ports_everywhere(config: dict[str, Any], compose: dict[str, An
     dockerfile = _dockerfile()
     assert f"EXPOSE {DEFAULT_PORT} {DEFAULT_VOICE_PORT}" in dockerfile
     assert f"http://127.0.0.1:{DEFAULT_PORT}/api/v1/health" in dockerfile
-    assert compose["services"]["hydra"]["ports"] == [f"{port}:{port}" for port in ports]
+    bind = "${HYDRA_BIND_ADDRESS:-0.0.0.0}"
+    assert compose["services"]["hydra"]["ports"] == [f"{bind}:{port}:{port}" for port in ports]
 
 
 def test_run_sh_serves_everyone_from_data() -> None:

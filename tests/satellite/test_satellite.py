@@ -341,9 +341,12 @@ async def test_voice_stopped_or_error_end_the_command(
     await client.disconnect()
 
 
-async def test_reconnect_and_takeover(start_satellite: StartSatellite, wake_wav: Path) -> None:
-    """Home Assistant goes away and comes back; a newer connection takes over an older one."""
-    running = await start_satellite(FileMic(wake_wav, speed=2.0))
+async def test_reconnect_and_a_stranger_cannot_take_over(
+    start_satellite: StartSatellite, wake_wav: Path
+) -> None:
+    """Home Assistant goes away and comes back; while it runs the satellite, another
+    ``RunSatellite`` is refused and Home Assistant keeps it (as wyoming-satellite does)."""
+    running = await start_satellite(FileMic(wake_wav, speed=1.0))
     first = await running.client()
     await first.write_event(RunSatellite().event())
     await running.wait_note("running")
@@ -351,17 +354,81 @@ async def test_reconnect_and_takeover(start_satellite: StartSatellite, wake_wav:
     await running.wait_note("paused")
     assert running.satellite.mode is Mode.IDLE
 
-    second = await running.client()
-    assert (await describe(second)).satellite is not None
-    await second.write_event(RunSatellite().event())
-    third = await running.client()
-    await third.write_event(RunSatellite().event())
-    # The second connection is replaced: the satellite closes it.
+    home_assistant = await running.client()
+    assert (await describe(home_assistant)).satellite is not None
+    await home_assistant.write_event(RunSatellite().event())
+    stranger = await running.client()
+    assert (await describe(stranger)).satellite is not None  # anyone may ask what it is
+    await stranger.write_event(RunSatellite().event())
+
+    error = Error.from_event(await next_event(stranger, lambda e: Error.is_type(e.type)))
+    assert error.code == "satellite_busy"
     async with asyncio.timeout(5):
-        while await second.read_event() is not None:
+        while await stranger.read_event() is not None:
             pass
-    await next_event(third, lambda e: Detection.is_type(e.type))
-    await third.disconnect()
+    await next_event(home_assistant, lambda e: Detection.is_type(e.type))
+    await home_assistant.disconnect()
+
+
+async def test_a_silent_connection_is_taken_over(
+    start_satellite: StartSatellite, wake_wav: Path
+) -> None:
+    """A connection that died without closing (no ping for a while) does not lock Home
+    Assistant out."""
+    running = await start_satellite(FileMic(wake_wav, speed=0.5), takeover_after_s=0.5)
+    dead = await running.client()
+    await dead.write_event(RunSatellite().event())
+    await running.wait_note("running")
+    await asyncio.sleep(1.0)
+
+    home_assistant = await running.client()
+    await home_assistant.write_event(RunSatellite().event())
+
+    async with asyncio.timeout(5):
+        while await dead.read_event() is not None:
+            pass
+    await next_event(home_assistant, lambda e: Detection.is_type(e.type))
+    await home_assistant.disconnect()
+
+
+class HeldSpeaker:
+    """A speaker that starts playing only when released, recording what it played."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.played = bytearray()
+
+    async def play(self, fmt: PcmFormat, audio: AsyncIterator[bytes]) -> None:
+        await self.release.wait()
+        async for chunk in audio:
+            self.played += chunk
+
+
+async def test_reply_audio_waiting_to_play_is_bounded(
+    start_satellite: StartSatellite, wake_wav: Path
+) -> None:
+    speaker = HeldSpeaker()
+    limit = 256 * 1024
+    running = await start_satellite(
+        FileMic(wake_wav, speed=0), speaker=speaker, max_queued_audio_bytes=limit
+    )
+    client = await running.client()
+    await client.write_event(RunSatellite().event())
+    reply = tone(1.0) * 24  # 24 s, about 1 MiB
+    await client.write_event(AudioStart(rate=22050, width=2, channels=1).event())
+    for offset in range(0, len(reply), 4096):
+        await client.write_event(AudioChunk(22050, 2, 1, reply[offset : offset + 4096]).event())
+    await client.write_event(AudioStop().event())
+    await client.write_event(Ping(text="after").event())
+    await next_event(client, lambda e: Pong.is_type(e.type))
+
+    speaker.release.set()
+    await next_event(client, lambda e: Played.is_type(e.type))
+    await client.disconnect()
+
+    assert len(speaker.played) <= limit
+    assert bytes(speaker.played) == reply[: len(speaker.played)]
+    assert await running.wait_note("reply-truncated") is not None
 
 
 async def test_malformed_events_do_not_crash(
