@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 import platform
@@ -12,19 +13,36 @@ from .models import HostInfo
 _PROC = Path("/proc")
 
 
+@functools.cache
+def _identity() -> tuple[str, str, str, str, int]:
+    """What does not change while the worker runs: read once."""
+    return (
+        socket.gethostname(),
+        _os_name(),
+        platform.release(),
+        platform.python_version(),
+        os.cpu_count() or 1,
+    )
+
+
 def read_host_info(proc: Path = _PROC) -> HostInfo:
-    """Return the host's identity, memory and load. Missing facts (non-Linux) are None."""
+    """Return the host's identity, memory and load. Missing facts (non-Linux) are None.
+
+    Quick enough for the event loop (the identity is read once; memory and load are two small
+    reads of the kernel's procfs, which never waits on a disk), so a status answers in one pass
+    of the loop even when the loop is busy."""
     meminfo = _read_meminfo(proc / "meminfo")
     try:
         load = os.getloadavg()
     except OSError:
         load = None
+    hostname, os_name, kernel, python, cpu_count = _identity()
     return HostInfo(
-        hostname=socket.gethostname(),
-        os=_os_name(),
-        kernel=platform.release(),
-        python=platform.python_version(),
-        cpu_count=os.cpu_count() or 1,
+        hostname=hostname,
+        os=os_name,
+        kernel=kernel,
+        python=python,
+        cpu_count=cpu_count,
         memory_total_bytes=meminfo.get("MemTotal"),
         memory_available_bytes=meminfo.get("MemAvailable"),
         load_average=(round(load[0], 2), round(load[1], 2), round(load[2], 2)) if load else None,

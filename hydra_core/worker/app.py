@@ -100,7 +100,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
 async def build_status(state: WorkerState, parts: Iterable[Part] = ()) -> WorkerStatus:
     """Read the host and every GPU into one status, with the parts this worker runs."""
     gpu_report = await state.probe.async_read()
-    host = await asyncio.get_running_loop().run_in_executor(None, read_host_info)
+    host = read_host_info()
     return WorkerStatus(
         worker=state.info,
         started_at=state.started_at,
