@@ -71,6 +71,16 @@ def certificate_fingerprint(der: bytes) -> str:
     return _digest_text(hashlib.sha256(der).digest())
 
 
+def pem_certificate_fingerprint(pem: str) -> str:
+    """The fingerprint of the first certificate in a PEM file: the one a server presents, its
+    chain after it. ValueError if there is none."""
+    footer = "-----END CERTIFICATE-----"
+    first, found, _chain = pem.partition(footer)
+    if not found:
+        raise ValueError("no PEM certificate")
+    return certificate_fingerprint(ssl.PEM_cert_to_DER_cert(first.strip() + "\n" + footer))
+
+
 def _digest_text(digest: bytes) -> str:
     return ":".join(f"{byte:02X}" for byte in digest)
 

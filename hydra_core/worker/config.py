@@ -81,11 +81,13 @@ class CoreOptions:
         help="PEM certificate (its chain after it) to serve the API over HTTPS and its event"
         " stream over wss on the same port; needs tls_key. Unset: plain HTTP",
         pattern_text="a PEM file",
+        addon=True,
     )
     tls_key: Path | None = option(
         None,
         help="the unencrypted PEM private key of tls_cert",
         pattern_text="a PEM file",
+        addon=True,
     )
 
     @property
