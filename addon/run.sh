@@ -25,6 +25,22 @@ if [[ -f "$data_dir/options.json" ]]; then
     worker_args+=(--options-file "$data_dir/options.json")
 fi
 
+# The worker's certificate when its options give one (tls_cert): then it speaks only HTTPS. Bad
+# options are the worker's to report, below.
+tls_cert=$("$python" -c '
+import sys
+from hydra_core.worker.config import load_config
+print(load_config(sys.argv[1:]).core.tls_cert or "")
+' "${worker_args[@]:2}" 2>/dev/null || true)
+scheme=http
+# A readiness probe on loopback that sends no token: the certificate names the host, not
+# 127.0.0.1, so it is not checked here (Home Assistant checks it).
+probe_args=()
+if [[ -n "$tls_cert" ]]; then
+    scheme=https
+    probe_args=(--insecure)
+fi
+
 "$python" "${worker_args[@]}" &
 worker=$!
 trap 'kill -TERM "$worker" 2>/dev/null || true' TERM INT
@@ -37,15 +53,19 @@ post_discovery() {
         --data-binary @- "$supervisor/discovery"
 }
 
-# The worker's URL and token, for the Hydra integration. The token goes from the file straight
-# into the request body: never into logs or argv.
+# The worker's URL and token, for the Hydra integration, and with HTTPS its certificate's
+# fingerprint, which Home Assistant then pins (the Supervisor vouches for the add-on). The token
+# goes from the file straight into the request body: never into logs or argv.
 announce_hydra() {
     "$python" -c '
 import json, pathlib, sys
-url, token_file = sys.argv[1:]
-token = pathlib.Path(token_file).read_text().strip()
-print(json.dumps({"service": "hydra", "config": {"url": url, "token": token}}))
-' "http://${HOSTNAME}:${port}" "$data_dir/token" | post_discovery
+from hydra_core.client import pem_certificate_fingerprint
+url, token_file, cert = sys.argv[1:]
+config = {"url": url, "token": pathlib.Path(token_file).read_text().strip()}
+if cert:
+    config["fingerprint"] = pem_certificate_fingerprint(pathlib.Path(cert).read_text())
+print(json.dumps({"service": "hydra", "config": config}))
+' "${scheme}://${HOSTNAME}:${port}" "$data_dir/token" "$tls_cert" | post_discovery
 }
 
 # The voice services, for Home Assistant's wyoming integration.
@@ -62,7 +82,8 @@ sys.exit(0 if load_config(sys.argv[1:]).value("voice") else 1)
 ' "${worker_args[@]:2}"
 }
 
-until curl --fail --silent --output /dev/null --max-time 2 "http://127.0.0.1:${port}/api/v1/health"; do
+until curl --fail --silent --output /dev/null --max-time 2 "${probe_args[@]}" \
+    "${scheme}://127.0.0.1:${port}/api/v1/health"; do
     if ! kill -0 "$worker" 2>/dev/null; then
         break
     fi

@@ -7,7 +7,11 @@ the audit log, the event stream); each part's calls are in its folder (``contain
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+import contextlib
+import hashlib
+import ssl
 from typing import Any, TypeVar
 
 import aiohttp
@@ -39,6 +43,15 @@ class HydraConnectionError(HydraError):
     """The worker could not be reached, or answered with something that is not its API."""
 
 
+class HydraCertificateError(HydraConnectionError):
+    """The worker's certificate is not one to trust: no trusted CA signed it, or it is not the
+    one pinned. ``fingerprint``: the SHA-256 of the one it presented, where known."""
+
+    def __init__(self, message: str, fingerprint: str | None = None) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
+
+
 class HydraAuthError(HydraError):
     """The worker refused the token."""
 
@@ -53,8 +66,33 @@ class HydraApiError(HydraError):
         self.message = message
 
 
+def certificate_fingerprint(der: bytes) -> str:
+    """A certificate's SHA-256 as ``openssl x509 -fingerprint -sha256`` prints it (AB:CD:...)."""
+    return _digest_text(hashlib.sha256(der).digest())
+
+
+def pem_certificate_fingerprint(pem: str) -> str:
+    """The fingerprint of the first certificate in a PEM file: the one a server presents, its
+    chain after it. ValueError if there is none."""
+    footer = "-----END CERTIFICATE-----"
+    first, found, _chain = pem.partition(footer)
+    if not found:
+        raise ValueError("no PEM certificate")
+    return certificate_fingerprint(ssl.PEM_cert_to_DER_cert(first.strip() + "\n" + footer))
+
+
+def _digest_text(digest: bytes) -> str:
+    return ":".join(f"{byte:02X}" for byte in digest)
+
+
 class HydraClient:
-    """Talks to one worker. The session is the caller's (Home Assistant's shared one)."""
+    """Talks to one worker. The session is the caller's (Home Assistant's shared one).
+
+    An https:// worker's certificate is verified against the session's trusted CAs, unless
+    ``fingerprint`` pins it: then that certificate (SHA-256, as ``certificate_fingerprint``
+    writes it) is accepted and no other, whoever signed it. Every call, the event stream's
+    WebSocket included, checks it the same way.
+    """
 
     def __init__(
         self,
@@ -62,11 +100,17 @@ class HydraClient:
         url: str,
         token: str,
         *,
+        fingerprint: str | None = None,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
         self._session = session
         self._base = URL(url.rstrip("/")) / "api" / API_VERSION
         self._headers = {"Authorization": f"Bearer {token}"}
+        self._ssl: aiohttp.Fingerprint | bool = (
+            aiohttp.Fingerprint(bytes.fromhex(fingerprint.replace(":", "")))
+            if fingerprint
+            else True
+        )
         self._timeout = timeout
         self._ws_timeout = aiohttp.ClientWSTimeout(ws_close=timeout.total)
 
@@ -74,6 +118,29 @@ class HydraClient:
     def url(self) -> str:
         """The worker's base URL."""
         return str(self._base.parent.parent)
+
+    async def async_certificate_fingerprint(self) -> str:
+        """The fingerprint of the certificate the worker presents, read without verifying it,
+        for a person to compare before pinning it. Nothing is sent over that connection."""
+        if self._base.scheme != "https":
+            raise HydraConnectionError(f"{self.url} is not an https:// address")
+        unverified = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
+        try:
+            async with asyncio.timeout(self._timeout.total):
+                _reader, writer = await asyncio.open_connection(
+                    self._base.host, self._base.port, ssl=unverified
+                )
+        except (TimeoutError, OSError) as err:
+            raise self._unreachable(err, self._timeout) from err
+        try:
+            der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        return certificate_fingerprint(der)
 
     async def async_health(self) -> WorkerInfo:
         """Who the worker is (no token needed)."""
@@ -114,7 +181,10 @@ class HydraClient:
         """
         try:
             async with self._session.ws_connect(
-                self._base / "events", headers=self._headers, timeout=self._ws_timeout
+                self._base / "events",
+                headers=self._headers,
+                timeout=self._ws_timeout,
+                ssl=self._ssl,
             ) as socket:
                 while True:
                     message = await socket.receive(timeout=STALE_STREAM_S)
@@ -139,7 +209,7 @@ class HydraClient:
         """GET raw bytes (an image); errors are the API's JSON ones."""
         try:
             async with self._session.get(
-                self._base / path, headers=self._headers, timeout=self._timeout
+                self._base / path, headers=self._headers, timeout=self._timeout, ssl=self._ssl
             ) as response:
                 if response.status < 400:
                     return await response.read(), response.content_type
@@ -196,6 +266,7 @@ class HydraClient:
                 params=params,
                 json=json,
                 timeout=timeout,
+                ssl=self._ssl,
             ) as response:
                 if response.content_type != "application/json":
                     raise HydraConnectionError(
@@ -218,6 +289,20 @@ class HydraClient:
         (whose headers hold the token)."""
         if isinstance(err, TimeoutError) and timeout is not None:
             return HydraConnectionError(f"{self.url} did not answer within {timeout.total:g} s")
+        if isinstance(err, aiohttp.ServerFingerprintMismatch):
+            presented = _digest_text(err.got)
+            return HydraCertificateError(
+                f"{self.url} presented a certificate that changed: SHA-256 {presented}, not the"
+                f" pinned {_digest_text(err.expected)}",
+                presented,
+            )
+        if isinstance(err, aiohttp.ClientConnectorCertificateError):
+            reason = getattr(err.certificate_error, "verify_message", None) or str(
+                err.certificate_error
+            )
+            return HydraCertificateError(
+                f"{self.url} presented a certificate that is not trusted: {reason}"
+            )
         return HydraConnectionError(f"{self.url}: {type(err).__name__}: {err}")
 
 

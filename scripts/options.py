@@ -61,7 +61,7 @@ def addon_schema(item: Option) -> Any:
         return f"list({'|'.join(spec.choices)})"
     if item.kind in (int, float) and spec.low is not None and spec.high is not None:
         return f"{item.kind.__name__}({spec.low:g},{spec.high:g})"
-    if item.kind is str:
+    if item.kind in (str, Path):
         return "str?"
     raise ValueError(f"{item.name}: no add-on schema for {item.kind.__name__}")
 

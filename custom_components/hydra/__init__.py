@@ -14,7 +14,7 @@ from homeassistant.helpers.typing import ConfigType
 from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraError
 
 from .actions import async_register_actions
-from .const import DOMAIN
+from .const import CONF_FINGERPRINT, DOMAIN
 from .coordinator import HydraPartCoordinator, HydraStatusCoordinator
 from .data import HydraConfigEntry, HydraData
 from .entity import worker_device_info
@@ -47,7 +47,10 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> bool:
     """Connect to the worker; retried by Home Assistant while the worker is unreachable."""
     client = HydraClient(
-        async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_TOKEN]
+        async_get_clientsession(hass),
+        entry.data[CONF_URL],
+        entry.data[CONF_TOKEN],
+        fingerprint=entry.data.get(CONF_FINGERPRINT),
     )
     status = HydraStatusCoordinator(hass, entry, client)
     await status.async_config_entry_first_refresh()

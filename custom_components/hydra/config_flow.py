@@ -1,6 +1,6 @@
 """Config flow: add a worker by URL and token, or from the add-on's discovery."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, override
 
 from homeassistant.config_entries import (
@@ -18,12 +18,13 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio
 
-from hydra_core.client import HydraAuthError, HydraClient, HydraError
+from hydra_core.client import HydraAuthError, HydraCertificateError, HydraClient, HydraError
 from hydra_core.models import WorkerInfo
 
 from .const import (
     CONF_CONTAINERS,
     CONF_DEFAULT_KIND,
+    CONF_FINGERPRINT,
     CONF_NOTIFY_FAILURE,
     CONF_NOTIFY_SUCCESS,
     CONF_NOTIFY_TARGETS,
@@ -60,28 +61,50 @@ def _worker_schema(url: str | None = None) -> probatio.Schema:
     )
 
 
+type _Step = Callable[[dict[str, Any]], Awaitable[ConfigFlowResult]]
+
+
 class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Adds one Hydra worker per entry, identified by the worker's own id."""
+    """Adds one Hydra worker per entry, identified by the worker's own id.
+
+    An https:// worker's certificate is verified against the CAs Home Assistant trusts. One
+    that fails (self-signed, or not the one pinned before) is shown to the user by its SHA-256
+    fingerprint; only once they confirm it is it pinned, in the entry, for every later call.
+    """
 
     VERSION = 1
 
     _discovery: HassioServiceInfo
+    # The certificate this flow accepts (the entry's, the add-on's or one the user confirmed).
+    _pin: str | None = None
+    # A certificate the worker presented that awaits the user's word (its fingerprint, the
+    # worker's URL, the error it caused), and the step that goes on, with what was entered,
+    # once the user confirms it.
+    _presented: dict[str, str] | None = None
+    _resume: tuple[_Step, dict[str, Any]]
 
     async def _async_try_worker(
         self, user_input: dict[str, Any]
     ) -> tuple[WorkerInfo | None, dict[str, Any], dict[str, str]]:
-        """Check URL and token against the worker; return its identity or form errors."""
+        """Check URL and token against the worker; return its identity or form errors (an
+        untrusted certificate: none, but ``_presented`` set)."""
         url = normalise_url(user_input[CONF_URL])
         if url is None:
             return None, user_input, {CONF_URL: "invalid_url"}
         data = {CONF_URL: url, CONF_TOKEN: user_input[CONF_TOKEN].strip()}
-        client = HydraClient(async_get_clientsession(self.hass), url, data[CONF_TOKEN])
+        if self._pin is not None:
+            data[CONF_FINGERPRINT] = self._pin
+        client = HydraClient(
+            async_get_clientsession(self.hass), url, data[CONF_TOKEN], fingerprint=self._pin
+        )
         try:
             info = await client.async_health()
             # Health needs no token; status proves the token is right.
             await client.async_status()
         except HydraAuthError:
             return None, data, {CONF_TOKEN: "invalid_auth"}
+        except HydraCertificateError as err:
+            return None, data, await self._async_hold_certificate(client, err)
         except HydraError as err:
             LOGGER.debug("Cannot reach Hydra worker at %s: %s", url, err)
             return None, data, {CONF_URL: "cannot_connect"}
@@ -90,12 +113,44 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
             return None, data, {"base": "unknown"}
         return info, data, {}
 
+    async def _async_hold_certificate(
+        self, client: HydraClient, err: HydraCertificateError
+    ) -> dict[str, str]:
+        """Keep the certificate the worker presented for the user to judge; the form errors
+        when it cannot be read (the worker went away meanwhile)."""
+        try:
+            fingerprint = err.fingerprint or await client.async_certificate_fingerprint()
+        except HydraError:
+            return {CONF_URL: "cannot_connect"}
+        self._presented = {"url": client.url, "fingerprint": fingerprint, "error": str(err)}
+        return {}
+
+    async def _async_ask_certificate(
+        self, step: _Step, user_input: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """Show the presented certificate; ``step`` goes on with ``user_input`` if confirmed."""
+        self._resume = (step, user_input)
+        return await self.async_step_certificate()
+
+    async def async_step_certificate(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask the user whether the certificate the worker presented is the worker's own."""
+        assert self._presented is not None
+        if user_input is not None:
+            self._pin, self._presented = self._presented["fingerprint"], None
+            step, entered = self._resume
+            return await step(entered)
+        return self.async_show_form(step_id="certificate", description_placeholders=self._presented)
+
     @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the worker's URL and token."""
         errors: dict[str, str] = {}
         if user_input is not None:
             info, data, errors = await self._async_try_worker(user_input)
+            if self._presented is not None:
+                return await self._async_ask_certificate(self.async_step_user, user_input)
             if info is not None:
                 await self.async_set_unique_id(info.worker_id, raise_on_progress=False)
                 self._abort_if_unique_id_configured(updates=data)
@@ -113,14 +168,19 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
         token = discovery_info.config.get(CONF_TOKEN)
         if url is None or not token:
             return self.async_abort(reason="invalid_discovery_info")
-        client = HydraClient(async_get_clientsession(self.hass), url, token)
+        # The add-on announces its certificate through the Supervisor: that is its word for it.
+        self._pin = discovery_info.config.get(CONF_FINGERPRINT)
+        client = HydraClient(async_get_clientsession(self.hass), url, token, fingerprint=self._pin)
         try:
             info = await client.async_health()
         except HydraError:
             return self.async_abort(reason="cannot_connect")
         await self.async_set_unique_id(info.worker_id)
         # The add-on may have moved or made a new token: keep the existing entry current.
-        self._abort_if_unique_id_configured(updates={CONF_URL: url, CONF_TOKEN: token})
+        updates = {CONF_URL: url, CONF_TOKEN: token}
+        if self._pin is not None:
+            updates[CONF_FINGERPRINT] = self._pin
+        self._abort_if_unique_id_configured(updates=updates)
         self._discovery = discovery_info
         self.context["title_placeholders"] = {"name": info.name}
         return await self.async_step_hassio_confirm()
@@ -135,6 +195,8 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
             info, data, errors = await self._async_try_worker(
                 {CONF_URL: config[CONF_URL], CONF_TOKEN: config[CONF_TOKEN]}
             )
+            if self._presented is not None:
+                return await self._async_ask_certificate(self.async_step_hassio_confirm, {})
             if info is not None:
                 return self.async_create_entry(title=info.name, data=data)
             errors = {"base": next(iter(errors.values()))}
@@ -157,7 +219,13 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_update_reload_and_abort(entry, data_updates=data), errors
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """The worker refused the token."""
+        """The worker refused the token, or presented a certificate that is not the pinned one:
+        the user is asked for what is wrong (a new certificate needs no new token)."""
+        self._pin = entry_data.get(CONF_FINGERPRINT)
+        entered = {CONF_TOKEN: entry_data[CONF_TOKEN]}
+        await self._async_try_worker({CONF_URL: entry_data[CONF_URL], **entered})
+        if self._presented is not None:
+            return await self._async_ask_certificate(self.async_step_reauth_confirm, entered)
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -170,6 +238,8 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
             done, errors = await self._async_update_worker(
                 entry, {CONF_URL: entry.data[CONF_URL], CONF_TOKEN: user_input[CONF_TOKEN]}
             )
+            if self._presented is not None:
+                return await self._async_ask_certificate(self.async_step_reauth_confirm, user_input)
             if done is not None:
                 return done
             if CONF_URL in errors:
@@ -187,8 +257,12 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
         """Change the worker's URL or token."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is None:
+            self._pin = entry.data.get(CONF_FINGERPRINT)
+        else:
             done, errors = await self._async_update_worker(entry, user_input)
+            if self._presented is not None:
+                return await self._async_ask_certificate(self.async_step_reconfigure, user_input)
             if done is not None:
                 return done
         return self.async_show_form(

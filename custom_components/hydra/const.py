@@ -7,6 +7,9 @@ from typing import Final
 DOMAIN: Final = "hydra"
 LOGGER = logging.getLogger(__package__)
 
+# The SHA-256 of the worker's certificate the user confirmed (AB:CD:...): pinned, for a worker
+# whose certificate no trusted CA signed.
+CONF_FINGERPRINT: Final = "fingerprint"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 DEFAULT_SCAN_INTERVAL: Final = timedelta(seconds=30)
 MIN_SCAN_INTERVAL_S: Final = 5

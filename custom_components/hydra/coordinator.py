@@ -14,7 +14,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from hydra_core.client import HydraAuthError, HydraClient, HydraError
+from hydra_core.client import HydraAuthError, HydraCertificateError, HydraClient, HydraError
 from hydra_core.gpu.models import GpuInfo
 from hydra_core.models import WorkerEvent, WorkerStatus
 
@@ -25,10 +25,17 @@ if TYPE_CHECKING:
 
 
 def raise_update_failed(err: HydraError) -> NoReturn:
-    """Turn a client error into what a coordinator raises."""
+    """Turn a client error into what a coordinator raises: a refused token or certificate asks
+    the user (re-authentication), anything else is retried."""
     if isinstance(err, HydraAuthError):
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="invalid_auth"
+        ) from err
+    if isinstance(err, HydraCertificateError):
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key="certificate_changed",
+            translation_placeholders={"error": str(err)},
         ) from err
     raise UpdateFailed(
         translation_domain=DOMAIN,

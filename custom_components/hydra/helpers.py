@@ -1,6 +1,8 @@
 """The one rule for what a failed request to the worker becomes in Home Assistant.
 
 * The worker refused the token: re-authentication starts, and the user reads ``invalid_auth``.
+* The worker's certificate is not the one trusted: re-authentication starts (it asks about the
+  certificate), and the user reads ``certificate_changed``.
 * The worker answered 4xx: the request was refused for what it asked, so it is the user's to
   fix (``ServiceValidationError``), translated under the worker's own error code with the
   worker's message as ``error`` (strings.json has a text for every code the worker answers).
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from hydra_core.client import HydraApiError, HydraAuthError, HydraError
+from hydra_core.client import HydraApiError, HydraAuthError, HydraCertificateError, HydraError
 
 from .const import DOMAIN
 
@@ -36,6 +38,13 @@ def worker_error[T](
     if isinstance(err, HydraAuthError):
         entry.async_start_reauth(coordinator.hass)
         return HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth")
+    if isinstance(err, HydraCertificateError):
+        entry.async_start_reauth(coordinator.hass)
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="certificate_changed",
+            translation_placeholders={"error": str(err)},
+        )
     if not isinstance(err, HydraApiError):
         return HomeAssistantError(
             translation_domain=DOMAIN,

@@ -21,6 +21,7 @@ from .app import create_app
 from .config import (
     TOKEN_FILE,
     ConfigError,
+    CoreOptions,
     WorkerConfig,
     ensure_token,
     ensure_worker_id,
@@ -42,6 +43,13 @@ def build_parts(context: BuildContext, kinds: Sequence[type[Part]] = PARTS) -> l
         if (part := kind.build(context)) is not None:
             context.built.append(part)
     return context.built
+
+
+async def start_site(runner: web.AppRunner, core: CoreOptions) -> web.TCPSite:
+    """Listen on the configured address: HTTPS (and wss) with a certificate, HTTP without."""
+    site = web.TCPSite(runner, core.host, core.port, ssl_context=core.tls_context())
+    await site.start()
+    return site
 
 
 async def serve(
@@ -69,8 +77,7 @@ async def serve(
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, core.host, core.port)
-    await site.start()
+    site = await start_site(runner, core)
     _LOGGER.info(
         "Hydra worker %s (%s) %s listening on %s; GPU backend %s; parts: %s",
         info.name,

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 import secrets
 import socket
+import ssl
 from typing import Any, TypeVar, cast
 import uuid
 
@@ -75,10 +76,62 @@ class CoreOptions:
         default_text="DATA_DIR/models",
     )
 
+    tls_cert: Path | None = option(
+        None,
+        help="PEM certificate (its chain after it) to serve the API over HTTPS and its event"
+        " stream over wss on the same port; needs tls_key. Unset: plain HTTP",
+        pattern_text="a PEM file",
+        addon=True,
+    )
+    tls_key: Path | None = option(
+        None,
+        help="the unencrypted PEM private key of tls_cert",
+        pattern_text="a PEM file",
+        addon=True,
+    )
+
     @property
     def models_folder(self) -> Path:
         """Where downloaded models are kept."""
         return self.models_dir or self.data_dir / "models"
+
+    def check(self, _config: WorkerConfig) -> None:
+        """A certificate that cannot serve stops the worker before it starts, not at the first
+        client."""
+        self.tls_context()
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """What the API serves TLS with, or None for plain HTTP; ValueError says what is wrong
+        with the certificate options."""
+        if self.tls_cert is None and self.tls_key is None:
+            return None
+        if self.tls_cert is None or self.tls_key is None:
+            missing = "tls_key" if self.tls_key is None else "tls_cert"
+            raise ValueError(
+                f"tls_cert and tls_key go together: {missing} is not set (set both for HTTPS,"
+                " neither for plain HTTP)"
+            )
+        for name, path in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
+            try:
+                path.read_bytes()
+            except OSError as err:
+                raise ValueError(f"{name}: cannot read {path}: {err.strerror}") from err
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            # An empty password instead of none: an encrypted key fails here instead of
+            # prompting on a terminal no one watches.
+            context.load_cert_chain(self.tls_cert, self.tls_key, password=b"")
+        except ssl.SSLError as err:
+            if "KEY_VALUES_MISMATCH" in str(err):
+                raise ValueError(
+                    f"tls_cert {self.tls_cert} and tls_key {self.tls_key} do not match: the key"
+                    " is not the certificate's"
+                ) from err
+            raise ValueError(
+                f"tls_cert {self.tls_cert} and tls_key {self.tls_key} are not a PEM certificate"
+                f" and its unencrypted PEM key ({err.reason or err})"
+            ) from err
+        return context
 
 
 def option_sections() -> tuple[type[Any], ...]:

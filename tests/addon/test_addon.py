@@ -42,6 +42,7 @@ from hydra_core.worker.config import (
     all_options,
     load_config,
 )
+from tests.certificates import make_certificate
 
 # Loopback TCP only; Home Assistant's test plugin would block it otherwise.
 pytestmark = pytest.mark.usefixtures("loopback_sockets")
@@ -545,3 +546,37 @@ def test_addon_exits_with_the_workers_status(start_addon: StartAddOn) -> None:
 
     assert addon.process.wait(timeout=30) == 2
     assert "simulated_gpus" in addon.output()
+
+
+def test_addon_with_a_certificate_serves_https_and_announces_its_fingerprint(
+    start_addon: StartAddOn, supervisor: FakeSupervisor, tmp_path: Path
+) -> None:
+    """With tls_cert and tls_key the add-on serves HTTPS, and tells Home Assistant, through the
+    Supervisor, which certificate is its own: a self-signed one needs no question to the user."""
+    certificate = make_certificate(tmp_path / "ssl")
+    addon = start_addon(
+        {"SUPERVISOR_TOKEN": SUPERVISOR_TOKEN, "HYDRA_ADDON_SUPERVISOR_URL": supervisor.url},
+        options={
+            "gpu_backend": "none",
+            "voice": False,
+            "tls_cert": str(certificate.cert),
+            "tls_key": str(certificate.key),
+        },
+    )
+
+    addon.wait_for_output("announced to Home Assistant")
+    _, _, body = supervisor.requests.get(timeout=5)
+    token = (addon.data_dir / TOKEN_FILE).read_text().strip()
+    assert body == {
+        "service": "hydra",
+        "config": {
+            "url": f"https://{ADDON_HOSTNAME}:{addon.port}",
+            "token": token,
+            "fingerprint": certificate.fingerprint,
+        },
+    }
+    url = f"https://127.0.0.1:{addon.port}/api/v1/health"
+    with urllib.request.urlopen(url, timeout=2, context=certificate.trusting_context()) as answer:
+        assert json.load(answer)["status"] == "ok"
+    assert addon.stop() == 0
+    assert token not in addon.output()
