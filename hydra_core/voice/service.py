@@ -21,6 +21,7 @@ import logging
 import math
 import os
 from pathlib import Path
+import re
 import time
 from typing import ParamSpec, TypeVar
 
@@ -390,6 +391,11 @@ class VoiceService:
             self._on_change(status)
 
 
+# A model or voice name: it becomes a folder or file name under the models folder, so never a
+# path of its own.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 def _stt_choices(stt: SttEngine) -> tuple[str, ...]:
     installed = stt.installed_models()
     if stt.unavailable_reason() is not None and not installed:
@@ -414,8 +420,10 @@ def _check_settings(settings: VoiceSettings, service: VoiceService) -> None:
     speed = settings.tts_speed
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.5 <= speed <= 2.0:
         raise VoiceSettingsError("tts_speed must be a number between 0.5 and 2.0")
-    if not isinstance(settings.stt_model, str) or not settings.stt_model:
-        raise VoiceSettingsError("stt_model must be a model name")
+    if not isinstance(settings.stt_model, str) or not MODEL_NAME.fullmatch(settings.stt_model):
+        raise VoiceSettingsError(
+            "stt_model must be a model name (letters, digits, '.', '_', '-'), not a path"
+        )
     choices = _stt_choices(service.stt)
     if choices and settings.stt_model not in choices:
         raise VoiceSettingsError(
@@ -425,7 +433,11 @@ def _check_settings(settings: VoiceSettings, service: VoiceService) -> None:
     voice = settings.tts_voice
     if voice is not None:
         voices = service.tts.voices()
-        if not isinstance(voice, str) or (voices and voice not in voices):
+        if (
+            not isinstance(voice, str)
+            or not MODEL_NAME.fullmatch(voice)
+            or (voices and voice not in voices)
+        ):
             raise VoiceSettingsError(
                 f"Unknown voice {voice!r}; choose one of {', '.join(voices) or 'none installed'}"
             )

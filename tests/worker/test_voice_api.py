@@ -94,6 +94,10 @@ async def test_settings_change_are_checked_and_survive_a_restart(
         ({"wake_trigger_level": 0}, "wake_trigger_level"),
         ({"tts_speed": 9}, "tts_speed"),
         ({"stt_model": ""}, "stt_model"),
+        # A name, never a path: with nothing installed there is no list to check it against.
+        ({"stt_model": "../../../etc"}, "stt_model"),
+        ({"stt_model": "/srv/whisper"}, "stt_model"),
+        ({"tts_voice": "../voices/x"}, "voice"),
         ({"volume": 3}, "volume"),
     ],
 )
