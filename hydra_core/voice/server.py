@@ -23,10 +23,11 @@ executor, so the worker's API answers while every voice thread is busy.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -158,19 +159,19 @@ class VoiceHandler(AsyncEventHandler):
             await self.write_event(info.event())
             return True
         if Ping.is_type(event.type):
-            await self.write_event(Pong(text=Ping.from_event(event).text).event())
+            await self.write_event(Pong(text=_parse(Ping, event, text=_text_or_none).text).event())
             return True
         if Detect.is_type(event.type):
-            self._wake_names = Detect.from_event(event).names or None
+            self._wake_names = _parse(Detect, event, names=_names).names or None
             return True
         if Transcribe.is_type(event.type):
-            self._transcribe = Transcribe.from_event(event)
+            self._transcribe = _parse(Transcribe, event, name=_text_or_none, language=_text_or_none)
             return True
         if AudioStart.is_type(event.type):
-            await self._start_audio(AudioStart.from_event(event))
+            await self._start_audio(_parse(AudioStart, event, **_FORMAT))
             return True
         if AudioChunk.is_type(event.type):
-            await self._audio_chunk(AudioChunk.from_event(event))
+            await self._audio_chunk(_parse(AudioChunk, event, **_FORMAT))
             return True
         if AudioStop.is_type(event.type):
             await self._stop_audio()
@@ -186,7 +187,7 @@ class VoiceHandler(AsyncEventHandler):
         if SynthesizeChunk.is_type(event.type):
             if self._streaming_text is None:
                 raise ClientError("unexpected_event", "synthesize-chunk before synthesize-start")
-            text = SynthesizeChunk.from_event(event).text
+            text = _parse(SynthesizeChunk, event, text=_text).text
             self._streaming_chars += len(text)
             _check_text_length(self._streaming_chars)
             self._streaming_text += text
@@ -207,7 +208,7 @@ class VoiceHandler(AsyncEventHandler):
             if self._streaming_text is not None:
                 # Clients that stream send the whole text once more for older servers.
                 return True
-            synthesize = Synthesize.from_event(event)
+            synthesize = _parse(Synthesize, event, text=_text, voice=_voice)
             _check_text_length(len(synthesize.text))
             voice = synthesize.voice.name if synthesize.voice else None
             self._streaming_started = False
@@ -346,6 +347,49 @@ def _check_text_length(length: int) -> None:
             "text_too_long",
             f"Text-to-speech takes at most {MAX_TTS_CHARS} characters per request, not {length}",
         )
+
+
+# Checks of an event's fields: what each must be.
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _text_or_none(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _names(value: object) -> bool:
+    return value is None or (isinstance(value, list) and all(map(_text, value)))
+
+
+def _voice(value: object) -> bool:
+    return value is None or (
+        _text_or_none(getattr(value, "name", None))
+        and _text_or_none(getattr(value, "language", None))
+    )
+
+
+_FORMAT = {"rate": _whole, "width": _whole, "channels": _whole}
+_Parsed = TypeVar("_Parsed")
+
+
+def _parse(kind: type[_Parsed], event: Event, **fields: Callable[[object], bool]) -> _Parsed:
+    """``kind.from_event(event)`` with ``fields`` checked: an event that lacks what its type
+    needs, or carries the wrong kind of value, is the client's error, not the server's."""
+    try:
+        parsed = kind.from_event(event)  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ClientError(
+            "invalid_event", f"A {event.type} event that lacks what it needs ({err!r})"
+        ) from err
+    for name, valid in fields.items():
+        if not valid(getattr(parsed, name, None)):
+            raise ClientError("invalid_event", f"A {event.type} event with a bad {name}")
+    return cast(_Parsed, parsed)
 
 
 def _check_format(rate: int, width: int, channels: int) -> None:
