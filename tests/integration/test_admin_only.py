@@ -132,36 +132,24 @@ async def test_removing_files_is_an_administrators_to_ask(
     await setup_entry(hass, tasks_entry)
     assert task_worker.scheduler is not None
 
-    with pytest.raises(Unauthorized) as caught:
-        await hass.services.async_call(
+    async def maintenance(user_id: str, **payload: object) -> object:
+        return await hass.services.async_call(
             DOMAIN,
             "queue_task",
-            {"kind": "maintenance", "payload": {"retention_days": 1}},
+            {"kind": "maintenance", "payload": payload},
             blocking=True,
             return_response=True,
-            context=Context(user_id=member.id),
+            context=Context(user_id=user_id),
         )
+
+    with pytest.raises(Unauthorized) as caught:
+        await maintenance(member.id, retention_days=1)
     assert caught.value.translation_key == "admin_delete"
     assert await task_worker.scheduler.async_list(TaskQuery(kind="maintenance")) == []
 
     # A dry run removes nothing: anyone may ask for one.
-    answer = await hass.services.async_call(
-        DOMAIN,
-        "queue_task",
-        {"kind": "maintenance", "payload": {"dry_run": True}},
-        blocking=True,
-        return_response=True,
-        context=Context(user_id=member.id),
-    )
-    assert answer is not None
-    await hass.services.async_call(
-        DOMAIN,
-        "queue_task",
-        {"kind": "maintenance", "payload": {"retention_days": 1}},
-        blocking=True,
-        return_response=True,
-        context=Context(user_id=hass_admin_user.id),
-    )
+    assert await maintenance(member.id, dry_run=True) is not None
+    await maintenance(hass_admin_user.id, retention_days=1)
     queued = await task_worker.scheduler.async_list(TaskQuery(kind="maintenance"))
     assert sorted(task.payload["dry_run"] for task in queued) == [False, True]
     assert {task.actor.name for task in queued} == {"Bob", hass_admin_user.name}

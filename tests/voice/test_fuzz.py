@@ -18,6 +18,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
+from tests.fuzzing import json_values
+
 from .test_server import LOOPBACK, StartServer, start_server  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("loopback_sockets")
@@ -29,20 +31,7 @@ TYPES = [
 ]
 FIELDS = ["rate", "width", "channels", "timestamp", "text", "name", "names", "language", "voice"]
 
-LEAVES = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**40), max_value=2**40)
-    | st.floats()
-    | st.text(max_size=30)
-)
-JSON = st.recursive(
-    LEAVES,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+JSON = json_values(max_leaves=8)
 
 
 @st.composite

@@ -28,6 +28,7 @@ import hydra_core
 from hydra_core.wire import REQUEST_CONFIG
 from hydra_core.worker.app import API_PREFIX, core_routes
 from hydra_core.worker.parts import PARTS
+from tests.fuzzing import json_values
 from tests.worker_identity import TOKEN
 
 from .test_cli import LOOPBACK, free_port, wait_for_health, worker_env
@@ -133,20 +134,7 @@ def _route_params() -> list[tuple[str, str]]:
     return ROUTES
 
 
-JSON_LEAVES = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats()
-    | st.text(max_size=40)
-)
-JSON = st.recursive(
-    JSON_LEAVES,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+JSON = json_values(max_leaves=12)
 SEGMENTS = st.one_of(
     st.integers(min_value=-3, max_value=4).map(str),
     st.integers(min_value=0, max_value=2**70).map(str),
