@@ -89,6 +89,9 @@ async def test_power_is_an_administrators_to_change(
 async def test_queue_settings_are_an_administrators_to_change(
     hass: HomeAssistant, task_worker: TaskWorker, tasks_entry: MockConfigEntry, member: User
 ) -> None:
+    # Assist first, as in Home Assistant: Hydra's sentences join the default agent's.
+    assert await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(hass, "conversation", {})
     await setup_entry(hass, tasks_entry)
     assert task_worker.scheduler is not None
     settings = task_worker.scheduler.settings
@@ -112,8 +115,6 @@ async def test_queue_settings_are_an_administrators_to_change(
     assert task_worker.scheduler.settings == settings
 
     # Assist says no to the same person, and the queue stays as it was.
-    assert await async_setup_component(hass, "homeassistant", {})
-    assert await async_setup_component(hass, "conversation", {})
     result = await conversation.async_converse(
         hass, "pause autonomous work", None, Context(user_id=member.id), language="en"
     )
