@@ -65,7 +65,8 @@ class ChapterError(Refusal, code="invalid_chapter", status=400):
         super().__init__(f"The chapter has {count} {noun}: {named}{more}")
 
 
-def _folded(name: str) -> str:
+def fold(name: str) -> str:
+    """A name as cues, locations and expressions are compared: case and spacing ignored."""
     return _SPACES.sub(" ", name).strip().casefold()
 
 
@@ -82,7 +83,7 @@ class _Reader:
         self.cast: dict[str, set[str]] = {}
         for character_id, names in known_characters.items():
             for name in (character_id, *names):
-                self.cast.setdefault(_folded(name), set()).add(character_id)
+                self.cast.setdefault(fold(name), set()).add(character_id)
         self.problems: list[ChapterProblem] = []
         self.scenes: list[_SceneDraft] = []
         # Without any heading, "no_scene" says it once instead of a problem per beat.
@@ -93,7 +94,7 @@ class _Reader:
 
     def speaker(self, cue: FountainElement) -> str | None:
         name = cue.text.removesuffix("^").strip()
-        found = self.cast.get(_folded(name), set())
+        found = self.cast.get(fold(name), set())
         if len(found) == 1:
             return next(iter(found))
         if found:
@@ -150,7 +151,7 @@ class _Reader:
                         )
                     )
                 if part is not None:
-                    expression = _folded(part.text.strip().removeprefix("(").removesuffix(")"))
+                    expression = fold(part.text.strip().removeprefix("(").removesuffix(")"))
                     expression, texts = expression or NEUTRAL, []
             elif text := part.text.strip():
                 first = first if texts else part.line_number
@@ -170,10 +171,10 @@ def _heading(text: str, before: str | None) -> tuple[Setting | None, str, str | 
         setting = _SETTINGS.get(prefix, "interior/exterior")
         rest = text[match.end() :]
     parts = _TIME_SEPARATOR.split(rest.strip())
-    time_of_day = _folded(parts.pop()) if len(parts) > 1 else None
+    time_of_day = fold(parts.pop()) if len(parts) > 1 else None
     if time_of_day in _SAME_TIME:
         time_of_day = before
-    return setting, _folded(" - ".join(parts)), time_of_day
+    return setting, fold(" - ".join(parts)), time_of_day
 
 
 def _speeches(elements: list[FountainElement]) -> Iterator[FountainElement | list[FountainElement]]:
@@ -230,7 +231,7 @@ def parse_chapter(text: str, known_characters: Mapping[str, Collection[str]]) ->
             reader.speech(item[0], item[1:])
         elif item.type is ElementType.SCENE_HEADING:
             reader.heading(item)
-        elif item.line_number in orphans and _folded(item.text) in reader.cast:
+        elif item.line_number in orphans and fold(item.text) in reader.cast:
             # A known name alone on its line: a cue whose line was left empty.
             reader.empty(item)
         else:

@@ -1,8 +1,8 @@
 """The creative pipeline's data: a chapter as written, the style book, and the plan of assets.
 
-Frozen dataclasses serialized by ``hydra_core.wire``. The ranges declared on the style book's
-fields are what ``stylebook.parse_style_book`` checks; the chapter and the plan are built by the
-worker, never read from a user.
+Frozen dataclasses serialized by ``hydra_core.wire``. The style book's are declared as request
+models (strict types, no unknown field) with the ranges ``stylebook.parse_style_book`` checks;
+the chapter and the plan are built by the worker, never read from a user.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
+
+from ..wire import request_model
 
 # Where a scene is set, from its heading's INT. / EXT. / INT./EXT.; None for a forced heading.
 Setting = Literal["interior", "exterior", "interior/exterior"]
@@ -88,6 +90,7 @@ Seed = Annotated[int, Field(ge=0, lt=2**32)]
 Pixels = Annotated[int, Field(ge=64, le=8192, multiple_of=8)]
 
 
+@request_model
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Size:
     """An image size in pixels (multiples of 8, as latent diffusion models need)."""
@@ -96,6 +99,7 @@ class Size:
     height: Pixels
 
 
+@request_model
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lora:
     """A LoRA applied to a character's images: its file name and strength."""
@@ -104,6 +108,7 @@ class Lora:
     strength: Annotated[float, Field(ge=-4.0, le=4.0)] = 1.0
 
 
+@request_model
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VoiceProfile:
     """How a character sounds: a Kokoro voice (``af_heart``) or a blend of voices with weights
@@ -113,6 +118,7 @@ class VoiceProfile:
     speed: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
 
 
+@request_model
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CharacterStyle:
     """What the creative pipeline adds to a registry character (keyed by its id): the names a
@@ -141,6 +147,7 @@ DEFAULT_LIGHTING = {
 DEFAULT_NEGATIVE = ("lowres", "blurry", "watermark", "text", "signature", "jpeg artifacts")
 
 
+@request_model
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StyleBook:
     """A project's look: the overall style, a style prompt per location (lowercase, as scene
