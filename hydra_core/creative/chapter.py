@@ -208,7 +208,10 @@ def parse_chapter(text: str, known_characters: Mapping[str, Collection[str]]) ->
     heading, action or dialogue before the first heading, an unknown (or ambiguous) character,
     a cue with nothing to say, and what the parser could not read (an unclosed ``/*`` or ``[[``).
     """
-    document = FountainParser().parse(text.removeprefix("\ufeff"))
+    # fountain-py reads a line holding only "\r" as text, not as the blank line that ends a
+    # speech: a chapter saved with Windows line endings would run its speeches together.
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    document = FountainParser().parse(text)
     elements = [element for element in document.elements if element.type not in _IGNORED]
     if not elements:
         raise ChapterError([ChapterProblem(line=1, code="empty_chapter", message="It is empty")])

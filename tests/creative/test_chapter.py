@@ -56,6 +56,12 @@ def test_the_test_chapter_is_found_scene_by_scene() -> None:
     assert (odo[-1].extension, odo[-1].off_screen, odo[-1].line) == ("CONT'D", False, 105)
 
 
+def test_a_chapter_saved_on_windows_reads_the_same() -> None:
+    text = CHAPTER.read_text()
+    windows = "\ufeff" + text.replace("\n", "\r\n")
+    assert parse_chapter(windows, CAST) == parse_chapter(text, CAST)
+
+
 def test_cues_match_names_and_aliases_whatever_their_case() -> None:
     text = (
         "INT. HALL - DAY\n\nQUEEN MIRA\nOne.\n\n@queen mira\nTwo.\n\n@Mira (O.S.)\nThree.\n\n"

@@ -15,6 +15,7 @@ from hydra_core.creative.plan import cast, plan_chapter
 from hydra_core.creative.stylebook import StyleBookError, load_style_book, parse_style_book
 from hydra_core.quality.errors import CharacterNotFoundError
 from hydra_core.quality.models import Character
+from hydra_core.wire import dump, load
 
 CHAPTER = Path(__file__).parent / "chapters" / "the_glass_crown.fountain"
 REGISTRY = (
@@ -305,3 +306,8 @@ def test_a_bad_yaml_style_book_is_refused(tmp_path: Path) -> None:
     (tmp_path / "book.yaml").write_text("seed: 2026-01-01\n")
     with pytest.raises(StyleBookError, match="seed"):
         load_style_book(tmp_path / "book.yaml")
+
+
+def test_a_plan_survives_the_wire_as_the_queue_will_store_it() -> None:
+    plan = _plan(_book())
+    assert load(ChapterPlan, json.loads(json.dumps(dump(plan)))) == plan
