@@ -28,6 +28,8 @@ from hydra_core.creative.graphs import (
 )
 from tests.comfyui_standin import ComfyUIStandIn
 
+pytestmark = pytest.mark.usefixtures("loopback_sockets")
+
 CHECKPOINT = "sd_xl_base_1.0.safetensors"
 
 
