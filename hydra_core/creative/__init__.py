@@ -1,1 +1,2 @@
-"""The creative pipeline: chapters in Fountain, the style book, and the plan of assets."""
+"""The creative pipeline: Fountain chapters, the style book and plan, ComfyUI, voice lines and
+the Ren'Py package."""
