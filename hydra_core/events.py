@@ -46,7 +46,10 @@ class Subscription:
 
     async def next(self, wait_s: float) -> WorkerEvent | None:
         """The next event, None once closed; TimeoutError if none comes within ``wait_s``."""
-        return await asyncio.wait_for(self._queue.get(), wait_s)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that
+        # arrives with an event, and a stopping worker would wait on this stream again.
+        async with asyncio.timeout(wait_s):
+            return await self._queue.get()
 
     async def __aiter__(self) -> AsyncIterator[WorkerEvent]:
         while (event := await self._queue.get()) is not None:

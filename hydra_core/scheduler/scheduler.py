@@ -332,8 +332,11 @@ class Scheduler:
             next_retry = await self._store.async_next_attempt_at()
             if next_retry is not None:
                 timeout = min(timeout, max(next_retry - self._clock(), 0.05))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that
+            # arrives as the wake-up does (a task queued just before a stop), and the stop hangs.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def async_dispatch(self) -> list[Task]:
         """One decision: start every runnable task that fits now; return those started."""

@@ -331,6 +331,7 @@ async def test_a_full_queue_refuses_more_until_tasks_finish(nvml: FakeNvml, tmp_
         data_dir=tmp_path,
         settings=SchedulerSettings(max_concurrent=1),
         max_unfinished=3,
+        stop_timeout_s=0.5,
     )
     await probe.async_start()
     await scheduler.async_start()
@@ -346,8 +347,33 @@ async def test_a_full_queue_refuses_more_until_tasks_finish(nvml: FakeNvml, tmp_
 
         recorder.gate.set()
         await _settle(scheduler, *ids)
-        await scheduler.async_enqueue("record", {"name": "room again"}, actor=USER)
-        assert recorder.ran[:3] == ["0", "1", "2"]
+        room = await scheduler.async_enqueue("record", {"name": "room again"}, actor=USER)
+        await _settle(scheduler, room.id)
+        assert recorder.ran == ["0", "1", "2", "room again"]
     finally:
         await scheduler.async_stop()
+        await probe.async_close()
+
+
+async def test_a_stop_right_after_queueing_does_not_hang(nvml: FakeNvml, tmp_path: Path) -> None:
+    """A task queued just before the worker stops: the stop still ends at once (Python 3.11's
+    wait_for used to swallow the stop's cancellation as the queue woke up)."""
+    probe = NvmlProbe(nvml)
+    await probe.async_start()
+    try:
+        for attempt in range(5):
+            recorder = Recorder()
+            scheduler = Scheduler(
+                TaskStore(tmp_path / f"tasks-{attempt}.db"),
+                handlers=[recorder],
+                probe=probe,
+                bus=EventBus(),
+                data_dir=None,
+            )
+            await scheduler.async_start()
+            await asyncio.sleep(0.05)  # the queue is idle, waiting for work
+            await scheduler.async_enqueue("record", {"name": "last"}, actor=USER)
+            async with asyncio.timeout(5):
+                await scheduler.async_stop()
+    finally:
         await probe.async_close()
