@@ -105,6 +105,10 @@ class TaskStore(SqliteStore):
     def __init__(self, path: Path | None) -> None:
         """Keep the queue in ``path``; None keeps it in memory (tests, benchmarks)."""
         super().__init__(path, thread_name="tasks")
+        # Unfinished tasks, counted at an add and kept by the adds after it (only this store's
+        # thread writes the queue); a change of state makes the next add count again. An enqueue
+        # then costs no scan of the queue.
+        self._unfinished: int | None = None
 
     async def async_add(
         self,
@@ -132,16 +136,18 @@ class TaskStore(SqliteStore):
         limit: int,
     ) -> Task | None:
         db = self._open()
-        (unfinished,) = db.execute(
-            "SELECT COUNT(*) FROM tasks WHERE state IN ('queued', 'waiting', 'running')"
-        ).fetchone()
-        if unfinished >= limit:
+        if self._unfinished is None:
+            (self._unfinished,) = db.execute(
+                "SELECT COUNT(*) FROM tasks WHERE state IN ('queued', 'waiting', 'running')"
+            ).fetchone()
+        if self._unfinished >= limit:
             return None
         cursor = db.execute(
             "INSERT INTO tasks (kind, payload, priority, state, actor, max_attempts, created_at)"
             " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
             (kind, json.dumps(payload), priority, json.dumps(dump(actor)), max_attempts, now),
         )
+        self._unfinished += 1
         return Task(
             id=cursor.lastrowid or 0,
             kind=kind,
@@ -214,6 +220,8 @@ class TaskStore(SqliteStore):
             for key, value in changes.items()
         }
         assignments = ", ".join(f"{key} = ?" for key in encoded)
+        if "state" in changes:
+            self._unfinished = None
         self._open().execute(
             f"UPDATE tasks SET {assignments} WHERE id = ?",  # noqa: S608 - keys are our fields
             (*encoded.values(), task_id),
@@ -231,6 +239,7 @@ class TaskStore(SqliteStore):
 
     def _recover(self) -> list[Task]:
         db = self._open()
+        self._unfinished = None
         running = [row[0] for row in db.execute("SELECT id FROM tasks WHERE state = 'running'")]
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
