@@ -96,22 +96,20 @@ class HydraAdminRequired(Unauthorized):
         self.generate_message = True
 
 
-async def async_admin_actor(hass: HomeAssistant, context: Context | None, scope: str) -> Actor:
-    """``async_actor`` for what only an administrator may do (``scope``: power, queue,
-    containers, delete): a user who is not one is refused; automations and Hydra's own routine
-    act as the administrator who set them up."""
-    if context is not None and context.user_id is not None:
-        user = await hass.auth.async_get_user(context.user_id)
-        if user is None or not user.is_admin:
-            raise HydraAdminRequired(context, scope)
-    return await async_actor(hass, context)
+async def async_actor(
+    hass: HomeAssistant, context: Context | None, *, admin: str | None = None
+) -> Actor:
+    """The Home Assistant user who asked, else the automation or script that did.
 
-
-async def async_actor(hass: HomeAssistant, context: Context | None) -> Actor:
-    """The Home Assistant user who asked, else the automation or script that did."""
+    With ``admin`` (power, queue, containers, delete) the request is one only an administrator
+    may make: a user who is not one is refused; automations and Hydra's own routine act as the
+    administrator who set them up.
+    """
     context = context or Context()
     if context.user_id is not None:
         user = await hass.auth.async_get_user(context.user_id)
+        if admin is not None and (user is None or not user.is_admin):
+            raise HydraAdminRequired(context, admin)
         return Actor(type="user", id=context.user_id, name=user.name if user else None)
     runner = next(
         (

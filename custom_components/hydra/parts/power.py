@@ -37,8 +37,8 @@ from ..data import HydraConfigEntry
 from ..entity import (
     HydraEntity,
     HydraWorkerPartEntity,
+    async_actor,
     async_add_gpu_entities,
-    async_admin_actor,
     gpu_device_info,
 )
 from ..helpers import worker_error
@@ -131,7 +131,7 @@ async def async_set_power(
 ) -> PowerStatus:
     """Set a profile (eco, balanced, full) or a limit in watts on some GPUs (default: all), on
     behalf of the user or automation of ``context``; show the outcome at once."""
-    actor = await async_admin_actor(coordinator.hass, context, "power")
+    actor = await async_actor(coordinator.hass, context, admin="power")
     try:
         status = await coordinator.api.async_set_power(
             actor=actor, profile=profile, limit_w=limit_w, gpus=gpus

@@ -30,7 +30,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from hydra_core.containers.models import CONTAINER_HEALTH, CONTAINER_STATES, ContainerInfo
 
 from ...data import HydraConfigEntry
-from ...entity import HydraEntity, HydraWorkerPartEntity, async_admin_actor
+from ...entity import HydraEntity, HydraWorkerPartEntity, async_actor
 from ...helpers import async_worker_request
 from ...measurement import data_size, percent
 from .coordinator import HydraContainerCoordinator
@@ -224,7 +224,7 @@ class HydraContainerEntity(HydraEntity[HydraContainerCoordinator]):
 
     async def async_container_action(self, action: str) -> None:
         """Start, stop or restart the container on behalf of whoever asked."""
-        actor = await async_admin_actor(self.hass, self._context, "containers")
+        actor = await async_actor(self.hass, self._context, admin="containers")
         await async_worker_request(
             self.coordinator,
             self.coordinator.api.async_container_action(self.container_name, action, actor),
@@ -310,7 +310,7 @@ class HydraSelfHealingSwitch(HydraEngineEntity, SwitchEntity):
         await self._async_set(enabled=False)
 
     async def _async_set(self, *, enabled: bool) -> None:
-        await async_admin_actor(self.hass, self._context, "containers")
+        await async_actor(self.hass, self._context, admin="containers")
         healing = await async_worker_request(
             self.coordinator,
             self.coordinator.api.async_set_healing(enabled=enabled),

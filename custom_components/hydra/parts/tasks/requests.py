@@ -13,7 +13,7 @@ from homeassistant.core import Context
 
 from hydra_core.scheduler.models import SchedulerState, Task
 
-from ...entity import async_actor, async_admin_actor
+from ...entity import async_actor
 from ...helpers import async_worker_request
 from .coordinator import HydraTaskCoordinator
 
@@ -46,10 +46,8 @@ async def async_queue_task(
 ) -> Task:
     """Queue a task on behalf of the user or automation of ``context``; a maintenance task
     that removes files is an administrator's to ask for."""
-    if kind == MAINTENANCE_KIND and not payload.get("dry_run"):
-        actor = await async_admin_actor(coordinator.hass, context, "delete")
-    else:
-        actor = await async_actor(coordinator.hass, context)
+    removes_files = kind == MAINTENANCE_KIND and not payload.get("dry_run")
+    actor = await async_actor(coordinator.hass, context, admin="delete" if removes_files else None)
     return await _async_request(
         coordinator,
         coordinator.api.async_queue_task(kind, payload, actor=actor, priority=priority),
@@ -70,7 +68,7 @@ async def async_update_scheduler(
     coordinator: HydraTaskCoordinator, context: Context | None, **changes: float | bool
 ) -> SchedulerState:
     """Change the queue's settings (an administrator's to change); show them at once."""
-    await async_admin_actor(coordinator.hass, context, "queue")
+    await async_actor(coordinator.hass, context, admin="queue")
     scheduler = await async_task_request(
         coordinator, coordinator.api.async_update_scheduler(**changes)
     )
