@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from ..models import CallerActor
 from ..wire import request_model
 
 # Where a scene is set, from its heading's INT. / EXT. / INT./EXT.; None for a forced heading.
@@ -240,3 +241,82 @@ class ChapterPlan:
     voices: tuple[VoiceAsset, ...]
     scenes: tuple[ScenePlan, ...]
     order: tuple[str, ...]
+
+
+# Chapters in the queue: what the API answers and accepts.
+
+# The types of messages on /api/v1/events the creative part sends.
+EVENT_CHAPTER = "chapter"  # {"event", "chapter"}: queued, started, progress, finished, failed...
+
+# Where a chapter stands. ``waiting``: held for the overnight pipeline; the rest follow its
+# chapter_generation task.
+CHAPTER_STATES = ("waiting", "queued", "running", "succeeded", "failed", "cancelled")
+FINISHED_CHAPTER_STATES = frozenset({"succeeded", "failed", "cancelled"})
+# What a running chapter is doing: drawing images, speaking lines, writing the package.
+CHAPTER_STAGES = ("images", "voices", "package", "done")
+START_CHOICES = ("now", "overnight")
+MAX_CHAPTER_CHARS = 1_000_000
+ProjectName = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """How many of a chapter's assets of one kind are made, out of how many."""
+
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChapterStatus:
+    """One chapter in the pipeline: where it stands, how far it is, what it made.
+
+    ``images`` counts backgrounds and character images, ``voices`` voice lines; ``percent``
+    weighs every asset and the package alike. ``auto_accepted`` images passed their score,
+    ``pending_review`` are the best of their tries and wait for a person (the package uses
+    them meanwhile). ``package`` is the zip's path, ``failed_assets`` what could not be made.
+    """
+
+    id: int
+    title: str | None
+    project: str
+    name: str | None = None
+    state: str
+    stage: str | None = None
+    percent: float = 0.0
+    scenes: int = 0
+    lines: int = 0
+    images: Progress = field(default_factory=Progress)
+    voices: Progress = field(default_factory=Progress)
+    auto_accepted: int = 0
+    pending_review: int = 0
+    retried: int = 0
+    failed_assets: tuple[str, ...] = ()
+    task_id: int | None = None
+    package: str | None = None
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Succeeded, failed or cancelled."""
+        return self.state in FINISHED_CHAPTER_STATES
+
+
+@request_model
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChapterRequest:
+    """``POST /chapters``: a chapter's Fountain text, the project whose style book it uses,
+    a name for people, when to start (``now``, or ``overnight``: when the overnight pipeline
+    starts) and whether finished assets are made again."""
+
+    text: Annotated[str, StringConstraints(max_length=MAX_CHAPTER_CHARS)]
+    project: ProjectName = "default"
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    start: Literal["now", "overnight"] = "now"
+    regenerate: bool = False
+    actor: CallerActor | None = None
