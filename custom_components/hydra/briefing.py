@@ -19,6 +19,7 @@ from homeassistant.util.json import JsonValueType
 import probatio
 
 from hydra_core.client import HydraError
+from hydra_core.creative.models import ChapterStatus
 from hydra_core.models import AuditEntry
 from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.models import NightReport, Task
@@ -26,15 +27,20 @@ from hydra_core.scheduler.models import NightReport, Task
 from .const import ACTION_PAUSE, ACTION_RETRY_FAILED, LOGGER
 from .data import HydraConfigEntry
 from .notify import phone_action_id
+from .parts.creative.coordinator import HydraCreativeCoordinator
+from .parts.creative.describe import DOING, chapter_name, made
 from .parts.tasks.coordinator import HydraTaskCoordinator
 from .wording import duration, energy, join, plural, spoken_gpu_names, temperature, times
 
 # Per kind of thing, how many are named before "and N more".
 NAMED: Final = 4
 ERROR_CHARS: Final = 120
+# The newest chapters read for the briefing: more than a night's worth.
+CHAPTERS_READ: Final = 50
 
 SECTION_TITLES: Final = {
     "work": "Overnight work",
+    "creative": "Creative",
     "health": "Cluster health",
     "alerts": "Alerts",
     "calendar": "Today",
@@ -110,11 +116,12 @@ async def async_compose(
         alerts.append(f"{entry.title} did not answer, so there is no news of last night's work")
     tasks = data.part(HydraTaskCoordinator)
     paused = None if tasks is None else tasks.data.scheduler.settings.paused
-    if report is not None:
-        if work := _work(report, paused=paused):
-            sections["work"] = work
-        if health := _health(hass, report):
-            sections["health"] = health
+    if report is not None and (work := _work(report, paused=paused)):
+        sections["work"] = work
+    if creative := _creative(await _async_chapters(entry), since.timestamp()):
+        sections["creative"] = creative
+    if report is not None and (health := _health(hass, report)):
+        sections["health"] = health
     alerts.extend(await _async_repairs(hass))
     alerts.extend(_alert_entities(hass))
     if alerts:
@@ -202,6 +209,49 @@ def _done(task: Task) -> str:
 def _failure(task: Task) -> str:
     attempts = f" after {plural(task.attempts, 'attempt')}" if task.attempts > 1 else ""
     return f"{task_name(task)}{attempts} ({_error(task)})"
+
+
+async def _async_chapters(entry: HydraConfigEntry) -> list[ChapterStatus]:
+    """The worker's newest chapters (what Home Assistant last heard, if the worker does not
+    answer); none from a worker without the creative pipeline."""
+    if (creative := entry.runtime_data.part(HydraCreativeCoordinator)) is None:
+        return []
+    try:
+        return await creative.api.async_chapters(limit=CHAPTERS_READ)
+    except HydraError as err:
+        LOGGER.debug("The briefing could not read the chapters of %s: %s", entry.title, err)
+        return list(creative.data.chapters)
+
+
+def _creative(chapters: Sequence[ChapterStatus], since: float) -> str | None:
+    """The chapters that ended since ``since`` (what each made, or why it failed), the ones
+    still running and how many wait for the overnight pipeline."""
+    ended = sorted(
+        (c for c in chapters if c.finished and (c.finished_at or 0) >= since),
+        key=lambda chapter: (chapter.finished_at or 0, chapter.id),
+    )
+    phrases = []
+    for chapter in ended:
+        name = chapter_name(chapter)
+        if chapter.state == "succeeded":
+            phrases.append(f"{name} is packaged, with {made(chapter, accepted=True)}")
+        elif chapter.state == "failed":
+            error = (chapter.error or "no error given").strip().splitlines()[0].rstrip(".")
+            if len(error) > ERROR_CHARS:
+                error = f"{error[: ERROR_CHARS - 1]}…"
+            phrases.append(f"{name} failed ({error})")
+        else:
+            phrases.append(f"{name} was cancelled")
+    if len(phrases) > NAMED:
+        phrases[NAMED:] = [f"{plural(len(phrases) - NAMED, 'more chapter')} ended"]
+    for chapter in [chapter for chapter in chapters if chapter.state == "running"][:NAMED]:
+        doing = DOING.get(chapter.stage or "")
+        done = f"{doing}, {chapter.percent:.0f} percent done" if doing else "just started"
+        phrases.append(f"{chapter_name(chapter)} is still running ({done})")
+    if waiting := sum(chapter.state == "waiting" for chapter in chapters):
+        verb = "waits" if waiting == 1 else "wait"
+        phrases.append(f"{plural(waiting, 'chapter')} {verb} for the overnight pipeline")
+    return " ".join(f"{phrase[:1].upper()}{phrase[1:]}." for phrase in phrases) or None
 
 
 def _health(hass: HomeAssistant, report: NightReport) -> str | None:

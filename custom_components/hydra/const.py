@@ -94,3 +94,18 @@ EVENT_ASSET_PENDING: Final = "hydra_asset_pending"
 EVENT_ASSET_REVIEWED: Final = "hydra_asset_reviewed"
 ACTION_ACCEPT: Final = "HYDRA_ACCEPT"
 ACTION_REJECT: Final = "HYDRA_REJECT"
+
+# The creative pipeline's chapters: pushed; the poll only fills gaps while the event stream is
+# down (it is read again whenever the stream reconnects), so it can be slow.
+CREATIVE_SCAN_INTERVAL: Final = timedelta(minutes=5)
+# The newest chapters Home Assistant keeps (running ones are kept however old).
+CHAPTER_LIST_LIMIT: Final = 20
+# A finished chapter keeps its progress sensor this long (the newest chapter keeps it until
+# another is sent), so the morning after an overnight run still shows how it ended.
+CHAPTER_KEEP: Final = timedelta(hours=24)
+# A chapter read from Home Assistant's media folder may be at most this many bytes.
+MAX_CHAPTER_FILE_BYTES: Final = 1_000_000
+EVENT_CHAPTER_STARTED: Final = "hydra_chapter_started"
+EVENT_CHAPTER_PROGRESS: Final = "hydra_chapter_progress"
+EVENT_CHAPTER_FINISHED: Final = "hydra_chapter_finished"
+EVENT_CHAPTER_FAILED: Final = "hydra_chapter_failed"

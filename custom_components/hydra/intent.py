@@ -52,6 +52,8 @@ from hydra_core.scheduler.models import SchedulerState, Task
 from .const import DOMAIN, LOGGER, RESEARCH_KIND
 from .data import HydraConfigEntry, HydraData
 from .parts.containers.coordinator import HydraContainerCoordinator
+from .parts.creative.describe import started
+from .parts.creative.requests import async_start_waiting_chapters
 from .parts.tasks.coordinator import HydraTaskCoordinator
 from .parts.tasks.requests import async_queue_task, async_set_paused, tasks_waiting
 from .wording import gpu_names, plural, sentence, temperature
@@ -426,12 +428,12 @@ def _waiting(scheduler: SchedulerState) -> str:
 
 
 class StartOvernightPipelineIntent(_QueueIntentHandler):
-    """Turn autonomous work on, and say what is waiting to run."""
+    """Turn autonomous work on, start the chapters waiting for it, and say what will run."""
 
     intent_type = INTENT_START_OVERNIGHT
     description = (
-        "Starts the Hydra overnight pipeline: resumes autonomous work and tells how many tasks "
-        "are queued"
+        "Starts the Hydra overnight pipeline: resumes autonomous work, starts the chapters "
+        "waiting for it, and tells how many tasks and chapters are queued"
     )
 
     @override
@@ -440,7 +442,12 @@ class StartOvernightPipelineIntent(_QueueIntentHandler):
         speech = f"The overnight pipeline{job.on} is on: {_waiting(scheduler)}"
         if running := _running(scheduler):
             speech += f", and {running} {'is' if running == 1 else 'are'} running"
-        return f"{speech}."
+        speech += "."
+        try:
+            chapters = await async_start_waiting_chapters(job.entry)
+        except HomeAssistantError as err:
+            return f"{speech} The chapters waiting for it could not be started: {err}."
+        return f"{speech} {started(chapters)}" if chapters else speech
 
     @override
     def _attempt(self, job: _QueueJob) -> str:

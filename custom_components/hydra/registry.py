@@ -11,6 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .part import Part
 from .parts.containers.part import CONTAINERS
+from .parts.creative.part import CREATIVE
 from .parts.power import POWER
 from .parts.quality.part import QUALITY
 from .parts.tasks.part import TASKS
@@ -19,7 +20,7 @@ from .parts.voice import VOICE
 if TYPE_CHECKING:
     from .data import HydraConfigEntry
 
-PARTS: Final[tuple[Part[Any], ...]] = (CONTAINERS, TASKS, VOICE, POWER, QUALITY)
+PARTS: Final[tuple[Part[Any], ...]] = (CONTAINERS, TASKS, VOICE, POWER, QUALITY, CREATIVE)
 
 
 type PlatformSetup = Callable[

@@ -68,6 +68,7 @@ from .const import (
 from .data import HydraConfigEntry
 from .form import SECRET_SELECTOR, normalise_url, targets_selector
 from .notify import Delivery, async_send
+from .parts.creative.requests import async_start_waiting_chapters
 from .parts.power import HydraPowerCoordinator, async_set_power
 from .parts.tasks.coordinator import HydraTaskCoordinator
 from .parts.tasks.requests import (
@@ -358,7 +359,8 @@ class HydraRoutine:
         return self._finish(done, errors)
 
     async def async_bedtime(self, context: Context | None) -> dict[str, Any]:
-        """Bedtime: GPUs to full power and autonomous work on, so the queue runs overnight."""
+        """Bedtime: GPUs to full power, autonomous work on and the chapters waiting for the
+        overnight pipeline queued, so the queue runs overnight."""
         errors: list[str] = []
         done: dict[str, Any] = {"step": "bedtime"}
         power = self._power()
@@ -371,7 +373,19 @@ class HydraRoutine:
                 errors.append(str(err))
             else:
                 done["waiting"] = tasks_waiting(scheduler)
+                await self._async_start_chapters(done, errors)
         return self._finish(done, errors)
+
+    async def _async_start_chapters(self, done: dict[str, Any], errors: list[str]) -> None:
+        """Queue the chapters waiting for the overnight pipeline (after autonomous work was
+        turned on, which only an administrator or an automation may do)."""
+        try:
+            chapters = await async_start_waiting_chapters(self.entry)
+        except HomeAssistantError as err:
+            errors.append(f"chapters: {err}")
+        else:
+            if chapters is not None:
+                done["chapters_started"] = [chapter.id for chapter in chapters]
 
     async def async_briefing(self, *, send: bool, hours: float | None = None) -> dict[str, Any]:
         """Compose the briefing; send it to the chosen targets when asked to."""

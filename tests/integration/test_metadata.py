@@ -13,6 +13,7 @@ from homeassistant.const import __version__ as HA_VERSION
 from custom_components.hydra import button, sensor
 from custom_components.hydra.parts import power, voice
 from custom_components.hydra.parts.containers import entities as containers
+from custom_components.hydra.parts.creative import entities as creative
 from custom_components.hydra.parts.quality import entities as quality
 from custom_components.hydra.parts.tasks import entities as tasks
 from custom_components.hydra.registry import PARTS
@@ -88,6 +89,7 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             *containers.CONTAINER_SENSORS,
             *tasks.QUEUE_SENSORS,
             quality.AWAITING_REVIEW_COUNT,
+            creative.CHAPTER_PROGRESS,
         ),
         "binary_sensor": (containers.PROBLEM, containers.ENGINE),
         "button": (
