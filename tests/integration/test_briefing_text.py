@@ -7,8 +7,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
 
-from custom_components.hydra.briefing import _health, _work, async_compose
+from custom_components.hydra.briefing import _creative, _health, _work, async_compose
 from custom_components.hydra.const import DOMAIN
+from hydra_core.creative.models import ChapterStatus, Progress
 from hydra_core.gpu.models import GpuNight
 from hydra_core.models import Actor, AuditEntry
 from hydra_core.scheduler.models import NightReport, Task
@@ -84,6 +85,53 @@ def test_work_names_tasks_durations_errors_and_what_waits() -> None:
         "1 task is waiting in the queue, and autonomous work is paused."
     )
     assert _work(NightReport(since=0, until=1), paused=False) is None
+
+
+def _chapter(number: int, state: str, **fields: object) -> ChapterStatus:
+    return ChapterStatus(
+        id=number,
+        title=f"Chapter {number}",
+        project="glass-crown",
+        state=state,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_creative_tells_what_each_chapter_made_and_what_waits() -> None:
+    """Chapters that ended in the span, in the order they ended: what each made (auto-accepted,
+    waiting for review, voice lines) or why it failed; then what still runs and waits. Older
+    chapters are left out."""
+    chapters = [
+        _chapter(7, "waiting"),
+        _chapter(6, "waiting"),
+        _chapter(5, "running", stage="voices", percent=61.6),
+        _chapter(
+            4,
+            "failed",
+            finished_at=30_000,
+            error="ComfyUI did not answer.\nTraceback",
+        ),
+        _chapter(
+            3,
+            "succeeded",
+            name="The Glass Crown",
+            finished_at=20_000,
+            images=Progress(done=24, total=24),
+            voices=Progress(done=20, total=20),
+            auto_accepted=21,
+            pending_review=3,
+            package="/data/creative/glass-crown/3.zip",
+        ),
+        _chapter(2, "cancelled", finished_at=25_000),
+        _chapter(1, "succeeded", finished_at=100, images=Progress(done=4, total=4)),
+    ]
+    assert _creative(chapters, since=1_000) == (
+        "The Glass Crown is packaged, with 24 images (21 accepted automatically, 3 wait for "
+        "review) and 20 voice lines. Chapter 2 was cancelled. Chapter 4 failed (ComfyUI did "
+        "not answer). Chapter 5 is still running (speaking its lines, 62 percent done). "
+        "2 chapters wait for the overnight pipeline."
+    )
+    assert _creative([chapters[-1]], since=1_000) is None
 
 
 async def test_health_in_the_users_units(hass: HomeAssistant) -> None:

@@ -41,16 +41,19 @@ def _candidates(media_dirs: Mapping[str, str], file: str) -> list[tuple[Path, Pa
 
 def read_chapter_file(media_dirs: Mapping[str, str], file: str) -> str:
     """The chapter's text (blocking: run it in the executor)."""
-    inside = False
+    # Why nothing was read: nothing by that name in the folders, or what is there leads out.
+    missing = escapes = False
     for base, path in _candidates(media_dirs, file.strip()):
         resolved = path.resolve()
         if not resolved.is_relative_to(base.resolve()):
-            continue
-        inside = True
-        if resolved.is_file():
+            escapes |= resolved.exists()
+        elif resolved.is_file():
             break
+        else:
+            missing = True
     else:
-        raise _refuse("chapter_file_not_found" if inside else "chapter_file_outside_media", file)
+        outside = escapes or not missing
+        raise _refuse("chapter_file_outside_media" if outside else "chapter_file_not_found", file)
     with resolved.open("rb") as chapter:
         data = chapter.read(MAX_CHAPTER_FILE_BYTES + 1)
     if len(data) > MAX_CHAPTER_FILE_BYTES:
