@@ -1,19 +1,13 @@
-"""The review loop in a real Home Assistant against a real worker process that scores with CLIP.
-
-Home Assistant's Python (3.14) has no torch; the worker runs as it would on a GPU host, as its
-own process from ``.venv-worker`` (Python 3.11 with torch and open_clip), on the tiny CLIP built
-from ``tests/quality/clip_configs`` (random weights, fixed seed), over loopback HTTP.
-"""
+"""The review loop in a real Home Assistant against a real worker process that scores with CLIP
+(tests/integration/worker_process.py) on the tiny CLIP built from ``tests/quality/clip_configs``
+(random weights, fixed seed)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from pathlib import Path
-import signal
-import subprocess
 from typing import Any
 
 import aiohttp
@@ -42,18 +36,12 @@ from hydra_core.models import Actor
 from hydra_core.quality.client import QualityClient
 from hydra_core.quality.models import Asset
 from tests.quality.conftest import encode, picture, tiny_worker_command
-from tests.worker.test_cli import (
-    REPO_ROOT,
-    START_TIMEOUT_S,
-    STOP_TIMEOUT_S,
-    free_port,
-    worker_env,
-)
+from tests.worker.test_cli import free_port
 
 from .conftest import wait_until
 from .test_routine import PHONE, Sent, sent  # noqa: F401 - the notify fixture
+from .worker_process import WORKER_PYTHON, worker_process
 
-WORKER_PYTHON = REPO_ROOT / ".venv-worker" / "bin" / "python"
 TOKEN = "review-process-token-0123456789"
 IMAGE = "image.scorer_image_awaiting_review"
 WAITING = "sensor.scorer_images_awaiting_review"
@@ -62,57 +50,20 @@ REJECT = "button.scorer_reject_image"
 PROMPT = "portrait of Ada, red scarf, watercolour"
 
 
-def _start(port: int, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start the worker process with quality on the tiny CLIP, its output into ``log``."""
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            tiny_worker_command(
-                WORKER_PYTHON,
-                port,
-                TOKEN,
-                data_dir,
-                *("--name", "scorer", "--quality-threshold", "99"),
-            ),
-            cwd=REPO_ROOT,
-            env=worker_env(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
 @pytest.fixture
 async def scorer(tmp_path: Path) -> AsyncIterator[str]:
     """A worker process with quality on the tiny CLIP, whose default auto-accept threshold (99)
-    sends everything to review; yields its URL.
-
-    Everything here waits without blocking Home Assistant's event loop: at the end Home
-    Assistant answers the worker's closing of the event stream, as it would in life.
-    """
+    sends everything to review; yields its URL."""
     port = free_port()
-    log = tmp_path / "worker.log"
-    process = await asyncio.to_thread(_start, port, tmp_path / "data", log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with asyncio.timeout(START_TIMEOUT_S), aiohttp.ClientSession() as http:
-            while True:
-                assert process.poll() is None, await asyncio.to_thread(log.read_text)
-                try:
-                    async with http.get(f"{url}/api/v1/health") as response:
-                        if response.status == HTTPStatus.OK:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
+    command = tiny_worker_command(
+        WORKER_PYTHON,
+        port,
+        TOKEN,
+        tmp_path / "data",
+        *("--name", "scorer", "--quality-threshold", "99"),
+    )
+    async with worker_process(command, port, tmp_path / "worker.log") as url:
         yield url
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(STOP_TIMEOUT_S):
-            while process.poll() is None:
-                await asyncio.sleep(0.05)
-        output = await asyncio.to_thread(log.read_text)
-        assert process.returncode == 0, output
-        assert "Traceback" not in output
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 async def _setup(hass: HomeAssistant, url: str, options: dict[str, Any]) -> MockConfigEntry:
