@@ -100,6 +100,8 @@ class RenderResult:
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+# Hears where a prompt went: the server's name and the prompt id.
+SubmittedCallback = Callable[[str, str], Awaitable[None]]
 
 
 def server_name(url: URL) -> str:
@@ -163,6 +165,16 @@ class ComfyUIServer:
             raise ComfyUIError(
                 f"ComfyUI at {self.name} did not say how long its queue is"
             ) from None
+
+    async def queued(self) -> set[str]:
+        """The ids of the prompts this server is running or has queued (``GET /queue``)."""
+        answer = await self._json("GET", "/queue")
+        ids: set[str] = set()
+        for key in ("queue_running", "queue_pending"):
+            for item in answer.get(key) or [] if isinstance(answer, dict) else []:
+                if isinstance(item, list) and len(item) > 1:
+                    ids.add(str(item[1]))
+        return ids
 
     async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
         """The node types this server has, with their inputs and outputs (cached)."""
@@ -498,13 +510,16 @@ class ComfyUIClient:
         *,
         images: Mapping[str, bytes] | None = None,
         on_progress: ProgressCallback | None = None,
+        on_submitted: SubmittedCallback | None = None,
     ) -> RenderResult:
         """Run ``graph`` and fetch the images it saves.
 
         ``images`` are uploaded first under their names (``graphs.reference_name``), which the
         graph's ``LoadImage`` nodes name. Raises ``GraphInvalidError`` before queuing anything
         when the server cannot run the graph, ``ExecutionFailedError`` when a node fails,
-        ``ComfyUITimeoutError`` (after interrupting it) when it runs too long.
+        ``ComfyUITimeoutError`` (after interrupting it) when it runs too long. ``on_submitted``
+        hears the server and prompt id as soon as ComfyUI took the prompt, so a caller that
+        stops (a worker killed mid-render) can ``resume`` it instead of drawing it again.
         """
         server = await self.pick()
         for name, data in (images or {}).items():
@@ -520,6 +535,8 @@ class ComfyUIClient:
         started = time.monotonic()
         try:
             prompt_id = await server.submit(graph, client_id)
+            if on_submitted is not None:
+                await on_submitted(server.name, prompt_id)
             async with asyncio.timeout(self._render_timeout):
                 entry = await server.wait(prompt_id, client_id, socket, on_progress)
         except TimeoutError:
@@ -534,6 +551,34 @@ class ComfyUIClient:
         finally:
             if socket is not None:
                 await socket.close()
+        return await self._result(server, prompt_id, entry, started)
+
+    async def resume(self, server_name: str, prompt_id: str) -> RenderResult | None:
+        """The result of a prompt submitted earlier (before a restart), waiting for it if
+        ComfyUI still has it queued or running; None when the server no longer knows it (it
+        restarted, or is not configured any more), so the caller renders again."""
+        server = next((item for item in self.servers if item.name == server_name), None)
+        if server is None:
+            return None
+        started = time.monotonic()
+        entry = await server.history(prompt_id)
+        if entry is None:
+            if prompt_id not in await server.queued():
+                return None
+            try:
+                async with asyncio.timeout(self._render_timeout):
+                    entry = await server.wait(prompt_id, uuid.uuid4().hex, None, None)
+            except TimeoutError:
+                await _interrupt_quietly(server, prompt_id)
+                raise ComfyUITimeoutError(
+                    f"ComfyUI at {server.name} did not finish prompt {prompt_id} in "
+                    f"{self._render_timeout:g} s; it was interrupted"
+                ) from None
+        return await self._result(server, prompt_id, entry, started)
+
+    async def _result(
+        self, server: ComfyUIServer, prompt_id: str, entry: Mapping[str, Any], started: float
+    ) -> RenderResult:
         failure = _history_error(entry)
         if failure is not None:
             raise failure
