@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 import contextlib
+import json
 import logging
 from pathlib import Path
 import re
@@ -31,9 +32,10 @@ from ..events import EventBus
 from ..models import Actor
 from ..quality.models import Character
 from ..scheduler.models import Task
+from ..scheduler.store import MAX_LIST as MAX_TASK_LIST, TaskQuery
 from ..wire import dump
 from .chapter import parse_chapter
-from .comfyui import ComfyUIClient
+from .comfyui import ComfyUIClient, ComfyUIError, GraphInvalidError, check_graph
 from .graphs import load_template
 from .models import (
     EVENT_CHAPTER,
@@ -84,6 +86,25 @@ class ChapterStateError(Refusal, code="chapter_not_retryable", status=409):
 
 class ComfyUINotConfiguredError(Refusal, code="comfyui_not_configured"):
     """Chapters need a ComfyUI server and the worker has none configured."""
+
+
+def graph_values(
+    image: ImageAsset, options: CreativeOptions, *, reference: str = "reference.png"
+) -> dict[str, object]:
+    """What an image's graph template is filled with (its first try)."""
+    return {
+        "checkpoint": image.model,
+        "prompt": image.prompt,
+        "negative": image.negative,
+        "seed": image.seed,
+        "steps": options.comfyui_steps,
+        "width": image.width,
+        "height": image.height,
+        "reference": reference,
+        "lora_name": image.lora.name if image.lora else "",
+        "lora_strength": image.lora.strength if image.lora else 0.0,
+        "ip_adapter_weight": image.ip_adapter_weight or 0.0,
+    }
 
 
 def template_for(image: ImageAsset) -> str:
@@ -247,6 +268,7 @@ class CreativeService:
                 code="invalid_project",
             )
         chapter, plan = await asyncio.to_thread(self.prepare, text, project)
+        await self._check_graphs(plan)
         row = await self.store.async_add(
             chapter=chapter,
             plan=plan,
@@ -260,6 +282,45 @@ class CreativeService:
         if row.state == "queued":
             row = await self._enqueue(row)
         return await self.publish("queued", row)
+
+    async def _check_graphs(self, plan: ChapterPlan) -> None:
+        """Refuse the chapter now if ComfyUI cannot run its graphs (a node type it lacks, a
+        checkpoint it does not have); when no server can be reached, the chapter is taken and
+        its images wait for one."""
+        try:
+            server = await self.comfyui.pick()
+            object_info = await server.object_info(refresh=True)
+        except ComfyUIError as err:
+            _LOGGER.info("Graphs not checked, ComfyUI is not answering: %s", err.message)
+            return
+        seen: set[str] = set()
+        for image in (*plan.backgrounds, *plan.character_images):
+            name = template_for(image)
+            if name in seen:
+                continue
+            seen.add(name)
+            graph = load_template(name, self.templates_dir).fill(
+                **graph_values(image, self.options)
+            )
+            # The reference image is uploaded when the image is drawn, so ComfyUI's list of
+            # input files cannot hold it yet: any name passes here.
+            info = dict(object_info)
+            for node in graph.values():
+                if node.get("class_type") == "LoadImage" and "LoadImage" in info:
+                    loader = json.loads(json.dumps(info["LoadImage"]))
+                    loader.setdefault("input", {}).setdefault("required", {})["image"] = [
+                        "STRING",
+                        {},
+                    ]
+                    info["LoadImage"] = loader
+            try:
+                check_graph(graph, info, server.name)
+            except GraphInvalidError as err:
+                raise GraphInvalidError(
+                    f"Graph template {name} cannot run: {err.message}",
+                    node_id=err.node_id,
+                    input_name=err.input_name,
+                ) from None
 
     async def _enqueue(self, row: ChapterRow) -> ChapterRow:
         task = await self.scheduler.async_enqueue(
@@ -410,10 +471,21 @@ class CreativeService:
         return await self.publish("cancelled", row)
 
     async def cancel_assets(self, chapter_id: int) -> None:
-        """Cancel the chapter's asset tasks that have not finished."""
+        """Cancel the chapter's asset tasks that have not finished: those it recorded, and any
+        queued as it was cancelled, before it could record them."""
         tasks = await self.store.async_tasks(chapter_id)
-        states = await self.scheduler.async_states(tasks.values())
-        for task in states.values():
+        unfinished = {
+            task.id for task in (await self.scheduler.async_states(tasks.values())).values()
+        }
+        for kind in (ASSET_KIND, VOICE_KIND, PACKAGE_KIND):
+            for state in ("queued", "waiting", "running"):
+                listed = await self.scheduler.async_list(
+                    TaskQuery(state=state, kind=kind, limit=MAX_TASK_LIST)
+                )
+                unfinished.update(
+                    task.id for task in listed if task.payload.get("chapter_id") == chapter_id
+                )
+        for task in (await self.scheduler.async_states(unfinished)).values():
             if not task.finished:
                 with contextlib.suppress(Refusal):
                     await self.scheduler.async_cancel(task.id)

@@ -44,7 +44,13 @@ from ..scheduler.models import Task
 from ..state_files import write_atomic
 from ..voice.tts import TtsError
 from . import renpy
-from .comfyui import ComfyUIError, GraphInvalidError, Progress, RenderResult
+from .comfyui import (
+    ComfyUIError,
+    ExecutionFailedError,
+    GraphInvalidError,
+    Progress,
+    RenderResult,
+)
 from .graphs import TemplateError, load_template, reference_name
 from .models import NEUTRAL, Action, ChapterPlan, ImageAsset, Line, VoiceAsset
 from .plan import PORTRAIT
@@ -56,6 +62,7 @@ from .service import (
     VOICE_KIND,
     CreativeService,
     describe_asset,
+    graph_values,
     template_for,
 )
 from .store import MadeAsset
@@ -376,19 +383,14 @@ class AssetHandler(TaskHandler):
         for attempt in range(1, tries + 1):
             context.check_cancelled()
             prompt = image.prompt if attempt == 1 else _join(image.prompt, *emphasis)
-            graph = template.fill(
-                checkpoint=image.model,
-                prompt=prompt,
-                negative=image.negative if attempt == 1 else _join(image.negative, *negative_terms),
-                seed=retry_seed(image.seed, attempt),
-                steps=service.options.comfyui_steps,
-                width=image.width,
-                height=image.height,
-                reference=next(iter(references), ""),
-                lora_name=image.lora.name if image.lora else "",
-                lora_strength=image.lora.strength if image.lora else 0.0,
-                ip_adapter_weight=image.ip_adapter_weight or 0.0,
-            )
+            values = graph_values(image, service.options, reference=next(iter(references), ""))
+            if attempt > 1:
+                values.update(
+                    prompt=prompt,
+                    negative=_join(image.negative, *negative_terms),
+                    seed=retry_seed(image.seed, attempt),
+                )
+            graph = template.fill(**values)
             result = await self._render(image.address, attempt, graph, references, context)
             if not result.images:
                 raise ComfyUIError(f"ComfyUI at {result.server} saved no image for the graph")
@@ -419,10 +421,14 @@ class AssetHandler(TaskHandler):
         service = self.service
         earlier = (await service.store.async_inflight(address)).get(attempt)
         if earlier is not None:
-            result = await service.comfyui.resume(*earlier)
+            try:
+                result = await service.comfyui.resume(*earlier)
+            except ExecutionFailedError:
+                result = None  # it failed in ComfyUI: drawn again below
             if result is not None:
                 _LOGGER.info("Collected prompt %s of %s from ComfyUI", earlier[1], address)
                 return result
+            await service.store.async_set_inflight(address, attempt, earlier[0], None)
 
         async def submitted(server: str, prompt_id: str) -> None:
             await service.store.async_set_inflight(address, attempt, server, prompt_id)

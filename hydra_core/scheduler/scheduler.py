@@ -449,7 +449,9 @@ class Scheduler:
             await self._finish(task, "failed", error=str(err) or type(err).__name__)
         except Exception as err:
             _LOGGER.warning("Task %d (%s) failed: %s", task.id, task.kind, err, exc_info=True)
-            await self._failed_attempt(task, f"{type(err).__name__}: {err}")
+            # A refusal's message is written for people already; other errors name their type.
+            message = err.message if isinstance(err, Refusal) else f"{type(err).__name__}: {err}"
+            await self._failed_attempt(task, message)
         else:
             await self._finish(task, "succeeded", result=result)
         finally:

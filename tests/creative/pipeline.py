@@ -129,13 +129,15 @@ class PipelineWorker:
 
     async def stop(self) -> None:
         """SIGTERM; it must stop cleanly."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            code = await asyncio.to_thread(self.process.wait, 30)
-            assert code == 0, self.log()
-        if self.http is not None:
-            await self.http.close()
-            self.http = None
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                code = await asyncio.to_thread(self.process.wait, 30)
+                assert code == 0, self.log()
+        finally:
+            if self.http is not None:
+                await self.http.close()
+                self.http = None
 
     def log(self) -> str:
         """Every worker log of the test, for failure messages."""
