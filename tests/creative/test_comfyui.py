@@ -121,7 +121,9 @@ async def test_progress_arrives_in_order(
     )
 
     nodes = [event.node for event in seen if event.value is None]
-    assert nodes == ["1", "2", "3", "4", "5", "6", "7"]
+    # ComfyUI's ExecutionList order: the loader first (two links from the output node), then
+    # the other ready nodes as add_node found them (last input first), then down to the output
+    assert nodes == ["1", "4", "3", "2", "5", "6", "7"]
     steps = [(event.node, event.value, event.max) for event in seen if event.value is not None]
     assert steps == [("5", step, 5) for step in range(1, 6)]
     sampler_start = seen.index(Progress(seen[0].prompt_id, "5"))
@@ -334,3 +336,59 @@ def test_a_ui_workflow_as_template_says_how_to_export(tmp_path: Path) -> None:
     (tmp_path / "background.json").write_text(json.dumps({"nodes": [], "links": []}))
     with pytest.raises(TemplateError, match=r"Save \(API\)"):
         load_template("background", tmp_path)
+
+
+def _background(**overrides: object) -> dict[str, object]:
+    return load_template("background").fill(**_values(**overrides))
+
+
+# --- the stand-in answers as ComfyUI does ---------------------------------------------------------
+
+
+async def test_object_info_has_comfyuis_keys_and_definitions(
+    comfy: ComfyUIStandIn, session: aiohttp.ClientSession
+) -> None:
+    async with session.get(f"{comfy.url}/object_info/KSampler") as response:
+        info = (await response.json())["KSampler"]
+
+    assert list(info) == [
+        "input", "input_order", "is_input_list", "output", "output_is_list", "output_name",
+        "name", "display_name", "description", "python_module", "category", "output_node",
+        "has_intermediate_output", "output_tooltips", "search_aliases",
+    ]  # fmt: skip
+    assert info["input_order"] == {
+        "required": [
+            "model", "seed", "steps", "cfg", "sampler_name", "scheduler", "positive",
+            "negative", "latent_image", "denoise",
+        ]
+    }  # fmt: skip
+    assert len(info["input"]["required"]["sampler_name"][0]) == 44
+    assert info["input"]["required"]["seed"][1]["control_after_generate"] is True
+    save = (await _client(session, comfy.url).servers[0].object_info())["SaveImage"]
+    assert save["input_order"] == {
+        "required": ["images", "filename_prefix"],
+        "hidden": ["prompt", "extra_pnginfo"],
+    }
+    assert (save["output"], save["output_node"], save["display_name"]) == ([], True, "Save Image")
+
+
+async def test_a_prompt_with_one_valid_output_is_queued_with_the_others_errors(
+    comfy: ComfyUIStandIn, session: aiohttp.ClientSession
+) -> None:
+    graph = _background()
+    graph["8"] = {"class_type": "PreviewImage", "inputs": {"images": ["9", 0]}}
+    graph["9"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 1]}}
+    async with session.post(f"{comfy.url}/prompt", json={"prompt": graph}) as response:
+        answer = await response.json()
+
+    assert response.status == 200
+    assert answer["node_errors"]["9"]["dependent_outputs"] == ["8"]
+    assert answer["node_errors"]["9"]["errors"][0]["type"] == "return_type_mismatch"
+    assert "8" not in answer["node_errors"]
+    for _ in range(200):
+        if answer["prompt_id"] in comfy.history:
+            break
+        await asyncio.sleep(0.01)
+    entry = comfy.history[answer["prompt_id"]]
+    assert entry["prompt"][4] == ["7"]
+    assert list(entry["outputs"]) == ["7"]
