@@ -1,7 +1,8 @@
 """The one shape of a refused request, shared by every part and the worker's API.
 
 A service raises a ``Refusal`` (or a subclass naming its ``code`` and ``status`` in the class
-statement); the API's error middleware answers it as ``{code, message}`` with that status, so no
+statement); the API's error middleware answers it as ``{code, message}`` (and ``details`` where
+the refusal has them) with that status, so no
 route translates errors by hand.
 """
 
@@ -19,6 +20,9 @@ class Refusal(Exception):
 
     code: str = "invalid_request"
     status: int = 400
+    # More for programs than the message says (a chapter's problems, each with its line): the
+    # API answers it as ``details`` beside ``code`` and ``message``.
+    details: dict[str, Any] | None = None
 
     def __init_subclass__(
         cls, *, code: str | None = None, status: int | None = None, **kwargs: Any

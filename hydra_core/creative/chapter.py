@@ -63,6 +63,12 @@ class ChapterError(Refusal, code="invalid_chapter", status=400):
         more = f"; and {count - MAX_NAMED} more" if count > MAX_NAMED else ""
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"The chapter has {count} {noun}: {named}{more}")
+        self.details = {
+            "problems": [
+                {"line": problem.line, "code": problem.code, "message": problem.message}
+                for problem in self.problems
+            ]
+        }
 
 
 def fold(name: str) -> str:

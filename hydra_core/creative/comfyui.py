@@ -35,8 +35,9 @@ from ..errors import Refusal
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Types ComfyUI lets link to any input.
+#: The type ComfyUI lets link to any input, and the V3 type whose links the frontend checks.
 _ANY = "*"
+_MATCH_TYPE = "COMFY_MATCHTYPE_V3"
 
 
 class ComfyUIError(Refusal, code="comfyui_error", status=502):
@@ -100,6 +101,8 @@ class RenderResult:
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+# Hears where a prompt went: the server's name and the prompt id.
+SubmittedCallback = Callable[[str, str], Awaitable[None]]
 
 
 def server_name(url: URL) -> str:
@@ -163,6 +166,16 @@ class ComfyUIServer:
             raise ComfyUIError(
                 f"ComfyUI at {self.name} did not say how long its queue is"
             ) from None
+
+    async def queued(self) -> set[str]:
+        """The ids of the prompts this server is running or has queued (``GET /queue``)."""
+        answer = await self._json("GET", "/queue")
+        ids: set[str] = set()
+        for key in ("queue_running", "queue_pending"):
+            for item in answer.get(key) or [] if isinstance(answer, dict) else []:
+                if isinstance(item, list) and len(item) > 1:
+                    ids.add(str(item[1]))
+        return ids
 
     async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
         """The node types this server has, with their inputs and outputs (cached)."""
@@ -370,10 +383,14 @@ def _refusal_error(answer: Mapping[str, Any], server: str) -> GraphInvalidError:
 
 
 def check_graph(graph: Mapping[str, Any], object_info: Mapping[str, Any], server: str) -> None:
-    """Refuse what ComfyUI's own validation would: unknown node types, missing or ill-typed
-    inputs, links to missing nodes or outputs of the wrong type, values not in a list (models)
-    or out of range, and a graph with no output node."""
-    has_output = False
+    """Refuse what ComfyUI's own validation (``execution.validate_prompt``) would: a node type it
+    lacks (anywhere in the graph), a graph with no output node, and, in each node an output node
+    depends on, a required input missing, a link to no node or to an output of another type, a
+    dependency cycle, or a value (of a required or optional input) that does not convert to the
+    input's type, is out of range, or is not in its list (models). Nodes no output depends on
+    are not run, and ComfyUI does not check them either. Where ComfyUI would queue the outputs
+    that pass and drop the others (``node_errors`` in its answer), this refuses the graph."""
+    outputs = []
     for node_id, node in graph.items():
         class_type = node.get("class_type") if isinstance(node, Mapping) else None
         info = object_info.get(class_type) if isinstance(class_type, str) else None
@@ -383,15 +400,46 @@ def check_graph(graph: Mapping[str, Any], object_info: Mapping[str, Any], server
                 "(is the custom node installed?)",
                 node_id=str(node_id),
             )
-        has_output = has_output or bool(info.get("output_node"))
-        inputs = node.get("inputs") or {}
-        for name, spec in (info.get("input") or {}).get("required", {}).items():
+        if info.get("output_node"):
+            outputs.append(node_id)
+    if not outputs:
+        raise GraphInvalidError("The graph has no output node (such as SaveImage)")
+    checked: set[str] = set()
+    for output in outputs:
+        _check_node(graph, output, object_info, server, checked=checked, path=[])
+
+
+def _check_node(
+    graph: Mapping[str, Any],
+    node_id: str,
+    object_info: Mapping[str, Any],
+    server: str,
+    *,
+    checked: set[str],
+    path: list[str],
+) -> None:
+    """Check a node's inputs and the nodes it links to (``path``: the nodes waiting on it)."""
+    if node_id in checked:
+        return
+    if node_id in path:
+        cycle = " -> ".join([*path[path.index(node_id) :], node_id])
+        raise GraphInvalidError(
+            f"Nodes {cycle} depend on each other in a cycle", node_id=str(node_id)
+        )
+    node = graph[node_id]
+    class_type = node["class_type"]
+    inputs = node.get("inputs") or {}
+    declared = object_info[class_type].get("input") or {}
+    for section in ("required", "optional"):
+        for name, spec in (declared.get(section) or {}).items():
             where = f"Node {node_id} ({class_type}) input {name}"
             if name not in inputs:
-                raise GraphInvalidError(
-                    f"{where} is missing", node_id=str(node_id), input_name=name
-                )
-            _check_input(
+                if section == "required":
+                    raise GraphInvalidError(
+                        f"{where} is missing", node_id=str(node_id), input_name=name
+                    )
+                continue
+            source = _check_input(
                 inputs[name],
                 spec,
                 where=where,
@@ -401,8 +449,25 @@ def check_graph(graph: Mapping[str, Any], object_info: Mapping[str, Any], server
                 node_id=str(node_id),
                 name=name,
             )
-    if not has_output:
-        raise GraphInvalidError("The graph has no output node (such as SaveImage)")
+            if source is not None:
+                _check_node(
+                    graph, source, object_info, server, checked=checked, path=[*path, node_id]
+                )
+    checked.add(node_id)
+
+
+#: Option flags of a list input that takes an uploaded file: the node's own validation checks the
+#: file exists and skips the list, which shows only the top of the input folder.
+_UPLOAD_FLAGS = ("image_upload", "audio_upload", "video_upload", "file_upload")
+#: ``"name [output]"`` names a file of that folder (``folder_paths.annotated_filepath``).
+_ANNOTATIONS = (" [input]", " [output]", " [temp]")
+#: Value conversions ComfyUI makes before its range checks; a value that fails is refused.
+_CONVERSIONS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "INT": (int, "a whole number"),
+    "FLOAT": (float, "a number"),
+    "STRING": (str, "text"),
+    "BOOLEAN": (bool, "true or false"),
+}
 
 
 def _check_input(
@@ -415,43 +480,92 @@ def _check_input(
     server: str,
     node_id: str,
     name: str,
-) -> None:
+) -> str | None:
+    """Refuse the input's value as ComfyUI would; answers the node a link points at."""
+
     def refuse(reason: str) -> GraphInvalidError:
         return GraphInvalidError(f"{where}: {reason}", node_id=node_id, input_name=name)
 
     kind = spec[0]
     options: Mapping[str, Any] = spec[1] if len(spec) > 1 and isinstance(spec[1], Mapping) else {}
     if isinstance(value, list):
-        if len(value) != 2 or str(value[0]) not in graph or not isinstance(value[1], int):
-            raise refuse(f"the link {value} points at no node of this graph")
-        source = graph[str(value[0])]
-        outputs = (object_info.get(source.get("class_type")) or {}).get("output") or []
-        if not 0 <= value[1] < len(outputs):
-            raise refuse(f"node {value[0]} has no output {value[1]}")
-        given = outputs[value[1]]
-        wanted = "COMBO" if isinstance(kind, list) else kind
-        if _ANY not in (given, wanted) and given != wanted:
-            raise refuse(f"node {value[0]} gives {given}, the input takes {wanted}")
-        return
-    choices = (
-        kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
-    )
-    if choices is not None:
-        if value not in choices:
-            shown = ", ".join(map(str, choices[:10])) or "nothing"
-            raise refuse(f"{value!r} is not on ComfyUI at {server} (it has: {shown})")
-        return
-    if kind in ("INT", "FLOAT"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise refuse(f"{value!r} is not a number")
-        if kind == "INT" and value != int(value):
-            raise refuse(f"{value!r} is not a whole number")
+        reason = _link_error(value, kind, graph, object_info)
+        if reason is not None:
+            raise refuse(reason)
+        return str(value[0])
+    if isinstance(value, Mapping) and "__value__" in value:
+        value = value["__value__"]  # a list value, wrapped so as not to read as a link
+    conversion = _CONVERSIONS.get(kind) if isinstance(kind, str) else None
+    if conversion is not None:
+        convert, wanted = conversion
+        try:
+            value = convert(value)
+        except (TypeError, ValueError, OverflowError):
+            raise refuse(f"{value!r} is not {wanted}") from None
+    if isinstance(value, int | float) and not isinstance(value, bool):
         if "min" in options and value < options["min"]:
             raise refuse(f"{value} is below the minimum {options['min']}")
         if "max" in options and value > options["max"]:
             raise refuse(f"{value} is above the maximum {options['max']}")
-    elif kind == "STRING" and not isinstance(value, str):
-        raise refuse(f"{value!r} is not text")
+    choices = (
+        kind if isinstance(kind, list) else options.get("options", []) if kind == "COMBO" else None
+    )
+    if choices is not None and value not in choices:
+        if any(options.get(flag) for flag in _UPLOAD_FLAGS) and _beyond_list(value, choices):
+            return None
+        shown = ", ".join(map(str, choices[:10])) or "nothing"
+        raise refuse(f"{value!r} is not on ComfyUI at {server} (it has: {shown})")
+    return None
+
+
+def _link_error(
+    link: list[Any], kind: Any, graph: Mapping[str, Any], object_info: Mapping[str, Any]
+) -> str | None:
+    """Why ComfyUI would refuse a ``[node_id, output_index]`` link to an input of this kind."""
+    source = link[0] if len(link) == 2 else None
+    if not isinstance(source, str) or source not in graph:
+        if source is not None and not isinstance(source, bool) and str(source) in graph:
+            return (
+                f"the link {link} names node {source!r}, and ComfyUI takes node ids as "
+                f"strings ({str(source)!r})"
+            )
+        return f"the link {link} points at no node of this graph"
+    if not isinstance(link[1], int):
+        return f"the link {link} names no output of node {source}"
+    outputs = (object_info.get(graph[source].get("class_type")) or {}).get("output") or []
+    if not 0 <= link[1] < len(outputs):
+        return f"node {source} has no output {link[1]}"
+    given = outputs[link[1]]
+    if not _types_match(given, kind):
+        wanted = "a list" if isinstance(kind, list) else kind
+        return f"node {source} gives {given}, the input takes {wanted}"
+    return None
+
+
+def _beyond_list(value: Any, choices: Sequence[Any]) -> bool:
+    """Whether an upload input's value names a file its list cannot show: one in a subfolder or
+    in the output or temp folder (``"name [output]"``), or ``"name [input]"`` of a listed one."""
+    if not isinstance(value, str):
+        return False
+    for annotation in _ANNOTATIONS:
+        if value.endswith(annotation):
+            stripped = value[: -len(annotation)]
+            return annotation != " [input]" or "/" in stripped or stripped in choices
+    return "/" in value
+
+
+def _types_match(given: Any, wanted: Any) -> bool:
+    """``comfy_execution.validation.validate_node_input``: the same type, the any type ``*``,
+    a V3 match type, or (``"A,B"`` lists several) a type in common."""
+    if given == wanted or _ANY in (given, wanted) or _MATCH_TYPE in (given, wanted):
+        return True
+    if isinstance(given, list) and wanted == "COMBO":
+        return True  # a custom node's list of options, as ComfyUI allows
+    if not isinstance(given, str) or not isinstance(wanted, str):
+        return False
+    given_types = {part.strip() for part in given.split(",")}
+    wanted_types = {part.strip() for part in wanted.split(",")}
+    return _ANY in given_types | wanted_types or bool(given_types & wanted_types)
 
 
 class ComfyUIClient:
@@ -498,13 +612,16 @@ class ComfyUIClient:
         *,
         images: Mapping[str, bytes] | None = None,
         on_progress: ProgressCallback | None = None,
+        on_submitted: SubmittedCallback | None = None,
     ) -> RenderResult:
         """Run ``graph`` and fetch the images it saves.
 
         ``images`` are uploaded first under their names (``graphs.reference_name``), which the
         graph's ``LoadImage`` nodes name. Raises ``GraphInvalidError`` before queuing anything
         when the server cannot run the graph, ``ExecutionFailedError`` when a node fails,
-        ``ComfyUITimeoutError`` (after interrupting it) when it runs too long.
+        ``ComfyUITimeoutError`` (after interrupting it) when it runs too long. ``on_submitted``
+        hears the server and prompt id as soon as ComfyUI took the prompt, so a caller that
+        stops (a worker killed mid-render) can ``resume`` it instead of drawing it again.
         """
         server = await self.pick()
         for name, data in (images or {}).items():
@@ -520,6 +637,8 @@ class ComfyUIClient:
         started = time.monotonic()
         try:
             prompt_id = await server.submit(graph, client_id)
+            if on_submitted is not None:
+                await on_submitted(server.name, prompt_id)
             async with asyncio.timeout(self._render_timeout):
                 entry = await server.wait(prompt_id, client_id, socket, on_progress)
         except TimeoutError:
@@ -534,6 +653,34 @@ class ComfyUIClient:
         finally:
             if socket is not None:
                 await socket.close()
+        return await self._result(server, prompt_id, entry, started)
+
+    async def resume(self, server_name: str, prompt_id: str) -> RenderResult | None:
+        """The result of a prompt submitted earlier (before a restart), waiting for it if
+        ComfyUI still has it queued or running; None when the server no longer knows it (it
+        restarted, or is not configured any more), so the caller renders again."""
+        server = next((item for item in self.servers if item.name == server_name), None)
+        if server is None:
+            return None
+        started = time.monotonic()
+        entry = await server.history(prompt_id)
+        if entry is None:
+            if prompt_id not in await server.queued():
+                return None
+            try:
+                async with asyncio.timeout(self._render_timeout):
+                    entry = await server.wait(prompt_id, uuid.uuid4().hex, None, None)
+            except TimeoutError:
+                await _interrupt_quietly(server, prompt_id)
+                raise ComfyUITimeoutError(
+                    f"ComfyUI at {server.name} did not finish prompt {prompt_id} in "
+                    f"{self._render_timeout:g} s; it was interrupted"
+                ) from None
+        return await self._result(server, prompt_id, entry, started)
+
+    async def _result(
+        self, server: ComfyUIServer, prompt_id: str, entry: Mapping[str, Any], started: float
+    ) -> RenderResult:
         failure = _history_error(entry)
         if failure is not None:
             raise failure

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,6 +240,36 @@ class QualityService:
             self._bus.publish(EVENT_ASSET, dump(asset))
         await self._publish_status()
         return [(score, assets[score.index]) for score in scores]
+
+    async def async_keep(
+        self,
+        image: ImageInput,
+        score: ImageScore,
+        *,
+        prompt: str | None = None,
+        character: str | None = None,
+    ) -> Asset:
+        """Keep an image already scored (the best of a generator's tries) as an asset:
+        auto-accepted at or above its character's threshold, else pending review."""
+        [(stored, _)] = await asyncio.to_thread(_check_images, [image])
+        async with self._learning_lock:
+            asset = await self.store.async_add(
+                NewAsset(
+                    image=stored,
+                    score=replace(score, index=0, rank=1),
+                    threshold=self.threshold(character),
+                    character=character,
+                    prompt=prompt,
+                    name=image.name,
+                )
+            )
+            self._bus.publish(EVENT_ASSET, dump(asset))
+            await self._publish_status()
+        return asset
+
+    async def async_references(self, character_id: str) -> list[bytes]:
+        """The bytes of a character's reference images (CharacterNotFoundError)."""
+        return await asyncio.to_thread(self._reference_bytes, self.characters.get(character_id))
 
     def _reference_bytes(self, character: Character) -> list[bytes]:
         found = []

@@ -31,6 +31,9 @@ class TaskContext:
     _report: Callable[[float, str | None], Awaitable[None]]
     _cancelled: Callable[[], bool]
     _resources: Callable[[], GpuReport | None]
+    _stopping: Callable[[], bool] = lambda: False
+    # The task's priority: what a coordinator gives the tasks it queues.
+    priority: int = 50
 
     async def report_progress(self, percent: float, message: str | None = None) -> None:
         """Tell Home Assistant how far the task is (0-100)."""
@@ -47,6 +50,11 @@ class TaskContext:
             raise TaskCancelledError
 
     @property
+    def stopping(self) -> bool:
+        """Whether the worker is stopping: the task goes back to the queue, it was not cancelled."""
+        return self._stopping()
+
+    @property
     def resources(self) -> GpuReport | None:
         """The GPUs as last read by the scheduler."""
         return self._resources()
@@ -60,6 +68,9 @@ class TaskHandler(ABC):
     needs_gpu: bool = False
     vram_gb: ClassVar[float] = 0.0
     max_attempts: ClassVar[int] = 3
+    # A coordinator queues other tasks and waits for them (a chapter and its assets): it takes
+    # no slot of ``max_concurrent`` and no GPU, so its tasks can run even with one slot.
+    coordinator: ClassVar[bool] = False
 
     @abstractmethod
     def validate(self, payload: dict[str, Any]) -> dict[str, Any]:

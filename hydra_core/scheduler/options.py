@@ -28,6 +28,13 @@ class TaskOptions:
     retention_days: float = option(
         30.0, help="how many days the maintenance task keeps outputs", low=1, high=36500
     )
+    retry_backoff: float = option(
+        30.0,
+        help="seconds before a failed task is tried again; doubled at each further failure (up"
+        " to an hour), with jitter",
+        low=0.1,
+        high=3600,
+    )
     maintenance_paths: tuple[str, ...] = option(
         (), help="comma-separated extra folders whose disk use the maintenance task reports"
     )

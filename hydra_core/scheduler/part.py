@@ -48,6 +48,7 @@ class TasksPart(RunningPart[Scheduler]):
                 probe=context.probe,
                 bus=context.bus,
                 data_dir=context.data_dir,
+                backoff_base_s=options.retry_backoff,
             )
         )
 

@@ -10,7 +10,7 @@ finished task, a settings change, the next retry time, or the poll interval.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 import contextlib
 from dataclasses import replace
 from functools import partial
@@ -160,16 +160,40 @@ class Scheduler:
         self._stop_timeout_s = stop_timeout_s
         self._clock = clock
         self._running: dict[int, asyncio.Task[None]] = {}
+        # The running tasks that are coordinators (they take no slot).
+        self._coordinating: set[int] = set()
+        # Set (and replaced) whenever a task finishes, for coordinators waiting on theirs.
+        self._settled = asyncio.Event()
         self._cancel_requested: set[int] = set()
         self._stopping = False
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self.last_report: GpuReport | None = None
+        # Called once the queue has stopped: what its handlers use may close then.
+        self.on_stopped: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def kinds(self) -> tuple[str, ...]:
         """The kinds of task this worker accepts."""
         return tuple(sorted(self._handlers))
+
+    def add_handlers(self, handlers: Iterable[TaskHandler]) -> None:
+        """Run these kinds too (a part built after the queue that queues its own tasks)."""
+        for handler in handlers:
+            if handler.kind in self._handlers:
+                raise ValueError(f"Two handlers for task kind {handler.kind!r}")
+            self._handlers[handler.kind] = handler
+
+    async def async_wait_settled(self, within: float) -> None:
+        """Wait until some task finishes (succeeded, failed, cancelled), at most ``within`` s."""
+        settled = self._settled
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await settled.wait()
+
+    async def async_states(self, task_ids: Iterable[int]) -> dict[int, Task]:
+        """The tasks with these ids (those that exist), by id."""
+        return await self._store.async_many(task_ids)
 
     # Life cycle
 
@@ -185,6 +209,7 @@ class Scheduler:
     async def async_stop(self) -> None:
         """Stop dispatching; let running tasks finish, or put them back after the timeout."""
         self._stopping = True
+        self._settle()  # coordinators waiting for their tasks look again, and stop
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -196,6 +221,11 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self._store.async_close()
+        for stopped in self.on_stopped:
+            try:
+                await stopped()
+            except Exception:
+                _LOGGER.exception("Closing after the queue stopped failed")
 
     # Requests
 
@@ -275,6 +305,7 @@ class Scheduler:
             task_id, state="cancelled", finished_at=self._clock(), waiting_reason=None
         )
         self._publish("cancelled", task)
+        self._settle()
         return task
 
     async def async_retry(self, task_id: int) -> Task:
@@ -342,20 +373,27 @@ class Scheduler:
         """One decision: start every runnable task that fits now; return those started."""
         if self.settings.paused or self._stopping:
             return []
-        free = self.settings.max_concurrent - len(self._running)
-        if free <= 0:
+        free = self.settings.max_concurrent - (len(self._running) - len(self._coordinating))
+        coordinators = any(handler.coordinator for handler in self._handlers.values())
+        if free <= 0 and not coordinators:
             return []
         now = self._clock()
-        candidates = await self._store.async_ready(now, free + _LOOKAHEAD)
+        candidates = await self._store.async_ready(now, max(free, 0) + _LOOKAHEAD)
         if not candidates:
             return []
         if any(self._handlers[c.kind].needs_gpu for c in candidates if c.kind in self._handlers):
             self.last_report = await self._probe.async_read()
         started: list[Task] = []
+        slots_taken = 0
         for task in candidates:
-            if len(started) >= free:
-                break
             handler = self._handlers.get(task.kind)
+            if handler is not None and handler.coordinator:
+                started.append(await self._start(task, handler))
+                continue
+            if slots_taken >= free:
+                if coordinators:
+                    continue  # a coordinator further on still starts
+                break
             reason: str | None
             if handler is None:
                 reason = f"no handler for {task.kind!r} on this worker"
@@ -370,6 +408,7 @@ class Scheduler:
                 continue
             assert handler is not None
             started.append(await self._start(task, handler))
+            slots_taken += 1
         return started
 
     async def _start(self, ready: ReadyTask, handler: TaskHandler) -> Task:
@@ -384,6 +423,8 @@ class Scheduler:
             progress_message=None,
         )
         self._publish("started", task)
+        if handler.coordinator:
+            self._coordinating.add(task.id)
         self._running[task.id] = asyncio.create_task(
             self._run(task, handler), name=f"hydra task {task.id} {task.kind}"
         )
@@ -396,6 +437,8 @@ class Scheduler:
             _report=partial(self._progress, task.id),
             _cancelled=lambda: task.id in self._cancel_requested or self._stopping,
             _resources=lambda: self.last_report,
+            _stopping=lambda: self._stopping,
+            priority=task.priority,
         )
         try:
             result = await handler.run(task.payload, context)
@@ -406,11 +449,14 @@ class Scheduler:
             await self._finish(task, "failed", error=str(err) or type(err).__name__)
         except Exception as err:
             _LOGGER.warning("Task %d (%s) failed: %s", task.id, task.kind, err, exc_info=True)
-            await self._failed_attempt(task, f"{type(err).__name__}: {err}")
+            # A refusal's message is written for people already; other errors name their type.
+            message = err.message if isinstance(err, Refusal) else f"{type(err).__name__}: {err}"
+            await self._failed_attempt(task, message)
         else:
             await self._finish(task, "succeeded", result=result)
         finally:
             self._running.pop(task.id, None)
+            self._coordinating.discard(task.id)
             self._cancel_requested.discard(task.id)
             self._wake.set()
 
@@ -449,6 +495,11 @@ class Scheduler:
             changes.update(result=result, progress=100.0)
         task = await self._store.async_update(task.id, **changes)
         self._publish(state, task)
+        self._settle()
+
+    def _settle(self) -> None:
+        settled, self._settled = self._settled, asyncio.Event()
+        settled.set()
 
     async def _progress(self, task_id: int, percent: float, message: str | None) -> None:
         task = await self._store.async_update(task_id, progress=percent, progress_message=message)

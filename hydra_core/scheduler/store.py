@@ -7,6 +7,7 @@ work runs on one dedicated thread.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 import json
@@ -166,6 +167,22 @@ class TaskStore(SqliteStore):
     def _get(self, task_id: int) -> Task | None:
         row = self._by_id("tasks", _COLUMNS, task_id)
         return None if row is None else _task(row)
+
+    async def async_many(self, task_ids: Iterable[int]) -> dict[int, Task]:
+        """The tasks with these ids that exist, by id."""
+        return await self._run(partial(self._many, list(task_ids)))
+
+    def _many(self, task_ids: list[int]) -> dict[int, Task]:
+        found: dict[int, Task] = {}
+        db = self._open()
+        for start in range(0, len(task_ids), 500):
+            chunk = task_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_COLUMNS} FROM tasks WHERE id IN ({marks})"  # noqa: S608 - only marks
+            for row in db.execute(sql, chunk):
+                task = _task(row)
+                found[task.id] = task
+        return found
 
     async def async_list(self, query: TaskQuery) -> list[Task]:
         """Tasks matching the filters, newest first."""

@@ -9,7 +9,7 @@ kokoro-onnx and onnxruntime are imported when the model loads, never at import.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
 import contextlib
 import logging
@@ -354,6 +354,40 @@ class TtsEngine:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, TtsError):
                         await task
+
+    async def speak(self, text: str, blend: Sequence[tuple[str, float]], speed: float) -> bytes:
+        """All of ``text`` as 16-bit mono PCM at 24 kHz, in one voice or a weighted blend of
+        voices (``[("af_heart", 0.6), ("af_bella", 0.4)]``, weights summing to 1)."""
+        if not text.strip():
+            raise TtsError("There is no text to speak")
+        if not 0.5 <= speed <= 2.0:
+            raise TtsError(f"Speed must be between 0.5 and 2.0, not {speed}")
+        if not blend:
+            raise TtsError("A voice is needed")
+        if reason := self.unavailable_reason():
+            raise TtsError(reason)
+        known = self.voices()
+        if missing := [name for name, _ in blend if known and name not in known]:
+            raise TtsError(
+                f"Unknown voice {', '.join(missing)}; the voices are: {', '.join(known)}"
+            )
+
+        def run(kokoro: Kokoro) -> bytes:
+            voice: str | np.ndarray
+            if len(blend) == 1:
+                voice = blend[0][0]
+            else:
+                voice = sum(
+                    (kokoro.get_voice_style(name) * weight for name, weight in blend),
+                    start=np.zeros_like(kokoro.get_voice_style(blend[0][0])),
+                )
+            with self._synth_lock:
+                audio, _rate = kokoro.create(text, voice=voice, speed=speed, lang=self.language)
+            return float_to_pcm(np.asarray(audio, dtype=np.float32))
+
+        chunk = await self._run(run)
+        assert chunk is not None
+        return chunk
 
     async def close(self) -> None:
         """Unload the model (after running syntheses) and refuse further work."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -21,9 +22,14 @@ class ApiError(Refusal):
         super().__init__(message, code=code, status=status)
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> web.Response:
     """The JSON body every error uses."""
-    return web.json_response({"code": code, "message": message}, status=status)
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return web.json_response(body, status=status)
 
 
 # aiohttp raises these itself (no such route, wrong method, body too large).
@@ -43,7 +49,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except Refusal as err:
-        return error_response(err.status, err.code, err.message)
+        return error_response(err.status, err.code, err.message, err.details)
     except web.HTTPException as err:
         if err.status < 400:
             raise

@@ -1,12 +1,14 @@
 """The parts a worker can run, in the order they are built, started and documented.
 
 A part built later may use the ones before it (the task queue runs the handlers of the parts
-listed before it); they stop in reverse order.
+listed before it; the creative part, which queues tasks itself, adds its own to the queue and
+shares the voice part's Kokoro); they stop in reverse order.
 """
 
 from __future__ import annotations
 
 from ..containers.part import ContainersPart
+from ..creative.part import CreativePart
 from ..gpu.part import GpuPart
 from ..power.part import PowerPart
 from ..quality.part import QualityPart
@@ -21,4 +23,5 @@ PARTS: tuple[type[Part], ...] = (
     QualityPart,
     TasksPart,
     VoicePart,
+    CreativePart,
 )

@@ -19,6 +19,7 @@ from hydra_core.creative.comfyui import (
     ExecutionFailedError,
     GraphInvalidError,
     Progress,
+    check_graph,
 )
 from hydra_core.creative.graphs import (
     TEMPLATE_NAMES,
@@ -26,7 +27,7 @@ from hydra_core.creative.graphs import (
     load_template,
     reference_name,
 )
-from tests.comfyui_standin import ComfyUIStandIn
+from tests.comfyui_standin import SAMPLERS, ComfyUIStandIn, object_info
 
 pytestmark = pytest.mark.usefixtures("loopback_sockets")
 
@@ -121,7 +122,9 @@ async def test_progress_arrives_in_order(
     )
 
     nodes = [event.node for event in seen if event.value is None]
-    assert nodes == ["1", "2", "3", "4", "5", "6", "7"]
+    # ComfyUI's ExecutionList order: the loader first (two links from the output node), then
+    # the other ready nodes as add_node found them (last input first), then down to the output
+    assert nodes == ["1", "4", "3", "2", "5", "6", "7"]
     steps = [(event.node, event.value, event.max) for event in seen if event.value is not None]
     assert steps == [("5", step, 5) for step in range(1, 6)]
     sampler_start = seen.index(Progress(seen[0].prompt_id, "5"))
@@ -334,3 +337,259 @@ def test_a_ui_workflow_as_template_says_how_to_export(tmp_path: Path) -> None:
     (tmp_path / "background.json").write_text(json.dumps({"nodes": [], "links": []}))
     with pytest.raises(TemplateError, match=r"Save \(API\)"):
         load_template("background", tmp_path)
+
+
+# --- the client's graph check agrees with ComfyUI's validation ------------------------------------
+
+# Nodes the stand-in lacks, as ComfyUI's /object_info shows them (only what the check reads).
+_EXTRA_NODES = {
+    # nodes.py: an optional input
+    "ControlNetApplyAdvanced": {
+        "input": {
+            "required": {
+                "positive": ["CONDITIONING"],
+                "negative": ["CONDITIONING"],
+                "control_net": ["CONTROL_NET"],
+                "image": ["IMAGE"],
+                "strength": ["FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.01}],
+                "start_percent": ["FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0}],
+                "end_percent": ["FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0}],
+            },
+            "optional": {"vae": ["VAE"]},
+        },
+        "output": ["CONDITIONING", "CONDITIONING"],
+        "output_node": False,
+    },
+    "ControlNetLoader": {
+        "input": {"required": {"control_net_name": [["canny.safetensors"]]}},
+        "output": ["CONTROL_NET"],
+        "output_node": False,
+    },
+    # comfy_extras/nodes_post_processing.py, a V3 node: a match-type input and output
+    "ResizeImageMaskNode": {
+        "input": {
+            "required": {
+                "input": [
+                    "COMFY_MATCHTYPE_V3",
+                    {"template": {"template_id": "input_type", "allowed_types": "IMAGE,MASK"}},
+                ],
+                "resize_type": ["COMFY_DYNAMICCOMBO_V3", {}],
+                "scale_method": [
+                    "COMBO",
+                    {"options": ["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]},
+                ],
+            }
+        },
+        "output": ["COMFY_MATCHTYPE_V3"],
+        "output_node": False,
+    },
+    # a V3 MultiType input (as ResizeImageMaskNode's "match") and a V3 COMBO output
+    "ImageOrMaskSize": {
+        "input": {"required": {"match": ["IMAGE,MASK", {}]}},
+        "output": ["INT", "INT"],
+        "output_node": False,
+    },
+    "SamplerChoice": {
+        "input": {"required": {"name": ["COMBO", {"options": SAMPLERS}]}},
+        "output": ["COMBO"],
+        "output_node": False,
+    },
+}
+
+
+def _infos() -> dict[str, object]:
+    return {**object_info([CHECKPOINT], [reference_name(REFERENCE)]), **_EXTRA_NODES}
+
+
+def _background(**overrides: object) -> dict[str, object]:
+    return load_template("background").fill(**_values(**overrides))
+
+
+def _character() -> dict[str, object]:
+    return load_template("character").fill(**_values())
+
+
+def _accepted_number_as_text() -> dict[str, object]:
+    graph = _background()
+    graph["4"]["inputs"]["width"] = "64"  # ComfyUI converts with int()
+    return graph
+
+
+def _accepted_unneeded_node() -> dict[str, object]:
+    graph = _background()  # no output depends on node 8: ComfyUI neither checks nor runs it
+    graph["8"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "gone.ckpt"}}
+    return graph
+
+
+def _accepted_wrapped_value() -> dict[str, object]:
+    graph = _background()
+    graph["5"]["inputs"]["sampler_name"] = {"__value__": "euler"}
+    return graph
+
+
+@pytest.mark.parametrize(
+    "make", [_accepted_number_as_text, _accepted_unneeded_node, _accepted_wrapped_value]
+)
+async def test_a_graph_comfyui_runs_passes_the_check_and_renders(
+    comfy: ComfyUIStandIn, session: aiohttp.ClientSession, make: object
+) -> None:
+    graph = make()  # type: ignore[operator]
+    check_graph(graph, _infos(), "comfy")
+
+    result = await _client(session, comfy.url).render(graph)
+
+    assert len(result.images) == 1
+
+
+async def test_an_image_in_a_subfolder_of_the_input_folder_passes_the_check(
+    comfy: ComfyUIStandIn, session: aiohttp.ClientSession
+) -> None:
+    """LoadImage's list shows only the input folder's top; ComfyUI checks the file exists."""
+    form = aiohttp.FormData()
+    form.add_field("image", REFERENCE, filename="pose.png", content_type="image/png")
+    form.add_field("subfolder", "poses")
+    async with session.post(f"{comfy.url}/upload/image", data=form) as response:
+        assert await response.json() == {"name": "pose.png", "subfolder": "poses", "type": "input"}
+    graph = _character()
+    graph["4"]["inputs"]["image"] = "poses/pose.png"
+    info = await _client(session, comfy.url).servers[0].object_info()
+    assert "poses/pose.png" not in info["LoadImage"]["input"]["required"]["image"][0]
+
+    check_graph(graph, info, "comfy")
+    result = await _client(session, comfy.url).render(graph)
+
+    assert len(result.images) == 1
+    graph["4"]["inputs"]["image"] = "pose.png"
+    with pytest.raises(GraphInvalidError, match=r"'pose\.png' is not on ComfyUI"):
+        check_graph(graph, info, "comfy")
+
+
+def test_v3_match_types_and_type_lists_link_as_in_comfyui() -> None:
+    graph = _character()
+    graph["10"] = {
+        "class_type": "ResizeImageMaskNode",
+        "inputs": {"input": ["4", 0], "resize_type": "scale by", "scale_method": "area"},
+    }
+    graph["6"]["inputs"]["pixels"] = ["10", 0]
+    graph["11"] = {"class_type": "ImageOrMaskSize", "inputs": {"match": ["4", 0]}}
+    graph["5"]["inputs"]["width"] = ["11", 0]
+
+    check_graph(graph, _infos(), "comfy")
+
+
+def _refused_number_link() -> tuple[dict[str, object], str]:
+    graph = _background()
+    graph["6"]["inputs"]["samples"] = [5, 0]  # ComfyUI looks up prompt[5]: no such key
+    return graph, r"names node 5, and ComfyUI takes node ids as strings \('5'\)"
+
+
+def _refused_cycle() -> tuple[dict[str, object], str]:
+    graph = _background()
+    graph["8"] = {
+        "class_type": "ImageScale",
+        "inputs": {
+            "image": ["9", 0], "upscale_method": "area", "width": 8, "height": 8,
+            "crop": "disabled",
+        },
+    }  # fmt: skip
+    graph["9"] = {**graph["8"], "inputs": {**graph["8"]["inputs"], "image": ["8", 0]}}
+    graph["7"]["inputs"]["images"] = ["8", 0]
+    return graph, r"Nodes 8 -> 9 -> 8 depend on each other in a cycle"
+
+
+@pytest.mark.parametrize("make", [_refused_number_link, _refused_cycle])
+async def test_a_graph_comfyui_refuses_fails_the_check(
+    comfy: ComfyUIStandIn, session: aiohttp.ClientSession, make: object
+) -> None:
+    graph, reason = make()  # type: ignore[operator]
+    with pytest.raises(GraphInvalidError, match=reason):
+        check_graph(graph, _infos(), "comfy")
+
+    with pytest.raises(GraphInvalidError, match="refused node"):
+        await _client(session, comfy.url).servers[0].submit(graph, "client")
+    assert comfy.calls["POST /prompt"] == 1
+    assert comfy.queue_remaining == 0
+
+
+def test_an_optional_input_is_checked_when_given() -> None:
+    graph = _background()
+    loader = {"control_net_name": "canny.safetensors"}
+    graph["8"] = {"class_type": "ControlNetLoader", "inputs": loader}
+    graph["9"] = {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["1", 2]}}
+    graph["10"] = {
+        "class_type": "ControlNetApplyAdvanced",
+        "inputs": {
+            "positive": ["2", 0], "negative": ["3", 0], "control_net": ["8", 0],
+            "image": ["9", 0], "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0,
+        },
+    }  # fmt: skip
+    graph["5"]["inputs"]["positive"] = ["10", 0]
+    graph["5"]["inputs"]["negative"] = ["10", 1]
+    check_graph(graph, _infos(), "comfy")  # without it
+
+    graph["10"]["inputs"]["vae"] = ["1", 1]
+
+    with pytest.raises(GraphInvalidError, match="vae: node 1 gives CLIP, the input takes VAE"):
+        check_graph(graph, _infos(), "comfy")
+
+
+def test_a_combo_output_does_not_feed_a_list_input_as_in_comfyui() -> None:
+    """validate_node_input compares "COMBO" with the list itself: a mismatch."""
+    graph = _background()
+    graph["8"] = {"class_type": "SamplerChoice", "inputs": {"name": "euler"}}
+    graph["5"]["inputs"]["sampler_name"] = ["8", 0]
+
+    with pytest.raises(GraphInvalidError, match="node 8 gives COMBO, the input takes a list"):
+        check_graph(graph, _infos(), "comfy")
+
+
+# --- the stand-in answers as ComfyUI does ---------------------------------------------------------
+
+
+async def test_object_info_has_comfyuis_keys_and_definitions(
+    comfy: ComfyUIStandIn, session: aiohttp.ClientSession
+) -> None:
+    async with session.get(f"{comfy.url}/object_info/KSampler") as response:
+        info = (await response.json())["KSampler"]
+
+    assert list(info) == [
+        "input", "input_order", "is_input_list", "output", "output_is_list", "output_name",
+        "name", "display_name", "description", "python_module", "category", "output_node",
+        "has_intermediate_output", "output_tooltips", "search_aliases",
+    ]  # fmt: skip
+    assert info["input_order"] == {
+        "required": [
+            "model", "seed", "steps", "cfg", "sampler_name", "scheduler", "positive",
+            "negative", "latent_image", "denoise",
+        ]
+    }  # fmt: skip
+    assert len(info["input"]["required"]["sampler_name"][0]) == 44
+    assert info["input"]["required"]["seed"][1]["control_after_generate"] is True
+    save = (await _client(session, comfy.url).servers[0].object_info())["SaveImage"]
+    assert save["input_order"] == {
+        "required": ["images", "filename_prefix"],
+        "hidden": ["prompt", "extra_pnginfo"],
+    }
+    assert (save["output"], save["output_node"], save["display_name"]) == ([], True, "Save Image")
+
+
+async def test_a_prompt_with_one_valid_output_is_queued_with_the_others_errors(
+    comfy: ComfyUIStandIn, session: aiohttp.ClientSession
+) -> None:
+    graph = _background()
+    graph["8"] = {"class_type": "PreviewImage", "inputs": {"images": ["9", 0]}}
+    graph["9"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 1]}}
+    async with session.post(f"{comfy.url}/prompt", json={"prompt": graph}) as response:
+        answer = await response.json()
+
+    assert response.status == 200
+    assert answer["node_errors"]["9"]["dependent_outputs"] == ["8"]
+    assert answer["node_errors"]["9"]["errors"][0]["type"] == "return_type_mismatch"
+    assert "8" not in answer["node_errors"]
+    for _ in range(200):
+        if answer["prompt_id"] in comfy.history:
+            break
+        await asyncio.sleep(0.01)
+    entry = comfy.history[answer["prompt_id"]]
+    assert entry["prompt"][4] == ["7"]
+    assert list(entry["outputs"]) == ["7"]
