@@ -58,6 +58,16 @@ def _error_classes(trees: list[ast.Module]) -> dict[str, _ErrorClass]:
                 for target in statement.targets
                 if isinstance(target, ast.Name)
             }
+            # ``code: str = "invalid_request"`` in the base of them all.
+            attributes.update(
+                {
+                    statement.target.id: statement.value
+                    for statement in node.body
+                    if isinstance(statement, ast.AnnAssign)
+                    and isinstance(statement.target, ast.Name)
+                    and statement.value is not None
+                }
+            )
             # ``class X(Refusal, code="x", status=404)`` names them in the class statement.
             attributes.update(
                 {keyword.arg: keyword.value for keyword in node.keywords if keyword.arg}
@@ -95,11 +105,31 @@ def _is_code_default(node: ast.AST) -> bool:
     )
 
 
+def _raised(
+    node: ast.Call, name: str, classes: dict[str, _ErrorClass]
+) -> list[tuple[int | None, str | None]]:
+    """The (status, code) a call answers with: ``ApiError(400, "code", ...)``,
+    ``SomeError("code", ...)``, or ``Refusal("...", code="code")`` (a code known only where the
+    error is raised)."""
+    args = node.args
+    found: list[tuple[int | None, str | None]] = []
+    if len(args) >= 2 and _status(args[0]) is not None:
+        found.append((_status(args[0]), _code(args[1])))
+    elif args and name in classes:
+        found.append((_class_status(classes, name), _code(args[0])))
+    given = {keyword.arg: keyword.value for keyword in node.keywords}
+    if name in classes and "code" in given:
+        status = _status(given["status"]) if "status" in given else None
+        found.append((status or _class_status(classes, name), _code(given["code"])))
+    return found
+
+
 def refused_codes() -> dict[str, int]:
     """The codes the worker answers with 4xx (401 aside), found in hydra_core's sources, with
     their status: ``ApiError(status, "code", ...)``, each part's ``disabled_code``
     (404), domain error classes with ``status`` and ``code``, errors raised as
-    ``SomeError("code", ...)`` whose class has a 4xx status, (status, "code") pairs in
+    ``SomeError("code", ...)`` whose class has a 4xx status, errors raised with their code
+    (``Refusal("...", code="code")``), (status, "code") pairs in
     tuples and dicts (answers mapped from other errors), and the codes given to answers
     that name none (``.get("code", "unknown")``, ``_HTTP_CODES.get(status, "http_error")``)."""
     trees = [ast.parse(path.read_text()) for path in sorted(CORE.rglob("*.py"))]
@@ -124,11 +154,8 @@ def refused_codes() -> dict[str, int]:
                 assert isinstance(node, ast.Call)
                 add(400, _code(node.args[1]))
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                args = node.args
-                if len(args) >= 2 and _status(args[0]) is not None:
-                    add(_status(args[0]), _code(args[1]))
-                elif args and node.func.id in classes:
-                    add(_class_status(classes, node.func.id), _code(args[0]))
+                for status, code in _raised(node, node.func.id, classes):
+                    add(status, code)
             elif isinstance(node, ast.Tuple) and len(node.elts) == 2:
                 add(_status(node.elts[0]), _code(node.elts[1]))
             elif isinstance(node, ast.Dict):
@@ -147,6 +174,8 @@ def test_the_scan_finds_the_worker_refusals() -> None:
     assert codes["scheduler_disabled"] == 404  # TasksPart.disabled_code
     assert codes["image_too_large"] == 413  # an error raised with its code, remapped
     assert codes["power_not_permitted"] == 403  # a (status, code) answer
+    assert codes["invalid_project"] == 400  # a code given where the error is raised
+    assert codes["chapter_finished"] == 409  # ... to an error class with its own status
     assert "unknown" in codes  # the client's code for an answer without one
     assert "http_error" in codes  # the worker's code for an HTTP error it has no name for
     assert "invalid_token" not in codes  # 401: re-authentication
