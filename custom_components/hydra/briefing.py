@@ -30,6 +30,7 @@ from .notify import phone_action_id
 from .parts.creative.coordinator import HydraCreativeCoordinator
 from .parts.creative.describe import DOING, chapter_name, made
 from .parts.tasks.coordinator import HydraTaskCoordinator
+from .parts.tasks.describe import of_chapter
 from .wording import duration, energy, join, plural, spoken_gpu_names, temperature, times
 
 # Per kind of thing, how many are named before "and N more".
@@ -130,7 +131,8 @@ async def async_compose(
         sections["calendar"] = today
     if weather and (forecast := await _async_weather(hass, weather)):
         sections["weather"] = forecast
-    failed = tuple(task.id for task in report.tasks if task.state == "failed") if report else ()
+    own = _own_tasks(report) if report else []
+    failed = tuple(task.id for task in own if task.state == "failed")
     return Briefing(
         title=f"{entry.title} briefing",
         since=since,
@@ -171,10 +173,12 @@ def _named(items: Sequence[str]) -> str:
 
 
 def _work(report: NightReport, *, paused: bool | None) -> str | None:
-    """What the queue did: how many succeeded and failed, which, and what waits."""
-    succeeded = [task for task in report.tasks if task.state == "succeeded"]
-    failed = [task for task in report.tasks if task.state == "failed"]
-    cancelled = [task for task in report.tasks if task.state == "cancelled"]
+    """What the queue did: how many succeeded and failed, which, and what waits. A chapter's
+    tasks are left out: the Creative section tells how each chapter went."""
+    tasks = _own_tasks(report)
+    succeeded = [task for task in tasks if task.state == "succeeded"]
+    failed = [task for task in tasks if task.state == "failed"]
+    cancelled = [task for task in tasks if task.state == "cancelled"]
     counts = [
         f"{len(tasks)} {word}"
         for tasks, word in ((succeeded, "succeeded"), (failed, "failed"), (cancelled, "cancelled"))
@@ -182,10 +186,9 @@ def _work(report: NightReport, *, paused: bool | None) -> str | None:
     ]
     parts: list[str] = []
     if len(counts) == 1:
-        total = plural(len(report.tasks), "task")
-        parts.append(f"Overnight, {total} {counts[0].split(' ', 1)[1]}.")
+        parts.append(f"Overnight, {plural(len(tasks), 'task')} {counts[0].split(' ', 1)[1]}.")
     elif counts:
-        parts.append(f"Overnight, {plural(len(report.tasks), 'task')} ended: {join(counts)}.")
+        parts.append(f"Overnight, {plural(len(tasks), 'task')} ended: {join(counts)}.")
     if succeeded:
         parts.append(f"Done: {_named([_done(task) for task in succeeded])}.")
     if failed:
@@ -197,6 +200,11 @@ def _work(report: NightReport, *, paused: bool | None) -> str | None:
             waiting += ", and autonomous work is paused"
         parts.append(f"{waiting[:1].upper()}{waiting[1:]}.")
     return " ".join(parts) or None
+
+
+def _own_tasks(report: NightReport) -> list[Task]:
+    """The night's tasks but those of chapters."""
+    return [task for task in report.tasks if not of_chapter(task)]
 
 
 def _done(task: Task) -> str:

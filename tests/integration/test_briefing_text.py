@@ -3,6 +3,8 @@ several GPUs and repairs produces, in the user's units, read as plain sentences.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
@@ -85,6 +87,22 @@ def test_work_names_tasks_durations_errors_and_what_waits() -> None:
         "1 task is waiting in the queue, and autonomous work is paused."
     )
     assert _work(NightReport(since=0, until=1), paused=False) is None
+
+
+def test_work_leaves_chapters_to_the_creative_section() -> None:
+    """The tasks the pipeline queued for a chapter (its own, its images, voice lines and
+    package) are not counted or named: the Creative section tells how each chapter went."""
+    chapter_tasks = (
+        _task(10, "chapter_generation", "succeeded", payload={"chapter_id": 4}),
+        *(
+            _task(11 + n, "asset_generation", "succeeded", payload={"chapter_id": 4})
+            for n in range(6)
+        ),
+        _task(17, "voice_line", "failed", payload={"chapter_id": 4, "address": "v1"}),
+    )
+    with_chapter = replace(REPORT, tasks=(*REPORT.tasks, *chapter_tasks))
+    assert _work(with_chapter, paused=True) == _work(REPORT, paused=True)
+    assert _work(replace(REPORT, tasks=chapter_tasks, waiting=0), paused=False) is None
 
 
 def _chapter(number: int, state: str, **fields: object) -> ChapterStatus:

@@ -5,6 +5,13 @@ from __future__ import annotations
 from hydra_core.scheduler.models import Task
 
 
+def of_chapter(task: Task) -> bool:
+    """Whether the creative pipeline queued the task for a chapter (the chapter's own task and
+    its images, voice lines and package all carry ``chapter_id``): the chapter's events,
+    notifications and the briefing's Creative section speak for it."""
+    return isinstance(task.payload.get("chapter_id"), int)
+
+
 def task_summary(task: Task) -> str:
     """A task in a few words: its kind and payload."""
     if not task.payload:

@@ -1,5 +1,7 @@
 """What a pushed task event becomes in Home Assistant: an event for automations, and a notification
-to the targets chosen in the options when a task fails (or, if chosen, succeeds)."""
+to the targets chosen in the options when a task fails (or, if chosen, succeeds). A chapter's
+tasks notify nobody: the chapter's own notifications speak for them (one per stage, not one per
+image)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from ...const import (
     EVENT_TASK_SUCCEEDED,
 )
 from ...notify import async_send
-from .describe import task_summary
+from .describe import of_chapter, task_summary
 
 if TYPE_CHECKING:
     from ...data import HydraConfigEntry
@@ -50,7 +52,7 @@ def async_task_event(hass: HomeAssistant, entry: HydraConfigEntry, event: str, t
         event == "succeeded" and options.get(CONF_NOTIFY_SUCCESS, False)
     )
     targets = options.get(CONF_NOTIFY_TARGETS, [])
-    if wanted and targets:
+    if wanted and targets and not of_chapter(task):
         title, message = _message(entry, task)
         entry.async_create_background_task(
             hass,
