@@ -20,6 +20,7 @@ class CreativeOptions:
         help="comma-separated ComfyUI addresses (http://host:8188); each image goes to the one"
         " with the shortest queue. A user and password in an address never reach the logs",
         secret=True,
+        addon=True,
     )
     comfyui_timeout: float = option(
         3600.0,

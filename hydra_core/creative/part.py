@@ -73,6 +73,8 @@ class CreativePart(RunningPart[CreativeService]):
             PackageHandler(service),
         ]
         tasks.service.add_handlers(handlers)
+        if service.quality is not None:
+            service.quality.on_decided.append(service.async_decided)
         tasks.service.on_stopped.append(service.async_close)
         return cls(service)
 

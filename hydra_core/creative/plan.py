@@ -40,6 +40,7 @@ from .models import (
     ScenePlan,
     StyleBook,
     VoiceAsset,
+    VoiceProfile,
 )
 from .stylebook import canonical_voice
 
@@ -191,7 +192,7 @@ class _Planner:
         return self.need(found.address)
 
     def voice(self, line: Line) -> str:
-        profile = _style(self.book, line.speaker).voice
+        profile = self.profile(line.speaker)
         voice = canonical_voice(profile.voice)
         address = content_address(
             VOICE, {"text": line.text, "voice": voice, "speed": profile.speed}
@@ -206,6 +207,22 @@ class _Planner:
                 line=line.line,
             )
         return self.need(address)
+
+    def profile(self, character_id: str) -> VoiceProfile:
+        """The character's voice: its style's in the style book, else the voice the registry
+        gives it (``{"voice": ..., "speed": ...}``, as Home Assistant sets it), else the
+        default."""
+        style = self.book.characters.get(character_id)
+        if style is not None:
+            return style.voice
+        character = self.registry.get(character_id)
+        voice = {} if character is None else character.voice
+        name, speed = voice.get("voice"), voice.get("speed", 1.0)
+        if isinstance(name, str) and name.strip():
+            if isinstance(speed, int | float) and not isinstance(speed, bool):
+                return VoiceProfile(voice=name.strip(), speed=min(max(float(speed), 0.5), 2.0))
+            return VoiceProfile(voice=name.strip())
+        return VoiceProfile()
 
     def scene(self, scene: Scene) -> ScenePlan:
         background = self.background(scene)

@@ -30,7 +30,7 @@ from ..background import cancel
 from ..errors import Refusal
 from ..events import EventBus
 from ..models import Actor
-from ..quality.models import Character
+from ..quality.models import Asset, Character
 from ..scheduler.models import Task
 from ..scheduler.store import MAX_LIST as MAX_TASK_LIST, TaskQuery
 from ..wire import dump
@@ -51,7 +51,7 @@ from .models import (
 )
 from .options import CreativeOptions
 from .plan import EXPRESSION, PORTRAIT, cast, plan_chapter
-from .store import DB_FILE, ChapterRow, ChapterStore, MadeAsset
+from .store import DB_FILE, MAX_LIST, ChapterRow, ChapterStore, MadeAsset
 from .stylebook import StyleBookError, load_style_book, voice_blend
 
 if TYPE_CHECKING:
@@ -499,6 +499,23 @@ class CreativeService:
                 "be retried"
             )
         return await self.publish("queued", await self._enqueue(row))
+
+    async def async_decided(self, asset: Asset) -> None:
+        """A person decided one of the pipeline's images: keep the decision; a rejected image
+        is drawn again (new seeds, with what the rejection taught) by every chapter that uses
+        it, queued now, so the package is made again with the new one."""
+        address = await self.store.async_review_decided(asset.id, asset.state)
+        if address is None or asset.state != "rejected":
+            return
+        for row in await self.store.async_list(limit=MAX_LIST):
+            if row.state not in FINISHED_CHAPTER_STATES:
+                continue
+            _, plan = await self.async_plan(row.id)
+            if any(image.address == address for image in plan.character_images) or any(
+                image.address == address for image in plan.backgrounds
+            ):
+                _LOGGER.info("Chapter %d draws a rejected image again", row.id)
+                await self.publish("queued", await self._enqueue(row))
 
     async def async_tasks_of(self, chapter_id: int) -> dict[str, Task]:
         """The latest task of each of the chapter's assets, by address."""

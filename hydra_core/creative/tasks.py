@@ -192,18 +192,31 @@ class _Follow:
     async def queue(self, addresses: list[str], kind: str, *, always: bool = False) -> None:
         """Queue a task for each address that is neither made nor being made."""
         service = self.handler.service
-        made = {} if always else await service.async_made(addresses)
+        images = {image.address: image for image in self.plan.character_images}
+        portraits = {
+            images[address].references[0]
+            for address in addresses
+            if address in images and images[address].template != PORTRAIT
+        }
+        made = {} if always else await service.async_made([*addresses, *portraits])
         existing = await service.async_tasks_of(self.row.id)
-        regenerate = self.row.regenerate and kind == ASSET_KIND
         for address in addresses:
             task = existing.get(address)
             if task is not None and not task.finished:
                 continue  # queued before a restart: follow it
+            # A person rejected it, or it is a variant of a portrait drawn again since: drawn
+            # again, whatever the chapter asks.
+            rejected = address in made and (
+                made[address].review_state == "rejected"
+                or _stale(images.get(address), made[address], made)
+            )
+            regenerate = (self.row.regenerate or rejected) and kind == ASSET_KIND
             if not always:
                 if address in made and not regenerate:
                     continue
                 if (
                     regenerate
+                    and not rejected
                     and task is not None
                     and task.state == "succeeded"
                     and task.payload.get("regenerate")
@@ -275,6 +288,14 @@ class _Follow:
         ]
 
 
+def _stale(image: ImageAsset | None, asset: MadeAsset, made: dict[str, MadeAsset]) -> bool:
+    """Whether an expression variant was drawn from an earlier picture of its portrait."""
+    if image is None or image.template == PORTRAIT or not image.references:
+        return False
+    portrait = made.get(image.references[0])
+    return portrait is not None and portrait.made_at > asset.made_at
+
+
 def _all_assets(plan: ChapterPlan) -> list[ImageAsset | VoiceAsset]:
     return [*plan.backgrounds, *plan.character_images, *plan.voices]
 
@@ -333,9 +354,11 @@ class AssetHandler(TaskHandler):
         image = _find(plan, address)
         if not isinstance(image, ImageAsset):
             raise PermanentTaskError(f"Asset {address} is not an image")
+        # Drawn again: the tries go on from the earlier ones, so every seed is new.
+        earlier = made.tries if made is not None else 0
         try:
-            candidate, tries = await self._draw(image, context)
-            return await self._keep(image, candidate, tries)
+            candidate, tries = await self._draw(image, context, earlier)
+            return await self._keep(image, candidate, earlier + tries)
         except (GraphInvalidError, TemplateError) as err:
             raise PermanentTaskError(err.message) from err
         except Refusal as err:
@@ -372,7 +395,9 @@ class AssetHandler(TaskHandler):
                 return learnt.negative_terms, learnt.emphasis_terms
         return (), ()
 
-    async def _draw(self, image: ImageAsset, context: TaskContext) -> tuple[_Candidate, int]:
+    async def _draw(
+        self, image: ImageAsset, context: TaskContext, earlier: int = 0
+    ) -> tuple[_Candidate, int]:
         service = self.service
         template = load_template(template_for(image), service.templates_dir)
         references = await self._references(image)
@@ -380,7 +405,7 @@ class AssetHandler(TaskHandler):
         threshold = None if service.quality is None else service.quality.threshold(image.character)
         tries = service.options.creative_tries
         candidates: list[_Candidate] = []
-        for attempt in range(1, tries + 1):
+        for attempt in range(earlier + 1, earlier + tries + 1):
             context.check_cancelled()
             prompt = image.prompt if attempt == 1 else _join(image.prompt, *emphasis)
             values = graph_values(image, service.options, reference=next(iter(references), ""))
@@ -404,7 +429,7 @@ class AssetHandler(TaskHandler):
                 describe_asset(image),
                 score.overall,
                 threshold,
-                attempt,
+                attempt - earlier,
                 tries,
             )
         best = max(candidates, key=lambda item: -1.0 if item.score is None else item.score.overall)

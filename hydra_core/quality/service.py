@@ -14,7 +14,7 @@ idle, failed), which is looked at every ``watch_interval_s``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 import logging
 from pathlib import Path
@@ -98,6 +98,8 @@ class QualityService:
         # the status watcher never publishes the new pending count with the old learning.
         self._learning_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
+        # Told of every decision a person makes (the creative pipeline redraws what is rejected).
+        self.on_decided: list[Callable[[Asset], Awaitable[None]]] = []
 
     # Life cycle
 
@@ -304,6 +306,11 @@ class QualityService:
             asset = await self.store.async_decide(asset_id, decision, actor=actor, reason=reason)
             self._bus.publish(EVENT_ASSET, dump(asset))
             await self._relearn()
+        for listener in self.on_decided:
+            try:
+                await listener(asset)
+            except Exception:
+                _LOGGER.exception("Acting on the decision on asset %d failed", asset.id)
         return asset
 
     # Characters

@@ -183,6 +183,38 @@ async def test_images_below_the_threshold_are_drawn_again_and_the_best_waits_for
         ["background hall night", "mira neutral", "mira furious", "sera neutral"]
     )
 
+    # On the phone: Mira's portrait is rejected. The chapter draws it again with new seeds, and
+    # her furious variant from the new portrait (nothing else), and the package is made again.
+    sera = next(
+        asset
+        for asset in pending["assets"]
+        if asset["character"] == "mira" and asset["name"] == "mira neutral"
+    )
+    sprite = "game/images/mira furious.png"
+    with zipfile.ZipFile(chapter["package"]) as archive:
+        rejected_picture = archive.read(sprite)
+    status, body = await worker.call(
+        "POST", f"assets/{sera['id']}/review", {"decision": "reject", "reason": "blurry face"}
+    )
+    assert (status, body["state"]) == (200, "rejected")
+    await worker.wait_chapter(queued["id"], states=("queued", "running"), within=10)
+    chapter = await worker.wait_chapter(queued["id"])
+
+    assert sum(comfy.submissions.values()) == 12  # two more tries of the portrait and variant
+    seeds_after = [
+        node["inputs"]["seed"]
+        for entry in comfy.history.values()
+        for node in entry["prompt"][2].values()
+        if node["class_type"] == "KSampler"
+    ]
+    # Tries 3 and 4 of each: new seeds (one character's images share theirs).
+    assert len(set(seeds_after) - set(seeds)) == 2
+    with zipfile.ZipFile(chapter["package"]) as archive:
+        assert archive.read(sprite) != rejected_picture
+    status, pending = await worker.call("GET", "assets?state=pending")
+    # The new portrait and variant wait for review in their place (5: the old variant too).
+    assert len(pending["assets"]) == 5
+
 
 async def test_bad_chapters_are_refused_whole_and_nothing_is_queued(
     worker: PipelineWorker, comfy: ComfyUIStandIn

@@ -311,3 +311,21 @@ def test_a_bad_yaml_style_book_is_refused(tmp_path: Path) -> None:
 def test_a_plan_survives_the_wire_as_the_queue_will_store_it() -> None:
     plan = _plan(_book())
     assert load(ChapterPlan, json.loads(json.dumps(dump(plan)))) == plan
+
+
+def test_a_character_without_a_style_speaks_with_the_registry_voice() -> None:
+    # Home Assistant sets a character's voice in the registry; the style book, when it gives
+    # the character a style, wins.
+    registry = (
+        Character(id="mira", name="Mira", voice={"voice": "bf_emma", "speed": 0.9}),
+        Character(id="sera", name="Sera", voice={"voice": "bf_emma", "speed": 5}),
+        Character(id="odo", name="Odo", voice={"voice": "bf_emma"}),
+    )
+    book = parse_style_book(json.dumps({"characters": {"odo": {"voice": {"voice": "am_adam"}}}}))
+    text = "INT. HALL - DAY\n\nMIRA\nOne.\n\nSERA\nTwo.\n\nODO\nThree.\n"
+    plan = plan_chapter(parse_chapter(text, cast(registry, book)), book, registry)
+    assert {(voice.character, voice.voice, voice.speed) for voice in plan.voices} == {
+        ("mira", "bf_emma", 0.9),
+        ("sera", "bf_emma", 2.0),
+        ("odo", "am_adam", 1.0),
+    }
