@@ -58,6 +58,8 @@ START_TIMEOUT_S = 60
 CHAPTER_TIMEOUT_S = 60
 SENSOR = "sensor.creator_chapter_the_glass_crown"
 OVERNIGHT_SENSOR = "sensor.creator_chapter_the_eastern_gate"
+LAST_SENSOR = "sensor.creator_chapter_the_last_stand"
+REVIEW_IMAGE = "image.creator_image_awaiting_review"
 CHAPTER = """\
 Title: The Glass Crown
 
@@ -97,11 +99,18 @@ async def _cast(url: str) -> None:
 
 
 @pytest.fixture
+def threshold() -> str:
+    """The auto-accept threshold: 0 lets every image pass (the tiny CLIP's scores mean nothing),
+    99 sends every image to review."""
+    return "0"
+
+
+@pytest.fixture
 async def creator(
-    tmp_path: Path, voice_weights: VoiceWeights, comfy: ComfyUIStandIn
+    tmp_path: Path, voice_weights: VoiceWeights, comfy: ComfyUIStandIn, threshold: str
 ) -> AsyncIterator[str]:
-    """A worker process with the creative part on the stand-in, whose images all pass their
-    score (threshold 0: the tiny CLIP's scores mean nothing); yields its URL."""
+    """A worker process with the creative part on the stand-in, drawing each image once, at
+    the threshold the test asks for; yields its URL."""
     data_dir = tmp_path / "data"
     style = data_dir / "creative" / "default" / "style.yaml"
     style.parent.mkdir(parents=True)
@@ -114,7 +123,7 @@ async def creator(
         port,
         TOKEN,
         data_dir,
-        *("--name", "creator", "--quality-threshold", "0"),
+        *("--name", "creator", "--quality-threshold", threshold, "--creative-tries", "1"),
         *("--models-dir", str(models), "--voice-offline", "true"),
         *("--outputs-dir", str(tmp_path / "outputs"), "--comfyui-urls", comfy.url),
         *("--comfyui-steps", "3", "--retry-backoff", "0.2"),
@@ -150,6 +159,21 @@ async def _process(
         blocking=True,
         return_response=True,
         context=Context(user_id=user.id if user else None),
+    )
+    assert answer is not None
+    return dict(answer)
+
+
+async def _chapter(
+    hass: HomeAssistant, action: str, chapter_id: int, user: MockUser
+) -> dict[str, Any]:
+    answer = await hass.services.async_call(
+        DOMAIN,
+        action,
+        {"chapter_id": chapter_id},
+        blocking=True,
+        return_response=True,
+        context=Context(user_id=user.id),
     )
     assert answer is not None
     return dict(answer)
@@ -260,6 +284,7 @@ async def test_a_chapter_from_text_to_package(
     assert "work" not in briefing["sections"]
 
 
+@pytest.mark.parametrize("threshold", ["99"])
 async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
     hass: HomeAssistant,
     creator: str,
@@ -267,10 +292,12 @@ async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
     tmp_path: Path,
     hass_admin_user: MockUser,
 ) -> None:
-    """A chapter file in the media folder, sent to wait for the overnight pipeline, has its
-    sensor at once; "start the overnight pipeline" starts it and says so. Refused: a chapter
-    naming someone unknown (the line is named), a file outside the media folder, anyone but an
-    administrator. A day after it ended, only the newest chapter keeps its sensor."""
+    """Refused: a chapter naming someone unknown (the line is named), a file outside the media
+    folder, anyone but an administrator. A chapter whose images all wait for review is packaged
+    with them, and the review image shows them. A chapter file in the media folder, sent to wait
+    for the overnight pipeline, has its sensor at once; "start the overnight pipeline" starts it
+    and says so. A waiting chapter is cancelled, and retried runs at once. A day after they
+    ended, only the newest chapter keeps its sensor."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(hass, "conversation", {})
     media = tmp_path / "media"
@@ -293,8 +320,13 @@ async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
         await _process(hass, {"file": "chapters/gate.fountain"}, member)  # type: ignore[arg-type]
     assert not hass.states.async_entity_ids("sensor.creator_chapter")
 
+    # Every image below the threshold: packaged meanwhile, each waiting for a person.
     first = await _process(hass, {"text": CHAPTER}, hass_admin_user)
-    await _finished(hass, SENSOR)
+    attributes = await _finished(hass, SENSOR)
+    assert (attributes["auto_accepted"], attributes["pending_review"]) == (0, 4)
+    await wait_until(lambda: hass.states.get(REVIEW_IMAGE).attributes.get("waiting") == 4)
+    assert hass.states.get(REVIEW_IMAGE).attributes["character"] in (None, "mira", "odo")
+
     waiting = await _process(
         hass,
         {"file": "chapters/gate.fountain", "name": "The Eastern Gate", "start": "overnight"},
@@ -314,8 +346,24 @@ async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
     assert speech.endswith("1 chapter waiting for it is queued: The Eastern Gate."), speech
     attributes = await _finished(hass, OVERNIGHT_SENSOR)
     assert attributes["chapter_id"] == waiting["chapter_id"]
+    for action, code in (("cancel_chapter", "chapter_finished"), ("retry_chapter", None)):
+        with pytest.raises(ServiceValidationError) as refused:
+            await _chapter(hass, action, waiting["chapter_id"], hass_admin_user)
+        assert refused.value.translation_key == (code or "chapter_not_retryable")
 
-    # A day later: the first chapter's sensor goes, the newest keeps its own.
+    last = await _process(
+        hass, {"text": CHAPTER, "name": "The Last Stand", "start": "overnight"}, hass_admin_user
+    )
+    assert (await _chapter(hass, "cancel_chapter", last["chapter_id"], hass_admin_user)) == {
+        "chapter_id": last["chapter_id"],
+        "state": "cancelled",
+    }
+    assert hass.states.get(LAST_SENSOR).attributes["state"] == "cancelled"
+    retried = await _chapter(hass, "retry_chapter", last["chapter_id"], hass_admin_user)
+    assert retried["state"] == "queued"
+    await _finished(hass, LAST_SENSOR)
+
+    # A day later: the chapters that ended go, the newest keeps its sensor.
     registry = er.async_get(hass)
     assert registry.async_get(SENSOR) is not None
     creative = entry.runtime_data.parts["creative"]
@@ -323,7 +371,8 @@ async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
     with patch("homeassistant.util.dt.utcnow", return_value=later):
         await creative.async_refresh()
     await hass.async_block_till_done()
-    assert registry.async_get(SENSOR) is None
-    assert hass.states.get(SENSOR) is None
-    assert registry.async_get(OVERNIGHT_SENSOR) is not None
-    assert first["chapter_id"] != waiting["chapter_id"]
+    for gone in (SENSOR, OVERNIGHT_SENSOR):
+        assert registry.async_get(gone) is None
+        assert hass.states.get(gone) is None
+    assert registry.async_get(LAST_SENSOR) is not None
+    assert len({first["chapter_id"], waiting["chapter_id"], last["chapter_id"]}) == 3

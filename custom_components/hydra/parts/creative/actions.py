@@ -1,29 +1,35 @@
-"""The ``hydra.process_chapter`` action: a Fountain chapter, typed in or read from Home
-Assistant's media folder, goes to the worker's creative pipeline; it answers with the chapter.
+"""The chapters' actions. ``hydra.process_chapter``: a Fountain chapter, typed in or read from
+Home Assistant's media folder, goes to the worker's creative pipeline; it answers with the
+chapter. ``hydra.cancel_chapter`` and ``hydra.retry_chapter`` stop one, or run a failed or
+cancelled one again (what was made is kept, and not made again).
 
-Only an administrator may send one (it reads files and keeps the GPUs busy for hours);
-automations act as the administrator who set them up. The worker judges the chapter, and its
-refusals (each problem with its line) are translated.
+Only an administrator may send, cancel or retry a chapter (it reads files and keeps the GPUs
+busy for hours); automations act as the administrator who set them up. The worker judges the
+chapter, and its refusals (each problem with its line) are translated.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final
 
 from homeassistant.core import ServiceCall, ServiceResponse
 from homeassistant.helpers import config_validation as cv
 import probatio
 
-from hydra_core.creative.models import MAX_CHAPTER_CHARS, START_CHOICES
+from hydra_core.creative.client import CreativeClient
+from hydra_core.creative.models import MAX_CHAPTER_CHARS, START_CHOICES, ChapterStatus
 
 from ...actions import ENTRY_SCHEMA, Action, action_part
 from ...entity import async_actor
-from ...helpers import async_worker_request
 from .coordinator import HydraCreativeCoordinator
 from .media import async_read_chapter_file
-from .requests import FAILED_KEY
+from .requests import async_chapter_request
 
 SERVICE_PROCESS_CHAPTER: Final = "process_chapter"
+SERVICE_CANCEL_CHAPTER: Final = "cancel_chapter"
+SERVICE_RETRY_CHAPTER: Final = "retry_chapter"
+ATTR_CHAPTER_ID: Final = "chapter_id"
 ATTR_TEXT: Final = "text"
 ATTR_FILE: Final = "file"
 ATTR_PROJECT: Final = "project"
@@ -50,15 +56,17 @@ PROCESS_CHAPTER_SCHEMA: Final = probatio.All(
     ),
     cv.has_at_least_one_key(ATTR_TEXT, ATTR_FILE),
 )
+CHAPTER_SCHEMA: Final = ENTRY_SCHEMA.extend({probatio.Required(ATTR_CHAPTER_ID): cv.positive_int})
 
 
 async def _async_process_chapter(call: ServiceCall) -> ServiceResponse:
     creative = action_part(call, HydraCreativeCoordinator)
+    # The administrator is checked before any file is looked at.
     actor = await async_actor(call.hass, call.context, admin="chapters")
     text = call.data.get(ATTR_TEXT)
     if text is None:
         text = await async_read_chapter_file(call.hass, call.data[ATTR_FILE])
-    chapter = await async_worker_request(
+    chapter = await async_chapter_request(
         creative,
         creative.api.async_process_chapter(
             text,
@@ -68,11 +76,7 @@ async def _async_process_chapter(call: ServiceCall) -> ServiceResponse:
             start=call.data[ATTR_START],
             regenerate=call.data[ATTR_REGENERATE],
         ),
-        failed_key=FAILED_KEY,
     )
-    creative.async_apply_chapter(chapter)
-    if not creative.pushed:
-        await creative.async_request_refresh()
     return {
         "chapter_id": chapter.id,
         "state": chapter.state,
@@ -85,6 +89,24 @@ async def _async_process_chapter(call: ServiceCall) -> ServiceResponse:
     }
 
 
+def _chapter_action(
+    request: Callable[[CreativeClient, int], Awaitable[ChapterStatus]],
+) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
+    """An action on one chapter, for an administrator; it answers with the chapter's state."""
+
+    async def handle(call: ServiceCall) -> ServiceResponse:
+        creative = action_part(call, HydraCreativeCoordinator)
+        await async_actor(call.hass, call.context, admin="chapters")
+        chapter = await async_chapter_request(
+            creative, request(creative.api, call.data[ATTR_CHAPTER_ID])
+        )
+        return {"chapter_id": chapter.id, "state": chapter.state}
+
+    return handle
+
+
 CHAPTER_ACTIONS: Final[dict[str, Action]] = {
     SERVICE_PROCESS_CHAPTER: (_async_process_chapter, PROCESS_CHAPTER_SCHEMA),
+    SERVICE_CANCEL_CHAPTER: (_chapter_action(CreativeClient.async_cancel_chapter), CHAPTER_SCHEMA),
+    SERVICE_RETRY_CHAPTER: (_chapter_action(CreativeClient.async_retry_chapter), CHAPTER_SCHEMA),
 }

@@ -1,8 +1,10 @@
-"""What Home Assistant asks of the worker's chapters besides sending one: starting those that
-wait for the overnight pipeline (Assist's "start the overnight pipeline" and the bedtime step)."""
+"""What Home Assistant asks of the worker's chapters, and how it shows the answer: the actions'
+requests, and starting the chapters that wait for the overnight pipeline (Assist's "start the
+overnight pipeline" and the bedtime step)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from hydra_core.creative.models import ChapterStatus
@@ -15,6 +17,18 @@ if TYPE_CHECKING:
 
 # What the user reads when the worker fails a request about chapters.
 FAILED_KEY = "chapter_request_failed"
+
+
+async def async_chapter_request(
+    creative: HydraCreativeCoordinator, request: Awaitable[ChapterStatus]
+) -> ChapterStatus:
+    """The worker's answer about a chapter, shown at once (and polled for too while nothing is
+    pushed), or the error the user reads."""
+    chapter = await async_worker_request(creative, request, failed_key=FAILED_KEY)
+    creative.async_apply_chapter(chapter)
+    if not creative.pushed:
+        await creative.async_request_refresh()
+    return chapter
 
 
 async def async_start_waiting_chapters(entry: HydraConfigEntry) -> list[ChapterStatus] | None:
