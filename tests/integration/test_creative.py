@@ -59,6 +59,7 @@ CHAPTER_TIMEOUT_S = 60
 SENSOR = "sensor.creator_chapter_the_glass_crown"
 OVERNIGHT_SENSOR = "sensor.creator_chapter_the_eastern_gate"
 LAST_SENSOR = "sensor.creator_chapter_the_last_stand"
+DAWN_SENSOR = "sensor.creator_chapter_the_dawn"
 REVIEW_IMAGE = "image.creator_image_awaiting_review"
 CHAPTER = """\
 Title: The Glass Crown
@@ -285,7 +286,7 @@ async def test_a_chapter_from_text_to_package(
 
 
 @pytest.mark.parametrize("threshold", ["99"])
-async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
+async def test_refusals_review_and_the_overnight_pipeline(
     hass: HomeAssistant,
     creator: str,
     sent: Sent,  # noqa: F811
@@ -296,8 +297,9 @@ async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
     folder, anyone but an administrator. A chapter whose images all wait for review is packaged
     with them, and the review image shows them. A chapter file in the media folder, sent to wait
     for the overnight pipeline, has its sensor at once; "start the overnight pipeline" starts it
-    and says so. A waiting chapter is cancelled, and retried runs at once. A day after they
-    ended, only the newest chapter keeps its sensor."""
+    and says so. A waiting chapter is cancelled, and retried runs at once. The bedtime step
+    starts a waiting chapter too. A day after they ended, only the newest chapter keeps its
+    sensor."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(hass, "conversation", {})
     media = tmp_path / "media"
@@ -363,6 +365,22 @@ async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
     assert retried["state"] == "queued"
     await _finished(hass, LAST_SENSOR)
 
+    # The bedtime step starts the overnight pipeline too.
+    dawn = await _process(
+        hass, {"text": CHAPTER, "name": "The Dawn", "start": "overnight"}, hass_admin_user
+    )
+    bedtime = await hass.services.async_call(
+        DOMAIN,
+        "bedtime",
+        {},
+        blocking=True,
+        return_response=True,
+        context=Context(user_id=hass_admin_user.id),
+    )
+    assert bedtime is not None
+    assert bedtime["chapters_started"] == [dawn["chapter_id"]]
+    await _finished(hass, DAWN_SENSOR)
+
     # A day later: the chapters that ended go, the newest keeps its sensor.
     registry = er.async_get(hass)
     assert registry.async_get(SENSOR) is not None
@@ -371,8 +389,8 @@ async def test_a_chapter_from_the_media_folder_waits_for_the_overnight_pipeline(
     with patch("homeassistant.util.dt.utcnow", return_value=later):
         await creative.async_refresh()
     await hass.async_block_till_done()
-    for gone in (SENSOR, OVERNIGHT_SENSOR):
+    for gone in (SENSOR, OVERNIGHT_SENSOR, LAST_SENSOR):
         assert registry.async_get(gone) is None
         assert hass.states.get(gone) is None
-    assert registry.async_get(LAST_SENSOR) is not None
-    assert len({first["chapter_id"], waiting["chapter_id"], last["chapter_id"]}) == 3
+    assert registry.async_get(DAWN_SENSOR) is not None
+    assert first["chapter_id"] < waiting["chapter_id"] < last["chapter_id"] < dawn["chapter_id"]
