@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+import contextlib
 from dataclasses import dataclass
 import hashlib
 import logging
@@ -76,6 +77,8 @@ _LOGGER = logging.getLogger(__name__)
 
 # How often a chapter looks at its tasks while none finishes (a finish wakes it at once).
 _POLL_S = 5.0
+# How often a task drawing an image looks whether the worker is stopping.
+_STOP_CHECK_S = 0.25
 _PALETTE = ("#e06c75", "#61afef", "#98c379", "#e5c07b", "#c678dd", "#56b6c2", "#d19a66")
 
 
@@ -270,10 +273,12 @@ class _Follow:
             await service.publish("progress", row)
 
     async def stage(self, stage: str) -> None:
-        """Move the chapter to a new stage."""
+        """Move the chapter to a new stage; past the images, ComfyUI gives its VRAM back."""
         service = self.handler.service
         row = await service.store.async_update(self.row.id, stage=stage)
         await service.publish("stage", row)
+        if stage != "images":
+            await service.async_free_comfyui()
 
     async def failures(self) -> list[str]:
         """What could not be made, each with why."""
@@ -462,9 +467,28 @@ class AssetHandler(TaskHandler):
             if step.value is not None and step.max:
                 await context.report_progress(100.0 * step.value / step.max, f"try {attempt}")
 
-        return await service.comfyui.render(
-            graph, images=references, on_progress=progress, on_submitted=submitted
+        render = asyncio.ensure_future(
+            service.comfyui.render(
+                graph,
+                images=references,
+                on_progress=progress,
+                on_submitted=submitted,
+                keep_running=lambda: context.stopping,
+            )
         )
+        # The worker stopping does not wait for ComfyUI: the image goes on being drawn there
+        # and is collected after the restart.
+        try:
+            while not render.done():
+                await asyncio.wait({render}, timeout=_STOP_CHECK_S)
+                if context.stopping and not render.done():
+                    raise TaskCancelledError
+            return render.result()
+        finally:
+            if not render.done():
+                render.cancel()  # interrupted in ComfyUI, unless the worker is stopping
+                with contextlib.suppress(asyncio.CancelledError):
+                    await render
 
     async def _score(self, data: bytes, image: ImageAsset, prompt: str) -> ImageScore | None:
         quality = self.service.quality

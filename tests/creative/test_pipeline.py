@@ -72,8 +72,11 @@ async def test_a_whole_chapter_becomes_a_package_that_lints_clean(
     assert chapter["stage"] == "done"
     assert chapter["percent"] == 100.0
     assert chapter["auto_accepted"] == 15
-    # Each image drawn once: one prompt per image reached ComfyUI.
+    # Each image drawn once: one prompt per image reached ComfyUI, which was then asked to
+    # give its VRAM back.
     assert sum(comfy.submissions.values()) == 15
+    assert comfy.freed
+    assert comfy.freed[0] == {"unload_models": True, "free_memory": True}
     project = _unzip(chapter["package"], tmp_path / "project")
     result = lint(project)
     assert result.returncode == 0, result.report
@@ -360,3 +363,28 @@ async def test_an_overnight_chapter_waits_for_the_pipeline_and_can_be_cancelled(
     assert unfinished == []
     status, body = await worker.call("POST", f"chapters/{waiting['id']}/cancel")
     assert (status, body["code"]) == (409, "chapter_finished")
+
+
+async def test_a_worker_stopping_mid_image_leaves_it_to_comfyui_and_collects_it_after(
+    worker: PipelineWorker, comfy: ComfyUIStandIn
+) -> None:
+    comfy.step_delay = 2.0  # an image takes 6 s in "ComfyUI"
+    await worker.start("--quality-threshold", "0")
+    await worker.cast()
+    queued = await worker.submit(SHORT)
+    while comfy.queue_remaining == 0:
+        await asyncio.sleep(0.05)
+
+    started = time.monotonic()
+    await worker.stop()  # SIGTERM; it must exit cleanly
+    stopped_in = time.monotonic() - started
+
+    # It did not wait for the image (the queue gives running tasks 30 s), and did not throw
+    # ComfyUI's work away.
+    assert stopped_in < 10, stopped_in
+    assert comfy.calls["POST /interrupt"] == 0
+    comfy.step_delay = 0.0
+    await worker.start("--quality-threshold", "0")
+    chapter = await worker.wait_chapter(queued["id"])
+    assert chapter["images"]["done"] == 4
+    assert sorted(comfy.submissions.values()) == [1, 1, 1, 1]
