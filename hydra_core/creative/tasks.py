@@ -63,6 +63,7 @@ from .stylebook import voice_blend
 from .voicelines import VoiceLineCache, VoiceLineError, VoiceProfile
 
 if TYPE_CHECKING:
+    from .models import ChapterStatus
     from .store import ChapterRow
 
 _LOGGER = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ class _Follow:
             else row.stage or "images"
         )
         if row.stage not in (stage, "package"):
-            await self.stage(stage)
+            row, status = await self.stage(stage)
         done = status.images.done + status.voices.done
         if done != self.last_done:
             self.last_done = done
@@ -247,13 +248,13 @@ class _Follow:
                 f"images {status.images.done}/{status.images.total}, "
                 f"voices {status.voices.done}/{status.voices.total}",
             )
-            await service.publish("progress", row)
+            await service.publish("progress", row, status=status)
 
-    async def stage(self, stage: str) -> None:
-        """Move the chapter to a new stage."""
+    async def stage(self, stage: str) -> tuple[ChapterRow, ChapterStatus]:
+        """Move the chapter to a new stage; its row and status at that stage."""
         service = self.handler.service
         row = await service.store.async_update(self.row.id, stage=stage)
-        await service.publish("stage", row)
+        return row, await service.publish("stage", row)
 
     async def failures(self) -> list[str]:
         """What could not be made, each with why."""
