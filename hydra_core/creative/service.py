@@ -445,9 +445,13 @@ class CreativeService:
             finished_at=row.finished_at,
         )
 
-    async def publish(self, event: str, row: ChapterRow) -> ChapterStatus:
-        """Tell the event stream about a chapter; answers its status."""
-        status = await self.status(row)
+    async def publish(
+        self, event: str, row: ChapterRow, *, status: ChapterStatus | None = None
+    ) -> ChapterStatus:
+        """Tell the event stream about a chapter; answers its status (``status``: the row's,
+        already computed)."""
+        if status is None:
+            status = await self.status(row)
         self._bus.publish(EVENT_CHAPTER, {"event": event, "chapter": dump(status)})
         return status
 

@@ -71,6 +71,7 @@ from .stylebook import voice_blend
 from .voicelines import VoiceLineCache, VoiceLineError, VoiceProfile
 
 if TYPE_CHECKING:
+    from .models import ChapterStatus
     from .store import ChapterRow
 
 _LOGGER = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ class _Follow:
             else row.stage or "images"
         )
         if row.stage not in (stage, "package"):
-            await self.stage(stage)
+            row, status = await self.stage(stage)
         done = status.images.done + status.voices.done
         if done != self.last_done:
             self.last_done = done
@@ -270,8 +271,9 @@ class _Follow:
                 f"images {status.images.done}/{status.images.total}, "
                 f"voices {status.voices.done}/{status.voices.total}",
             )
-            await service.publish("progress", row)
+            await service.publish("progress", row, status=status)
 
+<<<<<<< HEAD
     async def stage(self, stage: str) -> None:
         """Move the chapter to a new stage; past the images, ComfyUI gives its VRAM back."""
         service = self.handler.service
@@ -279,6 +281,13 @@ class _Follow:
         await service.publish("stage", row)
         if stage != "images":
             await service.async_free_comfyui()
+=======
+    async def stage(self, stage: str) -> tuple[ChapterRow, ChapterStatus]:
+        """Move the chapter to a new stage; its row and status at that stage."""
+        service = self.handler.service
+        row = await service.store.async_update(self.row.id, stage=stage)
+        return row, await service.publish("stage", row)
+>>>>>>> creative-bench
 
     async def failures(self) -> list[str]:
         """What could not be made, each with why."""

@@ -11,12 +11,14 @@ import os
 from pathlib import Path
 import re
 import time
+from typing import Any
 import zipfile
 
 import pytest
 
+from hydra_core.creative.models import CHAPTER_STAGES
 from tests.comfyui_standin import ComfyUIStandIn
-from tests.creative.pipeline import CHAPTERS, STYLE_BOOK, PipelineWorker
+from tests.creative.pipeline import CHAPTERS, HEADERS, STYLE_BOOK, PipelineWorker
 from tests.renpy_lint import lint, unplayable_voice_files
 from tests.voice.weights import VoiceWeights, install_kokoro, voice_weights
 from tests.worker.test_cli import free_port
@@ -46,6 +48,17 @@ async def worker(
         await pipeline.stop()
 
 
+async def _chapter_events(worker: PipelineWorker, into: list[dict[str, Any]]) -> None:
+    """The chapter events of the worker's event stream, as Home Assistant receives them."""
+    assert worker.http is not None
+    url = worker.url.replace("http://", "ws://") + "/events"
+    async with worker.http.ws_connect(url, headers=HEADERS) as socket:
+        async for message in socket:
+            event = json.loads(message.data)
+            if event["type"] == "chapter":
+                into.append(event["data"])
+
+
 def _unzip(package: str, folder: Path) -> Path:
     with zipfile.ZipFile(package) as archive:
         archive.extractall(folder)
@@ -58,9 +71,14 @@ async def test_a_whole_chapter_becomes_a_package_that_lints_clean(
     # Threshold 0: every image passes its first try (the tiny CLIP's scores mean nothing).
     await worker.start("--quality-threshold", "0")
     await worker.cast()
+    events: list[dict[str, Any]] = []
+    listener = asyncio.create_task(_chapter_events(worker, events))
+    await asyncio.sleep(0.5)  # connected and past the hello
 
     queued = await worker.submit(GLASS_CROWN, name="The Glass Crown, chapter 3")
     chapter = await worker.wait_chapter(queued["id"])
+    await asyncio.sleep(0.2)  # the last events arrive
+    listener.cancel()
 
     # 5 scenes, 3 characters, 2 times of day, 21 spoken lines. 4 backgrounds (the throne room
     # at night is painted once for its two scenes); a neutral portrait of each character and a
@@ -77,6 +95,13 @@ async def test_a_whole_chapter_becomes_a_package_that_lints_clean(
     assert sum(comfy.submissions.values()) == 15
     assert comfy.freed
     assert comfy.freed[0] == {"unload_models": True, "free_memory": True}
+    # Followed on the event stream, the chapter's stage only ever moves forward.
+    stages = [event["chapter"]["stage"] for event in events if event["chapter"]["stage"]]
+    assert stages, events
+    order = [CHAPTER_STAGES.index(stage) for stage in stages]
+    told = " ".join(f"{event['event']}:{event['chapter']['stage']}" for event in events)
+    assert order == sorted(order), told
+    assert events[-1]["event"] == "finished"
     project = _unzip(chapter["package"], tmp_path / "project")
     result = lint(project)
     assert result.returncode == 0, result.report
