@@ -31,13 +31,13 @@ CHARACTERS = tuple(
 PLAN_GOAL_MS = 50.0
 
 
-def chapter_text() -> str:
-    """A Fountain chapter of ``SCENES`` scenes."""
+def chapter_text(scenes: int = SCENES, lines: int = LINES) -> str:
+    """A Fountain chapter of ``scenes`` scenes of ``lines`` lines each."""
     parts = ["Title: Benchmark\n"]
-    for scene in range(SCENES):
+    for scene in range(scenes):
         place, time_of_day = PLACES[scene % len(PLACES)], TIMES[scene % len(TIMES)]
         parts.append(f"INT. {place.upper()} - {time_of_day}\n\nThe queens gather.\n")
-        for line in range(LINES):
+        for line in range(lines):
             speaker = CHARACTERS[(scene + line) % len(CHARACTERS)].name.upper()
             mood = f"({EXPRESSIONS[line % len(EXPRESSIONS)]})\n" if line % 2 else ""
             parts.append(f"{speaker}\n{mood}Line {line} of scene {scene}.\n")

@@ -613,8 +613,13 @@ class ComfyUIClient:
         images: Mapping[str, bytes] | None = None,
         on_progress: ProgressCallback | None = None,
         on_submitted: SubmittedCallback | None = None,
+        keep_running: Callable[[], bool] | None = None,
     ) -> RenderResult:
         """Run ``graph`` and fetch the images it saves.
+
+        A cancelled render is taken off ComfyUI's queue and interrupted, unless
+        ``keep_running`` says to leave it (the worker is stopping: ComfyUI finishes the image
+        and ``resume`` collects it after the restart).
 
         ``images`` are uploaded first under their names (``graphs.reference_name``), which the
         graph's ``LoadImage`` nodes name. Raises ``GraphInvalidError`` before queuing anything
@@ -648,7 +653,8 @@ class ComfyUIClient:
                 f"{self._render_timeout:g} s; it was interrupted"
             ) from None
         except asyncio.CancelledError:
-            await _interrupt_quietly(server, prompt_id)
+            if keep_running is None or not keep_running():
+                await _interrupt_quietly(server, prompt_id)
             raise
         finally:
             if socket is not None:

@@ -445,9 +445,13 @@ class CreativeService:
             finished_at=row.finished_at,
         )
 
-    async def publish(self, event: str, row: ChapterRow) -> ChapterStatus:
-        """Tell the event stream about a chapter; answers its status."""
-        status = await self.status(row)
+    async def publish(
+        self, event: str, row: ChapterRow, *, status: ChapterStatus | None = None
+    ) -> ChapterStatus:
+        """Tell the event stream about a chapter; answers its status (``status``: the row's,
+        already computed)."""
+        if status is None:
+            status = await self.status(row)
         self._bus.publish(EVENT_CHAPTER, {"event": event, "chapter": dump(status)})
         return status
 
@@ -516,6 +520,18 @@ class CreativeService:
             ):
                 _LOGGER.info("Chapter %d draws a rejected image again", row.id)
                 await self.publish("queued", await self._enqueue(row))
+
+    async def async_free_comfyui(self) -> None:
+        """Ask each ComfyUI server to unload its models (``POST /free``) when no image is
+        queued or being drawn, so the VRAM goes back to whatever runs next."""
+        for state in ("queued", "waiting", "running"):
+            if await self.scheduler.async_list(TaskQuery(state=state, kind=ASSET_KIND, limit=1)):
+                return
+        for server in self.comfyui.servers:
+            try:
+                await server.free()
+            except ComfyUIError as err:
+                _LOGGER.info("ComfyUI at %s did not free its memory: %s", server.name, err.message)
 
     async def async_tasks_of(self, chapter_id: int) -> dict[str, Task]:
         """The latest task of each of the chapter's assets, by address."""

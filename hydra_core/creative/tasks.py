@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+import contextlib
 from dataclasses import dataclass
 import hashlib
 import logging
@@ -70,12 +71,15 @@ from .stylebook import voice_blend
 from .voicelines import VoiceLineCache, VoiceLineError, VoiceProfile
 
 if TYPE_CHECKING:
+    from .models import ChapterStatus
     from .store import ChapterRow
 
 _LOGGER = logging.getLogger(__name__)
 
 # How often a chapter looks at its tasks while none finishes (a finish wakes it at once).
 _POLL_S = 5.0
+# How often a task drawing an image looks whether the worker is stopping.
+_STOP_CHECK_S = 0.25
 _PALETTE = ("#e06c75", "#61afef", "#98c379", "#e5c07b", "#c678dd", "#56b6c2", "#d19a66")
 
 
@@ -258,7 +262,7 @@ class _Follow:
             else row.stage or "images"
         )
         if row.stage not in (stage, "package"):
-            await self.stage(stage)
+            row, status = await self.stage(stage)
         done = status.images.done + status.voices.done
         if done != self.last_done:
             self.last_done = done
@@ -267,13 +271,23 @@ class _Follow:
                 f"images {status.images.done}/{status.images.total}, "
                 f"voices {status.voices.done}/{status.voices.total}",
             )
-            await service.publish("progress", row)
+            await service.publish("progress", row, status=status)
 
+<<<<<<< HEAD
     async def stage(self, stage: str) -> None:
-        """Move the chapter to a new stage."""
+        """Move the chapter to a new stage; past the images, ComfyUI gives its VRAM back."""
         service = self.handler.service
         row = await service.store.async_update(self.row.id, stage=stage)
         await service.publish("stage", row)
+        if stage != "images":
+            await service.async_free_comfyui()
+=======
+    async def stage(self, stage: str) -> tuple[ChapterRow, ChapterStatus]:
+        """Move the chapter to a new stage; its row and status at that stage."""
+        service = self.handler.service
+        row = await service.store.async_update(self.row.id, stage=stage)
+        return row, await service.publish("stage", row)
+>>>>>>> creative-bench
 
     async def failures(self) -> list[str]:
         """What could not be made, each with why."""
@@ -462,9 +476,28 @@ class AssetHandler(TaskHandler):
             if step.value is not None and step.max:
                 await context.report_progress(100.0 * step.value / step.max, f"try {attempt}")
 
-        return await service.comfyui.render(
-            graph, images=references, on_progress=progress, on_submitted=submitted
+        render = asyncio.ensure_future(
+            service.comfyui.render(
+                graph,
+                images=references,
+                on_progress=progress,
+                on_submitted=submitted,
+                keep_running=lambda: context.stopping,
+            )
         )
+        # The worker stopping does not wait for ComfyUI: the image goes on being drawn there
+        # and is collected after the restart.
+        try:
+            while not render.done():
+                await asyncio.wait({render}, timeout=_STOP_CHECK_S)
+                if context.stopping and not render.done():
+                    raise TaskCancelledError
+            return render.result()
+        finally:
+            if not render.done():
+                render.cancel()  # interrupted in ComfyUI, unless the worker is stopping
+                with contextlib.suppress(asyncio.CancelledError):
+                    await render
 
     async def _score(self, data: bytes, image: ImageAsset, prompt: str) -> ImageScore | None:
         quality = self.service.quality

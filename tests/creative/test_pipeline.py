@@ -11,12 +11,14 @@ import os
 from pathlib import Path
 import re
 import time
+from typing import Any
 import zipfile
 
 import pytest
 
+from hydra_core.creative.models import CHAPTER_STAGES
 from tests.comfyui_standin import ComfyUIStandIn
-from tests.creative.pipeline import CHAPTERS, STYLE_BOOK, PipelineWorker
+from tests.creative.pipeline import CHAPTERS, HEADERS, STYLE_BOOK, PipelineWorker
 from tests.renpy_lint import lint, unplayable_voice_files
 from tests.voice.weights import VoiceWeights, install_kokoro, voice_weights
 from tests.worker.test_cli import free_port
@@ -46,6 +48,17 @@ async def worker(
         await pipeline.stop()
 
 
+async def _chapter_events(worker: PipelineWorker, into: list[dict[str, Any]]) -> None:
+    """The chapter events of the worker's event stream, as Home Assistant receives them."""
+    assert worker.http is not None
+    url = worker.url.replace("http://", "ws://") + "/events"
+    async with worker.http.ws_connect(url, headers=HEADERS) as socket:
+        async for message in socket:
+            event = json.loads(message.data)
+            if event["type"] == "chapter":
+                into.append(event["data"])
+
+
 def _unzip(package: str, folder: Path) -> Path:
     with zipfile.ZipFile(package) as archive:
         archive.extractall(folder)
@@ -58,9 +71,14 @@ async def test_a_whole_chapter_becomes_a_package_that_lints_clean(
     # Threshold 0: every image passes its first try (the tiny CLIP's scores mean nothing).
     await worker.start("--quality-threshold", "0")
     await worker.cast()
+    events: list[dict[str, Any]] = []
+    listener = asyncio.create_task(_chapter_events(worker, events))
+    await asyncio.sleep(0.5)  # connected and past the hello
 
     queued = await worker.submit(GLASS_CROWN, name="The Glass Crown, chapter 3")
     chapter = await worker.wait_chapter(queued["id"])
+    await asyncio.sleep(0.2)  # the last events arrive
+    listener.cancel()
 
     # 5 scenes, 3 characters, 2 times of day, 21 spoken lines. 4 backgrounds (the throne room
     # at night is painted once for its two scenes); a neutral portrait of each character and a
@@ -72,8 +90,18 @@ async def test_a_whole_chapter_becomes_a_package_that_lints_clean(
     assert chapter["stage"] == "done"
     assert chapter["percent"] == 100.0
     assert chapter["auto_accepted"] == 15
-    # Each image drawn once: one prompt per image reached ComfyUI.
+    # Each image drawn once: one prompt per image reached ComfyUI, which was then asked to
+    # give its VRAM back.
     assert sum(comfy.submissions.values()) == 15
+    assert comfy.freed
+    assert comfy.freed[0] == {"unload_models": True, "free_memory": True}
+    # Followed on the event stream, the chapter's stage only ever moves forward.
+    stages = [event["chapter"]["stage"] for event in events if event["chapter"]["stage"]]
+    assert stages, events
+    order = [CHAPTER_STAGES.index(stage) for stage in stages]
+    told = " ".join(f"{event['event']}:{event['chapter']['stage']}" for event in events)
+    assert order == sorted(order), told
+    assert events[-1]["event"] == "finished"
     project = _unzip(chapter["package"], tmp_path / "project")
     result = lint(project)
     assert result.returncode == 0, result.report
@@ -360,3 +388,28 @@ async def test_an_overnight_chapter_waits_for_the_pipeline_and_can_be_cancelled(
     assert unfinished == []
     status, body = await worker.call("POST", f"chapters/{waiting['id']}/cancel")
     assert (status, body["code"]) == (409, "chapter_finished")
+
+
+async def test_a_worker_stopping_mid_image_leaves_it_to_comfyui_and_collects_it_after(
+    worker: PipelineWorker, comfy: ComfyUIStandIn
+) -> None:
+    comfy.step_delay = 2.0  # an image takes 6 s in "ComfyUI"
+    await worker.start("--quality-threshold", "0")
+    await worker.cast()
+    queued = await worker.submit(SHORT)
+    while comfy.queue_remaining == 0:
+        await asyncio.sleep(0.05)
+
+    started = time.monotonic()
+    await worker.stop()  # SIGTERM; it must exit cleanly
+    stopped_in = time.monotonic() - started
+
+    # It did not wait for the image (the queue gives running tasks 30 s), and did not throw
+    # ComfyUI's work away.
+    assert stopped_in < 10, stopped_in
+    assert comfy.calls["POST /interrupt"] == 0
+    comfy.step_delay = 0.0
+    await worker.start("--quality-threshold", "0")
+    chapter = await worker.wait_chapter(queued["id"])
+    assert chapter["images"]["done"] == 4
+    assert sorted(comfy.submissions.values()) == [1, 1, 1, 1]
