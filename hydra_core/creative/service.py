@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 import contextlib
+from dataclasses import replace
 import json
 import logging
 from pathlib import Path
@@ -151,6 +152,7 @@ class CreativeService:
         self._owns_tts = owns_tts
         self._watch_interval_s = watch_interval_s
         self._plans: dict[int, tuple[Chapter, ChapterPlan]] = {}
+        self._made: dict[str, MadeAsset] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._comfyui: ComfyUIClient | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -397,24 +399,22 @@ class CreativeService:
         rows = await self.store.async_list(state=state, limit=limit)
         return [await self.status(row) for row in rows]
 
-    async def status(self, row: ChapterRow) -> ChapterStatus:
-        """What a chapter is at: counts from its plan, the assets made and its tasks."""
+    async def status(self, row: ChapterRow, tasks: dict[str, Task] | None = None) -> ChapterStatus:
+        """What a chapter is at: counts from its plan, the assets made and its tasks (``tasks``:
+        those just read, by address)."""
         chapter, plan = await self.async_plan(row.id)
         images = [image.address for image in (*plan.backgrounds, *plan.character_images)]
         voices = [voice.address for voice in plan.voices]
-        made = await self.store.async_assets([*images, *voices])
-        tasks = await self.store.async_tasks(row.id)
+        made = await self.async_made([*images, *voices])
+        if tasks is None:
+            tasks = await self.async_tasks_of(row.id)
         failed: list[str] = []
         if tasks:
-            states = await self.scheduler.async_states(tasks.values())
             assets = {asset.address: asset for asset in _assets(plan)}
             failed = [
                 describe_asset(assets[address])
-                for address, task_id in tasks.items()
-                if address in assets
-                and address not in made
-                and (task := states.get(task_id)) is not None
-                and task.state == "failed"
+                for address, task in tasks.items()
+                if address in assets and address not in made and task.state == "failed"
             ]
         reviews = [made[address].review_state for address in images if address in made]
         images_done = sum(address in made for address in images)
@@ -509,7 +509,12 @@ class CreativeService:
         is drawn again (new seeds, with what the rejection taught) by every chapter that uses
         it, queued now, so the package is made again with the new one."""
         address = await self.store.async_review_decided(asset.id, asset.state)
-        if address is None or asset.state != "rejected":
+        if address is None:
+            return
+        made = await self._made_assets()
+        if address in made:
+            made[address] = replace(made[address], review_state=asset.state)
+        if asset.state != "rejected":
             return
         for row in await self.store.async_list(limit=MAX_LIST):
             if row.state not in FINISHED_CHAPTER_STATES:
@@ -539,9 +544,23 @@ class CreativeService:
         states = await self.scheduler.async_states(tasks.values())
         return {address: states[task_id] for address, task_id in tasks.items() if task_id in states}
 
+    async def _made_assets(self) -> dict[str, MadeAsset]:
+        # Every asset made, read once and kept up to date by ``async_record``: a chapter looks
+        # at its assets each time one of its tasks finishes.
+        if self._made is None:
+            self._made = await self.store.async_assets(None)
+        return self._made
+
     async def async_made(self, addresses: Iterable[str]) -> dict[str, MadeAsset]:
         """The assets made among ``addresses``."""
-        return await self.store.async_assets(list(addresses))
+        made = await self._made_assets()
+        return {address: made[address] for address in addresses if address in made}
+
+    async def async_record(self, asset: MadeAsset) -> None:
+        """Keep an asset made (replacing the one it was made again for)."""
+        asset = replace(asset, made_at=asset.made_at or time.time())
+        await self.store.async_made(asset)
+        (await self._made_assets())[asset.address] = asset
 
 
 def _id(row: ChapterRow) -> int:

@@ -42,6 +42,7 @@ from ..scheduler.handlers import (
     require_keys,
 )
 from ..scheduler.models import Task
+from ..scheduler.scheduler import MAX_PRIORITY
 from ..state_files import write_atomic
 from ..voice.tts import TtsError
 from . import renpy
@@ -231,8 +232,13 @@ class _Follow:
                 payload["address"] = address
             if regenerate:
                 payload["regenerate"] = True
+            # Images a step ahead of voice lines: ComfyUI's GPU never waits behind the CPU's
+            # work, and the variants queued after the portraits start before the lines.
+            priority = self.context.priority
+            if kind == ASSET_KIND:
+                priority = min(priority + 1, MAX_PRIORITY)
             queued = await service.scheduler.async_enqueue(
-                kind, payload, actor=self.row.actor, priority=self.context.priority
+                kind, payload, actor=self.row.actor, priority=priority
             )
             await service.store.async_set_task(self.row.id, address, queued.id)
 
@@ -241,19 +247,21 @@ class _Follow:
         wanted = set(addresses)
         service = self.handler.service
         while True:
+            # Taken before looking, so a task finishing while this looks wakes it at once.
+            settled = service.scheduler.settled
             self.context.check_cancelled()
             tasks = await service.async_tasks_of(self.row.id)
-            await self.report()
+            await self.report(tasks)
             if all(address not in tasks or tasks[address].finished for address in wanted):
                 return tasks
-            await service.scheduler.async_wait_settled(self.handler._poll_s)
+            await service.scheduler.async_wait_settled(self.handler._poll_s, settled)
 
-    async def report(self) -> None:
+    async def report(self, tasks: dict[str, Task]) -> None:
         """Tell the queue and the event stream how far the chapter is, when that changed."""
         service = self.handler.service
         row = await service.store.async_get(self.row.id)
         assert row is not None
-        status = await service.status(row)
+        status = await service.status(row, tasks)
         stage = (
             "images"
             if status.images.done < status.images.total
@@ -273,21 +281,15 @@ class _Follow:
             )
             await service.publish("progress", row, status=status)
 
-<<<<<<< HEAD
-    async def stage(self, stage: str) -> None:
-        """Move the chapter to a new stage; past the images, ComfyUI gives its VRAM back."""
+    async def stage(self, stage: str) -> tuple[ChapterRow, ChapterStatus]:
+        """Move the chapter to a new stage; its row and status at that stage. Past the
+        images, ComfyUI gives its VRAM back."""
         service = self.handler.service
         row = await service.store.async_update(self.row.id, stage=stage)
-        await service.publish("stage", row)
+        status = await service.publish("stage", row)
         if stage != "images":
             await service.async_free_comfyui()
-=======
-    async def stage(self, stage: str) -> tuple[ChapterRow, ChapterStatus]:
-        """Move the chapter to a new stage; its row and status at that stage."""
-        service = self.handler.service
-        row = await service.store.async_update(self.row.id, stage=stage)
-        return row, await service.publish("stage", row)
->>>>>>> creative-bench
+        return row, status
 
     async def failures(self) -> list[str]:
         """What could not be made, each with why."""
@@ -525,7 +527,7 @@ class AssetHandler(TaskHandler):
             review_id, review_state, threshold = asset.id, asset.state, asset.threshold
         path = service.images_dir / f"{image.address}.png"
         await asyncio.to_thread(write_atomic, path, best.data)
-        await service.store.async_made(
+        await service.async_record(
             MadeAsset(
                 address=image.address,
                 kind=image.kind,
@@ -587,7 +589,7 @@ class VoiceLineHandler(TaskHandler):
             if "Unknown voice" in str(err):
                 raise PermanentTaskError(str(err)) from err
             raise
-        await service.store.async_made(MadeAsset(address=address, kind="voice", path=path))
+        await service.async_record(MadeAsset(address=address, kind="voice", path=path))
         return {"address": address, "path": str(path), "made": True}
 
 

@@ -184,9 +184,16 @@ class Scheduler:
                 raise ValueError(f"Two handlers for task kind {handler.kind!r}")
             self._handlers[handler.kind] = handler
 
-    async def async_wait_settled(self, within: float) -> None:
-        """Wait until some task finishes (succeeded, failed, cancelled), at most ``within`` s."""
-        settled = self._settled
+    @property
+    def settled(self) -> asyncio.Event:
+        """Set when the next task finishes: take it before looking at tasks, then wait on it
+        with ``async_wait_settled``, and a task finishing while you looked is not missed."""
+        return self._settled
+
+    async def async_wait_settled(self, within: float, settled: asyncio.Event | None = None) -> None:
+        """Wait until some task finishes (succeeded, failed, cancelled) after ``settled`` was
+        taken (or from now), at most ``within`` s."""
+        settled = settled or self._settled
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 await settled.wait()
