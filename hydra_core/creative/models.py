@@ -245,6 +245,13 @@ class ChapterPlan:
 
 # Chapters in the queue: what the API answers and accepts.
 
+# The task kinds of a chapter: the chapter itself, and the tasks it queues for its assets.
+CHAPTER_KIND = "chapter_generation"
+ASSET_KIND = "asset_generation"
+VOICE_KIND = "voice_line"
+PACKAGE_KIND = "chapter_package"
+CHAPTER_TASK_KINDS = (CHAPTER_KIND, ASSET_KIND, VOICE_KIND, PACKAGE_KIND)
+
 # The types of messages on /api/v1/events the creative part sends.
 EVENT_CHAPTER = "chapter"  # {"event", "chapter"}: queued, started, progress, finished, failed...
 

@@ -39,8 +39,12 @@ from .chapter import parse_chapter
 from .comfyui import ComfyUIClient, ComfyUIError, GraphInvalidError, check_graph
 from .graphs import load_template
 from .models import (
+    ASSET_KIND,
+    CHAPTER_KIND,
     EVENT_CHAPTER,
     FINISHED_CHAPTER_STATES,
+    PACKAGE_KIND,
+    VOICE_KIND,
     Chapter,
     ChapterPlan,
     ChapterStatus,
@@ -62,10 +66,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-CHAPTER_KIND = "chapter_generation"
-ASSET_KIND = "asset_generation"
-VOICE_KIND = "voice_line"
-PACKAGE_KIND = "chapter_package"
 # The package's "address" among a chapter's tasks.
 PACKAGE = "package"
 STYLE_FILES = ("style.yaml", "style.yml", "style.json")

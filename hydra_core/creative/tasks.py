@@ -54,14 +54,21 @@ from .comfyui import (
     RenderResult,
 )
 from .graphs import TemplateError, load_template, reference_name
-from .models import NEUTRAL, Action, ChapterPlan, ImageAsset, Line, VoiceAsset
-from .plan import PORTRAIT
-from .service import (
+from .models import (
     ASSET_KIND,
     CHAPTER_KIND,
-    PACKAGE,
+    NEUTRAL,
     PACKAGE_KIND,
     VOICE_KIND,
+    Action,
+    ChapterPlan,
+    ImageAsset,
+    Line,
+    VoiceAsset,
+)
+from .plan import PORTRAIT
+from .service import (
+    PACKAGE,
     CreativeService,
     describe_asset,
     graph_values,

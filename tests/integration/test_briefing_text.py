@@ -51,9 +51,9 @@ REPORT = NightReport(
     tasks=(
         _task(
             1,
-            "chapter_generation",
+            "research",
             "succeeded",
-            payload={"chapter": 3},
+            payload={"topic": "solar batteries"},
             started_at=0,
             finished_at=4_000,
         ),
@@ -82,7 +82,7 @@ def test_work_names_tasks_durations_errors_and_what_waits() -> None:
     error), and what waits."""
     assert _work(REPORT, paused=True) == (
         "Overnight, 4 tasks ended: 2 succeeded, 1 failed and 1 cancelled. "
-        "Done: chapter generation for chapter 3 in 1 hour 7 minutes and maintenance in 40 "
+        "Done: research on solar batteries in 1 hour 7 minutes and maintenance in 40 "
         "seconds. Failed: quality scoring after 3 attempts (CUDA out of memory). "
         "1 task is waiting in the queue, and autonomous work is paused."
     )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from hydra_core.creative.models import CHAPTER_TASK_KINDS
 from hydra_core.scheduler.models import Task
 
 
 def of_chapter(task: Task) -> bool:
-    """Whether the creative pipeline queued the task for a chapter (the chapter's own task and
-    its images, voice lines and package all carry ``chapter_id``): the chapter's events,
-    notifications and the briefing's Creative section speak for it."""
-    return isinstance(task.payload.get("chapter_id"), int)
+    """Whether the task is a chapter's or one of the chapter's images, voice lines or package:
+    the chapter's events, notifications and the briefing's Creative section speak for it."""
+    return task.kind in CHAPTER_TASK_KINDS
 
 
 def task_summary(task: Task) -> str:
