@@ -1,0 +1,1 @@
+"""The knowledge part: research, feeds, mail awareness, and a searchable memory."""
