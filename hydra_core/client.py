@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 import contextlib
 import hashlib
+from http import HTTPStatus
 import ssl
 from typing import Any, TypeVar
 
@@ -268,6 +269,9 @@ class HydraClient:
                 timeout=timeout,
                 ssl=self._ssl,
             ) as response:
+                if response.status == HTTPStatus.NO_CONTENT:
+                    # Done, with nothing to tell (a DELETE).
+                    return {}
                 if response.content_type != "application/json":
                     raise HydraConnectionError(
                         f"{self.url} answered HTTP {response.status} with "

@@ -19,6 +19,7 @@ from .coordinator import HydraPartCoordinator, HydraStatusCoordinator
 from .data import HydraConfigEntry, HydraData
 from .entity import worker_device_info
 from .event_stream import HydraEventStream
+from .llm_api import async_register_llm_api
 from .notify import async_setup_phone_actions
 from .registry import PARTS
 from .routine import PHONE_ACTIONS as ROUTINE_PHONE_ACTIONS, ROUTINE_ACTIONS, HydraRoutine
@@ -31,7 +32,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, which work on any loaded worker that has their part."""
+    """Register the actions, which work on any loaded worker that has their part, and the
+    "Hydra" LLM API."""
     for part in PARTS:
         async_register_actions(hass, part.actions)
         if part.setup is not None:
@@ -41,6 +43,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     for part in PARTS:
         phone_actions.update(part.phone_actions)
     async_setup_phone_actions(hass, phone_actions)
+    async_register_llm_api(hass)
     return True
 
 

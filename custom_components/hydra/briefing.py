@@ -1,5 +1,6 @@
-"""The morning briefing: last night's work, the cluster's health, open repairs, today's calendar
-and the weather, as text that reads well aloud; sent to phones, notify entities and Discord."""
+"""The morning briefing: last night's work, the chapters, the research that finished, the feeds,
+flagged mail, the cluster's health, open repairs, today's calendar and the weather, as text that
+reads well aloud; sent to phones, notify entities and Discord."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .data import HydraConfigEntry
 from .notify import phone_action_id
 from .parts.creative.coordinator import HydraCreativeCoordinator
 from .parts.creative.describe import DOING, chapter_name, made
+from .parts.knowledge.briefing import async_knowledge_sections
 from .parts.tasks.coordinator import HydraTaskCoordinator
 from .parts.tasks.describe import of_chapter
 from .wording import duration, energy, join, plural, spoken_gpu_names, temperature, times
@@ -42,6 +44,9 @@ CHAPTERS_READ: Final = 50
 SECTION_TITLES: Final = {
     "work": "Overnight work",
     "creative": "Creative",
+    "research": "Research",
+    "feeds": "Feeds",
+    "mail": "Mail",
     "health": "Cluster health",
     "alerts": "Alerts",
     "calendar": "Today",
@@ -121,6 +126,7 @@ async def async_compose(
         sections["work"] = work
     if creative := _creative(await _async_chapters(entry), since.timestamp()):
         sections["creative"] = creative
+    sections.update(await async_knowledge_sections(entry, since.timestamp()))
     if report is not None and (health := _health(hass, report)):
         sections["health"] = health
     alerts.extend(await _async_repairs(hass))

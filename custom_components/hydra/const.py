@@ -72,8 +72,6 @@ CONF_DISCORD_WEBHOOK: Final = "discord_webhook"
 DEFAULT_BRIEFING_TIME: Final = "07:00:00"
 DEFAULT_BRIEFING_HOURS: Final = 12
 MAX_BRIEFING_HOURS: Final = 168
-# The task kind the away step queues for each research topic.
-RESEARCH_KIND: Final = "research"
 
 EVENT_ROUTINE: Final = "hydra_routine"
 EVENT_BRIEFING: Final = "hydra_briefing"
@@ -109,3 +107,12 @@ EVENT_CHAPTER_STARTED: Final = "hydra_chapter_started"
 EVENT_CHAPTER_PROGRESS: Final = "hydra_chapter_progress"
 EVENT_CHAPTER_FINISHED: Final = "hydra_chapter_finished"
 EVENT_CHAPTER_FAILED: Final = "hydra_chapter_failed"
+
+# The knowledge base: its status and findings are pushed; the poll only fills gaps while the
+# event stream is down (it is read again whenever the stream reconnects), so it can be slow.
+KNOWLEDGE_SCAN_INTERVAL: Final = timedelta(minutes=5)
+# The newest findings Home Assistant keeps (the briefing reads the worker's own).
+FINDINGS_LIMIT: Final = 20
+# Flagged mail Home Assistant keeps: the last day's.
+FLAGGED_MAIL_KEEP: Final = timedelta(hours=24)
+EVENT_RESEARCH_FINISHED: Final = "hydra_research_finished"

@@ -49,14 +49,16 @@ from hydra_core.gpu.models import GpuInfo
 from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.models import SchedulerState, Task
 
-from .const import DOMAIN, LOGGER, RESEARCH_KIND
+from .const import DOMAIN, LOGGER
 from .data import HydraConfigEntry, HydraData
 from .parts.containers.coordinator import HydraContainerCoordinator
 from .parts.creative.describe import started
 from .parts.creative.requests import async_start_waiting_chapters
+from .parts.knowledge.intents import knowledge_intents
+from .parts.knowledge.requests import async_queue_research
 from .parts.tasks.coordinator import HydraTaskCoordinator
-from .parts.tasks.requests import async_queue_task, async_set_paused, tasks_waiting
-from .wording import gpu_names, plural, sentence, temperature
+from .parts.tasks.requests import async_set_paused, tasks_waiting
+from .wording import NO_WORKER, gpu_names, plural, sentence, temperature
 
 if TYPE_CHECKING:
     from hassil.recognize import RecognizeResult
@@ -83,7 +85,6 @@ GPUS_SPOKEN: Final = 4
 ERROR_SPOKEN_CHARS: Final = 160
 _GIB: Final = 1024**3
 
-NO_WORKER: Final = "No Hydra worker is connected."
 NO_QUEUE: Final = "No Hydra worker runs a task queue."
 
 
@@ -98,6 +99,7 @@ async def async_setup_intents(hass: HomeAssistant) -> None:
         SetAutonomousWorkIntent(INTENT_RESUME_WORK, paused=False),
         OvernightFailuresIntent(),
         BriefingIntent(),
+        *knowledge_intents(),
     ):
         intent.async_register(hass, handler)
     await async_register_sentences(hass)
@@ -380,9 +382,7 @@ class QueueResearchIntent(_QueueIntentHandler):
 
     @override
     async def _async_act(self, job: _QueueJob) -> str:
-        task = await async_queue_task(
-            job.tasks, RESEARCH_KIND, {"topic": job.topic}, job.intent_obj.context
-        )
+        task = await async_queue_research(job.tasks, job.topic, job.intent_obj.context)
         return f"Queued research on {job.topic}{job.on} (task {task.id})."
 
     @override

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.llm import Tool
 
 if TYPE_CHECKING:
     from .actions import Action
@@ -36,6 +37,8 @@ class Part[C: HydraPartCoordinator[Any, Any]]:
     actions: Mapping[str, Action] = field(default_factory=dict)
     # Registers anything else the part serves once, in async_setup (an HTTP view).
     setup: Callable[[HomeAssistant], None] | None = None
+    # The part's tools in the "Hydra" LLM API (llm_api.py), while a loaded worker has the part.
+    llm_tools: Sequence[Tool] = ()
     # The phone notification buttons the part answers, by action prefix.
     phone_actions: Mapping[str, PhoneAction] = field(default_factory=dict)
     # Forgets what the part kept for a config entry that is being deleted.

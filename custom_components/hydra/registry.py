@@ -12,6 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .part import Part
 from .parts.containers.part import CONTAINERS
 from .parts.creative.part import CREATIVE
+from .parts.knowledge.part import KNOWLEDGE
 from .parts.power import POWER
 from .parts.quality.part import QUALITY
 from .parts.tasks.part import TASKS
@@ -20,7 +21,15 @@ from .parts.voice import VOICE
 if TYPE_CHECKING:
     from .data import HydraConfigEntry
 
-PARTS: Final[tuple[Part[Any], ...]] = (CONTAINERS, TASKS, VOICE, POWER, QUALITY, CREATIVE)
+PARTS: Final[tuple[Part[Any], ...]] = (
+    CONTAINERS,
+    TASKS,
+    VOICE,
+    POWER,
+    QUALITY,
+    CREATIVE,
+    KNOWLEDGE,
+)
 
 
 type PlatformSetup = Callable[

@@ -63,16 +63,15 @@ from .const import (
     EVENT_ROUTINE,
     LOGGER,
     MAX_BRIEFING_HOURS,
-    RESEARCH_KIND,
 )
 from .data import HydraConfigEntry
 from .form import SECRET_SELECTOR, normalise_url, targets_selector
 from .notify import Delivery, async_send
 from .parts.creative.requests import async_start_waiting_chapters
+from .parts.knowledge.requests import async_queue_research
 from .parts.power import HydraPowerCoordinator, async_set_power
 from .parts.tasks.coordinator import HydraTaskCoordinator
 from .parts.tasks.requests import (
-    async_queue_task,
     async_retry_task,
     async_set_paused,
     tasks_waiting,
@@ -511,7 +510,7 @@ class HydraRoutine:
 
     async def _async_queue_research(self, context: Context | None, topic: str) -> int:
         tasks = require_part(self.entry, HydraTaskCoordinator)
-        task = await async_queue_task(tasks, RESEARCH_KIND, {"topic": topic}, context)
+        task = await async_queue_research(tasks, topic, context)
         return task.id
 
     async def _async_welcome(self, since: float | None, power: dict[str, Any] | None) -> str:

@@ -10,6 +10,8 @@ from homeassistant.util.unit_conversion import TemperatureConverter
 
 from hydra_core.gpu.models import GpuInfo
 
+# What Assist says when no Hydra worker is loaded.
+NO_WORKER = "No Hydra worker is connected."
 _NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 

@@ -54,6 +54,26 @@ class KnowledgeClient(PartClient):
         body: dict[str, Any] = {"url": url} | ({"title": title} if title else {})
         return await self._client.call(Feed, "POST", "feeds", json=body)
 
+    async def async_add_feed_entry(
+        self,
+        *,
+        feed: str | None,
+        title: str,
+        link: str | None,
+        summary: str | None,
+        published: float | None,
+    ) -> None:
+        """Ingest a feed entry someone else polled (Home Assistant's ``feedreader``) as a
+        polled one is; the worker answers 202 and embeds it in the background."""
+        body = {
+            "feed": feed,
+            "title": title,
+            "link": link,
+            "summary": summary,
+            "published": published,
+        }
+        await self._client.request("POST", "feeds/entries", json=body)
+
     async def async_digest(self, since: float) -> Digest:
         """Feed entries since ``since``, ranked by the topics of interest."""
         return await self._client.call(
