@@ -14,6 +14,7 @@ from custom_components.hydra import button, sensor
 from custom_components.hydra.parts import power, voice
 from custom_components.hydra.parts.containers import entities as containers
 from custom_components.hydra.parts.creative import entities as creative
+from custom_components.hydra.parts.knowledge import entities as knowledge
 from custom_components.hydra.parts.quality import entities as quality
 from custom_components.hydra.parts.tasks import entities as tasks
 from custom_components.hydra.registry import PARTS
@@ -90,6 +91,7 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             *tasks.QUEUE_SENSORS,
             quality.AWAITING_REVIEW_COUNT,
             creative.CHAPTER_PROGRESS,
+            *knowledge.KNOWLEDGE_SENSORS,
         ),
         "binary_sensor": (containers.PROBLEM, containers.ENGINE),
         "button": (

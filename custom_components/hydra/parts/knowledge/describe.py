@@ -70,6 +70,17 @@ def source_name(source: Source) -> str:
     return {"memory": "something you told me", "mail": "a mail"}.get(source.kind, "my notes")
 
 
+def feed_name(feed: str | None) -> str | None:
+    """A feed as a listener knows it: its title, or the site of its address (an entry from
+    Home Assistant's feedreader names its feed by address)."""
+    if not feed or not (feed := feed.strip()):
+        return None
+    if feed.startswith(("http://", "https://")):
+        host = URL(feed).host
+        return host.removeprefix("www.") if host else None
+    return feed
+
+
 def hit_answer(hit: SearchHit) -> str:
     """The best hit, read aloud: its text, shortened, and where it is from."""
     text = shorten(hit.text).rstrip()
@@ -102,7 +113,7 @@ def digest_text(items: Sequence[DigestItem]) -> str | None:
     if not items:
         return None
     named = [
-        f"{item.title.strip()} ({item.feed.strip()})" if item.feed else item.title.strip()
+        f"{item.title.strip()} ({feed})" if (feed := feed_name(item.feed)) else item.title.strip()
         for item in items[:DIGEST_NAMED]
     ]
     entries = "1 new entry" if len(items) == 1 else f"{len(items)} new entries"
