@@ -11,9 +11,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from pathlib import Path
+import ssl
 import time
 
 import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 import pytest
 
 from hydra_core.knowledge.fetch import (
@@ -28,6 +32,7 @@ from hydra_core.knowledge.fetch import (
     fetch,
     refused_because,
 )
+from tests.certificates import make_certificate
 
 from .site import MB, Site, closed_port, fake_dns
 
@@ -225,6 +230,47 @@ async def test_the_connection_goes_to_the_address_that_was_checked(
     assert page.body == ARTICLE.encode()
     assert lookups == ["news.example"]
     assert site.requests[0].headers["Host"] == f"news.example:{port}"
+
+
+async def test_https_checks_the_certificate_against_the_name_not_the_address(
+    tmp_path: Path,
+) -> None:
+    """The request goes to the checked address, yet TLS still names the host (SNI) and checks
+    that the certificate is the host's."""
+    cert = make_certificate(tmp_path, "news", host="news.example")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert.cert, cert.key)
+    site = Site()
+    site.add("/tides", ARTICLE)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", site.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(ssl=server_tls)
+    port = server.port
+    dns = fake_dns({"news.example": "127.0.0.1", "impostor.example": "127.0.0.1"})
+    connector = aiohttp.TCPConnector(ssl=cert.trusting_context())
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            page = await fetch(
+                session,
+                f"https://news.example:{port}/tides",
+                allow_networks=LOOPBACK_ONLY,
+                resolver=dns,
+            )
+            with pytest.raises(FetchFailed, match="certificate"):
+                await fetch(
+                    session,
+                    f"https://impostor.example:{port}/tides",
+                    allow_networks=LOOPBACK_ONLY,
+                    resolver=dns,
+                )
+    finally:
+        await server.close()
+
+    assert page.url == f"https://news.example:{port}/tides"
+    assert page.body == ARTICLE.encode()
+    assert site.requests[0].headers["Host"] == f"news.example:{port}"
+    assert len(site.requests) == 1  # the impostor never got as far as a request
 
 
 async def test_a_redirect_to_a_private_address_is_refused(
