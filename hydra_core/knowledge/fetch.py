@@ -237,7 +237,8 @@ def _parse(url: str) -> URL:
     try:
         parsed = URL(url)
     except (ValueError, TypeError) as err:
-        raise BadUrl(f"{url!r} is not a URL", url=safe_url(url)) from err
+        # Not quoted: a URL that does not parse may still hold a password.
+        raise BadUrl("the URL cannot be parsed", url=safe_url(url)) from err
     _check_url(parsed)
     return parsed.with_fragment(None)
 

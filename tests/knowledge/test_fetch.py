@@ -304,13 +304,22 @@ async def test_a_redirect_to_a_private_address_is_refused(
 
 @pytest.mark.parametrize(
     "url",
-    ["file:///etc/passwd", "ftp://example.com/x", "javascript:alert(1)", "gopher://x", "/tides"],
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/x",
+        "javascript:alert(1)",
+        "gopher://x",
+        "/tides",
+        "http:///tides",
+        "http://user:hunter2@[::1/tides",
+    ],
 )
 async def test_only_web_urls_are_fetched(session: aiohttp.ClientSession, url: str) -> None:
     with pytest.raises(BadUrl) as raised:
         await fetch(session, url, allow_private=True)
     assert raised.value.code == "fetch_bad_url"
     assert raised.value.status == 400
+    assert "hunter2" not in raised.value.message
 
 
 async def test_a_huge_body_is_cut_off_early(site: Site, session: aiohttp.ClientSession) -> None:
