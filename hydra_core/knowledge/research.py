@@ -27,7 +27,7 @@ from ..errors import Refusal
 from ..scheduler.handlers import PayloadError, TaskContext, TaskHandler, require_keys
 from ..wire import dump
 from .extract import extract
-from .feeds import FeedError, poll_feed
+from .feeds import FeedState, poll
 from .fetch import fetch
 from .llm import LlmError
 from .models import MAX_TOPIC, RESEARCH_KIND, Finding, Source
@@ -111,21 +111,20 @@ class ResearchHandler(TaskHandler):
         service = self.service
         for url in feeds:
             try:
-                result = await poll_feed(
+                result = await poll(
                     service.session,
-                    url,
-                    {},
+                    FeedState(url=url),
                     max_entries=50,
                     allow_private=service.options.research_allow_private,
                 )
-            except (FeedError, Refusal) as err:
-                problems.append(f"{url}: {getattr(err, 'message', str(err))}")
+            except Refusal as err:
+                problems.append(f"{url}: {err.message}")
                 continue
             for entry in result.entries:
                 await service.async_add_entry(
-                    feed=result.title or url,
+                    feed=result.state.title or url,
                     entry_id=entry.id,
-                    title=entry.title,
+                    title=entry.title or entry.link or "untitled",
                     link=entry.link,
                     summary=entry.summary,
                     published=entry.published,
@@ -151,7 +150,9 @@ class ResearchHandler(TaskHandler):
             page = await fetch(
                 service.session, url, allow_private=service.options.research_allow_private
             )
-            extracted = await extract(page)
+            extracted = await extract(
+                page.body, content_type=page.content_type, charset=page.charset, url=page.url
+            )
             title, published = extracted.title, extracted.published
             chunks, _ = await service.async_ingest(
                 extracted.text,

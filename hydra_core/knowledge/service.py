@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 import uuid
 
 import aiohttp
@@ -29,7 +29,7 @@ from ..events import EventBus
 from ..models import Actor
 from ..wire import dump, load
 from .extract import chunk, content_hash
-from .feeds import FeedError, poll_feed
+from .feeds import FeedState, poll
 from .llm import ChatClient, LlmError
 from .models import (
     EVENT_FINDING,
@@ -228,7 +228,9 @@ class KnowledgeService:
 
     # Memories
 
-    async def async_remember(self, text: str, *, kind: str, actor: Actor) -> Memory:
+    async def async_remember(
+        self, text: str, *, kind: Literal["fact", "preference"], actor: Actor
+    ) -> Memory:
         """Keep a fact or a preference, who said it and when."""
         [vector] = await self.embedder.embed([text], kind="passage")
         memory = Memory(
@@ -310,33 +312,32 @@ class KnowledgeService:
         return new
 
     async def _poll(self, feed: Feed) -> int:
-        state = await self.store.async_feed_state(feed.id)
+        kept = await self.store.async_feed_state(feed.id)
+        state = _feed_state(kept, feed.url)
         try:
-            result = await poll_feed(
+            result = await poll(
                 self.session,
-                feed.url,
                 state,
                 max_entries=feed.max_entries,
                 allow_private=self.options.research_allow_private,
             )
-        except (FeedError, Refusal) as err:
-            message = getattr(err, "message", str(err))
-            _LOGGER.warning("Feed %s: %s", feed.id, message)
-            await self.store.async_polled(feed.id, state=state, new=0, error=message, title=None)
+        except Refusal as err:
+            _LOGGER.warning("Feed %d: %s", feed.id, err.message)
+            await self.store.async_polled(feed.id, state=kept, new=0, error=err.message, title=None)
             return 0
         added = 0
         for entry in result.entries:
             if await self.async_add_entry(
-                feed=result.title or feed.title or feed.url,
+                feed=result.state.title or feed.title or feed.url,
                 entry_id=entry.id,
-                title=entry.title,
+                title=entry.title or entry.link or "untitled",
                 link=entry.link,
                 summary=entry.summary,
                 published=entry.published,
             ):
                 added += 1
         await self.store.async_polled(
-            feed.id, state=result.state, new=added, error=None, title=result.title
+            feed.id, state=dump(result.state), new=added, error=None, title=result.state.title
         )
         return added
 
@@ -432,6 +433,14 @@ class KnowledgeService:
     async def async_flagged(self, since: float) -> list[MailFlag]:
         """Mail flagged since ``since``."""
         return await self.store.async_mail(since)
+
+
+def _feed_state(kept: dict[str, Any], url: str) -> FeedState:
+    try:
+        state = load(FeedState, kept) if kept else FeedState(url=url)
+    except Exception:  # a state from an older version: start afresh
+        state = FeedState(url=url)
+    return state if state.url == url else FeedState(url=url)
 
 
 def _source(raw: Any) -> Source:
