@@ -24,8 +24,9 @@ class KnowledgeOptions:
         "",
         help="an OpenAI-compatible chat endpoint for summaries (Ollama: http://host:11434/v1,"
         " llama.cpp, vLLM, LocalAI); empty: extractive summaries",
+        addon=True,
     )
-    llm_model: str = option("", help="the model the chat endpoint runs summaries with")
+    llm_model: str = option("", help="the model the chat endpoint runs summaries with", addon=True)
     llm_api_key: str = option("", help="the chat endpoint's API key, if it needs one", secret=True)
     research_allow_private: bool = option(
         False,
@@ -38,7 +39,9 @@ class KnowledgeOptions:
     feed_interval: float = option(
         1800.0, help="seconds between polls of each feed", low=60, high=86400
     )
-    feeds: tuple[str, ...] = option((), help="comma-separated RSS or Atom feeds to poll")
+    feeds: tuple[str, ...] = option(
+        (), help="comma-separated RSS or Atom feeds to poll", addon=True
+    )
     mail_senders: tuple[str, ...] = option(
         (),
         help="comma-separated senders (addresses or domains, * wildcards) whose mail is important",
