@@ -33,6 +33,15 @@ class KnowledgeOptions:
         help="let research fetch addresses on loopback and private networks (your own wiki);"
         " off, they are refused",
     )
+    research_timeout: float = option(
+        20.0, help="seconds a research task waits for one web page", low=1, high=300
+    )
+    research_max_bytes: int = option(
+        5_000_000,
+        help="bytes of one web page a research task reads at most",
+        low=10_000,
+        high=100_000_000,
+    )
     research_max_sources: int = option(
         8, help="web pages and feed entries a research task reads at most", low=1, high=50
     )

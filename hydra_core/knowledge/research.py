@@ -116,6 +116,7 @@ class ResearchHandler(TaskHandler):
                     FeedState(url=url),
                     max_entries=50,
                     allow_private=service.options.research_allow_private,
+                    timeout_s=service.options.research_timeout,
                 )
             except Refusal as err:
                 problems.append(f"{url}: {err.message}")
@@ -148,7 +149,12 @@ class ResearchHandler(TaskHandler):
         error: str | None = None
         try:
             page = await fetch(
-                service.session, url, allow_private=service.options.research_allow_private
+                service.session,
+                url,
+                allow_private=service.options.research_allow_private,
+                timeout_s=service.options.research_timeout,
+                read_timeout_s=min(10.0, service.options.research_timeout),
+                max_bytes=service.options.research_max_bytes,
             )
             extracted = await extract(
                 page.body, content_type=page.content_type, charset=page.charset, url=page.url

@@ -164,6 +164,31 @@ async def test_research_refuses_private_addresses_unless_allowed(
     assert (status, body["code"]) == (400, "invalid_payload")
 
 
+async def test_sources_that_cannot_be_read_are_named_and_the_rest_still_used(
+    worker: KnowledgeWorker, site: Site
+) -> None:
+    site.hang.add("/slow")
+    site.huge["/huge"] = 50_000_000
+    site.pages["/logo.png"] = ("image/png", b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    await worker.start(*PRIVATE, "--research-timeout", "2")
+    urls = [f"{site.url}/{path}" for path in ("slow", "huge", "logo.png", "batteries")]
+    task = await worker.research(
+        {"topic": "home batteries", "urls": urls, "feeds": [f"{site.url}/garden"]}
+    )
+
+    assert task["state"] == "succeeded", task
+    result = task["result"]
+    problems = " | ".join(result["problems"])
+    assert len(result["problems"]) == 4, problems
+    for path in ("/slow", "/huge", "/logo.png", "/garden"):
+        assert path in problems, (path, problems)
+    assert "not a feed" in problems or "feed" in problems
+    # The 50 MB page was cut off early, not read whole.
+    assert site.huge_sent["/huge"] < 20_000_000
+    assert [source["url"] for source in result["sources"]] == [f"{site.url}/batteries"]
+    assert "[1]" in result["summary"]
+
+
 async def test_research_killed_midway_goes_on_without_reading_a_page_twice(
     worker: KnowledgeWorker, site: Site
 ) -> None:

@@ -35,6 +35,9 @@ class Site:
         self.requests: Counter[str] = Counter()
         self.conditional: list[tuple[str, str | None]] = []
         self.hang: set[str] = set()
+        # Paths answered with this many bytes of HTML, streamed (a page too large to read).
+        self.huge: dict[str, int] = {}
+        self.huge_sent: Counter[str] = Counter()
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -44,6 +47,17 @@ class Site:
         self.conditional.append((path, request.headers.get("If-None-Match")))
         if path in self.hang:
             await asyncio.sleep(3600)
+        if path in self.huge:
+            response = web.StreamResponse(headers={"Content-Type": "text/html"})
+            await response.prepare(request)
+            block = b"<p>" + b"filler text " * 5000 + b"</p>\n"
+            try:
+                while self.huge_sent[path] < self.huge[path]:
+                    await response.write(block)
+                    self.huge_sent[path] += len(block)
+            except (ConnectionResetError, RuntimeError):
+                pass
+            return response
         if path not in self.pages:
             return web.Response(status=404, text="not here")
         etag = self.etags.get(path)
@@ -56,7 +70,8 @@ class Site:
     async def __aenter__(self) -> Site:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A short grace: a hanging page must not hold the test's end up for aiohttp's 60 s.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
