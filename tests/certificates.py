@@ -38,9 +38,11 @@ class Certificate:
         return ("--tls-cert", str(self.cert), "--tls-key", str(self.key))
 
 
-def make_certificate(folder: Path, name: str = "worker") -> Certificate:
-    """A new self-signed certificate for 127.0.0.1 (a P-256 key; valid for a day)."""
+def make_certificate(folder: Path, name: str = "worker", *, host: str | None = None) -> Certificate:
+    """A new self-signed certificate for 127.0.0.1, or for the DNS name ``host`` (a P-256 key;
+    valid for a day)."""
     folder.mkdir(parents=True, exist_ok=True)
+    subject, alt_name = (host, f"DNS:{host}") if host else (LOOPBACK, f"IP:{LOOPBACK}")
     made = Certificate(cert=folder / f"{name}.crt", key=folder / f"{name}.key")
     subprocess.run(
         [
@@ -55,9 +57,9 @@ def make_certificate(folder: Path, name: str = "worker") -> Certificate:
             "-days",
             "1",
             "-subj",
-            f"/CN={LOOPBACK}",
+            f"/CN={subject}",
             "-addext",
-            f"subjectAltName=IP:{LOOPBACK}",
+            f"subjectAltName={alt_name}",
             "-keyout",
             str(made.key),
             "-out",

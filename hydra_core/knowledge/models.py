@@ -208,3 +208,15 @@ class TopicsRequest:
         ],
         ...,
     ] = field(default_factory=tuple)
+
+
+@request_model
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedEntryRequest:
+    """``POST /feeds/entries``: an entry Home Assistant's feedreader integration saw."""
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    feed: Annotated[str, StringConstraints(max_length=500)] | None = None
+    link: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    summary: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    published: float | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..containers.part import ContainersPart
 from ..creative.part import CreativePart
 from ..gpu.part import GpuPart
+from ..knowledge.part import KnowledgePart
 from ..power.part import PowerPart
 from ..quality.part import QualityPart
 from ..scheduler.part import TasksPart
@@ -21,6 +22,7 @@ PARTS: tuple[type[Part], ...] = (
     PowerPart,
     ContainersPart,
     QualityPart,
+    KnowledgePart,
     TasksPart,
     VoicePart,
     CreativePart,
