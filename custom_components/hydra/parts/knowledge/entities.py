@@ -1,5 +1,9 @@
-"""The knowledge base's sensors: the documents it holds (chunks and memories as attributes),
-the research findings made today, and when it last took something in."""
+"""The knowledge base's sensors: the chunks of text it holds (memories, feeds, the model and the
+store as attributes), the research findings made today, and when it last took something in.
+
+Chunks, not pages: a page, a feed entry or a mail becomes one chunk or more, and the chunks are
+what the store searches and what its size warning counts (local mode is good to about 20,000).
+"""
 
 from __future__ import annotations
 
@@ -43,12 +47,11 @@ def _last_ingestion(status: KnowledgeStatus) -> datetime | None:
 
 KNOWLEDGE_SENSORS: tuple[HydraKnowledgeSensorDescription, ...] = (
     HydraKnowledgeSensorDescription(
-        key="knowledge_documents",
-        translation_key="knowledge_documents",
+        key="knowledge_chunks",
+        translation_key="knowledge_chunks",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda status: status.documents,
+        value_fn=lambda status: status.chunks,
         attributes_fn=lambda status: {
-            "chunks": status.chunks,
             "memories": status.memories,
             "feeds": status.feeds,
             "backend": status.backend,

@@ -41,6 +41,7 @@ MAX_SUBJECT: Final = 2000
 MAX_MAIL_TEXT: Final = 100_000
 MAX_ENTRY_TITLE: Final = 1000
 MAX_ENTRY_SUMMARY: Final = 20_000
+MAX_FEED: Final = 500
 MAX_URL: Final = 2000
 
 
@@ -125,7 +126,7 @@ async def _async_send_entry(knowledge: HydraKnowledgeCoordinator, data: Mapping[
     )
     try:
         await knowledge.api.async_add_feed_entry(
-            feed=_text(data.get("feed_url"), MAX_URL) or None,
+            feed=_text(data.get("feed_url"), MAX_FEED) or None,
             title=title,
             link=link,
             summary=_text(summary, MAX_ENTRY_SUMMARY) or None,
