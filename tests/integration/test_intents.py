@@ -18,9 +18,9 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_system import METRIC_SYSTEM, US_CUSTOMARY_SYSTEM
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.hydra.const import DOMAIN
+from custom_components.hydra.const import DOMAIN, EVENT_RESEARCH_FINISHED
 from custom_components.hydra.intent import INTENT_QUEUE_RESEARCH
 from hydra_core.models import Actor, WorkerInfo
 from hydra_core.scheduler import TaskHandler, TaskQuery
@@ -29,8 +29,9 @@ from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
 
 from .conftest import (
+    ControlledHandler,
     LoopbackWorker,
-    ResearchHandler,
+    RoutineWorker,
     TaskWorker,
     entry_for,
     setup_entry,
@@ -56,32 +57,33 @@ async def _ask(hass: HomeAssistant, text: str) -> str:
     return result.response.speech["plain"]["speech"]
 
 
-class GpuResearchHandler(ResearchHandler):
-    """The research stand-in needing a GPU, so it waits while the GPUs are busy."""
+class RenderHandler(ControlledHandler):
+    """A kind that needs a GPU (as rendering does), so it waits while the GPUs are busy."""
 
+    kind: ClassVar[str] = "render"
     needs_gpu: ClassVar[bool] = True
 
 
 @dataclass
-class ResearchWorker(TaskWorker):
-    """The task worker that also accepts ``research`` tasks."""
+class GpuTaskWorker(TaskWorker):
+    """The task worker that also runs ``render`` tasks, which need a GPU."""
 
     def handlers(self) -> list[TaskHandler]:
-        """The task worker's kinds and research."""
-        return [*super().handlers(), GpuResearchHandler()]
+        """The task worker's kinds and render."""
+        return [*super().handlers(), RenderHandler()]
 
 
 @pytest.fixture
-async def research_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[ResearchWorker]:
-    """A running worker whose queue accepts research."""
-    async with ResearchWorker(nvml, data_dir=tmp_path) as loopback:
+async def gpu_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[GpuTaskWorker]:
+    """A running worker whose queue has a kind that needs a GPU."""
+    async with GpuTaskWorker(nvml, data_dir=tmp_path) as loopback:
         yield loopback
 
 
 @pytest.fixture
-def research_entry(research_worker: ResearchWorker) -> MockConfigEntry:
-    """The entry for the worker that accepts research."""
-    return entry_for(research_worker)
+def gpu_entry(gpu_worker: GpuTaskWorker) -> MockConfigEntry:
+    """The entry for the worker with the GPU kind."""
+    return entry_for(gpu_worker)
 
 
 async def _enqueue(worker: TaskWorker, kind: str, **payload: Any) -> int:
@@ -184,13 +186,13 @@ async def test_no_task_queue(hass: HomeAssistant, init_integration: MockConfigEn
 
 
 async def test_cluster_busy_with_tasks(
-    hass: HomeAssistant, research_worker: ResearchWorker, research_entry: MockConfigEntry
+    hass: HomeAssistant, gpu_worker: GpuTaskWorker, gpu_entry: MockConfigEntry
 ) -> None:
     """GPU load and VRAM per GPU, and the queue's counts as the worker has them now."""
-    await setup_entry(hass, research_entry)
+    await setup_entry(hass, gpu_entry)
     await _ask(hass, "pause autonomous work")
-    await _enqueue(research_worker, "research", topic="a")
-    await _enqueue(research_worker, "research", topic="b")
+    await _enqueue(gpu_worker, "render")
+    await _enqueue(gpu_worker, "render")
     assert await _ask(hass, "How busy is the cluster?") == (
         "RTX 4090 at 37 % with 6.0 of 24.0 GiB VRAM in use, A100-SXM4-80GB at 37 % with 20.0 of "
         "80.0 GiB VRAM in use; 0 tasks running, 2 queued (autonomous work is paused)."
@@ -211,17 +213,28 @@ async def test_cluster_busy_with_containers(
     )
 
 
-async def test_queue_research(
-    hass: HomeAssistant, research_worker: ResearchWorker, research_entry: MockConfigEntry
-) -> None:
-    """The topic is free text; the task lands on the worker with it."""
-    await setup_entry(hass, research_entry)
+async def test_queue_research(hass: HomeAssistant, routine_worker: RoutineWorker) -> None:
+    """The topic is free text; the worker's own research runs on it and Home Assistant hears
+    of its finding. Whisper's ways of writing a spoken "queue" are understood too."""
+    entry = entry_for(routine_worker)
+    await setup_entry(hass, entry)
+    finished = async_capture_events(hass, EVENT_RESEARCH_FINISHED)
     assert await _ask(hass, "Queue research on solid-state batteries.") == (
         "Queued research on solid-state batteries (task 1)."
     )
-    (task,) = await _worker_tasks(research_worker)
-    assert (task.id, task.kind, task.payload) == (1, "research", {"topic": "solid-state batteries"})
+    (task,) = await _worker_tasks(routine_worker)
+    assert (task.id, task.kind, task.payload) == (
+        1,
+        "research",
+        {"topic": "solid-state batteries", "depth": 1},
+    )
     assert task.actor.type == "automation"
+    await wait_until(lambda: len(finished) == 1, within=30)
+    assert finished[0].data["topic"] == "solid-state batteries"
+    assert finished[0].data["task_id"] == 1
+
+    assert await _ask(hass, "Cue research on tides.") == "Queued research on tides (task 2)."
+    assert await _ask(hass, "Q-Research on tides.") == "Queued research on tides (task 3)."
 
 
 async def test_queue_research_refused(
@@ -237,17 +250,19 @@ async def test_queue_research_refused(
 
 
 async def test_queue_research_slot_is_validated(
-    hass: HomeAssistant, research_worker: ResearchWorker, research_entry: MockConfigEntry
+    hass: HomeAssistant, routine_worker: RoutineWorker
 ) -> None:
     """The intent itself (as an LLM or a custom sentence calls it) refuses a blank topic."""
-    await setup_entry(hass, research_entry)
+    await setup_entry(hass, entry_for(routine_worker))
     with pytest.raises(intent.InvalidSlotInfo):
         await intent.async_handle(hass, "test", INTENT_QUEUE_RESEARCH, {"topic": {"value": " "}})
     response = await intent.async_handle(
         hass, "test", INTENT_QUEUE_RESEARCH, {"topic": {"value": "tides"}}
     )
     assert response.speech["plain"]["speech"] == "Queued research on tides (task 1)."
-    assert [task.payload for task in await _worker_tasks(research_worker)] == [{"topic": "tides"}]
+    assert [task.payload for task in await _worker_tasks(routine_worker)] == [
+        {"topic": "tides", "depth": 1}
+    ]
 
 
 async def test_pause_and_resume(
@@ -275,20 +290,20 @@ async def test_pause_and_resume(
 
 
 async def test_start_overnight_pipeline(
-    hass: HomeAssistant, research_worker: ResearchWorker, research_entry: MockConfigEntry
+    hass: HomeAssistant, gpu_worker: GpuTaskWorker, gpu_entry: MockConfigEntry
 ) -> None:
     """Autonomous work goes on; the answer counts what waits for the GPUs."""
-    await setup_entry(hass, research_entry)
-    scheduler = research_worker.scheduler
+    await setup_entry(hass, gpu_entry)
+    scheduler = gpu_worker.scheduler
     assert scheduler is not None
     assert await _ask(hass, "start the overnight pipeline") == (
         "The overnight pipeline is on: nothing is queued."
     )
 
-    # Paused, and the GPUs (37 % busy) too busy for research once it resumes.
+    # Paused, and the GPUs (37 % busy) too busy for rendering once it resumes.
     await scheduler.async_update_settings(paused=True, max_gpu_utilization=10)
-    await _enqueue(research_worker, "research", topic="a")
-    await _enqueue(research_worker, "research", topic="b")
+    await _enqueue(gpu_worker, "render")
+    await _enqueue(gpu_worker, "render")
     assert await _ask(hass, "kick off the overnight pipeline") == (
         "The overnight pipeline is on: 2 tasks are queued and will run when the GPUs have room."
     )

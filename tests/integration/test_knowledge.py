@@ -277,7 +277,7 @@ async def test_research_search_and_the_sensors(
 
     briefing = await _call(hass, "briefing", {})
     assert briefing["sections"]["research"] == (
-        f"Research finished on 1 topic.\n{TOPIC}: Sulfide electrolytes let prototype "
+        "Research finished on 1 topic.\nSolid-state batteries: Sulfide electrolytes let prototype "
         "solid-state cells charge from ten to eighty percent in twelve minutes without dendrites."
     )
 

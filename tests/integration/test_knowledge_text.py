@@ -73,7 +73,7 @@ def test_research_section_one_line_each() -> None:
     assert research_text(findings) == (
         "Research finished on 2 topics.\n"
         "RISC-V: nothing found (every page timed out).\n"
-        "heat pumps: Heat pumps outsold boilers."
+        "Heat pumps: Heat pumps outsold boilers."
     )
     many = [_finding(number, f"topic {number}", "Found it.") for number in range(1, 7)]
     text = research_text(many)

@@ -21,6 +21,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_capture_events,
     async_fire_time_changed,
 )
 
@@ -45,7 +46,9 @@ from custom_components.hydra.const import (
     CONF_RESEARCH_TOPICS,
     CONF_WEATHER,
     DOMAIN,
+    EVENT_RESEARCH_FINISHED,
     EVENT_ROUTINE,
+    EVENT_TASK_FAILED,
 )
 from hydra_core.models import Actor
 from hydra_core.power.client import PowerClient
@@ -121,6 +124,7 @@ async def test_leaving_and_arriving_move_the_gpus_and_queue_research(
     """Everyone leaves: eco on both cards and research queued. The first one back: each card
     gets its profile from before (balanced on GPU 0, the default on GPU 1) and a welcome."""
     entry = await _setup(hass, routine_worker, PRESENCE)
+    finished = async_capture_events(hass, EVENT_RESEARCH_FINISHED)
     await hass.services.async_call(
         DOMAIN, "set_power_profile", {"profile": "balanced", "gpu": [0]}, blocking=True
     )
@@ -128,7 +132,9 @@ async def test_leaving_and_arriving_move_the_gpus_and_queue_research(
 
     hass.states.async_set("device_tracker.alice_phone", "not_home", {"source_type": "gps"})
     await wait_until(lambda: _limits(nvml) == [270, 270])
-    await wait_until(lambda: routine_worker.research.topics == [TOPIC])
+    # The worker's own research ran on the topic (its knowledge base is empty: it says so).
+    await wait_until(lambda: [event.data["topic"] for event in finished] == [TOPIC], within=30)
+    assert finished[0].data["summary"] == f"Nothing was found on {TOPIC}."
 
     hass.states.async_set("device_tracker.bob_phone", "home", {"source_type": "gps"})
     await wait_until(lambda: _limits(nvml) == [360, 450])
@@ -153,11 +159,12 @@ async def test_steps_switched_off_do_nothing_but_the_actions_still_work(
     options = {
         CONF_PRESENCE: {**PRESENCE[CONF_PRESENCE], CONF_AWAY_ENABLED: False},
     }
-    await _setup(hass, routine_worker, options)
+    entry = await _setup(hass, routine_worker, options)
+    finished = async_capture_events(hass, EVENT_RESEARCH_FINISHED)
     hass.states.async_set("device_tracker.alice_phone", "not_home", {"source_type": "gps"})
     await hass.async_block_till_done()
     assert _limits(nvml) == [450, 450]
-    assert routine_worker.research.topics == []
+    assert await TasksClient(entry.runtime_data.client).async_tasks() == []
 
     answer = await hass.services.async_call(
         DOMAIN,
@@ -169,14 +176,16 @@ async def test_steps_switched_off_do_nothing_but_the_actions_still_work(
     assert answer["power"] == "eco"
     assert len(answer["research_tasks"]) == 1
     assert _limits(nvml) == [270, 270]
-    await wait_until(lambda: routine_worker.research.topics == ["quantised attention"])
+    await wait_until(
+        lambda: [event.data["topic"] for event in finished] == ["quantised attention"], within=30
+    )
 
 
 async def test_leaving_without_a_research_kind_still_saves_power(
     hass: HomeAssistant, nvml: FakeNvml, tmp_path: Path
 ) -> None:
-    """A worker that has no research kind yet: the GPUs still go to eco, and the action says
-    clearly what could not be done."""
+    """A worker without the knowledge part, so without the research kind: the GPUs still go
+    to eco, and the action says clearly what could not be done."""
     worker = RoutineWorker(nvml, data_dir=tmp_path, with_research=False)
     await worker.start()
     try:
@@ -316,13 +325,11 @@ async def _template_weather(hass: HomeAssistant) -> str:
 
 
 async def _run_tasks(worker: RoutineWorker, entry: MockConfigEntry) -> None:
-    """One research task that succeeds and one that fails, through the real queue."""
+    """One research task that succeeds and one task that fails, through the real queue."""
     client = entry.runtime_data.client
     actor = Actor(type="user", name="test")
     await TasksClient(client).async_queue_task("research", {"topic": TOPIC}, actor=actor)
-    await TasksClient(client).async_queue_task(
-        "research", {"topic": "fail on purpose"}, actor=actor
-    )
+    await TasksClient(client).async_queue_task("test", {"outcome": "fail"}, actor=actor)
 
     async def finished() -> int:
         tasks = await TasksClient(client).async_tasks()
@@ -332,7 +339,7 @@ async def _run_tasks(worker: RoutineWorker, entry: MockConfigEntry) -> None:
         if await finished() == 2:
             return
         await worker.scheduler.async_dispatch()
-    pytest.fail("the research tasks did not finish")
+    pytest.fail("the tasks did not finish")
 
 
 async def test_morning_briefing_at_seven(
@@ -374,7 +381,7 @@ async def test_morning_briefing_at_seven(
     assert title == f"{entry.title} briefing"
     assert "Overnight, 2 tasks ended: 1 succeeded and 1 failed." in message
     assert f"Done: research on {TOPIC} in" in message
-    assert "Failed: research on fail on purpose (the source site answered HTTP 503)." in message
+    assert "Failed: test (the test asked this task to fail)." in message
     assert "The GPUs peaked at 61 °C on the RTX 4090 and used" in message
     assert "Today: Dentist at 09:30 and all day, Mum's birthday." in message
     assert "The weather is partly cloudy at 8 °C; today between 4 and 12 °C." in message
@@ -441,11 +448,12 @@ async def test_phone_buttons_retry_and_pause(
     ]
     assert len(failed) == 1
 
+    failures = async_capture_events(hass, EVENT_TASK_FAILED)
     hass.bus.async_fire("mobile_app_notification_action", {"action": retry})
     await wait_until(lambda: len(sent) == 2)
     assert sent[-1][1] == f"Queued again: task {failed[0].id}."
-    # It ran again (and, its topic being what it is, failed again).
-    await wait_until(lambda: routine_worker.research.topics.count("fail on purpose") == 2)
+    # It ran again (and, as its payload asks, failed again).
+    await wait_until(lambda: [event.data["task_id"] for event in failures] == [failed[0].id])
 
     hass.bus.async_fire(
         "mobile_app_notification_action", {"action": f"{ACTION_PAUSE}:{entry.entry_id}"}

@@ -102,10 +102,12 @@ def to_you(text: str) -> str:
 
 def finding_line(finding: Finding) -> str:
     """A finished research in one line: its topic and the summary's first sentence."""
+    topic = finding.topic.strip()
+    topic = f"{topic[:1].upper()}{topic[1:]}"
     if finding.method == "none" or not finding.summary.strip():
-        why = finding.problems[0] if finding.problems else "no source could be used"
-        return f"{finding.topic}: nothing found ({why.rstrip('.')})."
-    return f"{finding.topic}: {first_sentence(finding.summary)}"
+        why = f" ({finding.problems[0].rstrip('.')})" if finding.problems else ""
+        return f"{topic}: nothing found{why}."
+    return f"{topic}: {first_sentence(finding.summary)}"
 
 
 def digest_text(items: Sequence[DigestItem]) -> str | None:
