@@ -31,9 +31,10 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.hydra.const import CONF_NOTIFY_TARGETS, DOMAIN, EVENT_RESEARCH_FINISHED
+from hydra_core.models import Actor
 from tests.worker.test_cli import free_port
 
-from .conftest import wait_until
+from .conftest import RoutineWorker, entry_for, setup_entry, wait_until
 from .test_routine import PHONE, Sent, sent  # noqa: F401 - the notify fixture
 from .worker_process import WORKER_PYTHON, worker_process
 
@@ -466,3 +467,34 @@ async def test_a_worker_without_a_knowledge_base(
     api = await llm.async_get_api(hass, "hydra", _llm_context())
     assert "search_knowledge" not in {tool.name for tool in api.tools}
     assert "HydraGpuTemperature" in {tool.name for tool in api.tools}
+
+
+async def test_a_finding_made_while_the_stream_was_down_is_announced_late(
+    hass: HomeAssistant, routine_worker: RoutineWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Research that ends while Home Assistant cannot hear the worker is announced once the
+    event stream is back: late, once, never lost."""
+    entry = entry_for(routine_worker)
+    await setup_entry(hass, entry)
+    knowledge = entry.runtime_data.parts["knowledge"]
+    finished = async_capture_events(hass, EVENT_RESEARCH_FINISHED)
+    monkeypatch.setattr("custom_components.hydra.event_stream.RECONNECT_DELAYS_S", (5,))
+    await routine_worker.restart()
+    await wait_until(lambda: not knowledge.pushed)
+
+    assert routine_worker.scheduler is not None
+    task = await routine_worker.scheduler.async_enqueue(
+        "research", {"topic": "tides"}, actor=Actor(type="api")
+    )
+    for _ in range(400):
+        if (await routine_worker.scheduler.async_get(task.id)).state == "succeeded":
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the research did not end while the stream was down")
+    assert finished == []
+
+    await wait_until(lambda: len(finished) == 1, within=10)
+    assert (finished[0].data["topic"], finished[0].data["task_id"]) == ("tides", task.id)
+    await hass.async_block_till_done()
+    assert len(finished) == 1
