@@ -133,9 +133,9 @@ async def test_embedding_runs_off_the_event_loop(engine: EmbeddingEngine) -> Non
     finally:
         ticker.cancel()
     elapsed = time.perf_counter() - started
-    # The loop kept running while the model worked: most of its 10 ms ticks came.
-    assert elapsed > 0.2
-    assert ticks > elapsed / 0.01 / 3
+    # The loop kept running while the model worked (a blocked loop gets no tick in): at least a
+    # third of its 10 ms ticks came.
+    assert ticks >= max(1, elapsed / 0.01 / 3)
 
 
 @pytest.mark.parametrize(
