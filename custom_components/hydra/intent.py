@@ -502,8 +502,8 @@ class BriefingIntent(intent.IntentHandler):
 
     intent_type = INTENT_BRIEFING
     description = (
-        "Reads the Hydra briefing: last night's tasks, cluster health, open repairs, today's "
-        "calendar and the weather"
+        "Reads the Hydra briefing: last night's tasks, chapters and research, the feeds, "
+        "flagged mail, cluster health, open repairs, today's calendar and the weather"
     )
 
     @override
