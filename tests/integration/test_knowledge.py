@@ -23,7 +23,7 @@ import feedparser
 from homeassistant.components import conversation
 from homeassistant.const import CONF_TOKEN, CONF_URL, STATE_UNKNOWN
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import llm
 from homeassistant.setup import async_setup_component
 import probatio
@@ -338,8 +338,21 @@ async def test_the_hydra_llm_api(hass: HomeAssistant, knowledge: tuple[str, str]
     }
     assert (await _tool(hass, "recall"))["memories"] == []
 
-    with pytest.raises(probatio.Invalid):
+    with pytest.raises(HomeAssistantError, match="blank"):
         await api.async_call_tool(llm.ToolInput(tool_name="remember", tool_args={"text": " "}))
+    with pytest.raises(probatio.Invalid):
+        await api.async_call_tool(llm.ToolInput(tool_name="remember", tool_args={}))
+
+    # Each tool's arguments as an agent sends them to its model (Ollama's way).
+    schemas = {
+        tool.name: probatio.to_openapi(
+            tool.parameters, custom_serializer=api.custom_serializer, openapi_version="3.1.0"
+        )
+        for tool in api.tools
+    }
+    assert schemas["queue_research"]["properties"]["urls"]["items"] == {"type": "string"}
+    assert schemas["search_knowledge"]["required"] == ["query"]
+    assert schemas["search_knowledge"]["properties"]["query"]["type"] == "string"
 
 
 async def _sent_on(entry: MockConfigEntry) -> None:

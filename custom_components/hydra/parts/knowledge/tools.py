@@ -39,7 +39,8 @@ MAX_TOOL_RESULTS: Final = 10
 MAX_URLS: Final = 10
 MAX_DIGEST_HOURS: Final = 24 * 7
 
-_QUERY = probatio.All(cv.string, probatio.Strip, probatio.Length(min=1, max=MAX_QUERY))
+# Texts are stripped by the tools, not by the schemas: models read the schemas.
+_QUERY = probatio.All(cv.string, probatio.Length(min=1, max=MAX_QUERY))
 _LIMIT = probatio.All(probatio.Coerce(int), probatio.Range(min=1, max=MAX_TOOL_RESULTS))
 
 
@@ -52,7 +53,12 @@ class _KnowledgeTool(llm.Tool, ABC):
     async def async_call(
         self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
     ) -> llm.ToolResult:
-        args = self.parameters(tool_input.tool_args)
+        args = {
+            key: value.strip() if isinstance(value, str) else value
+            for key, value in self.parameters(tool_input.tool_args).items()
+        }
+        if any(value == "" for value in args.values()):
+            raise HomeAssistantError("Give the tool some text: an argument is blank")
         if (knowledge := knowledge_worker(hass)) is None:
             raise HomeAssistantError(NO_KNOWLEDGE)
         return llm.ToolResult(data=await self._async_run(knowledge, args, llm_context))
@@ -112,11 +118,11 @@ class QueueResearchTool(_KnowledgeTool):
     parameters = probatio.Schema(
         {
             probatio.Required("topic", description="The topic to research"): probatio.All(
-                cv.string, probatio.Strip, probatio.Length(min=1, max=MAX_TOPIC)
+                cv.string, probatio.Length(min=1, max=MAX_TOPIC)
             ),
-            probatio.Optional("urls", description="Web pages to read for it"): probatio.All(
-                [cv.url], probatio.Length(max=MAX_URLS)
-            ),
+            probatio.Optional(
+                "urls", description="Web pages (http or https addresses) to read for it"
+            ): probatio.All([cv.string], probatio.Length(max=MAX_URLS)),
         }
     )
     annotations = llm.ToolAnnotations(destructive=False)
@@ -150,7 +156,7 @@ class RememberTool(_KnowledgeTool):
     parameters = probatio.Schema(
         {
             probatio.Required("text", description="What to remember"): probatio.All(
-                cv.string, probatio.Strip, probatio.Length(min=1, max=MAX_MEMORY)
+                cv.string, probatio.Length(min=1, max=MAX_MEMORY)
             ),
             probatio.Optional(
                 "kind", description="fact, or preference for likes and wishes"
