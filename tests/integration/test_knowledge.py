@@ -293,16 +293,25 @@ async def test_remember_recall_and_forget(hass: HomeAssistant, knowledge: tuple[
     assert await _ask(hass, "what do you remember about coffee") == (
         "I remember that you prefer oat milk in your coffee."
     )
+    assert await _ask(hass, "Don't forget that the bins go out on Tuesday.") == (
+        "I'll remember that the bins go out on Tuesday."
+    )
+    # Without a topic, the newest first.
+    assert await _ask(hass, "What do you remember?") == (
+        "I remember that the bins go out on Tuesday and that you prefer oat milk in your coffee."
+    )
 
-    (memory,) = (await _call(hass, "recall", {"query": "coffee"}))["memories"]
+    memory, bins = (await _call(hass, "recall", {"query": "coffee", "limit": 2}))["memories"]
     assert memory["text"] == "I prefer oat milk in my coffee"
     assert memory["kind"] == "preference"
     assert memory["said_by"]["type"] == "automation"
+    assert (bins["text"], bins["kind"]) == ("the bins go out on Tuesday", "fact")
 
-    assert await _call(hass, "forget", {"memory_id": memory["memory_id"]}) == {
-        "memory_id": memory["memory_id"],
-        "forgotten": True,
-    }
+    for forgotten in (bins, memory):
+        assert await _call(hass, "forget", {"memory_id": forgotten["memory_id"]}) == {
+            "memory_id": forgotten["memory_id"],
+            "forgotten": True,
+        }
     assert await _ask(hass, "what do you remember about coffee") == (
         "I don't remember anything about coffee."
     )
