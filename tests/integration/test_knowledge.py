@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 import feedparser
+from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.components import conversation
 from homeassistant.const import CONF_TOKEN, CONF_URL, STATE_UNKNOWN
 from homeassistant.core import Context, HomeAssistant
@@ -317,6 +318,17 @@ async def test_remember_recall_and_forget(hass: HomeAssistant, knowledge: tuple[
     )
     with pytest.raises(ServiceValidationError, match="Hydra does not remember that"):
         await _call(hass, "forget", {"memory_id": memory["memory_id"]})
+
+    # Anyone may have Hydra remember, and forget: no administrator needed.
+    bob = await hass.auth.async_create_user("Bob", group_ids=[GROUP_ID_USER])
+    as_bob = Context(user_id=bob.id)
+    said = await _call(hass, "remember", {"text": "I'm vegetarian"}, as_bob)
+    assert (said["kind"], said["said_by"]) == (
+        "fact",
+        {"type": "user", "id": bob.id, "name": "Bob"},
+    )
+    await _call(hass, "forget", {"memory_id": said["memory_id"]}, as_bob)
+    assert (await _call(hass, "recall", {}))["memories"] == []
 
 
 async def test_the_hydra_llm_api(hass: HomeAssistant, knowledge: tuple[str, str]) -> None:
