@@ -62,6 +62,13 @@ class KnowledgeOptions:
         ("urgent", "asap", "immediately", "outage", "down"),
         help="comma-separated words that make an important mail urgent: a phone notification",
     )
+    search_min_score: float = option(
+        0.8,
+        help="how close (cosine, 0-1) a chunk or memory must be to a question to count as an"
+        " answer; multilingual-e5-small rates unrelated text about 0.75-0.8",
+        low=0,
+        high=1,
+    )
     embedding_idle_unload: float = option(
         600.0,
         help="seconds the embedding model may sit unused before it is unloaded; 0 keeps it",

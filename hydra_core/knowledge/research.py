@@ -40,8 +40,6 @@ MAX_URLS = 20
 MAX_DEPTH = 3
 # Passages the summary is made from.
 PASSAGES = 8
-# Feed entries closer to the topic than this are sources.
-FEED_RELEVANCE = 0.35
 
 
 class ResearchHandler(TaskHandler):
@@ -139,7 +137,8 @@ class ResearchHandler(TaskHandler):
         [query] = await service.embedder.embed([topic], kind="query")
         scores = vectors @ query
         order = np.argsort(-scores)
-        return [str(linked[index][2]) for index in order if scores[index] >= FEED_RELEVANCE]
+        cut = service.options.search_min_score
+        return [str(linked[index][2]) for index in order if scores[index] >= cut]
 
     async def _read(self, task_id: int, url: str, topic: str) -> None:
         """Fetch, extract and keep one source; its error is recorded, not raised."""

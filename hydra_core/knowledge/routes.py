@@ -169,6 +169,8 @@ async def handle_feed_entry(request: web.Request) -> web.Response:
         summary=body.summary,
         published=body.published,
     )
+    if added:
+        await service.publish_status()
     return web.json_response({"added": added}, status=202)
 
 

@@ -153,6 +153,7 @@ class KnowledgeService:
             backend="server" if self.vectors.backend == "server" else "local",
             model=self.embedder.model,
             model_state=str(self.embedder.state),
+            documents=await self.store.async_documents(),
             chunks=chunks,
             memories=await self.vectors.async_count(MEMORIES),
             feeds=len(await self.store.async_feeds()),
@@ -212,6 +213,7 @@ class KnowledgeService:
             raise Refusal("Ask something: the query is empty", code="invalid_query")
         [vector] = await self.embedder.embed([query], kind="query")
         points = await self.vectors.async_search(CHUNKS, vector, min(limit, MAX_SEARCH))
+        points = [point for point in points if point.score >= self.options.search_min_score]
         return SearchResult(
             query=query,
             hits=tuple(
@@ -246,7 +248,11 @@ class KnowledgeService:
         if query and query.strip():
             [vector] = await self.embedder.embed([query.strip()], kind="query")
             points = await self.vectors.async_search(MEMORIES, vector, limit)
-            return [_memory(point.payload, score=round(point.score, 4)) for point in points]
+            return [
+                _memory(point.payload, score=round(point.score, 4))
+                for point in points
+                if point.score >= self.options.search_min_score
+            ]
         points = await self.vectors.async_scroll(MEMORIES, 10_000)
         memories = sorted(
             (_memory(point.payload) for point in points), key=lambda item: -item.created_at

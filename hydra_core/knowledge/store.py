@@ -322,6 +322,19 @@ class KnowledgeStore(SqliteStore):
             )
         )
 
+    async def async_documents(self) -> int:
+        """How many documents the knowledge base was given: web pages research read, and
+        feed entries."""
+
+        def count() -> int:
+            entries = self._one("SELECT COUNT(*) FROM entries")
+            pages = self._one(
+                "SELECT COUNT(DISTINCT url) FROM research WHERE error IS NULL AND chunks > 0"
+            )
+            return int(entries[0] if entries else 0) + int(pages[0] if pages else 0)
+
+        return await self._run(count)
+
     async def async_last_ingestion(self) -> float | None:
         """When the last entry or research source was kept."""
         row = await self._run(partial(self._one, "SELECT MAX(fetched) FROM entries"))

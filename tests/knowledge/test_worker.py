@@ -112,12 +112,16 @@ async def test_research_reads_pages_and_cites_them_without_a_language_model(
     assert status == 200
     assert "kilowatt hours" in found["hits"][0]["text"]
     assert found["hits"][0]["source"]["url"] == f"{site.url}/batteries"
+    # A question the knowledge base knows nothing of gets no answer, not the nearest page.
+    status, found = await worker.call("GET", "knowledge/search?q=when+is+high+tide+in+Brest")
+    assert (status, found["hits"]) == (200, [])
 
     # The same pages again: nothing is stored twice.
     _, before = await worker.call("GET", "knowledge")
     await worker.research({"topic": "hybrid inverters", "urls": urls[:2]})
     _, after = await worker.call("GET", "knowledge")
     assert after["chunks"] == before["chunks"] > 0
+    assert after["documents"] >= 2
     assert after["findings_today"] == 2
 
 
@@ -237,6 +241,8 @@ async def test_memories_are_kept_recalled_and_forgotten(worker: KnowledgeWorker)
     assert body["memories"][0]["text"] in (facts[1], "Ada likes it warm")
     status, body = await worker.call("GET", "memories?q=when+are+backups")
     assert body["memories"][0]["text"] == facts[2]
+    status, body = await worker.call("GET", "memories?q=who+won+the+football+cup+final")
+    assert body["memories"] == []
 
     status, _ = await worker.call("DELETE", f"memories/{ids[0]}")
     assert status == 204
