@@ -302,7 +302,9 @@ async def test_remember_recall_and_forget(hass: HomeAssistant, knowledge: tuple[
         "I remember that the bins go out on Tuesday and that you prefer oat milk in your coffee."
     )
 
-    memory, bins = (await _call(hass, "recall", {"query": "coffee", "limit": 2}))["memories"]
+    # Asked about coffee, only what is about coffee; asked nothing, the newest first.
+    [memory] = (await _call(hass, "recall", {"query": "coffee", "limit": 2}))["memories"]
+    bins, _ = (await _call(hass, "recall", {"limit": 2}))["memories"]
     assert memory["text"] == "I prefer oat milk in my coffee"
     assert memory["kind"] == "preference"
     assert memory["said_by"]["type"] == "automation"
