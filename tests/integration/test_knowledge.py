@@ -46,6 +46,7 @@ WORKER_NAME = "librarian"
 # Mail from here is important (the worker's mail_senders option); "urgent" makes it urgent.
 OPS = "ops.example.com"
 CHUNKS = f"sensor.{WORKER_NAME}_knowledge_chunks"
+DOCUMENTS = f"sensor.{WORKER_NAME}_knowledge_documents"
 FINDINGS_TODAY = f"sensor.{WORKER_NAME}_research_findings_today"
 LAST_INGESTION = f"sensor.{WORKER_NAME}_last_knowledge_ingestion"
 TOPIC = "solid-state batteries"
@@ -243,6 +244,7 @@ async def test_research_search_and_the_sensors(
     url, token = knowledge
     entry = await _setup(hass, url, token)
     assert hass.states.get(CHUNKS).state == "0"
+    assert hass.states.get(DOCUMENTS).state == "0"
     assert hass.states.get(FINDINGS_TODAY).state == "0"
     assert hass.states.get(LAST_INGESTION).state == STATE_UNKNOWN
     assert await _ask(hass, f"What do we know about {TOPIC}?") == (
@@ -266,6 +268,7 @@ async def test_research_search_and_the_sensors(
 
     await wait_until(lambda: hass.states.get(FINDINGS_TODAY).state == "1")
     assert int(hass.states.get(CHUNKS).state) >= 1
+    assert hass.states.get(DOCUMENTS).state == "1"  # the page the research read
     assert hass.states.get(LAST_INGESTION).state != STATE_UNKNOWN
 
     answer = await _ask(hass, f"what do we know about {TOPIC}")

@@ -1,5 +1,6 @@
 """The knowledge base's sensors: the chunks of text it holds (memories, feeds, the model and the
-store as attributes), the research findings made today, and when it last took something in.
+store as attributes), the documents they came from, the research findings made today, and when
+it last took something in.
 
 Chunks, not pages: a page, a feed entry or a mail becomes one chunk or more, and the chunks are
 what the store searches and what its size warning counts (local mode is good to about 20,000).
@@ -62,6 +63,12 @@ KNOWLEDGE_SENSORS: tuple[HydraKnowledgeSensorDescription, ...] = (
             "reason": status.reason,
             "warning": status.warning,
         },
+    ),
+    HydraKnowledgeSensorDescription(
+        key="knowledge_documents",
+        translation_key="knowledge_documents",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda status: status.documents,
     ),
     HydraKnowledgeSensorDescription(
         key="findings_today",
