@@ -169,8 +169,10 @@ class VoiceService:
         await self._server.stop()
         await self.stt.close()
         await self.tts.close()
+        # The models are closed (their running work ended), so joining the threads is quick;
+        # not joining them left a thread alive after the stop, now and then, on a busy machine.
         for executor in (self._executor, self._tts_executor):
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=True, cancel_futures=True)
 
     async def run_inference(
         self, func: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs
