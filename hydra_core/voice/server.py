@@ -4,7 +4,8 @@ One handler per connection, the shared engines injected (the layout of OHF-Voice
 What a connection does follows from its first events, as Home Assistant's wyoming integration
 sends them: ``transcribe`` then audio is speech-to-text; ``detect`` (or audio alone) is wake word
 detection; ``synthesize`` is text-to-speech, and ``synthesize-start`` / ``-chunk`` / ``-stop``
-is streaming text-to-speech, answered sentence by sentence as the text comes in.
+is streaming text-to-speech, answered sentence by sentence as the text comes in (the first
+clause at once, so speaking starts early).
 
 Audio the server cannot use (not 16 kHz 16-bit mono, a chunk that changes format mid-stream, a
 torn sample, too long an utterance) and events it cannot read get an ``error`` event with a code
@@ -46,7 +47,7 @@ from wyoming.tts import (
 from wyoming.wake import Detect, Detection, NotDetected
 
 from .frames import MAX_HEADER_BYTES, ClientError, read_frame
-from .tts import split_sentences
+from .tts import first_clause, split_sentences
 
 if TYPE_CHECKING:
     from .service import VoiceService
@@ -293,14 +294,31 @@ class VoiceHandler(AsyncEventHandler):
         sentences = split_sentences(self._streaming_text)
         # The last piece may still be growing; speak everything before it.
         if len(sentences) < 2:
+            await self._speak_first_clause(sentences)
             return
         *complete, last = sentences
         self._streaming_text = last
         for sentence in complete:
             await self._speak(sentence, voice=None)
 
+    async def _speak_first_clause(self, sentences: list[str]) -> None:
+        """Before anything is said, speak the growing first sentence's first clause once the
+        words after it have come (the head of :func:`first_clause` ends on a whole word)."""
+        assert self._streaming_text is not None
+        if self._streaming_started or not sentences:
+            return
+        cut = first_clause(sentences[0])
+        if cut is None:
+            return
+        head, rest = cut
+        text = self._streaming_text
+        self._streaming_text = rest + text[len(text.rstrip()) :]  # a newline still ends it
+        await self._speak(head, voice=None)
+
     async def _speak(self, text: str, *, voice: str | None) -> None:
-        async for pcm in self._service.synthesize(text, voice=voice):
+        # Only the first piece of what a connection hears is cut short to start early.
+        first_chunk = not self._streaming_started
+        async for pcm in self._service.synthesize(text, voice=voice, first_chunk=first_chunk):
             if not self._streaming_started:
                 await self._begin_tts_audio()
             for start in range(0, len(pcm), TTS_CHUNK_BYTES):

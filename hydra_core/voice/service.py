@@ -302,10 +302,13 @@ class VoiceService:
         finally:
             self._notify()
 
-    async def synthesize(self, text: str, *, voice: str | None) -> AsyncIterator[bytes]:
-        """Text to speech, a sentence at a time."""
+    async def synthesize(
+        self, text: str, *, voice: str | None, first_chunk: bool = True
+    ) -> AsyncIterator[bytes]:
+        """Text to speech, a sentence at a time (the first cut at its first clause when
+        ``first_chunk``)."""
         try:
-            async for pcm in self.tts.synthesize(text, voice=voice):
+            async for pcm in self.tts.synthesize(text, voice=voice, first_chunk=first_chunk):
                 yield pcm
         except TtsError as err:
             raise ClientError("tts_failed", str(err)) from err
