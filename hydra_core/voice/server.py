@@ -47,7 +47,7 @@ from wyoming.tts import (
 from wyoming.wake import Detect, Detection, NotDetected
 
 from .frames import MAX_HEADER_BYTES, ClientError, read_frame
-from .tts import first_clause, split_sentences
+from .tts import first_clause, piece_budget, split_sentences, spoken_length
 
 if TYPE_CHECKING:
     from .service import VoiceService
@@ -99,6 +99,7 @@ class VoiceHandler(AsyncEventHandler):
         self._audio_ms = 0
         self._streaming_text: str | None = None
         self._streaming_started = False
+        self._said = 0  # letters of speech sent in the current reply (pieces grow from it)
 
     async def run(self) -> None:
         """Read events until the client leaves; an unreadable event is answered, not raised."""
@@ -184,6 +185,7 @@ class VoiceHandler(AsyncEventHandler):
             self._streaming_text = ""
             self._streaming_chars = 0
             self._streaming_started = False
+            self._said = 0
             return True
         if SynthesizeChunk.is_type(event.type):
             if self._streaming_text is None:
@@ -213,6 +215,7 @@ class VoiceHandler(AsyncEventHandler):
             _check_text_length(len(synthesize.text))
             voice = synthesize.voice.name if synthesize.voice else None
             self._streaming_started = False
+            self._said = 0
             await self._speak(synthesize.text, voice=voice)
             if not self._streaming_started:
                 await self._begin_tts_audio()
@@ -302,12 +305,14 @@ class VoiceHandler(AsyncEventHandler):
             await self._speak(sentence, voice=None)
 
     async def _speak_first_clause(self, sentences: list[str]) -> None:
-        """Before anything is said, speak the growing first sentence's first clause once the
-        words after it have come (the head of :func:`first_clause` ends on a whole word)."""
+        """Speak the growing last sentence's first clause once the words after it have come
+        (the head of :func:`first_clause` ends on a whole word), if it is short enough to say
+        now: the first piece early, each later one no longer than all said before it."""
         assert self._streaming_text is not None
-        if self._streaming_started or not sentences:
+        if not sentences:
             return
-        cut = first_clause(sentences[0])
+        budget = piece_budget(self._said)
+        cut = first_clause(sentences[-1], max_chars=budget, first=not self._said)
         if cut is None:
             return
         head, rest = cut
@@ -316,9 +321,7 @@ class VoiceHandler(AsyncEventHandler):
         await self._speak(head, voice=None)
 
     async def _speak(self, text: str, *, voice: str | None) -> None:
-        # Only the first piece of what a connection hears is cut short to start early.
-        first_chunk = not self._streaming_started
-        async for pcm in self._service.synthesize(text, voice=voice, first_chunk=first_chunk):
+        async for pcm in self._service.synthesize(text, voice=voice, said=self._said):
             if not self._streaming_started:
                 await self._begin_tts_audio()
             for start in range(0, len(pcm), TTS_CHUNK_BYTES):
@@ -330,6 +333,7 @@ class VoiceHandler(AsyncEventHandler):
                         audio=pcm[start : start + TTS_CHUNK_BYTES],
                     ).event()
                 )
+        self._said += spoken_length(text)
 
     async def _begin_tts_audio(self) -> None:
         self._streaming_started = True

@@ -303,12 +303,12 @@ class VoiceService:
             self._notify()
 
     async def synthesize(
-        self, text: str, *, voice: str | None, first_chunk: bool = True
+        self, text: str, *, voice: str | None, said: int | None = 0
     ) -> AsyncIterator[bytes]:
-        """Text to speech, a sentence at a time (the first cut at its first clause when
-        ``first_chunk``)."""
+        """Text to speech, a sentence at a time, the first cut at its first clause
+        (``said``: what was said before on the same stream, see ``TtsEngine.synthesize``)."""
         try:
-            async for pcm in self.tts.synthesize(text, voice=voice, first_chunk=first_chunk):
+            async for pcm in self.tts.synthesize(text, voice=voice, said=said):
                 yield pcm
         except TtsError as err:
             raise ClientError("tts_failed", str(err)) from err

@@ -68,14 +68,15 @@ async def test_a_short_first_clause_is_spoken_before_the_rest(voice_models_dir: 
         events.append(f"chunk {len(chunks) + 1}")
         chunks.append(chunk)
     spoken = [event.removeprefix("start ") for event in events if event.startswith("start ")]
-    # A few words first, then the rest of the first sentence, then the second sentence.
-    assert len(spoken) == 3
+    # A few words first, then growing pieces of the first sentence, then the second sentence.
     assert len(spoken[0].split()) <= 3
-    assert " ".join(spoken[:2]) == split_sentences(REPLY)[0]
-    assert spoken[2] == split_sentences(REPLY)[1]
+    assert [len(piece) for piece in spoken[:3]] == sorted(len(piece) for piece in spoken[:3])
+    assert " ".join(spoken[:-1]) == split_sentences(REPLY)[0]
+    assert spoken[-1] == split_sentences(REPLY)[1]
     # The first piece reached the caller before the rest of the sentence was ready.
     assert events.index("chunk 1") < events.index(f"done {spoken[1]}")
-    assert len(samples(chunks[0])) < len(samples(chunks[1])) / 2
+    # A second of speech at most, of the reply's ten or so.
+    assert len(samples(chunks[0])) <= tts.SAMPLE_RATE < len(samples(b"".join(chunks))) / 8
     stt = SttEngine(voice_models_dir, offline=True)
     heard = words(await stt.transcribe(pcm24k_to_16k(b"".join(chunks))))
     expected = {"queue", "three", "tasks", "waiting", "autonomous", "work", "resumes", "tonight"}
@@ -127,9 +128,16 @@ def test_pauses_between_pieces() -> None:
         ("the backup is done.", 0.25),
         ("The fans are fine.", 0.0),
     ]
+    # Each piece at most twice what was said before it, the first short.
+    assert speech_pieces(REPLY) == [
+        ("RTX", 0.0),
+        ("4090 is", 0.0),
+        ("at 142 degrees and the queue has three tasks waiting.", 0.25),
+        ("Autonomous work resumes at eleven tonight.", 0.0),
+    ]
     # No pause inside a phrase cut between two words.
     assert speech_pieces("The backup of the database is done.")[0] == ("The backup", 0.0)
-    assert speech_pieces("Okay then, the backup is done.", first_chunk=False) == [
+    assert speech_pieces("Okay then, the backup is done.", said=None) == [
         ("Okay then, the backup is done.", 0.0)
     ]
 
@@ -149,7 +157,7 @@ async def test_two_sentences_stream_as_two_chunks(voice_models_dir: Path) -> Non
     tts._create = recording_create  # type: ignore[method-assign]
     text = "The GPU is at fifty four degrees. The fans are at thirty percent."
     chunks: list[bytes] = []
-    async for chunk in tts.synthesize(text, first_chunk=False):
+    async for chunk in tts.synthesize(text, said=None):
         events.append(f"chunk {len(chunks) + 1}")
         chunks.append(chunk)
     assert len(chunks) == 2
