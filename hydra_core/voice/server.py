@@ -4,7 +4,8 @@ One handler per connection, the shared engines injected (the layout of OHF-Voice
 What a connection does follows from its first events, as Home Assistant's wyoming integration
 sends them: ``transcribe`` then audio is speech-to-text; ``detect`` (or audio alone) is wake word
 detection; ``synthesize`` is text-to-speech, and ``synthesize-start`` / ``-chunk`` / ``-stop``
-is streaming text-to-speech, answered sentence by sentence as the text comes in.
+is streaming text-to-speech, answered sentence by sentence as the text comes in (the first
+clause at once, so speaking starts early).
 
 Audio the server cannot use (not 16 kHz 16-bit mono, a chunk that changes format mid-stream, a
 torn sample, too long an utterance) and events it cannot read get an ``error`` event with a code
@@ -46,7 +47,7 @@ from wyoming.tts import (
 from wyoming.wake import Detect, Detection, NotDetected
 
 from .frames import MAX_HEADER_BYTES, ClientError, read_frame
-from .tts import split_sentences
+from .tts import first_clause, piece_budget, split_sentences, spoken_length
 
 if TYPE_CHECKING:
     from .service import VoiceService
@@ -98,6 +99,7 @@ class VoiceHandler(AsyncEventHandler):
         self._audio_ms = 0
         self._streaming_text: str | None = None
         self._streaming_started = False
+        self._said = 0  # letters of speech sent in the current reply (pieces grow from it)
 
     async def run(self) -> None:
         """Read events until the client leaves; an unreadable event is answered, not raised."""
@@ -183,6 +185,7 @@ class VoiceHandler(AsyncEventHandler):
             self._streaming_text = ""
             self._streaming_chars = 0
             self._streaming_started = False
+            self._said = 0
             return True
         if SynthesizeChunk.is_type(event.type):
             if self._streaming_text is None:
@@ -212,6 +215,7 @@ class VoiceHandler(AsyncEventHandler):
             _check_text_length(len(synthesize.text))
             voice = synthesize.voice.name if synthesize.voice else None
             self._streaming_started = False
+            self._said = 0
             await self._speak(synthesize.text, voice=voice)
             if not self._streaming_started:
                 await self._begin_tts_audio()
@@ -293,14 +297,31 @@ class VoiceHandler(AsyncEventHandler):
         sentences = split_sentences(self._streaming_text)
         # The last piece may still be growing; speak everything before it.
         if len(sentences) < 2:
+            await self._speak_first_clause(sentences)
             return
         *complete, last = sentences
         self._streaming_text = last
         for sentence in complete:
             await self._speak(sentence, voice=None)
 
+    async def _speak_first_clause(self, sentences: list[str]) -> None:
+        """Speak the growing last sentence's first clause once the words after it have come
+        (the head of :func:`first_clause` ends on a whole word), if it is short enough to say
+        now: the first piece early, each later one no longer than all said before it."""
+        assert self._streaming_text is not None
+        if not sentences:
+            return
+        budget = piece_budget(self._said)
+        cut = first_clause(sentences[-1], max_chars=budget, first=not self._said)
+        if cut is None:
+            return
+        head, rest = cut
+        text = self._streaming_text
+        self._streaming_text = rest + text[len(text.rstrip()) :]  # a newline still ends it
+        await self._speak(head, voice=None)
+
     async def _speak(self, text: str, *, voice: str | None) -> None:
-        async for pcm in self._service.synthesize(text, voice=voice):
+        async for pcm in self._service.synthesize(text, voice=voice, said=self._said):
             if not self._streaming_started:
                 await self._begin_tts_audio()
             for start in range(0, len(pcm), TTS_CHUNK_BYTES):
@@ -312,6 +333,7 @@ class VoiceHandler(AsyncEventHandler):
                         audio=pcm[start : start + TTS_CHUNK_BYTES],
                     ).event()
                 )
+        self._said += spoken_length(text)
 
     async def _begin_tts_audio(self) -> None:
         self._streaming_started = True

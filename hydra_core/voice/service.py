@@ -304,10 +304,13 @@ class VoiceService:
         finally:
             self._notify()
 
-    async def synthesize(self, text: str, *, voice: str | None) -> AsyncIterator[bytes]:
-        """Text to speech, a sentence at a time."""
+    async def synthesize(
+        self, text: str, *, voice: str | None, said: int | None = 0
+    ) -> AsyncIterator[bytes]:
+        """Text to speech, a sentence at a time, the first cut at its first clause
+        (``said``: what was said before on the same stream, see ``TtsEngine.synthesize``)."""
         try:
-            async for pcm in self.tts.synthesize(text, voice=voice):
+            async for pcm in self.tts.synthesize(text, voice=voice, said=said):
                 yield pcm
         except TtsError as err:
             raise ClientError("tts_failed", str(err)) from err

@@ -39,6 +39,84 @@ DEFAULT_VOICE = "af_heart"
 MAX_SENTENCE_CHARS = 300
 #: Silence after each sentence but the last, as Kokoro's own joins have.
 SENTENCE_PAUSE_S = 0.25
+#: A reply's first piece is at most this long, so its audio comes early (docs/voice.md): Kokoro
+#: takes some 0.3 s here for the two to four words this allows, against 2.5 s for a sentence.
+FIRST_CHUNK_CHARS = 14
+#: Silence after a first clause that ends at a comma, semicolon, colon or dash (none after a cut
+#: between two words, which are spoken on without a break).
+CLAUSE_PAUSE_S = 0.1
+_CLAUSE_WORDS = frozenset(("and", "but", "or", "so"))
+_CLAUSE_ENDS = (",", ";", ":", "-", "\u2013", "\u2014")
+_MIN_HEAD_WORDS = 2  # a first piece without a comma ends after two words or more ...
+_ALONE_CHARS = 8  # ... unless its first word is this long to say
+_MIN_REST_WORDS = 2  # a single last word is not left to say on its own
+#: Words a first piece does not end on ("the | GPU", "at | noon"), so none is left hanging.
+_WEAK_ENDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "and",
+        "or",
+        "but",
+        "so",
+        "my",
+        "your",
+        "its",
+        "our",
+        "their",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "into",
+        "about",
+    ]
+)
+#: Nor on a number ("142 | degrees", "fifty | four"): a number is said with what follows it.
+_NUMBER_WORDS = frozenset(
+    [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "thousand",
+        "million",
+        "billion",
+        "point",
+        "minus",
+    ]
+)
 _WARMUP_TEXT = "Hello."
 _ABBREVIATIONS = frozenset(
     (
@@ -130,6 +208,109 @@ def split_sentences(text: str, *, max_chars: int = MAX_SENTENCE_CHARS) -> list[s
                 start = match.end()
         sentences.append(line[start:].strip())
     return [part for sentence in sentences if sentence for part in _split_long(sentence, max_chars)]
+
+
+def spoken_length(text: str) -> int:
+    """About how many letters ``text`` takes to say (Kokoro says some 12 a second): a digit
+    says some six ("4090" is "four thousand ninety"), a letter of an acronym four ("RTX")."""
+    length = 0
+    for word in text.split():
+        digits = sum(char.isdigit() for char in word)
+        capitals = sum(char.isupper() for char in word) if word.isupper() and len(word) > 1 else 0
+        length += 1 + len(word) + 5 * digits + 3 * capitals
+    return max(0, length - 1)
+
+
+def first_clause(
+    sentence: str, *, max_chars: int = FIRST_CHUNK_CHARS, first: bool = True
+) -> tuple[str, str] | None:
+    """Where to cut a short first piece off ``sentence`` so that speaking can start early.
+
+    ``(head, rest)``, the head said in at most ``max_chars`` letters (:func:`spoken_length`)
+    where it can be: cut at the last clause boundary within them (a comma, semicolon, colon or
+    dash, or before "and", "but", "or", "so"), else after the last word within them that is not
+    "the", "a", "of", a number and the like (two words at least), else after a first word long
+    enough to say alone ("Autonomous", "RTX"), else after the shortest such two words or more
+    (these two only for the ``first`` piece of a reply, the one that must come early).
+    Never inside a word or a number; None when the sentence is that short already, or when
+    the rest would be a single word.
+    """
+    sentence = " ".join(sentence.split())
+    if spoken_length(sentence) <= max_chars:
+        return None
+    cuts = [
+        index
+        for index, char in enumerate(sentence)
+        if char == " " and len(sentence[index:].split()) >= _MIN_REST_WORDS
+    ]
+    short = [cut for cut in cuts if spoken_length(sentence[:cut]) <= max_chars]
+    clauses = [
+        cut
+        for cut in short
+        if sentence[:cut].endswith(_CLAUSE_ENDS)
+        or (
+            len(sentence[:cut].split()) >= _MIN_HEAD_WORDS
+            and sentence[cut + 1 :].split()[0].lower() in _CLAUSE_WORDS
+        )
+    ]
+    phrases = [
+        cut
+        for cut in cuts
+        if len(sentence[:cut].split()) >= _MIN_HEAD_WORDS and _ends_well(sentence[:cut])
+    ]
+    if clauses:
+        cut = max(clauses)
+    elif fitting := [cut for cut in phrases if cut in short]:
+        cut = max(fitting)
+    elif (
+        cuts
+        and spoken_length(sentence[: cuts[0]]) >= _ALONE_CHARS
+        and _ends_well(sentence[: cuts[0]])
+    ):
+        cut = cuts[0]
+    elif phrases:
+        cut = min(phrases)
+    else:
+        return None
+    return sentence[:cut].strip(), sentence[cut:].strip()
+
+
+def _ends_well(head: str) -> bool:
+    word = head.rsplit(maxsplit=1)[-1].lower().strip("\"'\u201c\u201d\u2018\u2019()")
+    return not (word in _WEAK_ENDS or word in _NUMBER_WORDS or any(c.isdigit() for c in word))
+
+
+def piece_budget(said: int) -> int:
+    """How long to say (:func:`spoken_length`) the next piece may be after ``said`` letters:
+    FIRST_CHUNK_CHARS for the first, then twice what was said (at least twice the first), which
+    Kokoro makes in less than it takes to play what was said while its real-time factor is
+    under 0.5 (0.4 on this 2-core CPU)."""
+    return FIRST_CHUNK_CHARS if not said else 2 * max(FIRST_CHUNK_CHARS, said)
+
+
+def speech_pieces(text: str, *, said: int | None = 0) -> list[tuple[str, float]]:
+    """The pieces ``text`` is spoken in, each with the silence after it.
+
+    The sentences, the first cut at its first clause (:func:`first_clause`) and each piece then
+    at most :func:`piece_budget` long (``said``: the letters already said before ``text``), so
+    each is ready before those before it have been played; the pieces grow to whole sentences.
+    ``said=None``: whole sentences, no cuts.
+    """
+    pieces: list[tuple[str, float]] = []
+    for sentence in split_sentences(text):
+        rest = sentence
+        while said is not None and (
+            cut := first_clause(rest, max_chars=piece_budget(said), first=not said)
+        ):
+            head, rest = cut
+            pieces.append((head, CLAUSE_PAUSE_S if head.endswith(_CLAUSE_ENDS) else 0.0))
+            said += spoken_length(head)
+        pieces.append((rest, SENTENCE_PAUSE_S))
+        if said is not None:
+            said += spoken_length(rest)
+    if pieces:
+        pieces[-1] = (pieces[-1][0], 0.0)
+    return pieces
 
 
 def float_to_pcm(audio: np.ndarray) -> bytes:
@@ -299,14 +480,22 @@ class TtsEngine:
             raise TtsError(f"Speech synthesis failed: {err}") from err
 
     async def synthesize(
-        self, text: str, *, voice: str | None = None, speed: float | None = None
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        speed: float | None = None,
+        said: int | None = 0,
     ) -> AsyncIterator[bytes]:
-        """Yield 16-bit mono PCM at 24 kHz, one chunk per sentence, each once it is ready.
+        """Yield 16-bit mono PCM at 24 kHz, one chunk per piece, each once it is ready.
 
-        The next sentence is synthesized while the caller handles the current chunk.
+        The pieces are the sentences, the first cut at its first clause and the next ones
+        growing from it (:func:`speech_pieces`; ``said``: letters said before on the same
+        stream, None for whole sentences), so the first audio comes early; the next piece is
+        synthesized while the caller handles the current chunk.
         """
-        sentences = split_sentences(text)
-        if not sentences:
+        pieces = speech_pieces(text, said=said)
+        if not pieces:
             raise TtsError("There is no text to speak")
         speed = self.speed if speed is None else speed
         if not 0.5 <= speed <= 2.0:
@@ -318,7 +507,7 @@ class TtsEngine:
         if known and chosen not in known:
             raise TtsError(f"Unknown voice {chosen!r}; the voices are: {', '.join(known)}")
 
-        def job(sentence: str, last: bool) -> Callable[[Kokoro], bytes]:
+        def job(sentence: str, pause_s: float) -> Callable[[Kokoro], bytes]:
             def run(kokoro: Kokoro) -> bytes:
                 if chosen not in kokoro.get_voices():
                     voices = ", ".join(kokoro.get_voices())
@@ -326,26 +515,20 @@ class TtsEngine:
                 if self.on_sentence is not None:
                     self.on_sentence(sentence)
                 audio = self._create(kokoro, sentence, chosen, speed)
-                if not last:
-                    pause = np.zeros(int(SENTENCE_PAUSE_S * self.SAMPLE_RATE), np.float32)
+                if pause_s:
+                    pause = np.zeros(int(pause_s * self.SAMPLE_RATE), np.float32)
                     audio = np.concatenate([audio, pause])
                 return float_to_pcm(audio)
 
             return run
 
-        count = len(sentences)
-        tasks = [
-            asyncio.ensure_future(self._run(job(sentences[0], count == 1))),
-        ]
+        count = len(pieces)
+        tasks = [asyncio.ensure_future(self._run(job(*pieces[0])))]
         try:
             for index in range(count):
                 chunk = await tasks[index]
                 if index + 1 < count:
-                    tasks.append(
-                        asyncio.ensure_future(
-                            self._run(job(sentences[index + 1], index + 2 == count))
-                        )
-                    )
+                    tasks.append(asyncio.ensure_future(self._run(job(*pieces[index + 1]))))
                 if chunk:
                     yield chunk
         finally:

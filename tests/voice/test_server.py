@@ -21,8 +21,9 @@ from wyoming.wake import Detect, Detection, NotDetected
 
 from hydra_core.voice.options import VoiceOptions
 from hydra_core.voice.service import VoiceService
+from hydra_core.voice.stt import SttEngine
 
-from .weights import SPEAKER, VoiceWeights, kokoro_say, words
+from .weights import SPEAKER, VoiceWeights, kokoro_say, pcm24k_to_16k, words
 
 # Loopback TCP only; Home Assistant's test plugin would block it otherwise.
 pytestmark = pytest.mark.usefixtures("loopback_sockets")
@@ -294,3 +295,28 @@ async def test_streamed_text_is_spoken_a_sentence_at_a_time(start_server: StartS
     audio = b"".join(AudioChunk.from_event(e).audio for e in chunks if AudioChunk.is_type(e.type))
     # Both sentences (and the repeated full text only once): some 3 to 8 seconds of speech.
     assert 3 * 24000 * 2 < len(audio) < 8 * 24000 * 2
+
+
+async def test_streamed_text_starts_speaking_at_its_first_clause(
+    start_server: StartServer, whisper_models_dir: Path
+) -> None:
+    service = await start_server()
+
+    async with AsyncTcpClient(LOOPBACK, service.port) as client:
+        await client.write_event(SynthesizeStart().event())
+        for word in ["Okay", "then,", "the", "backup", "of", "the", "database"]:
+            await client.write_event(SynthesizeChunk(text=word + " ").event())
+        # No sentence has ended yet, and the first clause is already being said.
+        first = await _until(client, "audio-chunk")
+        assert [event.type for event in first] == ["audio-start", "audio-chunk"]
+        await client.write_event(SynthesizeChunk(text="finished at noon.").event())
+        await client.write_event(SynthesizeStop().event())
+        rest = await _until(client, "synthesize-stopped")
+
+    chunks = first[1:] + rest
+    audio = b"".join(AudioChunk.from_event(e).audio for e in chunks if AudioChunk.is_type(e.type))
+    stt = SttEngine(whisper_models_dir, offline=True)
+    heard = words(await stt.transcribe(pcm24k_to_16k(audio)))
+    await stt.close()
+    expected = {"okay", "then", "the", "backup", "of", "database", "finished", "at", "noon"}
+    assert len(expected & set(heard)) >= 7, heard

@@ -10,7 +10,14 @@ import pytest
 
 from hydra_core.voice.loader import ModelState
 from hydra_core.voice.stt import SttEngine
-from hydra_core.voice.tts import TtsEngine, TtsError, float_to_pcm, split_sentences
+from hydra_core.voice.tts import (
+    TtsEngine,
+    TtsError,
+    first_clause,
+    float_to_pcm,
+    speech_pieces,
+    split_sentences,
+)
 from tests.voice.weights import COMMAND, SPEAKER, pcm24k_to_16k, wait_until, words
 
 JA_VOICES = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
@@ -26,16 +33,113 @@ async def test_says_a_command_that_whisper_understands(voice_models_dir: Path) -
     tts = TtsEngine(voice_models_dir, voice=SPEAKER, offline=True)
     assert (tts.SAMPLE_RATE, tts.SAMPLE_WIDTH, tts.CHANNELS) == (24000, 2, 1)
     chunks = [chunk async for chunk in tts.synthesize(COMMAND)]
-    assert len(chunks) == 1
-    audio = samples(chunks[0])
+    audio = samples(b"".join(chunks))
     seconds = len(audio) / TtsEngine.SAMPLE_RATE
     assert 1.0 < seconds < 4.0
     assert np.abs(audio).max() > 3000  # speech, not silence
     assert np.sqrt(np.mean(audio.astype(np.float64) ** 2)) > 300
     stt = SttEngine(voice_models_dir, offline=True)
-    assert words(await stt.transcribe(pcm24k_to_16k(chunks[0]))) == words(COMMAND)
+    assert words(await stt.transcribe(pcm24k_to_16k(b"".join(chunks)))) == words(COMMAND)
     await stt.close()
     await tts.close()
+
+
+REPLY = (
+    "RTX 4090 is at 142 degrees and the queue has three tasks waiting. "
+    "Autonomous work resumes at eleven tonight."
+)
+
+
+async def test_a_short_first_clause_is_spoken_before_the_rest(voice_models_dir: Path) -> None:
+    tts = TtsEngine(voice_models_dir, voice=SPEAKER, offline=True)
+    await tts.load()
+    events: list[str] = []
+    create = tts._create
+
+    def recording_create(kokoro: object, text: str, voice: str, speed: float) -> np.ndarray:
+        events.append(f"start {text}")
+        audio = create(kokoro, text, voice, speed)  # type: ignore[arg-type]
+        events.append(f"done {text}")
+        return audio
+
+    tts._create = recording_create  # type: ignore[method-assign]
+    chunks: list[bytes] = []
+    async for chunk in tts.synthesize(REPLY):
+        events.append(f"chunk {len(chunks) + 1}")
+        chunks.append(chunk)
+    spoken = [event.removeprefix("start ") for event in events if event.startswith("start ")]
+    # A few words first, then growing pieces of the first sentence, then the second sentence.
+    assert len(spoken[0].split()) <= 3
+    assert [len(piece) for piece in spoken[:3]] == sorted(len(piece) for piece in spoken[:3])
+    assert " ".join(spoken[:-1]) == split_sentences(REPLY)[0]
+    assert spoken[-1] == split_sentences(REPLY)[1]
+    # The first piece reached the caller before the rest of the sentence was ready.
+    assert events.index("chunk 1") < events.index(f"done {spoken[1]}")
+    # A second of speech at most, of the reply's ten or so.
+    assert len(samples(chunks[0])) <= tts.SAMPLE_RATE < len(samples(b"".join(chunks))) / 8
+    stt = SttEngine(voice_models_dir, offline=True)
+    heard = words(await stt.transcribe(pcm24k_to_16k(b"".join(chunks))))
+    expected = {"queue", "three", "tasks", "waiting", "autonomous", "work", "resumes", "tonight"}
+    assert len(expected & set(heard)) >= 6, heard
+    assert {"degrees", "4090"} & set(heard), heard
+    await stt.close()
+    # One word is one piece.
+    assert len([chunk async for chunk in tts.synthesize("Done")]) == 1
+    await tts.close()
+
+
+@pytest.mark.parametrize(
+    ("sentence", "head"),
+    [
+        (REPLY.split(". ", maxsplit=1)[0], "RTX"),
+        ("Sure, the lights in the kitchen are now off.", "Sure,"),
+        ("Okay then, the backup is done.", "Okay then,"),
+        ("The fans spin and the GPU is cool.", "The fans spin"),
+        ("The GPU is at fifty four degrees now.", "The GPU"),
+        ("It is fifty four degrees in the office.", "It is"),
+        ("The temperature is 1,234 degrees today, sadly.", "The temperature"),
+        ("The backup of the database finished at 3.5 GB in total.", "The backup"),
+        ("Autonomous work resumes at eleven tonight.", "Autonomous"),
+    ],
+)
+def test_the_first_clause_ends_on_a_whole_word(sentence: str, head: str) -> None:
+    cut = first_clause(sentence)
+    assert cut is not None
+    assert cut[0] == head
+    assert f"{cut[0]} {cut[1]}" == sentence
+    # Never a number split from its unit, nor a word or a number cut in two.
+    last = cut[0].split()[-1]
+    assert not any(char.isdigit() for char in last)
+    assert last not in {"fifty", "four", "the", "of", "at"}
+
+
+@pytest.mark.parametrize(
+    "text", ["Done", "Hello there.", "What's the GPU temperature?", "Lights off now."]
+)
+def test_short_texts_and_lone_last_words_are_not_cut(text: str) -> None:
+    assert first_clause(text) is None
+    assert speech_pieces(text) == [(text, 0.0)]
+
+
+def test_pauses_between_pieces() -> None:
+    pieces = speech_pieces("Okay then, the backup is done. The fans are fine.")
+    assert pieces == [
+        ("Okay then,", 0.1),
+        ("the backup is done.", 0.25),
+        ("The fans are fine.", 0.0),
+    ]
+    # Each piece at most twice what was said before it, the first short.
+    assert speech_pieces(REPLY) == [
+        ("RTX", 0.0),
+        ("4090 is", 0.0),
+        ("at 142 degrees and the queue has three tasks waiting.", 0.25),
+        ("Autonomous work resumes at eleven tonight.", 0.0),
+    ]
+    # No pause inside a phrase cut between two words.
+    assert speech_pieces("The backup of the database is done.")[0] == ("The backup", 0.0)
+    assert speech_pieces("Okay then, the backup is done.", said=None) == [
+        ("Okay then, the backup is done.", 0.0)
+    ]
 
 
 async def test_two_sentences_stream_as_two_chunks(voice_models_dir: Path) -> None:
@@ -53,7 +157,7 @@ async def test_two_sentences_stream_as_two_chunks(voice_models_dir: Path) -> Non
     tts._create = recording_create  # type: ignore[method-assign]
     text = "The GPU is at fifty four degrees. The fans are at thirty percent."
     chunks: list[bytes] = []
-    async for chunk in tts.synthesize(text):
+    async for chunk in tts.synthesize(text, said=None):
         events.append(f"chunk {len(chunks) + 1}")
         chunks.append(chunk)
     assert len(chunks) == 2
