@@ -395,31 +395,38 @@ class Scheduler:
         for task in candidates:
             handler = self._handlers.get(task.kind)
             if handler is not None and handler.coordinator:
-                started.append(await self._start(task, handler))
+                if (coordinator := await self._start(task, handler)) is not None:
+                    started.append(coordinator)
                 continue
             if slots_taken >= free:
                 if coordinators:
                     continue  # a coordinator further on still starts
                 break
-            reason: str | None
-            if handler is None:
-                reason = f"no handler for {task.kind!r} on this worker"
-            else:
-                reason = gate_reason(self.settings, self.last_report, handler)
-            if reason is not None:
-                if (task.state, task.waiting_reason) != ("waiting", reason):
-                    waiting = await self._store.async_update(
-                        task.id, state="waiting", waiting_reason=reason
-                    )
-                    self._publish("waiting", waiting)
+            if await self._held(task, handler) or handler is None:
                 continue
-            assert handler is not None
-            started.append(await self._start(task, handler))
-            slots_taken += 1
+            if (begun := await self._start(task, handler)) is not None:
+                started.append(begun)
+                slots_taken += 1
         return started
 
-    async def _start(self, ready: ReadyTask, handler: TaskHandler) -> Task:
-        task = await self._store.async_update(
+    async def _held(self, task: ReadyTask, handler: TaskHandler | None) -> bool:
+        """Whether the task must wait (no handler here, or the GPU gate); recorded once."""
+        if handler is None:
+            reason: str | None = f"no handler for {task.kind!r} on this worker"
+        else:
+            reason = gate_reason(self.settings, self.last_report, handler)
+        if reason is None:
+            return False
+        if (task.state, task.waiting_reason) != ("waiting", reason):
+            waiting = await self._store.async_update(
+                task.id, state="waiting", waiting_reason=reason
+            )
+            self._publish("waiting", waiting)
+        return True
+
+    async def _start(self, ready: ReadyTask, handler: TaskHandler) -> Task | None:
+        # Only if still queued or waiting: a cancel may have come since the task was read.
+        task = await self._store.async_claim(
             ready.id,
             state="running",
             attempts=ready.attempts + 1,
@@ -429,6 +436,8 @@ class Scheduler:
             progress=0.0,
             progress_message=None,
         )
+        if task is None:
+            return None
         self._publish("started", task)
         if handler.coordinator:
             self._coordinating.add(task.id)

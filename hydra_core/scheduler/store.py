@@ -231,7 +231,20 @@ class TaskStore(SqliteStore):
         """Change some of a task's fields; returns the task as stored."""
         return await self._run(partial(self._update, task_id, changes))
 
+    async def async_claim(self, task_id: int, **changes: Any) -> Task | None:
+        """Change a task that is still queued or waiting (to start it); None when it is not
+        any more (cancelled since the dispatcher read it)."""
+        return await self._run(partial(self._claim, task_id, changes))
+
+    def _claim(self, task_id: int, changes: dict[str, Any]) -> Task | None:
+        return self._change(task_id, changes, "AND state IN ('queued', 'waiting')")
+
     def _update(self, task_id: int, changes: dict[str, Any]) -> Task:
+        task = self._change(task_id, changes, "")
+        assert task is not None
+        return task
+
+    def _change(self, task_id: int, changes: dict[str, Any], condition: str) -> Task | None:
         encoded = {
             key: json.dumps(value) if key in ("payload", "result") and value is not None else value
             for key, value in changes.items()
@@ -239,13 +252,13 @@ class TaskStore(SqliteStore):
         assignments = ", ".join(f"{key} = ?" for key in encoded)
         if "state" in changes:
             self._unfinished = None
-        self._open().execute(
-            f"UPDATE tasks SET {assignments} WHERE id = ?",  # noqa: S608 - keys are our fields
+        cursor = self._open().execute(
+            f"UPDATE tasks SET {assignments} WHERE id = ? {condition}",  # noqa: S608 - our fields
             (*encoded.values(), task_id),
         )
-        task = self._get(task_id)
-        assert task is not None
-        return task
+        if condition and cursor.rowcount == 0:
+            return None
+        return self._get(task_id)
 
     async def async_recover(self) -> list[Task]:
         """After a crash: tasks that were running go back to the queue, their attempt counted.
