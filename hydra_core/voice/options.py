@@ -103,6 +103,12 @@ class VoiceOptions:
     )
     tts_speed: float = option(1.0, help="speaking rate", low=0.5, high=2.0)
     tts_language: str = option("en-us", help="language Kokoro speaks")
+    tts_threads: int = option(
+        0,
+        help="CPU threads Kokoro's ONNX Runtime session uses; 0 is one per core",
+        low=0,
+        high=64,
+    )
 
     def settings(self) -> VoiceSettings:
         """The settings Home Assistant may change later, as these options start them."""

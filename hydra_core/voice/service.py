@@ -133,6 +133,7 @@ class VoiceService:
             idle_unload_s=options.model_idle_unload,
             on_progress=self._progress_callback("tts"),
             executor=self._tts_executor,
+            threads=options.tts_threads,
         )
         self._server = WyomingServer(
             self,

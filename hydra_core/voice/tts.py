@@ -9,6 +9,7 @@ kokoro-onnx and onnxruntime are imported when the model loads, never at import.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
 import contextlib
@@ -31,6 +32,7 @@ from .loader import LazyModel, ModelState
 
 if TYPE_CHECKING:
     from kokoro_onnx import Kokoro
+    from onnxruntime import InferenceSession
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -118,6 +120,11 @@ _NUMBER_WORDS = frozenset(
     ]
 )
 _WARMUP_TEXT = "Hello."
+#: Pieces whose audio is kept for the next time they are said (Kokoro is deterministic, so the
+#: kept audio is what synthesis would give): Hydra's replies come from templates and start the
+#: same way ("RTX 4090 is at ...", "The queue has ..."), so a reply's first piece is usually
+#: ready at once. Up to this much PCM in all, each piece at most a quarter of it.
+PIECE_CACHE_BYTES = 8 * 1024 * 1024
 _ABBREVIATIONS = frozenset(
     (
         "mr",
@@ -349,8 +356,11 @@ class TtsEngine:
         download_base_url: str = KOKORO_BASE_URL,
         on_progress: Callable[[str, float], None] | None = None,
         executor: Executor | None = None,
+        threads: int = 0,
+        cache_bytes: int = PIECE_CACHE_BYTES,
     ) -> None:
         self.executor = executor
+        self.threads = threads
         self.models_dir = Path(models_dir)
         self.voice = voice
         self.speed = speed
@@ -361,6 +371,12 @@ class TtsEngine:
         self.on_progress = on_progress
         self._voices: tuple[Path, list[str]] | None = None
         self._synth_lock = threading.Lock()  # espeak (phonemizer) is not thread-safe
+        self._cache: OrderedDict[tuple[str, str, float, str], bytes] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = cache_bytes
+        #: Pieces said from the cache / synthesized since the engine was made.
+        self.cache_hits = 0
+        self.cache_misses = 0
         self._closed = False
         #: Called with each sentence just before it is synthesized (for instrumentation).
         self.on_sentence: Callable[[str], None] | None = None
@@ -449,12 +465,52 @@ class TtsEngine:
         model_path, voices_path = self.model_path, self.voices_path
         if model_path is None or voices_path is None:
             raise TtsError(f"The Kokoro model is not in {self.kokoro_dir}")
-        kokoro = Kokoro(str(model_path), str(voices_path))
+        kokoro = Kokoro.from_session(self._session(model_path), str(voices_path))
+        self._clear_cache()  # a new model may speak differently
         if self.warmup:
             voice = self.default_voice()
             if voice is not None and voice in kokoro.get_voices():
                 self._create(kokoro, _WARMUP_TEXT, voice, 1.0)
         return kokoro
+
+    def _session(self, model_path: Path) -> InferenceSession:
+        """An ONNX Runtime session on CUDA where this installation has it, else the CPU, with
+        ``threads`` intra-op threads (0: ONNX Runtime's default, one per core)."""
+        import onnxruntime as ort  # noqa: PLC0415
+
+        options = ort.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        available = ort.get_available_providers()
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        return ort.InferenceSession(str(model_path), options, providers=providers)
+
+    def _cached(self, key: tuple[str, str, float, str]) -> bytes | None:
+        with self._synth_lock:
+            pcm = self._cache.get(key)
+            if pcm is not None:
+                self._cache.move_to_end(key)
+                self.cache_hits += 1
+            else:
+                self.cache_misses += 1
+            return pcm
+
+    def _keep(self, key: tuple[str, str, float, str], pcm: bytes) -> None:
+        if len(pcm) * 4 > self._cache_limit:
+            return
+        with self._synth_lock:
+            if key in self._cache:
+                return
+            self._cache[key] = pcm
+            self._cache_bytes += len(pcm)
+            while self._cache_bytes > self._cache_limit:
+                _, old = self._cache.popitem(last=False)
+                self._cache_bytes -= len(old)
+
+    def _clear_cache(self) -> None:
+        with self._synth_lock:
+            self._cache.clear()
+            self._cache_bytes = 0
 
     def _create(self, kokoro: Kokoro, text: str, voice: str, speed: float) -> np.ndarray:
         with self._synth_lock:
@@ -514,11 +570,13 @@ class TtsEngine:
                     raise TtsError(f"Unknown voice {chosen!r}; the voices are: {voices}")
                 if self.on_sentence is not None:
                     self.on_sentence(sentence)
-                audio = self._create(kokoro, sentence, chosen, speed)
+                key = (sentence, chosen, speed, self.language)
+                if (pcm := self._cached(key)) is None:
+                    pcm = float_to_pcm(self._create(kokoro, sentence, chosen, speed))
+                    self._keep(key, pcm)
                 if pause_s:
-                    pause = np.zeros(int(pause_s * self.SAMPLE_RATE), np.float32)
-                    audio = np.concatenate([audio, pause])
-                return float_to_pcm(audio)
+                    pcm += bytes(2 * int(pause_s * self.SAMPLE_RATE))
+                return pcm
 
             return run
 

@@ -314,3 +314,52 @@ def test_long_sentences_split_at_commas() -> None:
     assert " ".join(parts) == text
     unbroken = "x" * 700
     assert [len(part) for part in split_sentences(unbroken)] == [300, 300, 100]
+
+
+async def test_a_reply_that_starts_as_an_earlier_one_did_reuses_its_first_pieces(
+    voice_models_dir: Path,
+) -> None:
+    """Kokoro is deterministic: a piece said before is played from memory, the very same audio,
+    and only the new words are synthesized."""
+    tts = TtsEngine(voice_models_dir, voice=SPEAKER, offline=True, warmup=False)
+    await tts.load()
+    synthesized: list[str] = []
+    create = tts._create
+
+    def counting_create(kokoro: object, text: str, voice: str, speed: float) -> np.ndarray:
+        synthesized.append(text)
+        return create(kokoro, text, voice, speed)  # type: ignore[arg-type]
+
+    tts._create = counting_create  # type: ignore[method-assign]
+    first = [chunk async for chunk in tts.synthesize("RTX 4090 is at 61 degrees.")]
+    pieces = list(synthesized)
+    synthesized.clear()
+    again = [chunk async for chunk in tts.synthesize("RTX 4090 is at 61 degrees.")]
+    assert again == first
+    assert synthesized == []
+    # A new temperature: the opening is reused, the new words are synthesized.
+    other = [chunk async for chunk in tts.synthesize("RTX 4090 is at 75 degrees.")]
+    assert other[0] == first[0]
+    assert synthesized
+    assert pieces[0] not in synthesized
+    # Another voice is another sound: nothing is reused across voices.
+    synthesized.clear()
+    [chunk async for chunk in tts.synthesize("RTX 4090 is at 61 degrees.", voice="jm_kumo")]
+    assert synthesized == pieces
+    await tts.close()
+
+
+async def test_the_piece_cache_is_bounded(voice_models_dir: Path) -> None:
+    texts = ("One moment.", "Two moments.", "Three moments.", "Four moments.", "Five moments.")
+    tts = TtsEngine(voice_models_dir, voice=SPEAKER, offline=True, warmup=False)
+    sizes = [len(b"".join([chunk async for chunk in tts.synthesize(text)])) for text in texts]
+    await tts.close()
+    # Room for the last three only: the oldest go first.
+    limit = max(4 * max(sizes), sum(sizes[2:]))
+    tts = TtsEngine(voice_models_dir, voice=SPEAKER, offline=True, warmup=False, cache_bytes=limit)
+    for text in texts:
+        [chunk async for chunk in tts.synthesize(text)]
+    assert sum(len(pcm) for pcm in tts._cache.values()) == tts._cache_bytes <= limit
+    assert (texts[0], SPEAKER, 1.0, "en-us") not in tts._cache
+    assert (texts[-1], SPEAKER, 1.0, "en-us") in tts._cache
+    await tts.close()
