@@ -12,25 +12,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 from pathlib import Path
-import signal
-import subprocess
 import sys
 import time
 from typing import Any
 
-import aiohttp
 from PIL import Image
 import pytest
 
 from tests.quality.conftest import tiny_worker_command
-from tests.worker.test_cli import free_port, worker_env
+from tests.worker_process import WorkerProcess
 
 TOKEN = "creative-pipeline-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 CHAPTERS = Path(__file__).parent / "chapters"
-START_TIMEOUT_S = 30.0
 # The voices of the test weights (Japanese Kokoro voices that speak English with en-us).
 VOICES = {"mira": "jf_alpha", "sera": "jf_nezumi", "odo": "jm_kumo"}
 STYLE_BOOK = """\
@@ -63,23 +58,16 @@ def reference_png(color: tuple[int, int, int]) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-class PipelineWorker:
+class PipelineWorker(WorkerProcess):
     """A worker process with the creative part, started and killed by the test."""
 
+    token = TOKEN
+
     def __init__(self, tmp_path: Path, models_dir: Path, comfyui_url: str) -> None:
-        self.tmp_path = tmp_path
-        self.data_dir = self.tmp_path / "data"
+        super().__init__(tmp_path)
         self.outputs_dir = self.tmp_path / "outputs"
         self.models_dir = models_dir
         self.comfyui_url = comfyui_url
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.logs: list[Path] = []
-        self.http: aiohttp.ClientSession | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
 
     def style(self, text: str = STYLE_BOOK, project: str = "default") -> None:
         """Write a project's style book."""
@@ -87,12 +75,8 @@ class PipelineWorker:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "style.yaml").write_text(text, encoding="utf-8")
 
-    async def start(self, *options: str) -> None:
-        """Start the worker and wait until it answers."""
-        self.port = free_port()
-        log = self.tmp_path / f"worker-{len(self.logs)}.log"
-        self.logs.append(log)
-        command = tiny_worker_command(
+    def command(self, *options: str) -> list[str]:
+        return tiny_worker_command(
             sys.executable,
             self.port,
             TOKEN,
@@ -102,55 +86,6 @@ class PipelineWorker:
             *("--comfyui-steps", "3", "--retry-backoff", "0.2"),
             *options,
         )
-        with log.open("wb") as output:
-            self.process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
-                command, env=worker_env(), stdout=output, stderr=subprocess.STDOUT
-            )
-        if self.http is None:
-            self.http = aiohttp.ClientSession()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"worker exited with {self.process.returncode}:\n{log.read_text()}")
-            try:
-                async with self.http.get(f"{self.url}/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        pytest.fail(f"worker did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
-
-    def kill(self) -> None:
-        """kill -9, as a crash or a power cut would."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    async def stop(self) -> None:
-        """SIGTERM; it must stop cleanly."""
-        try:
-            if self.process is not None and self.process.poll() is None:
-                self.process.terminate()
-                code = await asyncio.to_thread(self.process.wait, 30)
-                assert code == 0, self.log()
-        finally:
-            if self.http is not None:
-                await self.http.close()
-                self.http = None
-
-    def log(self) -> str:
-        """Every worker log of the test, for failure messages."""
-        return "\n".join(path.read_text(errors="replace") for path in self.logs)
-
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """One API call: status and JSON answer."""
-        assert self.http is not None
-        async with self.http.request(
-            method, f"{self.url}/{path}", json=body, headers=HEADERS
-        ) as response:
-            text = await response.text()
-            return response.status, json.loads(text) if text else None
 
     async def cast(self) -> None:
         """Mira, Sera and Odo in the registry, each with a reference image."""
@@ -184,9 +119,3 @@ class PipelineWorker:
                 pytest.fail(f"chapter {body['state']}: {body}\n{self.log()[-4000:]}")
             await asyncio.sleep(0.2)
         pytest.fail(f"chapter still {body and body['state']} after {within} s: {body}")
-
-    async def tasks(self, kind: str) -> list[dict[str, Any]]:
-        """The tasks of one kind, newest first."""
-        status, body = await self.call("GET", f"tasks?kind={kind}&limit=1000")
-        assert status == 200, body
-        return body["tasks"]  # type: ignore[no-any-return]

@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-import json
-from pathlib import Path
-import signal
-import subprocess
 import sys
 import time
 from typing import Any
 
-import aiohttp
 from aiohttp import web
-import pytest
 
-from tests.worker.test_cli import free_port, worker_env
+from tests.worker_process import WorkerProcess
 
 TOKEN = "knowledge-worker-token-0123456789"
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-START_TIMEOUT_S = 30.0
 
 
 class Site:
@@ -129,27 +121,14 @@ class ChatStandIn:
             await self._runner.cleanup()
 
 
-class KnowledgeWorker:
+class KnowledgeWorker(WorkerProcess):
     """``python -m hydra_core.worker`` with the knowledge part, on 127.0.0.1."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.data_dir = tmp_path / "data"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.logs: list[Path] = []
-        self.http: aiohttp.ClientSession | None = None
+    token = TOKEN
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
-
-    async def start(self, *options: str) -> None:
-        """Start the worker (no GPU, engine, voice, quality or creative) and wait for it."""
-        self.port = free_port()
-        log = self.tmp_path / f"worker-{len(self.logs)}.log"
-        self.logs.append(log)
-        command = [
+    def command(self, *options: str) -> list[str]:
+        """The worker with no GPU, engine, voice, quality or creative."""
+        return [
             sys.executable,
             "-m",
             "hydra_core.worker",
@@ -159,69 +138,9 @@ class KnowledgeWorker:
             *("--creative", "false", "--retry-backoff", "0.2"),
             *options,
         ]
-        with log.open("wb") as output:
-            self.process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
-                command, env=worker_env(), stdout=output, stderr=subprocess.STDOUT
-            )
-        if self.http is None:
-            self.http = aiohttp.ClientSession()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"worker exited with {self.process.returncode}:\n{log.read_text()}")
-            try:
-                async with self.http.get(f"{self.url}/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        pytest.fail(f"worker did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
-
-    def kill(self) -> None:
-        """kill -9."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    async def stop(self) -> None:
-        """SIGTERM; it must stop cleanly."""
-        try:
-            if self.process is not None and self.process.poll() is None:
-                self.process.terminate()
-                code = await asyncio.to_thread(self.process.wait, 30)
-                assert code == 0, self.log()
-        finally:
-            if self.http is not None:
-                await self.http.close()
-                self.http = None
-
-    def log(self) -> str:
-        """Every worker log of the test."""
-        return "\n".join(path.read_text(errors="replace") for path in self.logs)
-
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """One API call: status and JSON answer."""
-        assert self.http is not None
-        async with self.http.request(
-            method, f"{self.url}/{path}", json=body, headers=HEADERS
-        ) as response:
-            text = await response.text()
-            return response.status, json.loads(text) if text else None
 
     async def research(self, payload: dict[str, Any], within: float = 120.0) -> dict[str, Any]:
         """Queue a research task and wait for it to end; the task."""
         status, task = await self.call("POST", "tasks", {"kind": "research", "payload": payload})
         assert status == 201, task
         return await self.wait_task(task["id"], within)
-
-    async def wait_task(self, task_id: int, within: float = 120.0) -> dict[str, Any]:
-        """Wait until a task ended."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            status, task = await self.call("GET", f"tasks/{task_id}")
-            assert status == 200, task
-            if task["state"] in ("succeeded", "failed", "cancelled"):
-                return task  # type: ignore[no-any-return]
-            await asyncio.sleep(0.1)
-        pytest.fail(f"task {task_id} still running after {within} s\n{self.log()[-3000:]}")
