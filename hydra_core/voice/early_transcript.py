@@ -14,6 +14,14 @@ the very same bytes, so the early answer is the one a transcription at audio-sto
 anything loud came (the user went on after a pause) the early answer is dropped and the whole is
 transcribed. At most one early transcription runs per connection; a stale one is cancelled (its
 thread finishes the decode it is in, which is all Whisper allows).
+
+Home Assistant's detector hears the end of speech late: microVAD's score falls some 0.5 s after
+the voice does, and the silence it then waits for comes on top (``benchmarks/stt_wait``). Home
+Assistant takes a transcript that comes before its audio-stop, so with ``end_of_speech_s`` set the
+server ends the command itself once ``MIN_SPEECH_S`` of speech has been followed by that much
+quiet, and answers with the early transcript (ready by then, or nearly). A pause longer than that
+in the middle of a command ends it, as Home Assistant's "aggressive" setting does; in a room too
+noisy for quiet to be heard, Home Assistant's own detector still ends the command.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ KEEP_FRAMES = round(KEEP_S * RATE * 2 / FRAME_BYTES)
 QUIET_DB = 35.0
 #: Frames quieter than this RMS (about -70 dBFS) are quiet whatever the speech's level.
 QUIET_FLOOR_RMS = 10.0
+#: Loud audio a command needs before quiet can end it (a click or a cough does not).
+MIN_SPEECH_S = 0.3
 
 
 class SpeechEnd:
@@ -56,17 +66,37 @@ class SpeechEnd:
             self._rms.extend(rms.tolist())
         self._tail = data[whole:]
 
+    def quiet_s(self) -> float:
+        """Seconds since the last loud frame (0 with no loud frame yet)."""
+        loud = self._loud()
+        return 0.0 if loud is None else (len(self._rms) - loud - 1) * FRAME_BYTES / (2 * RATE)
+
+    def loud_s(self) -> float:
+        """Seconds of loud frames so far."""
+        if not self._rms:
+            return 0.0
+        rms = np.asarray(self._rms)
+        return int(np.count_nonzero(rms >= self._threshold(rms))) * FRAME_BYTES / (2 * RATE)
+
+    @staticmethod
+    def _threshold(rms: np.ndarray) -> float:
+        return max(float(rms.max()) * 10 ** (-QUIET_DB / 20), QUIET_FLOOR_RMS)
+
+    def _loud(self) -> int | None:
+        """The last loud frame's index."""
+        if not self._rms:
+            return None
+        rms = np.asarray(self._rms)
+        loud = np.flatnonzero(rms >= self._threshold(rms))
+        return int(loud[-1]) if loud.size else None
+
     def cut(self) -> int | None:
         """Bytes of the utterance to transcribe: up to ``KEEP_S`` after its last loud frame;
         None while that much has not come yet, 0 for an utterance without a loud frame."""
-        if not self._rms:
+        loud = self._loud()
+        if loud is None:
             return 0
-        rms = np.asarray(self._rms)
-        threshold = max(float(rms.max()) * 10 ** (-QUIET_DB / 20), QUIET_FLOOR_RMS)
-        loud = np.flatnonzero(rms >= threshold)
-        if loud.size == 0:
-            return 0
-        end = int(loud[-1]) + 1 + KEEP_FRAMES
+        end = loud + 1 + KEEP_FRAMES
         return end * FRAME_BYTES if end <= len(self._rms) else None
 
     def final_cut(self, length: int) -> int:
@@ -78,14 +108,19 @@ class SpeechEnd:
 class EarlyTranscriber:
     """One utterance's transcription, started before its audio stops where that is safe."""
 
-    def __init__(self, transcribe: Callable[[bytes], Coroutine[Any, Any, str]]) -> None:
+    def __init__(
+        self,
+        transcribe: Callable[[bytes], Coroutine[Any, Any, str]],
+        *,
+        end_of_speech_s: float = 0.0,
+    ) -> None:
+        """``end_of_speech_s``: quiet after speech that ends the command (0: wait for the
+        client's audio-stop)."""
         self._transcribe = transcribe
+        self._end_of_speech_s = end_of_speech_s
         self._speech = SpeechEnd()
         self._partial: asyncio.Task[str] | None = None
         self._partial_cut = 0
-        #: Early transcriptions started, and how many of them gave the answer (for benchmarks).
-        self.started = 0
-        self.used = 0
 
     def heard(self, audio: bytes | bytearray, new: bytes) -> None:
         """``new`` was appended to the utterance, now ``audio``: transcribe it early if its
@@ -102,7 +137,16 @@ class EarlyTranscriber:
             self._transcribe(bytes(audio[:cut])), name="hydra early transcript"
         )
         self._partial.add_done_callback(_retrieve)
-        self.started += 1
+
+    def speech_ended(self) -> bool:
+        """Whether the command has ended: ``end_of_speech_s`` of quiet after at least
+        ``MIN_SPEECH_S`` of speech (in the audio's time, so the answer does not depend on how
+        fast the audio came or how fast Whisper is)."""
+        return bool(
+            self._end_of_speech_s
+            and self._speech.quiet_s() >= self._end_of_speech_s
+            and self._speech.loud_s() >= MIN_SPEECH_S
+        )
 
     async def finish(self, audio: bytes | bytearray) -> str:
         """The utterance's text once its audio has stopped: the early answer if only quiet came
@@ -111,7 +155,6 @@ class EarlyTranscriber:
         partial = self._partial
         if partial is not None and cut == self._partial_cut:
             self._partial = None
-            self.used += 1
             _LOGGER.debug("Answering with the transcript made before the audio stopped")
             return await partial
         self._drop()

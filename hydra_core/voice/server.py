@@ -100,6 +100,7 @@ class VoiceHandler(AsyncEventHandler):
         self._audio = bytearray()
         self._audio_ms = 0
         self._early: EarlyTranscriber | None = None
+        self._answered = False  # the command's transcript went before its audio stopped
         self._streaming_text: str | None = None
         self._streaming_started = False
         self._said = 0  # letters of speech sent in the current reply (pieces grow from it)
@@ -261,6 +262,8 @@ class VoiceHandler(AsyncEventHandler):
                 f"An audio chunk of {len(chunk.audio)} bytes is not whole 16-bit samples",
             )
         if self._mode == "asr":
+            if self._answered:
+                return  # what the client sends until it reads the transcript
             if len(self._audio) + len(chunk.audio) > MAX_UTTERANCE_BYTES:
                 raise ClientError(
                     "audio_too_long",
@@ -269,6 +272,15 @@ class VoiceHandler(AsyncEventHandler):
             self._audio += chunk.audio
             assert self._early is not None
             self._early.heard(self._audio, chunk.audio)
+            if self._early.speech_ended():
+                # Home Assistant takes a transcript before its audio-stop and stops streaming;
+                # what it sends until then is not part of the command.
+                self._answered = True
+                try:
+                    text = await self._early.finish(self._audio)
+                finally:
+                    self._audio.clear()
+                await self.write_event(Transcript(text=text, language=self._language()).event())
             return
         assert self._wake_stream is not None
         self._wake_bytes += len(chunk.audio)
@@ -282,10 +294,12 @@ class VoiceHandler(AsyncEventHandler):
     async def _stop_audio(self) -> None:
         mode, self._mode = self._mode, None
         if mode == "asr":
-            transcribe, self._transcribe = self._transcribe, None
-            language = transcribe.language if transcribe else None
+            language = self._language()
+            self._transcribe = None
             early, self._early = self._early, None
             assert early is not None
+            if self._answered:
+                return
             try:
                 text = await early.finish(self._audio)
             finally:
@@ -299,14 +313,18 @@ class VoiceHandler(AsyncEventHandler):
                 self._wake_stream = None
 
     def _start_transcript(self, language: str | None) -> None:
-        """A new utterance: its transcription may start before its audio stops."""
+        """A new utterance: its transcription may start, and end, before its audio stops."""
         if self._early is not None:
             self._early.cancel()
+        self._answered = False
 
         async def transcribe(audio: bytes) -> str:
             return await self._service.transcribe(audio, language=language)
 
-        self._early = EarlyTranscriber(transcribe)
+        self._early = EarlyTranscriber(transcribe, end_of_speech_s=self._service.stt_end_of_speech)
+
+    def _language(self) -> str | None:
+        return self._transcribe.language if self._transcribe else None
 
     # Text-to-speech ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
 from wyoming.event import Event
+from wyoming.ping import Ping, Pong
 
 from hydra_core.voice.options import VoiceOptions
 from hydra_core.voice.service import VoiceService
@@ -46,16 +47,36 @@ class Recorder:
         service.transcribe = transcribe  # type: ignore[method-assign]
 
 
-@pytest.fixture
-async def service(tmp_path: Path, voice_models_dir: Path) -> AsyncIterator[VoiceService]:
+async def _start(tmp_path: Path, models_dir: Path, end_of_speech: float) -> VoiceService:
     service = VoiceService(
-        VoiceOptions(voice_port=0, voice_offline=True, model_idle_unload=0, stt_model="tiny.en"),
+        VoiceOptions(
+            voice_port=0,
+            voice_offline=True,
+            model_idle_unload=0,
+            stt_model="tiny.en",
+            stt_end_of_speech=end_of_speech,
+        ),
         host=LOOPBACK,
         data_dir=tmp_path,
-        models_dir=voice_models_dir,
+        models_dir=models_dir,
     )
     await service.async_start()
     await service.stt.load()
+    return service
+
+
+@pytest.fixture
+async def service(tmp_path: Path, voice_models_dir: Path) -> AsyncIterator[VoiceService]:
+    """A server that waits for the client's audio-stop to end a command."""
+    service = await _start(tmp_path, voice_models_dir, 0.0)
+    yield service
+    await service.async_stop()
+
+
+@pytest.fixture
+async def ending(tmp_path: Path, voice_models_dir: Path) -> AsyncIterator[VoiceService]:
+    """A server that ends a command itself after some quiet (the default)."""
+    service = await _start(tmp_path, voice_models_dir, VoiceOptions().stt_end_of_speech)
     yield service
     await service.async_stop()
 
@@ -72,6 +93,15 @@ async def _answer(client: AsyncTcpClient) -> Event:
             event = await client.read_event()
             assert event is not None, "the server closed the connection"
             if Transcript.is_type(event.type) or Error.is_type(event.type):
+                return event
+
+
+async def _answer_or_pong(client: AsyncTcpClient) -> Event:
+    async with asyncio.timeout(60):
+        while True:
+            event = await client.read_event()
+            assert event is not None, "the server closed the connection"
+            if event.type in {"transcript", "error", "pong"}:
                 return event
 
 
@@ -205,3 +235,45 @@ async def test_bad_audio_after_speech_is_refused_and_stops_the_early_transcripti
         error = Error.from_event(await _answer(client))
     assert error.code == code
     await wait_until(lambda: service.stt.lazy.in_use == 0 and not _early_tasks(), within=30)
+
+
+async def test_the_server_ends_the_command_before_home_assistant_does(
+    ending: VoiceService, command_speech: bytes
+) -> None:
+    audio = silence(0.3) + command_speech + silence(VAD_TAIL_S)
+    expected = await ending.stt.transcribe(audio)
+    recorder = Recorder(ending)
+
+    async with AsyncTcpClient(LOOPBACK, ending.port) as client:
+        await client.write_event(Transcribe(language="en").event())
+        await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+        await _send(client, audio)
+        # No audio-stop: the transcript comes once the speech has been followed by quiet.
+        transcript = Transcript.from_event(await _answer(client))
+        # What the client still sends until it reads the transcript is not answered again.
+        await _send(client, silence(0.5))
+        await client.write_event(AudioStop().event())
+        await client.write_event(Ping().event())
+        assert (await _answer_or_pong(client)).type == Pong().event().type
+
+    assert words(transcript.text) == words(expected) == words(COMMAND)
+    assert recorder.started == 1
+
+
+async def test_a_short_pause_or_a_click_does_not_end_the_command(
+    ending: VoiceService, speech: Speech
+) -> None:
+    first = _trim_end(speech.clip("Queue research", "en-us", 150, 0.3))
+    second = speech.clip("on solar batteries", "en-us", 150, 0.0)
+    click = bytes(1000) + b"\xff\x7f" * 80 + bytes(1000)  # 5 ms at full scale
+    audio = click + silence(0.6) + first + silence(0.3) + second + silence(VAD_TAIL_S)
+    expected = await ending.stt.transcribe(audio)
+
+    async with AsyncTcpClient(LOOPBACK, ending.port) as client:
+        await client.write_event(Transcribe().event())
+        await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+        await _send(client, audio)
+        transcript = Transcript.from_event(await _answer(client))
+
+    assert words(transcript.text) == words(expected)
+    assert {"research", "solar"} <= set(words(transcript.text))
