@@ -93,7 +93,13 @@ class VoiceOptions:
     stt_compute_type: str = option(
         "auto", help="CTranslate2 compute type; auto is float16 on CUDA, int8 on CPU"
     )
-    stt_beam_size: int = option(1, help="beam size of the decoder", low=1, high=10)
+    stt_beam_size: int = option(
+        2,
+        help="beam size of the decoder (for a short command 2 costs what 1 does and heard more"
+        " commands right: benchmarks/stt_wait)",
+        low=1,
+        high=10,
+    )
     stt_vad: bool = option(False, help="let faster-whisper skip silence with its VAD")
     stt_end_of_speech: float = option(
         0.5,
