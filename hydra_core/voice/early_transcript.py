@@ -3,9 +3,9 @@
 Home Assistant ends a spoken command only after its voice activity detector has heard a stretch
 of silence (0.7 s by default, the satellite's "finished speaking detection"); until then it
 streams that silence to the speech-to-text server. Whisper needs some 0.3 s (tiny.en, 2-core CPU)
-once it has the audio, so a server that starts at audio-stop answers a second after the user
-stopped speaking. This one transcribes what came so far as soon as the speech in it has been
-followed by ``KEEP_S`` of quiet, in the background, while the silence is still coming.
+once it has the audio, so a server that starts at audio-stop answers well over a second after
+the user stopped speaking. This one transcribes what came so far as soon as the speech in it has
+been followed by ``KEEP_S`` of quiet, in the background, while the silence is still coming.
 
 Correctness comes first: what is transcribed is always the audio up to ``KEEP_S`` after its last
 loud 10 ms frame (quiet = ``QUIET_DB`` below the loudest frame so far), at audio-stop as before
@@ -45,7 +45,7 @@ KEEP_FRAMES = round(KEEP_S * RATE * 2 / FRAME_BYTES)
 QUIET_DB = 35.0
 #: Frames quieter than this RMS (about -70 dBFS) are quiet whatever the speech's level.
 QUIET_FLOOR_RMS = 10.0
-#: Loud audio a command needs before quiet can end it (a click or a cough does not).
+#: Loud audio a command needs before quiet can end it (a click does not).
 MIN_SPEECH_S = 0.3
 
 
