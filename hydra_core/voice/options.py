@@ -93,8 +93,22 @@ class VoiceOptions:
     stt_compute_type: str = option(
         "auto", help="CTranslate2 compute type; auto is float16 on CUDA, int8 on CPU"
     )
-    stt_beam_size: int = option(1, help="beam size of the decoder", low=1, high=10)
+    stt_beam_size: int = option(
+        2,
+        help="beam size of the decoder (for a short command 2 costs what 1 does and heard more"
+        " commands right: benchmarks/stt_wait)",
+        low=1,
+        high=10,
+    )
     stt_vad: bool = option(False, help="let faster-whisper skip silence with its VAD")
+    stt_end_of_speech: float = option(
+        0.5,
+        help="seconds of quiet after speech that end a spoken command, answered before Home"
+        " Assistant's own end-of-speech detection would (it hears the end some 0.5 s late);"
+        " a longer pause mid-command ends it too; 0 waits for Home Assistant",
+        low=0,
+        high=5,
+    )
     tts_voice: str | None = option(
         None,
         help="Kokoro voice (also a select entity)",

@@ -5,7 +5,8 @@ What a connection does follows from its first events, as Home Assistant's wyomin
 sends them: ``transcribe`` then audio is speech-to-text; ``detect`` (or audio alone) is wake word
 detection; ``synthesize`` is text-to-speech, and ``synthesize-start`` / ``-chunk`` / ``-stop``
 is streaming text-to-speech, answered sentence by sentence as the text comes in (the first
-clause at once, so speaking starts early).
+clause at once, so speaking starts early). Speech-to-text starts before the audio stops, while
+Home Assistant streams the silence that ends a command (``early_transcript``).
 
 Audio the server cannot use (not 16 kHz 16-bit mono, a chunk that changes format mid-stream, a
 torn sample, too long an utterance) and events it cannot read get an ``error`` event with a code
@@ -46,6 +47,7 @@ from wyoming.tts import (
 )
 from wyoming.wake import Detect, Detection, NotDetected
 
+from .early_transcript import EarlyTranscriber
 from .frames import MAX_HEADER_BYTES, ClientError, read_frame
 from .tts import first_clause, piece_budget, split_sentences, spoken_length
 
@@ -97,6 +99,8 @@ class VoiceHandler(AsyncEventHandler):
         self._transcribe: Transcribe | None = None
         self._audio = bytearray()
         self._audio_ms = 0
+        self._early: EarlyTranscriber | None = None
+        self._answered = False  # the command's transcript went before its audio stopped
         self._streaming_text: str | None = None
         self._streaming_started = False
         self._said = 0  # letters of speech sent in the current reply (pieces grow from it)
@@ -235,6 +239,7 @@ class VoiceHandler(AsyncEventHandler):
             self._mode = "asr"
             if (reason := self._service.stt_unavailable()) is not None:
                 raise ClientError("stt_unavailable", reason)
+            self._start_transcript(self._transcribe.language)
             return
         self._mode = "wake"
         if (reason := self._service.wake_unavailable()) is not None:
@@ -257,12 +262,25 @@ class VoiceHandler(AsyncEventHandler):
                 f"An audio chunk of {len(chunk.audio)} bytes is not whole 16-bit samples",
             )
         if self._mode == "asr":
+            if self._answered:
+                return  # what the client sends until it reads the transcript
             if len(self._audio) + len(chunk.audio) > MAX_UTTERANCE_BYTES:
                 raise ClientError(
                     "audio_too_long",
                     f"Speech-to-text takes at most {MAX_UTTERANCE_S} s of audio per request",
                 )
             self._audio += chunk.audio
+            assert self._early is not None
+            self._early.heard(self._audio, chunk.audio)
+            if self._early.speech_ended():
+                # Home Assistant takes a transcript before its audio-stop and stops streaming;
+                # what it sends until then is not part of the command.
+                self._answered = True
+                try:
+                    text = await self._early.finish(self._audio)
+                finally:
+                    self._audio.clear()
+                await self.write_event(Transcript(text=text, language=self._language()).event())
             return
         assert self._wake_stream is not None
         self._wake_bytes += len(chunk.audio)
@@ -276,10 +294,14 @@ class VoiceHandler(AsyncEventHandler):
     async def _stop_audio(self) -> None:
         mode, self._mode = self._mode, None
         if mode == "asr":
-            transcribe, self._transcribe = self._transcribe, None
-            language = transcribe.language if transcribe else None
+            language = self._language()
+            self._transcribe = None
+            early, self._early = self._early, None
+            assert early is not None
+            if self._answered:
+                return
             try:
-                text = await self._service.transcribe(bytes(self._audio), language=language)
+                text = await early.finish(self._audio)
             finally:
                 self._audio.clear()
             await self.write_event(Transcript(text=text, language=language).event())
@@ -289,6 +311,20 @@ class VoiceHandler(AsyncEventHandler):
             if self._wake_stream is not None:
                 self._wake_stream.close()
                 self._wake_stream = None
+
+    def _start_transcript(self, language: str | None) -> None:
+        """A new utterance: its transcription may start, and end, before its audio stops."""
+        if self._early is not None:
+            self._early.cancel()
+        self._answered = False
+
+        async def transcribe(audio: bytes) -> str:
+            return await self._service.transcribe(audio, language=language)
+
+        self._early = EarlyTranscriber(transcribe, end_of_speech_s=self._service.stt_end_of_speech)
+
+    def _language(self) -> str | None:
+        return self._transcribe.language if self._transcribe else None
 
     # Text-to-speech ---------------------------------------------------------------------------
 
@@ -346,7 +382,10 @@ class VoiceHandler(AsyncEventHandler):
         await _write_error(self.writer, code, message)
 
     async def disconnect(self) -> None:
-        """Release the connection's wake stream."""
+        """Release the connection's wake stream and stop its early transcription."""
+        if self._early is not None:
+            self._early.cancel()
+            self._early = None
         if self._wake_stream is not None:
             self._wake_stream.close()
             self._wake_stream = None

@@ -150,6 +150,11 @@ class VoiceService:
         return self._server.port
 
     @property
+    def stt_end_of_speech(self) -> float:
+        """Seconds of quiet after speech that end a command (0: the client's audio-stop)."""
+        return self._options.stt_end_of_speech
+
+    @property
     def tts_rate(self) -> int:
         """Sample rate of synthesized speech."""
         return TtsEngine.SAMPLE_RATE
