@@ -51,15 +51,15 @@ class InProcessBackend(ModelBackend):
     def hook(self, make_room: MakeRoom) -> None:
         """Have each loader ask the arbiter for room before it loads by itself."""
         self._make_room = make_room
-        self._hook_loaders()
+        self._hook_loaders(replace=True)
 
-    def _hook_loaders(self) -> None:
-        """Hook loaders made since (a new Whisper model is a new loader)."""
+    def _hook_loaders(self, *, replace: bool = False) -> None:
+        """Hook the loaders (and those made since: a new Whisper model is a new loader)."""
         if self._make_room is None:
             return
         for model in self.models.values():
             lazy = model.lazy()
-            if lazy.before_load is None:
+            if replace or lazy.before_load is None:
                 lazy.before_load = self._before_load(model, self._make_room)
 
     def _before_load(

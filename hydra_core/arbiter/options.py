@@ -45,6 +45,11 @@ class ModelsOptions:
         low=0,
         high=256,
     )
+    models_sizes: tuple[str, ...] = option(
+        (),
+        help="comma-separated ID=GB (* wildcards): the VRAM a model takes, until a load has"
+        " measured it (llama.cpp's router gives no sizes; Ollama's are file sizes)",
+    )
     comfyui_vram_gb: float = option(
         10.0,
         help="GB room is made for before a ComfyUI prompt, until a run has measured it",

@@ -226,11 +226,10 @@ class ModelArbiter:
         ttl = 0.0 if backend.unloads_when_idle else self.options.models_ttl
         if backend.loads_on_demand:
             size = int(self.options.comfyui_vram_gb * _GIB)
-        for rule in self.options.models_priorities:
-            pattern, _, value = rule.rpartition("=")
-            if fnmatch.fnmatchcase(model_id, pattern.strip()):
-                with contextlib.suppress(ValueError):
-                    priority = max(0, min(100, int(value)))
+        if (gb := _rule(self.options.models_sizes, model_id)) is not None:
+            size = int(gb * _GIB)
+        if (rank := _rule(self.options.models_priorities, model_id)) is not None:
+            priority = max(0, min(100, int(rank)))
         return _Record(
             id=model_id,
             name=name,
@@ -667,3 +666,14 @@ class ModelArbiter:
         log = _LOGGER.warning if event == "load_failed" else _LOGGER.info
         log("Model %s %s %s", record.id, event, extra or "")
         self._bus.publish(EVENT_MODEL, {"event": event, "model": dump(self.info(record)), **extra})
+
+
+def _rule(rules: Iterable[str], model_id: str) -> float | None:
+    """The value of the last ``PATTERN=NUMBER`` rule whose pattern matches ``model_id``."""
+    found = None
+    for rule in rules:
+        pattern, _, value = rule.rpartition("=")
+        if fnmatch.fnmatchcase(model_id, pattern.strip()):
+            with contextlib.suppress(ValueError):
+                found = float(value)
+    return found
