@@ -5,7 +5,6 @@ runs, and a voice request (real Whisper tiny.en) outranks background loads waiti
 
 from __future__ import annotations
 
-
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
