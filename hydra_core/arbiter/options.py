@@ -29,6 +29,11 @@ class ModelsOptions:
         " whose models the arbiter loads and unloads",
         addon=True,
     )
+    models_comfyui: bool = option(
+        True,
+        help="arbitrate the ComfyUI servers of comfyui_urls too (turn off when they run on"
+        " another host's GPU)",
+    )
     models_gpu: int = option(
         0, help="the index of the GPU the arbiter keeps room on", low=0, high=63
     )

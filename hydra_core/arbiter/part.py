@@ -64,7 +64,7 @@ class ModelsPart(RunningPart[ModelArbiter]):
                 kind(_name(kind.kind, url, urls), url, session, load_timeout_s=timeout)
                 for url in urls
             )
-        comfyui = context.options(CreativeOptions).comfyui_urls
+        comfyui = context.options(CreativeOptions).comfyui_urls if options.models_comfyui else ()
         backends.extend(
             ComfyUIBackend(_name("comfyui", url, comfyui), url, session) for url in comfyui
         )

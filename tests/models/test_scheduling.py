@@ -11,10 +11,13 @@ from pathlib import Path
 import time
 from typing import Any, ClassVar
 
+import aiohttp
 import pytest
 
+from hydra_core.arbiter.comfyui import ComfyUIBackend
 from hydra_core.arbiter.inprocess import InProcessBackend, InProcessModel
 from hydra_core.arbiter.models import PRIORITY_INTERACTIVE
+from hydra_core.client import HydraApiError
 from hydra_core.events import EventBus
 from hydra_core.models import Actor
 from hydra_core.scheduler.handlers import TaskContext, TaskHandler
@@ -22,6 +25,7 @@ from hydra_core.scheduler.models import SchedulerSettings
 from hydra_core.scheduler.scheduler import Scheduler, gate_reason
 from hydra_core.scheduler.store import TaskStore
 from hydra_core.voice.stt import SttEngine
+from tests.comfyui_standin import ComfyUIStandIn
 from tests.voice.weights import voice_weights, whisper_models_dir
 
 from .conftest import MakeRig, Rig
@@ -193,3 +197,65 @@ async def test_a_voice_request_outranks_background_loads_waiting_their_turn(
     # Whisper got its turn before the background load that queued earlier (the load under way
     # finished first: a turn is not taken away).
     assert done["voice"] < done["chat"]
+
+
+class ChapterLike(TaskHandler):
+    """A coordinator that needs ComfyUI, as a chapter does; runs until told to finish."""
+
+    kind: ClassVar[str] = "chapter_like"
+    coordinator = True
+    models = ("comfyui",)
+
+    def __init__(self) -> None:
+        self.running = asyncio.Event()
+        self.finish = asyncio.Event()
+
+    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    async def run(self, payload: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+        self.running.set()
+        await self.finish.wait()
+        return {}
+
+
+async def test_a_chapter_leases_comfyuis_checkpoint_while_it_runs(
+    make_rig: MakeRig, tmp_path: Path, queue: list[Scheduler], http: aiohttp.ClientSession
+) -> None:
+    async with ComfyUIStandIn() as comfyui:
+        rig = await make_rig(
+            ollama={"big": 16.0},
+            extra_backends=[ComfyUIBackend("comfyui", comfyui.url, lambda: http)],
+            comfyui_vram_gb=10.0,
+        )
+        handler = ChapterLike()
+        scheduler = Scheduler(
+            TaskStore(tmp_path / "tasks.db"),
+            handlers=[handler],
+            probe=rig.probe,
+            bus=EventBus(),
+            data_dir=tmp_path,
+            settings=SchedulerSettings(max_concurrent=1, poll_interval_s=3600),
+        )
+        scheduler.models_gate = rig.arbiter
+        queue.append(scheduler)
+        await scheduler.async_start()
+        task = await scheduler.async_enqueue("chapter_like", {}, actor=USER)
+        async with asyncio.timeout(5):
+            await handler.running.wait()
+
+        # 10 GB are promised to ComfyUI's checkpoint: 16 GB no longer fit, and the lease holds.
+        with pytest.raises(HydraApiError) as refused:
+            await rig.models.async_load("big", actor=USER)
+        plan = await rig.models.async_can_load("big")
+
+        handler.finish.set()
+        assert await _settled(scheduler, task.id, ("succeeded",)) == "succeeded"
+        result = await rig.models.async_load("big", actor=USER)
+
+    assert refused.value.status == 409
+    assert [(b.id, b.holder) for b in plan.blocked_by] == [
+        ("comfyui/checkpoint", f"task {task.id}")
+    ]
+    assert [eviction.id for eviction in result.evicted] == ["comfyui/checkpoint"]
+    assert comfyui.freed == [{"unload_models": True, "free_memory": True}]
