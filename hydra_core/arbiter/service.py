@@ -595,8 +595,8 @@ class ModelArbiter:
     def release(self, holder: str) -> None:
         """End every lease ``holder`` has."""
         for record in self._records.values():
-            record.leases.pop(holder, None)
-            if record.leases == {} and record.loaded:
+            # The holder used it until now: its idle time (TTL, least recent use) starts here.
+            if record.leases.pop(holder, None) is not None:
                 record.last_used = time.time()
 
     @contextlib.asynccontextmanager
