@@ -29,6 +29,12 @@ class ModelsOptions:
         " whose models the arbiter loads and unloads",
         addon=True,
     )
+    vllm_urls: tuple[str, ...] = option(
+        (),
+        help="comma-separated vLLM servers on this GPU started with --enable-sleep-mode and"
+        " VLLM_SERVER_DEV_MODE=1 (http://host:8000): unloading puts one to sleep, loading wakes"
+        " it up",
+    )
     models_comfyui: bool = option(
         True,
         help="arbitrate the ComfyUI servers of comfyui_urls too (turn off when they run on"

@@ -21,6 +21,7 @@ from .models import EVENT_MODEL, PRIORITY_BACKGROUND, PRIORITY_INTERACTIVE
 from .ollama import OllamaBackend
 from .options import ModelsOptions
 from .service import ModelArbiter
+from .vllm import VllmBackend
 
 _GIB = 1024**3
 # What Hydra's own models are guessed to take on a GPU before a load measured them (GB):
@@ -58,6 +59,7 @@ class ModelsPart(RunningPart[ModelArbiter]):
         servers: tuple[tuple[type[HttpBackend], tuple[str, ...]], ...] = (
             (OllamaBackend, options.ollama_urls),
             (LlamaCppBackend, options.llamacpp_urls),
+            (VllmBackend, options.vllm_urls),
         )
         for kind, urls in servers:
             backends.extend(

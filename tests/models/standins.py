@@ -337,3 +337,61 @@ class LlamaCppRouterStandIn(_Server):
     async def _stop(self, name: str) -> None:
         await self._release(name)
         self.status[name] = {"value": "unloaded"}
+
+
+class VllmStandIn(_Server):
+    """A vLLM server with sleep mode (``--enable-sleep-mode``, ``VLLM_SERVER_DEV_MODE=1``)
+    holding one model: awake from the start (its weights and KV cache on the simulated GPU),
+    ``POST /sleep?level=1`` gives the memory back, ``POST /wake_up`` takes it again; both
+    answer 200 with no body, ``GET /is_sleeping`` ``{"is_sleeping": bool}``."""
+
+    owner = "vllm"
+
+    def __init__(self, probe: SimulatedProbe, model: str, gib: float, **kwargs: Any) -> None:
+        super().__init__(probe, {model: gib}, **kwargs)
+        self.model = model
+        self.sleeping = not self._allocate(model)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/is_sleeping", self._is_sleeping)
+        app.router.add_post("/sleep", self._sleep)
+        app.router.add_post("/wake_up", self._wake_up)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": self.model,
+                        "object": "model",
+                        "created": 1764460800,
+                        "owned_by": "vllm",
+                        "root": self.model,
+                        "parent": None,
+                        "max_model_len": 8192,
+                    }
+                ],
+            }
+        )
+
+    async def _is_sleeping(self, request: web.Request) -> web.Response:
+        return web.json_response({"is_sleeping": self.sleeping})
+
+    async def _sleep(self, request: web.Request) -> web.Response:
+        if not self.sleeping:
+            self.sleeping = True
+            self.unloads += 1
+            await self._release(self.model)
+        return web.Response()
+
+    async def _wake_up(self, request: web.Request) -> web.Response:
+        if self.sleeping:
+            await asyncio.sleep(self.load_delay)
+            if not self._allocate(self.model):
+                return web.json_response(
+                    {"error": "CUDA out of memory", "type": "InternalServerError"}, status=500
+                )
+            self.sleeping = False
+        return web.Response()

@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import pytest
 
 from hydra_core.arbiter.models import AUDIT_EVICT, EVENT_MODEL, PRIORITY_INTERACTIVE
+from hydra_core.arbiter.vllm import VllmBackend
 from hydra_core.audit import AuditQuery
 from hydra_core.client import HydraApiError
+from hydra_core.gpu import SimulatedProbe
 from hydra_core.models import Actor
 
 from .conftest import MakeRig
-from .standins import FOREVER_S
+from .standins import FOREVER_S, VllmStandIn
 
 USER = Actor(type="user", id="u1", name="Ada")
 
@@ -337,3 +340,26 @@ async def test_unknown_model_and_bad_requests(make_rig: MakeRig) -> None:
 
     assert (unknown.value.status, unknown.value.code) == (404, "model_not_found")
     assert (neither.value.status, neither.value.code) == (400, "invalid_body")
+
+
+async def test_a_vllm_server_sleeps_to_make_room_and_wakes_up_to_load(
+    make_rig: MakeRig, probe: SimulatedProbe, http: aiohttp.ClientSession
+) -> None:
+    async with VllmStandIn(probe, "Qwen/Qwen2.5-7B-Instruct", 16.0) as vllm:
+        rig = await make_rig(
+            ollama={"chat": 12.0},
+            extra_backends=[VllmBackend("vllm", vllm.url, lambda: http)],
+        )
+        loaded = [model.id for model in (await rig.models.async_loaded()).models]
+        assert loaded == ["vllm/Qwen/Qwen2.5-7B-Instruct"]  # it loads its model as it starts
+
+        chat = await rig.models.async_load("chat", actor=USER)
+        assert [eviction.id for eviction in chat.evicted] == ["vllm/Qwen/Qwen2.5-7B-Instruct"]
+        assert vllm.sleeping
+
+        await rig.models.async_unload("chat", actor=USER)
+        awake = await rig.models.async_load("vllm/Qwen/Qwen2.5-7B-Instruct", actor=USER)
+        assert awake.model.loaded
+        assert not vllm.sleeping
+        assert awake.model.measured_vram_bytes == 16 * 1024**3
+        assert vllm.ooms == rig.ollama.ooms == 0
