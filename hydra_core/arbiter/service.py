@@ -105,6 +105,17 @@ class _Record:
     last_used: float | None = None
     in_flight: int = 0
     leases: dict[str, float] = field(default_factory=dict)
+    # When the arbiter last loaded or unloaded it (monotonic): a look at the server that began
+    # before then saw the server as it was, and must not undo it.
+    changed: float = 0.0
+
+    def mark(self, *, loaded: bool, reserved: bool = False) -> None:
+        """The arbiter loaded (or reserved) or unloaded it."""
+        self.loaded, self.reserved = loaded, reserved
+        if not loaded:
+            self.reported = None
+            self.leases.clear()
+        self.changed = time.monotonic()
 
     def expected(self, default: int) -> int:
         """The bytes it takes (loaded) or will take (not)."""
@@ -188,6 +199,7 @@ class ModelArbiter:
         await asyncio.gather(*(self._refresh(backend) for backend in self.backends.values()))
 
     async def _refresh(self, backend: ModelBackend) -> None:
+        started = time.monotonic()
         try:
             offered = await backend.async_models()
             running = await backend.async_running()
@@ -205,6 +217,8 @@ class ModelArbiter:
             if model_id not in self._records:
                 self._records[model_id] = self._new_record(backend, model.name, model.size_bytes)
         for record in self._of(backend):
+            if record.changed >= started:
+                continue
             seen = running.get(record.name)
             if seen is not None:
                 if not record.loaded:
@@ -417,14 +431,12 @@ class ModelArbiter:
         try:
             await record.backend.async_load(record.name, record.ttl_s)
         except BackendError as err:
-            record.loaded = record.reserved = False
+            record.mark(loaded=False)
             self._publish("load_failed", record, error=err.message)
             raise
         load_seconds = time.perf_counter() - loading
-        record.loaded = True
-        if record.backend.loads_on_demand:
-            record.reserved = True
-        else:
+        record.mark(loaded=True, reserved=record.backend.loads_on_demand)
+        if not record.backend.loads_on_demand:
             record.load_times.append(load_seconds)
             gpu = await self._read_gpu()
             if used_before is not None and gpu is not None and gpu.memory_used_bytes is not None:
@@ -477,9 +489,7 @@ class ModelArbiter:
         except BackendError as err:
             await self._settle(pending, "failed", err.message)
             raise
-        victim.loaded = victim.reserved = False
-        victim.reported = None
-        victim.leases.clear()
+        victim.mark(loaded=False)
         await self._settle(pending, "ok", f"{size / _GIB:.2f} GB")
         after = self._free(await self._read_gpu())
         freed = after - before if after is not None and before is not None else None
@@ -508,7 +518,7 @@ class ModelArbiter:
             if record.loaded:
                 return
             await self._make_room(record, actor=_SYSTEM, priority=priority)
-            record.loaded = record.reserved = True
+            record.mark(loaded=True, reserved=True)
             record.last_used = time.time()
 
     # Unloading
@@ -557,9 +567,7 @@ class ModelArbiter:
         except BackendError as err:
             await self._settle(pending, "failed", err.message)
             raise
-        record.loaded = record.reserved = False
-        record.reported = None
-        record.leases.clear()
+        record.mark(loaded=False)
         await self._settle(pending, "ok")
         self._publish(event, record)
 

@@ -156,6 +156,8 @@ class OllamaStandIn(_Server):
         super().__init__(probe, models, **kwargs)
         self.loaded: dict[str, _Loaded] = {}
         self.requests: list[dict[str, Any]] = []
+        # Seconds /api/ps takes to answer what it saw when asked (a slow, busy server).
+        self.ps_delay = 0.0
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/tags", self._tags)
@@ -198,6 +200,8 @@ class OllamaStandIn(_Server):
 
     async def _ps(self, request: web.Request) -> web.Response:
         self._expire()
+        seen = dict(self.loaded)
+        await asyncio.sleep(self.ps_delay)
         return web.json_response(
             {
                 "models": [
@@ -211,7 +215,7 @@ class OllamaStandIn(_Server):
                         "size_vram": self.sizes[name],
                         "context_length": 4096,
                     }
-                    for name, loaded in self.loaded.items()
+                    for name, loaded in seen.items()
                 ]
             }
         )

@@ -363,3 +363,19 @@ async def test_a_vllm_server_sleeps_to_make_room_and_wakes_up_to_load(
         assert not vllm.sleeping
         assert awake.model.measured_vram_bytes == 16 * 1024**3
         assert vllm.ooms == rig.ollama.ooms == 0
+
+
+async def test_a_look_at_the_servers_from_before_a_load_does_not_undo_it(
+    make_rig: MakeRig,
+) -> None:
+    rig = await make_rig(ollama={"chat": 4.0})
+    rig.ollama.ps_delay = 0.3
+    looking = asyncio.create_task(rig.arbiter.async_refresh())  # sees nothing loaded
+    await asyncio.sleep(0.1)
+    rig.ollama.ps_delay = 0.0
+
+    await rig.models.async_load("chat", actor=USER)
+    await looking
+
+    status = await rig.arbiter.async_status(loaded_only=True)
+    assert [model.id for model in status.models] == ["ollama/chat"]
