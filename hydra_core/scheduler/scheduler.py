@@ -93,14 +93,19 @@ class TaskNotRetryableError(TaskStateError, code="task_not_retryable"):
 
 
 def gate_reason(
-    settings: SchedulerSettings, report: GpuReport | None, handler: TaskHandler
+    settings: SchedulerSettings,
+    report: GpuReport | None,
+    handler: TaskHandler,
+    *,
+    vram: bool = True,
 ) -> str | None:
-    """Why a task of this kind cannot start now, or None if some GPU has room for it."""
+    """Why a task of this kind cannot start now, or None if some GPU has room for it; without
+    ``vram`` only how busy the GPUs are counts (the VRAM arbiter decides the memory)."""
     if not handler.needs_gpu:
         return None
     if report is None or not report.available or not report.gpus:
         return f"no GPU available ({report.reason if report else 'not read yet'})"
-    need_gb = max(settings.min_free_vram_gb, handler.vram_gb)
+    need_gb = max(settings.min_free_vram_gb, handler.vram_gb) if vram else 0.0
     reasons = []
     for gpu in report.gpus:
         busy = gpu.utilization_percent or 0.0
@@ -436,10 +441,11 @@ class Scheduler:
         """Whether the task must wait (no handler here, or the GPU gate); recorded once."""
         if handler is None:
             reason: str | None = f"no handler for {task.kind!r} on this worker"
-        elif handler.models and self.models_gate is not None:
-            reason = await self.models_gate.async_admission(handler.models, task.priority)
         else:
-            reason = gate_reason(self.settings, self.last_report, handler)
+            gate = self.models_gate if handler.models else None
+            reason = gate_reason(self.settings, self.last_report, handler, vram=gate is None)
+            if reason is None and gate is not None:
+                reason = await gate.async_admission(handler.models, task.priority)
         if reason is None:
             return False
         if (task.state, task.waiting_reason) != ("waiting", reason):
