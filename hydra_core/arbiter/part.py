@@ -142,7 +142,7 @@ def _own_models(built: dict[str, Any]) -> list[InProcessModel]:
             InProcessModel(
                 name="clip",
                 lazy=lambda: engine.lazy,
-                estimated_vram_bytes=int(_CLIP_GB * _GIB),
+                estimated_vram_bytes=0 if engine.device_option == "cpu" else int(_CLIP_GB * _GIB),
                 priority=PRIORITY_BACKGROUND,
             )
         )

@@ -171,14 +171,15 @@ class ModelArbiter:
     # Lifecycle
 
     async def async_start(self) -> None:
-        """Look at every server now, then every refresh interval."""
-        await self.async_refresh()
+        """Look at every server now and every refresh interval, in the background: a server
+        that does not answer must not hold the worker's start up."""
         self._task = asyncio.create_task(
             repeat(
                 self._tick,
                 self.options.models_refresh_interval,
                 logger=_LOGGER,
                 failure="Looking at the model servers failed",
+                at_once=True,
             ),
             name="hydra models refresh",
         )
@@ -277,6 +278,15 @@ class ModelArbiter:
 
     def _record(self, ref: str) -> _Record:
         return self._records[self.resolve(ref)]
+
+    async def _find(self, ref: str) -> _Record:
+        """The record of ``ref``, looking at the servers again if it is not known (yet): a
+        model pulled since the last look, or the worker just started."""
+        try:
+            return self._record(ref)
+        except ModelNotFoundError:
+            await self.async_refresh()
+            return self._record(ref)
 
     def info(self, record: _Record) -> ModelInfo:
         """A record as the API shows it."""
@@ -384,7 +394,7 @@ class ModelArbiter:
 
     async def async_plan(self, ref: str, *, priority: int = PRIORITY_BACKGROUND) -> LoadPlan:
         """Whether ``ref`` fits now, what it would evict, or what blocks it (nothing changes)."""
-        return await self._plan(self._record(ref), priority)
+        return await self._plan(await self._find(ref), priority)
 
     # Loading
 
@@ -401,7 +411,7 @@ class ModelArbiter:
         ModelBlockedError (409), InsufficientVramError (507), VramNotReleasedError (503),
         BackendError (502)."""
         started = time.perf_counter()
-        record = self._record(ref)
+        record = await self._find(ref)
         async with self._turns.turn(priority):
             result = await self._load(record, actor=actor, ttl_s=ttl_s, priority=priority)
         if lease is not None:
@@ -513,7 +523,7 @@ class ModelArbiter:
     async def async_make_room(self, ref: str, priority: int) -> None:
         """Room for a model a request is about to load by itself (one of Hydra's own): evict
         what must go, and reserve the room until the model shows as loaded."""
-        record = self._record(ref)
+        record = await self._find(ref)
         async with self._turns.turn(priority):
             if record.loaded:
                 return
@@ -528,7 +538,7 @@ class ModelArbiter:
     ) -> tuple[list[str], list[Blocker]]:
         """Unload one model (``ref``) or every loaded one (None); leased and pinned ones only
         when forced, never one with work in flight. The ids unloaded, and those kept."""
-        records = [self._record(ref)] if ref is not None else list(self._records.values())
+        records = [await self._find(ref)] if ref is not None else list(self._records.values())
         unloaded: list[str] = []
         kept: list[Blocker] = []
         async with self._turns.turn(100):
@@ -610,7 +620,7 @@ class ModelArbiter:
     @contextlib.asynccontextmanager
     async def use(self, ref: str) -> AsyncIterator[None]:
         """Count work on a model as in flight for the body: it is never evicted meanwhile."""
-        record = self._record(ref)
+        record = await self._find(ref)
         record.in_flight += 1
         record.last_used = time.time()
         try:
