@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN, SERVICE_SELECT_OPTION
 from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, ATTR_OPTION, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 from custom_components.hydra.const import DOMAIN
 from custom_components.hydra.parts.models.coordinator import HydraModelsCoordinator
@@ -195,3 +196,30 @@ async def test_a_server_that_does_not_answer_is_a_repair(
     assert issue is not None
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["server"] == servers.llamacpp.url
+
+
+@pytest.mark.usefixtures("models_entry")
+async def test_loading_and_unloading_are_an_administrators(
+    hass: HomeAssistant, servers: Servers, hass_admin_user: MockUser
+) -> None:
+    member = await hass.auth.async_create_user("Bob", group_ids=[GROUP_ID_USER])
+
+    with pytest.raises(Unauthorized) as caught:
+        await hass.services.async_call(
+            DOMAIN,
+            "load_model",
+            {"model": "llama3.2"},
+            blocking=True,
+            context=Context(user_id=member.id),
+        )
+
+    assert caught.value.translation_key == "admin_models"
+    assert not servers.ollama.holds("llama3.2:latest")
+    await hass.services.async_call(
+        DOMAIN,
+        "load_model",
+        {"model": "llama3.2"},
+        blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )
+    assert servers.ollama.holds("llama3.2:latest")
