@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ..voice.loader import LazyModel, ModelState
-from .backend import BackendModel, ModelBackend, RunningModel
+from .backend import BackendError, BackendModel, ModelBackend, RunningModel
 
 HYDRA = "hydra"
 
@@ -92,6 +92,8 @@ class InProcessBackend(ModelBackend):
         self._loading.add(name)
         try:
             await self.models[name].lazy().load()
+        except Exception as err:  # the loader's own error (files missing, no memory): the load's
+            raise BackendError(f"Hydra's {name} could not load: {err}") from err
         finally:
             self._loading.discard(name)
 

@@ -8,8 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hydra_core.arbiter.inprocess import InProcessBackend, InProcessModel
 from hydra_core.arbiter.models import PRIORITY_BACKGROUND, PRIORITY_INTERACTIVE
+from hydra_core.client import HydraApiError
 from hydra_core.models import Actor
 from hydra_core.voice.loader import LazyModel
 from hydra_core.voice.stt import SttEngine
@@ -76,3 +79,17 @@ async def test_clip(make_rig: MakeRig, tmp_path: Path) -> None:
         await _load_hold_unload(make_rig, "clip", clip.lazy, PRIORITY_BACKGROUND)
     finally:
         await clip.async_close()
+
+
+async def test_a_model_that_cannot_load_is_a_502(make_rig: MakeRig, tmp_path: Path) -> None:
+    stt = SttEngine(tmp_path / "no-models", model="tiny.en", device="cpu", offline=True)
+    rig = await make_rig(extra_backends=[_own("whisper", lambda: stt.lazy, PRIORITY_INTERACTIVE)])
+    try:
+        with pytest.raises(HydraApiError) as failed:
+            await rig.models.async_load("hydra/whisper", actor=USER)
+    finally:
+        await stt.close()
+
+    assert (failed.value.status, failed.value.code) == (502, "backend_failed")
+    assert "whisper" in failed.value.message
+    assert (await rig.models.async_loaded()).models == ()
