@@ -111,6 +111,8 @@ EVENT_CHAPTER_FAILED: Final = "hydra_chapter_failed"
 # The knowledge base: its status and findings are pushed; the poll only fills gaps while the
 # event stream is down (it is read again whenever the stream reconnects), so it can be slow.
 KNOWLEDGE_SCAN_INTERVAL: Final = timedelta(minutes=5)
+# The models are pushed as they load and go; the poll catches what others loaded meanwhile.
+MODELS_SCAN_INTERVAL: Final = timedelta(seconds=60)
 # The newest findings Home Assistant keeps (the briefing reads the worker's own).
 FINDINGS_LIMIT: Final = 20
 # Flagged mail Home Assistant keeps: the last day's.

@@ -13,6 +13,7 @@ from .part import Part
 from .parts.containers.part import CONTAINERS
 from .parts.creative.part import CREATIVE
 from .parts.knowledge.part import KNOWLEDGE
+from .parts.models.part import MODELS
 from .parts.power import POWER
 from .parts.quality.part import QUALITY
 from .parts.tasks.part import TASKS
@@ -29,6 +30,7 @@ PARTS: Final[tuple[Part[Any], ...]] = (
     QUALITY,
     CREATIVE,
     KNOWLEDGE,
+    MODELS,
 )
 
 

@@ -105,6 +105,8 @@ class ChapterHandler(TaskHandler):
 
     kind = CHAPTER_KIND
     coordinator = True
+    # Leased while the chapter runs, so no other load evicts ComfyUI's checkpoint under it.
+    models = ("comfyui",)
     # Each restart after a crash counts an attempt; a chapter survives a few.
     max_attempts = 10
 
@@ -354,6 +356,7 @@ class AssetHandler(TaskHandler):
     """``asset_generation``: one image, drawn, scored, tried again, kept for review."""
 
     kind = ASSET_KIND
+    models = ("comfyui",)
 
     def __init__(self, service: CreativeService, *, needs_gpu: bool) -> None:
         self.service = service

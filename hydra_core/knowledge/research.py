@@ -50,6 +50,9 @@ class ResearchHandler(TaskHandler):
 
     def __init__(self, service: KnowledgeService) -> None:
         self.service = service
+        # The summaries' language model, where the VRAM arbiter knows it (a local Ollama's).
+        options = service.options
+        self.models = (options.llm_model,) if options.llm_url and options.llm_model else ()
 
     def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A topic of up to 300 characters; at most 20 http(s) URLs and feeds; depth 1-3."""

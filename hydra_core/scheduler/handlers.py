@@ -67,6 +67,10 @@ class TaskHandler(ABC):
     # A class attribute that a handler may also decide per instance (scoring on the CPU).
     needs_gpu: bool = False
     vram_gb: ClassVar[float] = 0.0
+    # The models a task of this kind needs loaded (ids or names the VRAM arbiter knows, or a
+    # backend with one model: "comfyui"): on a worker with the models part, the gate asks the
+    # arbiter to make room for them, and they are leased to the task while it runs.
+    models: tuple[str, ...] = ()
     max_attempts: ClassVar[int] = 3
     # A coordinator queues other tasks and waits for them (a chapter and its assets): it takes
     # no slot of ``max_concurrent`` and no GPU, so its tasks can run even with one slot.

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import Refusal
 from ..events import EventBus
@@ -51,6 +51,9 @@ _GIB = 1024**3
 # Runnable tasks read per decision beyond the free slots, so blocked GPU tasks at the head do
 # not starve tasks behind them that need no GPU.
 _LOOKAHEAD = 50
+# The arbiter's refusals that mean "not now": leases or work in flight in the way (409), memory
+# not back yet (503), too little memory for now (507).
+_NO_ROOM = (409, 503, 507)
 
 
 class QueueError(Refusal, code="invalid_task"):
@@ -90,14 +93,19 @@ class TaskNotRetryableError(TaskStateError, code="task_not_retryable"):
 
 
 def gate_reason(
-    settings: SchedulerSettings, report: GpuReport | None, handler: TaskHandler
+    settings: SchedulerSettings,
+    report: GpuReport | None,
+    handler: TaskHandler,
+    *,
+    vram: bool = True,
 ) -> str | None:
-    """Why a task of this kind cannot start now, or None if some GPU has room for it."""
+    """Why a task of this kind cannot start now, or None if some GPU has room for it; without
+    ``vram`` only how busy the GPUs are counts (the VRAM arbiter decides the memory)."""
     if not handler.needs_gpu:
         return None
     if report is None or not report.available or not report.gpus:
         return f"no GPU available ({report.reason if report else 'not read yet'})"
-    need_gb = max(settings.min_free_vram_gb, handler.vram_gb)
+    need_gb = max(settings.min_free_vram_gb, handler.vram_gb) if vram else 0.0
     reasons = []
     for gpu in report.gpus:
         busy = gpu.utilization_percent or 0.0
@@ -130,8 +138,28 @@ def settings_problem(changes: Mapping[str, Any]) -> str | None:
     return None
 
 
+class ModelsGate(Protocol):
+    """The VRAM arbiter as the queue sees it (the models part sets ``Scheduler.models_gate``)."""
+
+    async def async_admission(self, models: tuple[str, ...], priority: int) -> str | None:
+        """Why a task needing ``models`` cannot start now (leases, work in flight, too large),
+        or None when they are loaded or can be made to fit by evicting idle models."""
+
+    async def async_acquire(
+        self, holder: str, models: tuple[str, ...], *, priority: int, actor: Actor
+    ) -> None:
+        """Load the models (evicting idle ones) and lease them to ``holder``; a Refusal says
+        why not."""
+
+    def release(self, holder: str) -> None:
+        """End ``holder``'s leases."""
+
+
 class Scheduler:
     """The queue's owner: accepts, runs, retries, cancels, and reports tasks."""
+
+    # Asked instead of the VRAM threshold for kinds that declare their models.
+    models_gate: ModelsGate | None = None
 
     def __init__(
         self,
@@ -414,7 +442,10 @@ class Scheduler:
         if handler is None:
             reason: str | None = f"no handler for {task.kind!r} on this worker"
         else:
-            reason = gate_reason(self.settings, self.last_report, handler)
+            gate = self.models_gate if handler.models else None
+            reason = gate_reason(self.settings, self.last_report, handler, vram=gate is None)
+            if reason is None and gate is not None:
+                reason = await gate.async_admission(handler.models, task.priority)
         if reason is None:
             return False
         if (task.state, task.waiting_reason) != ("waiting", reason):
@@ -456,7 +487,10 @@ class Scheduler:
             _stopping=lambda: self._stopping,
             priority=task.priority,
         )
+        holder = f"task {task.id}"
         try:
+            if not await self._acquire_models(task, handler, holder):
+                return
             result = await handler.run(task.payload, context)
             json.dumps(result)  # a result that cannot be stored is the handler's failure
         except (asyncio.CancelledError, TaskCancelledError):
@@ -471,10 +505,35 @@ class Scheduler:
         else:
             await self._finish(task, "succeeded", result=result)
         finally:
+            if handler.models and self.models_gate is not None:
+                self.models_gate.release(holder)
             self._running.pop(task.id, None)
             self._coordinating.discard(task.id)
             self._cancel_requested.discard(task.id)
             self._wake.set()
+
+    async def _acquire_models(self, task: Task, handler: TaskHandler, holder: str) -> bool:
+        """Load and lease the task's models; if the arbiter refuses (another load took the room
+        first), the task waits again with the reason, this attempt not counted."""
+        if not handler.models or self.models_gate is None:
+            return True
+        try:
+            await self.models_gate.async_acquire(
+                holder, handler.models, priority=task.priority, actor=task.actor
+            )
+        except Refusal as err:
+            if err.status not in _NO_ROOM:
+                raise  # the model server failed: an attempt that failed, retried with backoff
+            waiting = await self._store.async_update(
+                task.id,
+                state="waiting",
+                waiting_reason=f"models: {err.message}",
+                attempts=max(task.attempts - 1, 0),
+                started_at=None,
+            )
+            self._publish("waiting", waiting)
+            return False
+        return True
 
     async def _interrupted(self, task: Task) -> None:
         if task.id in self._cancel_requested:

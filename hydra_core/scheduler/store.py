@@ -72,6 +72,7 @@ class ReadyTask(NamedTuple):
     state: str
     waiting_reason: str | None
     attempts: int
+    priority: int
 
 
 def _task(row: tuple[Any, ...]) -> Task:
@@ -207,7 +208,8 @@ class TaskStore(SqliteStore):
     def _ready(self, now: float, limit: int) -> list[ReadyTask]:
         sql = (
             # The partial index is already in dispatch order: no sort, whatever the queue's length.
-            "SELECT id, kind, state, waiting_reason, attempts FROM tasks INDEXED BY tasks_runnable"
+            "SELECT id, kind, state, waiting_reason, attempts, priority"
+            " FROM tasks INDEXED BY tasks_runnable"
             " WHERE state IN ('queued', 'waiting')"
             " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
             " ORDER BY priority DESC, id LIMIT ?"

@@ -74,6 +74,8 @@ class LazyModel(Generic[T]):
         self._idle.set()
         self._timer: asyncio.Task[None] | None = None
         self._closed = False
+        # Awaited before each load, under the lock: the VRAM arbiter makes room here.
+        self.before_load: Callable[[], Awaitable[None]] | None = None
         self.last_used: float | None = None
         self.load_count = 0
         self.load_seconds: float | None = None
@@ -113,6 +115,8 @@ class LazyModel(Generic[T]):
         self._error = None
         started = time.perf_counter()
         try:
+            if self.before_load is not None:
+                await self.before_load()
             if self._prepare is not None:
                 await self._prepare()
             model = await asyncio.get_running_loop().run_in_executor(self._executor, self._load)

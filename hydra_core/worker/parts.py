@@ -7,6 +7,7 @@ shares the voice part's Kokoro); they stop in reverse order.
 
 from __future__ import annotations
 
+from ..arbiter.part import ModelsPart
 from ..containers.part import ContainersPart
 from ..creative.part import CreativePart
 from ..gpu.part import GpuPart
@@ -26,4 +27,5 @@ PARTS: tuple[type[Part], ...] = (
     TasksPart,
     VoicePart,
     CreativePart,
+    ModelsPart,
 )

@@ -15,6 +15,7 @@ from custom_components.hydra.parts import power, voice
 from custom_components.hydra.parts.containers import entities as containers
 from custom_components.hydra.parts.creative import entities as creative
 from custom_components.hydra.parts.knowledge import entities as knowledge
+from custom_components.hydra.parts.models import entities as models
 from custom_components.hydra.parts.quality import entities as quality
 from custom_components.hydra.parts.tasks import entities as tasks
 from custom_components.hydra.registry import PARTS
@@ -92,6 +93,7 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             quality.AWAITING_REVIEW_COUNT,
             creative.CHAPTER_PROGRESS,
             *knowledge.KNOWLEDGE_SENSORS,
+            models.MODEL_VRAM,
         ),
         "binary_sensor": (containers.PROBLEM, containers.ENGINE),
         "button": (
@@ -99,11 +101,17 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             containers.RESTART,
             quality.ACCEPT_ASSET,
             quality.REJECT_ASSET,
+            models.UNLOAD_MODEL,
         ),
         "image": (quality.AWAITING_REVIEW_IMAGE,),
         "switch": (containers.RUNNING, containers.SELF_HEALING, tasks.AUTONOMOUS_WORK),
         "number": (*tasks.SCHEDULER_NUMBERS, voice.WAKE_THRESHOLD),
-        "select": (*voice.VOICE_SELECTS, power.POWER_PROFILE, power.POWER_PROFILE_ALL),
+        "select": (
+            *voice.VOICE_SELECTS,
+            power.POWER_PROFILE,
+            power.POWER_PROFILE_ALL,
+            models.ACTIVE_LLM,
+        ),
         "todo": (tasks.QUEUE,),
     }
     assert set(STRINGS["entity"]) == set(platforms)

@@ -235,7 +235,14 @@ def test_worker_process_without_an_engine_says_so(tmp_path: Path) -> None:
         assert (status, body["code"]) == (404, "containers_disabled")
         # With no GPU backend and no engine, neither GPU history, power nor containers run.
         status, body = request(port, "/api/v1/status", token)
-        assert set(body["parts"]) == {"quality", "knowledge", "tasks", "voice", "creative"}
+        assert set(body["parts"]) == {
+            "quality",
+            "knowledge",
+            "tasks",
+            "voice",
+            "creative",
+            "models",
+        }
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=STOP_TIMEOUT_S)

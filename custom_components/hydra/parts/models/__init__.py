@@ -1,0 +1,1 @@
+"""The models part: the worker's VRAM arbiter in Home Assistant."""
