@@ -111,7 +111,8 @@ class VoiceService:
         )
         self._tts_executor = ThreadPoolExecutor(1, thread_name_prefix="hydra-tts")
         self._verifier = WhisperWakeVerifier(
-            models_dir / "whisper", threshold=self._settings.wake_verify_threshold
+            models_dir / "whisper" / VERIFY_WHISPER_MODEL,
+            threshold=self._settings.wake_verify_threshold,
         )
         self._verifier_download: asyncio.Task[None] | None = None
         self._running = False

@@ -74,10 +74,10 @@ class WhisperWakeVerifier:
     """
 
     def __init__(
-        self, whisper_dir: Path, *, threshold: float = DEFAULT_VERIFY_THRESHOLD, threads: int = 1
+        self, folder: Path, *, threshold: float = DEFAULT_VERIFY_THRESHOLD, threads: int = 1
     ) -> None:
-        """``whisper_dir``: the folder holding ``tiny.en/`` (the speech-to-text models folder)."""
-        self.folder = whisper_dir / VERIFY_WHISPER_MODEL
+        """``folder``: Whisper tiny.en in CTranslate2 format (``<models_dir>/whisper/tiny.en``)."""
+        self.folder = folder
         self.threshold = threshold
         self.threads = threads
         self._lock = threading.Lock()
@@ -96,7 +96,7 @@ class WhisperWakeVerifier:
         if self._failed is not None:
             return self._failed
         if not (self.folder / "model.bin").is_file():
-            return f"Whisper {VERIFY_WHISPER_MODEL} is not in {self.folder.parent}"
+            return f"Whisper {VERIFY_WHISPER_MODEL} is not in {self.folder}"
         return None
 
     def verify(self, name: str, phrase: str, audio: npt.NDArray[np.int16]) -> WakeVerdict:

@@ -32,7 +32,7 @@ def espeak(speech: Speech, clip: WakeClip) -> bytes:
 
 @pytest.fixture(scope="module")
 def verifier(voice_models_dir: Path) -> WhisperWakeVerifier:
-    return WhisperWakeVerifier(voice_models_dir / "whisper")
+    return WhisperWakeVerifier(voice_models_dir / "whisper" / "tiny.en")
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_a_model_without_sound_alikes_is_not_verified(verifier: WhisperWakeVerif
 def test_without_its_model_the_verifier_announces_firings_and_says_why(
     tmp_path: Path, speech: Speech, caplog: pytest.LogCaptureFixture
 ) -> None:
-    verifier = WhisperWakeVerifier(tmp_path / "whisper")
+    verifier = WhisperWakeVerifier(tmp_path / "whisper" / "tiny.en")
     assert "tiny.en" in (verifier.unavailable_reason() or "")
     engine = WakeEngine(verifier=verifier)
 
@@ -153,7 +153,7 @@ def test_a_model_that_cannot_load_is_not_retried_on_every_firing(
     folder = tmp_path / "whisper" / "tiny.en"
     folder.mkdir(parents=True)
     (folder / "model.bin").write_bytes(b"not a model")
-    verifier = WhisperWakeVerifier(tmp_path / "whisper")
+    verifier = WhisperWakeVerifier(tmp_path / "whisper" / "tiny.en")
     engine = WakeEngine(verifier=verifier)
 
     assert len(run(engine, espeak(speech, TEST_POSITIVES[0]))[0]) == 1
