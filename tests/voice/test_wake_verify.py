@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hydra_core.voice.options import VoiceOptions
+from hydra_core.voice.service import VoiceService, VoiceSettingsError
 from hydra_core.voice.wake import WakeDetection, WakeEngine
 from hydra_core.voice.wake_verify import VERIFY_TAIL_MS, WhisperWakeVerifier
 
@@ -170,3 +172,28 @@ def test_the_sets_render_the_same_audio_from_their_cache(tmp_path: Path) -> None
     assert len(list(tmp_path.glob("*.pcm"))) == 1
     assert Renderer(tmp_path).render(clip) == first
     assert renderer.render(WakeClip("Hey Jarvis", "espeak", "en-us", 150)) != first
+
+
+def test_the_service_turns_verification_on_and_off_and_checks_the_settings(
+    tmp_path: Path, voice_models_dir: Path
+) -> None:
+    service = VoiceService(
+        VoiceOptions(voice_port=0, voice_offline=True, stt_model="tiny.en"),
+        host="127.0.0.1",
+        data_dir=tmp_path,
+        models_dir=voice_models_dir,
+    )
+    verifier = service.wake.verifier
+    assert verifier is not None
+    assert verifier.unavailable_reason() is None  # tiny.en from the models folder
+
+    service.update({"wake_verify": "off", "wake_verify_threshold": 0.8})
+    assert service.wake.verifier is None
+    service.update({"wake_verify": "whisper"})
+    assert service.wake.verifier is verifier
+    assert verifier.threshold == 0.8
+
+    for bad in ({"wake_verify": "always"}, {"wake_verify_threshold": 0}, {"wake_verify": None}):
+        with pytest.raises(VoiceSettingsError):
+            service.update(bad)  # type: ignore[arg-type]
+    assert service.settings.wake_verify == "whisper"
