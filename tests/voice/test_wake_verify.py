@@ -195,5 +195,5 @@ def test_the_service_turns_verification_on_and_off_and_checks_the_settings(
 
     for bad in ({"wake_verify": "always"}, {"wake_verify_threshold": 0}, {"wake_verify": None}):
         with pytest.raises(VoiceSettingsError):
-            service.update(bad)  # type: ignore[arg-type]
+            service.update(bad)
     assert service.settings.wake_verify == "whisper"
