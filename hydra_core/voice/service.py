@@ -220,8 +220,15 @@ class VoiceService:
         folder = self._verifier.folder
         _LOGGER.info("Downloading Whisper %s for wake word verification", VERIFY_WHISPER_MODEL)
         try:
-            await download_whisper(VERIFY_WHISPER_MODEL, folder)
-        except (DownloadError, OSError) as err:
+            if self.stt.model == VERIFY_WHISPER_MODEL:
+                # The same folder: let speech-to-text fetch it (and load it) under its own lock.
+                await self.stt.load()
+            else:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                await download_whisper(
+                    VERIFY_WHISPER_MODEL, folder, base_url=self.stt.download_base_url
+                )
+        except (SttError, DownloadError, OSError) as err:
             _LOGGER.warning(
                 "Wake word verification cannot download Whisper %s (firings are announced"
                 " unverified): %s",

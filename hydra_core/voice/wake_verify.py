@@ -99,7 +99,13 @@ class WhisperWakeVerifier:
         """Why the verifier cannot run (the model is missing or failed to load), or None."""
         if self._failed is not None:
             return self._failed
-        if not (self.folder / "model.bin").is_file():
+        folder = self.folder
+        if not (
+            all(
+                (folder / name).is_file() for name in ("model.bin", "config.json", "tokenizer.json")
+            )
+            and any((folder / f"vocabulary.{ext}").is_file() for ext in ("txt", "json"))
+        ):
             return f"Whisper {VERIFY_WHISPER_MODEL} is not in {self.folder}"
         return None
 

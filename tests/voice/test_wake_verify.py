@@ -14,8 +14,11 @@ from hydra_core.voice.wake import WakeDetection, WakeEngine
 from hydra_core.voice.wake_verify import VERIFY_TAIL_MS, WhisperWakeVerifier
 
 from .speech import Speech, chunks, silence
+from .test_download import ModelServer, model_server
 from .wake_sets import TEST_NEGATIVES, TEST_POSITIVES, Renderer, WakeClip
-from .weights import VoiceWeights, kokoro_say
+from .weights import VoiceWeights, kokoro_say, wait_until
+
+__all__ = ["model_server"]  # the loopback model server fixture
 
 
 def run(engine: WakeEngine, audio: bytes) -> tuple[list[WakeDetection], int, int]:
@@ -154,7 +157,8 @@ def test_a_model_that_cannot_load_is_not_retried_on_every_firing(
 ) -> None:
     folder = tmp_path / "whisper" / "tiny.en"
     folder.mkdir(parents=True)
-    (folder / "model.bin").write_bytes(b"not a model")
+    for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+        (folder / name).write_bytes(b"not a model")
     verifier = WhisperWakeVerifier(tmp_path / "whisper" / "tiny.en")
     engine = WakeEngine(verifier=verifier)
 
@@ -197,3 +201,29 @@ def test_the_service_turns_verification_on_and_off_and_checks_the_settings(
         with pytest.raises(VoiceSettingsError):
             service.update(bad)
     assert service.settings.wake_verify == "whisper"
+
+
+@pytest.mark.usefixtures("loopback_sockets")
+@pytest.mark.parametrize("stt_model", ["base.en", "tiny.en"])
+async def test_the_service_fetches_the_verifier_model_when_it_is_missing(
+    tmp_path: Path, model_server: ModelServer, stt_model: str
+) -> None:
+    """Through speech-to-text's own download when it uses tiny.en too, else on its own."""
+    service = VoiceService(
+        VoiceOptions(voice_port=0, stt_model=stt_model),
+        host="127.0.0.1",
+        data_dir=tmp_path,
+        models_dir=tmp_path / "models",
+    )
+    service.stt.download_base_url = model_server.url
+    verifier = service.wake.verifier
+    assert verifier is not None
+    assert verifier.unavailable_reason() is not None
+
+    await service.async_start()
+    try:
+        await wait_until(lambda: verifier.unavailable_reason() is None, within=60)
+    finally:
+        await service.async_stop()
+
+    assert (tmp_path / "models" / "whisper" / "tiny.en" / "model.bin").is_file()
