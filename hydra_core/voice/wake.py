@@ -72,6 +72,9 @@ _TFLITE_FLOAT32: Final = 1
 _STEP_MS: Final = 80
 _HOP_MAX_MS: Final = 800
 _FEATURE_MODELS: Final = frozenset({"melspectrogram", "embedding_model"})
+# Audio taken per pass (decide, then verify the candidates whose audio is in), so the audio kept
+# for the verifier need not grow with what a caller sends at once.
+_BLOCK: Final = 8000  # samples: 0.5 s
 
 _Floats = npt.NDArray[np.float32]
 
@@ -566,7 +569,9 @@ class WakeStream:
         self._last_loud = -(2**62)
         # The newest audio as received (s16le), for the verifier, and how many samples came in.
         self._recent = bytearray()
-        self._recent_max = 2 * 16 * (VERIFY_WINDOW_MS + VERIFY_TAIL_MS + 2 * engine.hop_ms)
+        self._recent_max = 2 * (
+            16 * (VERIFY_WINDOW_MS + VERIFY_TAIL_MS + 2 * engine.hop_ms) + _BLOCK
+        )
         self._received = 0
         self._candidates: list[WakeDetection] = []
         self.stats = WakeStreamStats()
@@ -591,7 +596,15 @@ class WakeStream:
                 f"audio must be 16-bit samples: {len(view)} bytes is not a whole number of them"
             )
         samples = np.frombuffer(view, dtype="<i2")
-        self._recent += view
+        found: list[WakeDetection] = []
+        for start in range(0, len(samples), _BLOCK):
+            found.extend(self._take(view[2 * start : 2 * (start + _BLOCK)]))
+        return found
+
+    def _take(self, block: memoryview) -> list[WakeDetection]:
+        """Decide on a block of audio; the detections confirmed so far."""
+        samples = np.frombuffer(block, dtype="<i2")
+        self._recent += block
         del self._recent[: max(0, len(self._recent) - self._recent_max)]
         self._received += len(samples)
         detections: list[WakeDetection] = []

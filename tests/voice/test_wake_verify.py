@@ -227,3 +227,20 @@ async def test_the_service_fetches_the_verifier_model_when_it_is_missing(
         await service.async_stop()
 
     assert (tmp_path / "models" / "whisper" / "tiny.en" / "model.bin").is_file()
+
+
+def test_audio_sent_all_at_once_is_verified_on_the_right_window(
+    speech: Speech, verified: WakeEngine
+) -> None:
+    """A client may send many seconds in one call: each candidate still hears its own audio."""
+    stream = verified.open_stream(["hey_jarvis"])
+    positive = espeak(speech, TEST_POSITIVES[0])
+    negative = espeak(speech, TEST_NEGATIVES[0])
+    # Each clip starts on an 80 ms step, as when it is alone: the model's scores shift with that.
+    gap = silence(4.8 + (-len(positive) % 2560) / 32000)
+
+    found = stream.process(positive + gap + negative + silence(4.8))
+
+    assert len(found) == 1
+    assert found[0].timestamp_ms < len(positive) // 32
+    assert (stream.stats.candidates, stream.stats.rejected) == (2, 1)
