@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--wake-refractory", type=float, default=2.0, help="seconds before the word fires again"
     )
     parser.add_argument("--wake-dir", help="directory with custom openWakeWord .tflite models")
+    parser.add_argument(
+        "--wake-verify-model",
+        help="Whisper tiny.en folder (CTranslate2; needs faster-whisper): each firing is checked"
+        " against the wake word's sound-alikes before it counts (docs/voice.md)",
+    )
+    parser.add_argument(
+        "--wake-verify-threshold", type=float, default=0.5, help="share the phrase needs (0-1)"
+    )
     parser.add_argument("--awake-wav", help="WAV played when the wake word is detected")
     parser.add_argument("--done-wav", help="WAV played when the command has been heard")
     parser.add_argument(
@@ -136,6 +144,8 @@ def _check_uri(value: str) -> None:
 def _check_numbers(args: argparse.Namespace) -> None:
     if not (0.0 < args.wake_threshold <= 1.0):
         raise OptionError("--wake-threshold must be above 0 and at most 1")
+    if not (0.0 <= args.wake_verify_threshold <= 1.0):
+        raise OptionError("--wake-verify-threshold must be between 0 and 1")
     if args.wake_trigger_level < 1:
         raise OptionError("--wake-trigger-level must be at least 1")
     if args.wake_refractory < 0 or not math.isfinite(args.wake_refractory):
@@ -165,6 +175,9 @@ def _check_paths(args: argparse.Namespace) -> None:
             raise OptionError(f"--snd-file: cannot write in {parent}")
     if args.wake_dir is not None and not Path(args.wake_dir).expanduser().is_dir():
         raise OptionError(f"--wake-dir: {args.wake_dir} is not a directory")
+    verify = args.wake_verify_model
+    if verify is not None and not (Path(verify).expanduser() / "model.bin").is_file():
+        raise OptionError(f"--wake-verify-model: {verify} holds no Whisper model.bin")
 
 
 def settings_from_args(args: argparse.Namespace) -> SatelliteSettings:
@@ -199,12 +212,20 @@ def create_satellite(args: argparse.Namespace, settings: SatelliteSettings) -> V
             f"the wake word engine is not installed ({err}); "
             "install the satellite extra: pip install 'hydra-homelab[satellite]'"
         ) from err
+    from ..voice.wake_verify import WhisperWakeVerifier  # noqa: PLC0415
+
+    verify = args.wake_verify_model
     try:
         engine = WakeEngine(
             Path(args.wake_dir).expanduser() if args.wake_dir else None,
             threshold=args.wake_threshold,
             trigger_level=args.wake_trigger_level,
             refractory_s=args.wake_refractory,
+            verifier=WhisperWakeVerifier(
+                Path(verify).expanduser(), threshold=args.wake_verify_threshold
+            )
+            if verify
+            else None,
         )
     except Exception as err:
         raise SatelliteError(f"cannot start the wake word engine: {err}") from err

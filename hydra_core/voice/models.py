@@ -11,6 +11,12 @@ from ..wire import request_model
 # The type of message on /api/v1/events this part sends.
 EVENT_VOICE = "voice"  # VoiceStatus: a setting, a model's state or a download's progress changed
 
+# Second-stage wake word verification (see voice/wake_verify.py): the modes, and the wake
+# phrase's share of the probability a candidate needs (measured: benchmarks/wake_verify.py).
+VERIFY_MODES = ("off", "whisper")
+DEFAULT_VERIFY_MODE = "whisper"
+DEFAULT_VERIFY_THRESHOLD = 0.5
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VoiceSettings:
@@ -18,6 +24,8 @@ class VoiceSettings:
 
     wake_threshold: float = 0.5
     wake_trigger_level: int = 1
+    wake_verify: str = DEFAULT_VERIFY_MODE  # second-stage check of each firing: off or whisper
+    wake_verify_threshold: float = DEFAULT_VERIFY_THRESHOLD
     stt_model: str = "base.en"
     tts_voice: str | None = None
     tts_speed: float = 1.0
@@ -54,6 +62,8 @@ class VoiceChanges(TypedDict, total=False):
 
     wake_threshold: float
     wake_trigger_level: int
+    wake_verify: str
+    wake_verify_threshold: float
     stt_model: str
     tts_voice: str | None
     tts_speed: float

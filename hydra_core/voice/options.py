@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..options import option
-from .models import VoiceSettings
+from .models import DEFAULT_VERIFY_MODE, DEFAULT_VERIFY_THRESHOLD, VERIFY_MODES, VoiceSettings
 
 DEFAULT_VOICE_PORT = 10300
 
@@ -64,6 +64,21 @@ class VoiceOptions:
     )
     wake_trigger_level: int = option(
         1, help="consecutive frames above the threshold before the wake word fires", low=1, high=10
+    )
+    wake_verify: str = option(
+        DEFAULT_VERIFY_MODE,
+        help="second-stage check of each wake word firing before it is announced: whisper weighs"
+        " the phrase against its sound-alikes with Whisper tiny.en (downloaded into the models"
+        " folder; costs CPU only when the model fires), off announces every firing (also a"
+        " select entity)",
+        choices=VERIFY_MODES,
+    )
+    wake_verify_threshold: float = option(
+        DEFAULT_VERIFY_THRESHOLD,
+        help="share of the probability the wake phrase needs against its sound-alikes for a"
+        " firing to be announced (also a number entity)",
+        low=0.01,
+        high=0.99,
     )
     wake_refractory: float = option(
         2.0,
@@ -129,6 +144,8 @@ class VoiceOptions:
         return VoiceSettings(
             wake_threshold=self.wake_threshold,
             wake_trigger_level=self.wake_trigger_level,
+            wake_verify=self.wake_verify,
+            wake_verify_threshold=self.wake_verify_threshold,
             stt_model=self.stt_model,
             tts_voice=self.tts_voice,
             tts_speed=self.tts_speed,

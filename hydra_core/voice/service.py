@@ -8,7 +8,9 @@ a second synthesis at once would finish no sooner. The event loop's default exec
 worker's API uses, never waits behind a model. A service whose models are missing is not
 advertised, and the status says why, so the server keeps serving the others. Settings changed
 from Home Assistant (wake threshold, speech-to-text model, voice) are kept in
-``DATA_DIR/voice.json`` and win over the worker's options on the next start.
+``DATA_DIR/voice.json`` and win over the worker's options on the next start. The wake word's
+second stage (``wake_verify``) uses Whisper tiny.en from the models folder, downloaded in the
+background when missing (until it is there, firings are announced unverified).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+import contextlib
 from dataclasses import replace
 import logging
 import math
@@ -40,13 +43,15 @@ from .. import __version__
 from ..settings_file import load_typed_settings, save_settings
 from ..wire import dump
 from .announce import ZeroconfAnnouncer
+from .download import DownloadError, download_whisper
 from .frames import ClientError
-from .models import VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
+from .models import VERIFY_MODES, VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
 from .options import VoiceOptions
 from .server import WyomingServer
 from .stt import SttEngine, SttError
 from .tts import TtsEngine, TtsError
 from .wake import WakeEngine, WakeModelError, WakeModelInfo, WakeStream
+from .wake_verify import VERIFY_WHISPER_MODEL, WhisperWakeVerifier
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,11 +110,18 @@ class VoiceService:
             options.voice_threads or os.cpu_count() or 1, thread_name_prefix="hydra-voice"
         )
         self._tts_executor = ThreadPoolExecutor(1, thread_name_prefix="hydra-tts")
+        self._verifier = WhisperWakeVerifier(
+            models_dir / "whisper" / VERIFY_WHISPER_MODEL,
+            threshold=self._settings.wake_verify_threshold,
+        )
+        self._verifier_download: asyncio.Task[None] | None = None
+        self._running = False
         self.wake = WakeEngine(
             options.wake_models_dir or data_dir / "wake_words",
             threshold=self._settings.wake_threshold,
             trigger_level=self._settings.wake_trigger_level,
             refractory_s=options.wake_refractory,
+            verifier=self._wake_verifier(self._settings),
         )
         self.stt = SttEngine(
             models_dir,
@@ -163,12 +175,20 @@ class VoiceService:
         """Listen for Wyoming clients; models still load only when first used."""
         await self._server.start()
         _LOGGER.info("Wyoming voice server on port %s", self.port)
+        self._running = True
+        self._fetch_verifier_model()
         if self._announce_name is not None:
             self._announcer = ZeroconfAnnouncer(self._announce_name, self.port)
             await self._announcer.start()
 
     async def async_stop(self) -> None:
         """Stop serving and unload every model."""
+        self._running = False
+        if self._verifier_download is not None:
+            self._verifier_download.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._verifier_download
+            self._verifier_download = None
         if self._announcer is not None:
             await self._announcer.stop()
             self._announcer = None
@@ -187,6 +207,40 @@ class VoiceService:
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, lambda: func(*args, **kwargs)
         )
+
+    def _wake_verifier(self, settings: VoiceSettings) -> WhisperWakeVerifier | None:
+        return self._verifier if settings.wake_verify == "whisper" else None
+
+    def _fetch_verifier_model(self) -> None:
+        """Download the verifier's Whisper model in the background if it is needed and missing."""
+        if (
+            self.wake.verifier is None
+            or self._options.voice_offline
+            or self._verifier.unavailable_reason() is None
+            or (self._verifier_download is not None and not self._verifier_download.done())
+        ):
+            return
+        self._verifier_download = asyncio.create_task(self._download_verifier_model())
+
+    async def _download_verifier_model(self) -> None:
+        folder = self._verifier.folder
+        _LOGGER.info("Downloading Whisper %s for wake word verification", VERIFY_WHISPER_MODEL)
+        try:
+            if self.stt.model == VERIFY_WHISPER_MODEL:
+                # The same folder: let speech-to-text fetch it (and load it) under its own lock.
+                await self.stt.load()
+            else:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                await download_whisper(
+                    VERIFY_WHISPER_MODEL, folder, base_url=self.stt.download_base_url
+                )
+        except (SttError, DownloadError, OSError) as err:
+            _LOGGER.warning(
+                "Wake word verification cannot download Whisper %s (firings are announced"
+                " unverified): %s",
+                VERIFY_WHISPER_MODEL,
+                err,
+            )
 
     # What the server offers ------------------------------------------------------------------
 
@@ -374,10 +428,14 @@ class VoiceService:
         _check_settings(new, self)
         self.wake.threshold = new.wake_threshold
         self.wake.trigger_level = new.wake_trigger_level
+        self._verifier.threshold = new.wake_verify_threshold
+        self.wake.verifier = self._wake_verifier(new)
         self.stt.model = new.stt_model
         self.tts.voice = new.tts_voice
         self.tts.speed = new.tts_speed
         self._settings = new
+        if self._running:
+            self._fetch_verifier_model()
         _save_settings(self._settings_path, self._defaults, new)
         self._notify()
         return self.status()
@@ -428,6 +486,16 @@ def _check_settings(settings: VoiceSettings, service: VoiceService) -> None:
     level = settings.wake_trigger_level
     if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 10:
         raise VoiceSettingsError("wake_trigger_level must be a whole number between 1 and 10")
+    if settings.wake_verify not in VERIFY_MODES:
+        raise VoiceSettingsError(f"wake_verify must be one of {', '.join(VERIFY_MODES)}")
+    verify_threshold = settings.wake_verify_threshold
+    if (
+        isinstance(verify_threshold, bool)
+        or not isinstance(verify_threshold, (int, float))
+        or not math.isfinite(verify_threshold)
+        or not 0.01 <= verify_threshold <= 0.99
+    ):
+        raise VoiceSettingsError("wake_verify_threshold must be a number between 0.01 and 0.99")
     speed = settings.tts_speed
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.5 <= speed <= 2.0:
         raise VoiceSettingsError("tts_speed must be a number between 0.5 and 2.0")

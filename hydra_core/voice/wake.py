@@ -26,6 +26,11 @@ fraction of their cost:
   stopped, so every score that can see the sound is the one an ungated stream computes. Only
   scores of windows that hold nothing but audio below the floor are skipped (taken as 0).
 
+Second stage: with a ``verifier`` set on the engine (see ``wake_verify``), a model firing makes
+a candidate, not a detection. The stream waits for ``VERIFY_TAIL_MS`` more audio, hands the last
+``VERIFY_WINDOW_MS`` to the verifier and returns the detection only if it is confirmed. The
+verifier's cost falls on candidates alone; the announcement comes that much later.
+
 `WakeStream.process` is synchronous CPU work: run it in a worker thread. One stream is used by one
 thread at a time; any number of streams run in parallel threads (each has its own interpreters;
 the loaded models, which TFLite keeps read-only, are shared).
@@ -40,10 +45,16 @@ import logging
 import math
 from pathlib import Path
 import threading
-from typing import Any, Final
+import time
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
+
+from .wake_verify import VERIFY_TAIL_MS, VERIFY_WINDOW_MS
+
+if TYPE_CHECKING:
+    from .wake_verify import WhisperWakeVerifier
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,6 +72,9 @@ _TFLITE_FLOAT32: Final = 1
 _STEP_MS: Final = 80
 _HOP_MAX_MS: Final = 800
 _FEATURE_MODELS: Final = frozenset({"melspectrogram", "embedding_model"})
+# Audio taken per pass (decide, then verify the candidates whose audio is in), so the audio kept
+# for the verifier need not grow with what a caller sends at once.
+_BLOCK: Final = 8000  # samples: 0.5 s
 
 _Floats = npt.NDArray[np.float32]
 
@@ -85,6 +99,7 @@ class WakeDetection:
     name: str  # model name
     score: float
     timestamp_ms: int  # audio time since the stream started where it fired
+    verify_score: float | None = None  # the verifier's score (None: not verified)
 
 
 @dataclass(slots=True)
@@ -95,6 +110,10 @@ class WakeStreamStats:
     steps_inferred: int = 0  # steps whose models ran
     steps_gated: int = 0  # steps skipped by the energy gate
     steps_replayed: int = 0  # steps of buffered audio replayed when sound returned
+    candidates: int = 0  # firings handed to the verifier
+    rejected: int = 0  # candidates the verifier refused
+    verify_cpu_s: float = 0.0  # CPU seconds the verifier spent on this stream's candidates
+    verify_wall_s: float = 0.0  # wall seconds from a candidate's audio being in to its verdict
 
 
 class WakeModelError(Exception):
@@ -350,6 +369,7 @@ class WakeEngine:
         refractory_s: float = 2.0,
         hop_ms: int = 160,
         gate_dbfs: float | None = -60.0,
+        verifier: WhisperWakeVerifier | None = None,
     ) -> None:
         """Builtin models plus the ``*.tflite`` files in ``custom_dir``.
 
@@ -357,7 +377,8 @@ class WakeEngine:
         any time; every stream reads them on each step. ``hop_ms`` (a multiple of 80, up to 800)
         is how much audio each model call covers: longer is cheaper but reports a detection up
         to ``hop_ms - 80`` ms later. ``gate_dbfs`` is the level (RMS, dB below full scale) under
-        which audio counts as quiet; None turns the gate off.
+        which audio counts as quiet; None turns the gate off. ``verifier`` (also changeable at
+        any time; None: off) confirms each firing before the stream returns it.
         """
         if hop_ms % _STEP_MS or not _STEP_MS <= hop_ms <= _HOP_MAX_MS:
             raise ValueError(f"hop_ms must be a multiple of {_STEP_MS} up to {_HOP_MAX_MS}")
@@ -367,6 +388,7 @@ class WakeEngine:
         self.refractory_s = refractory_s
         self.gate_dbfs = gate_dbfs
         self.hop_ms = hop_ms
+        self.verifier = verifier
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, int, int], _Entry | str] = {}
         self._warned: set[Path] = set()
@@ -545,6 +567,13 @@ class WakeStream:
         self._fill = -self._start
         self._valid = True  # features are those of all audio before the next call
         self._last_loud = -(2**62)
+        # The newest audio as received (s16le), for the verifier, and how many samples came in.
+        self._recent = bytearray()
+        self._recent_max = 2 * (
+            16 * (VERIFY_WINDOW_MS + VERIFY_TAIL_MS + 2 * engine.hop_ms) + _BLOCK
+        )
+        self._received = 0
+        self._candidates: list[WakeDetection] = []
         self.stats = WakeStreamStats()
 
     @property
@@ -567,6 +596,17 @@ class WakeStream:
                 f"audio must be 16-bit samples: {len(view)} bytes is not a whole number of them"
             )
         samples = np.frombuffer(view, dtype="<i2")
+        found: list[WakeDetection] = []
+        for start in range(0, len(samples), _BLOCK):
+            found.extend(self._take(view[2 * start : 2 * (start + _BLOCK)]))
+        return found
+
+    def _take(self, block: memoryview) -> list[WakeDetection]:
+        """Decide on a block of audio; the detections confirmed so far."""
+        samples = np.frombuffer(block, dtype="<i2")
+        self._recent += block
+        del self._recent[: max(0, len(self._recent) - self._recent_max)]
+        self._received += len(samples)
         detections: list[WakeDetection] = []
         position = 0
         while position < len(samples):
@@ -579,7 +619,59 @@ class WakeStream:
             end = self._start + self._fill
             while end >= (self._group + 1) * self._hop * _STEP + _MEL_EXTRA:
                 self._step(detections)
-        return detections
+        self._candidates.extend(detections)
+        return self._confirmed()
+
+    def _confirmed(self) -> list[WakeDetection]:
+        """The candidates the verifier confirms, once the audio each needs is in."""
+        verifier = self._engine.verifier
+        if verifier is None:
+            found, self._candidates = self._candidates, []
+            return found
+        found = []
+        while self._candidates:
+            candidate = self._candidates[0]
+            end = (candidate.timestamp_ms + VERIFY_TAIL_MS) * 16
+            if end > self._received:
+                break
+            del self._candidates[0]
+            started = time.perf_counter()
+            verdict = verifier.verify(
+                candidate.name, self._phrase(candidate.name), self._window(end)
+            )
+            self.stats.candidates += 1
+            self.stats.verify_cpu_s += verdict.cpu_s
+            self.stats.verify_wall_s += time.perf_counter() - started
+            if verdict.accepted:
+                found.append(
+                    WakeDetection(
+                        candidate.name,
+                        candidate.score,
+                        candidate.timestamp_ms,
+                        verify_score=verdict.score,
+                    )
+                )
+            else:
+                self.stats.rejected += 1
+                _LOGGER.debug(
+                    "Wake word %s not confirmed (%.2f, heard %r)",
+                    candidate.name,
+                    verdict.score,
+                    verdict.heard,
+                )
+        return found
+
+    def _phrase(self, name: str) -> str:
+        for detector in self._detectors:
+            if detector.name == name:
+                return detector.entry.info.phrase
+        return phrase_for(name)
+
+    def _window(self, end: int) -> npt.NDArray[np.int16]:
+        """The ``VERIFY_WINDOW_MS`` of audio ending at sample ``end`` (what is still kept)."""
+        recent = np.frombuffer(self._recent, dtype="<i2")
+        stop = len(recent) - (self._received - end)
+        return recent[max(0, stop - VERIFY_WINDOW_MS * 16) : max(0, stop)].copy()
 
     def _compact(self) -> None:
         keep_from = (self._group - self._replay) * self._hop * _STEP

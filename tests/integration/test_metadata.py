@@ -105,7 +105,7 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
         ),
         "image": (quality.AWAITING_REVIEW_IMAGE,),
         "switch": (containers.RUNNING, containers.SELF_HEALING, tasks.AUTONOMOUS_WORK),
-        "number": (*tasks.SCHEDULER_NUMBERS, voice.WAKE_THRESHOLD),
+        "number": (*tasks.SCHEDULER_NUMBERS, *voice.VOICE_NUMBERS),
         "select": (
             *voice.VOICE_SELECTS,
             power.POWER_PROFILE,

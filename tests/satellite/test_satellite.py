@@ -586,6 +586,8 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         (["--mic-file", "-", "--snd-command", "nope-player"], "program 'nope-player' not found"),
         (["--mic-file", "-", "--wake-word", "hey_nobody"], "unknown wake word hey_nobody"),
         (["--mic-file", "-", "--awake-wav", "/etc/hostname"], "cannot read WAV file"),
+        (["--mic-file", "-", "--wake-verify-model", "/nonexistent"], "holds no Whisper model"),
+        (["--mic-file", "-", "--wake-verify-threshold", "2"], "must be between 0 and 1"),
     ],
 )
 def test_cli_rejects_bad_options(args: list[str], message: str) -> None:

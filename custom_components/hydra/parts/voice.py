@@ -1,5 +1,6 @@
-"""The voice part: the worker's speech-to-text model, text-to-speech voice and wake word
-threshold, each a setting changed with one request and shown at once."""
+"""The voice part: the worker's speech-to-text model, text-to-speech voice, wake word threshold
+and its second-stage verification (mode and threshold), each a setting changed with one request
+and shown at once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from hydra_core.models import WorkerEvent
 from hydra_core.voice.client import VoiceClient
-from hydra_core.voice.models import EVENT_VOICE, VoiceServiceState, VoiceSettings, VoiceStatus
+from hydra_core.voice.models import (
+    EVENT_VOICE,
+    VERIFY_MODES,
+    VoiceServiceState,
+    VoiceSettings,
+    VoiceStatus,
+)
 from hydra_core.wire import dump, load
 
 from ..const import VOICE_SCAN_INTERVAL
@@ -53,8 +60,15 @@ async def async_update_voice(coordinator: HydraVoiceCoordinator, **changes: Any)
     coordinator.async_set_updated_data(status)
 
 
+@dataclass(frozen=True, kw_only=True)
+class HydraVoiceNumberDescription(NumberEntityDescription):
+    """A wake word setting between 0 and 1; ``key`` is its VoiceSettings name."""
+
+    value_fn: Callable[[VoiceSettings], float]
+
+
 # Within the worker's limits of 0.01 to 0.99 (hydra_core.voice.service).
-WAKE_THRESHOLD = NumberEntityDescription(
+WAKE_THRESHOLD = HydraVoiceNumberDescription(
     key="wake_threshold",
     translation_key="wake_threshold",
     entity_category=EntityCategory.CONFIG,
@@ -62,15 +76,31 @@ WAKE_THRESHOLD = NumberEntityDescription(
     native_max_value=0.95,
     native_step=0.05,
     mode=NumberMode.SLIDER,
+    value_fn=lambda settings: settings.wake_threshold,
 )
+WAKE_VERIFY_THRESHOLD = HydraVoiceNumberDescription(
+    key="wake_verify_threshold",
+    translation_key="wake_verify_threshold",
+    entity_category=EntityCategory.CONFIG,
+    native_min_value=0.05,
+    native_max_value=0.95,
+    native_step=0.05,
+    mode=NumberMode.SLIDER,
+    value_fn=lambda settings: settings.wake_verify_threshold,
+)
+VOICE_NUMBERS = (WAKE_THRESHOLD, WAKE_VERIFY_THRESHOLD)
 
 
 @dataclass(frozen=True, kw_only=True)
 class HydraVoiceSelectDescription(SelectEntityDescription):
-    """A voice setting chosen from what the worker offers; ``key`` is its VoiceSettings name."""
+    """A voice setting chosen from what the worker offers; ``key`` is its VoiceSettings name.
+
+    ``fixed_options``: a setting whose choices are fixed (translated states), not the service's.
+    """
 
     service_fn: Callable[[VoiceStatus], VoiceServiceState]
     value_fn: Callable[[VoiceSettings], str | None]
+    fixed_options: tuple[str, ...] = ()
 
 
 VOICE_SELECTS: tuple[HydraVoiceSelectDescription, ...] = (
@@ -88,6 +118,14 @@ VOICE_SELECTS: tuple[HydraVoiceSelectDescription, ...] = (
         service_fn=lambda status: status.tts,
         value_fn=lambda settings: settings.tts_voice,
     ),
+    HydraVoiceSelectDescription(
+        key="wake_verify",
+        translation_key="wake_verify",
+        entity_category=EntityCategory.CONFIG,
+        service_fn=lambda status: status.wake,
+        value_fn=lambda settings: settings.wake_verify,
+        fixed_options=VERIFY_MODES,
+    ),
 )
 
 
@@ -97,8 +135,8 @@ def async_setup_numbers(
     coordinator: HydraVoiceCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The wake word threshold."""
-    async_add_entities([HydraWakeThresholdNumber(coordinator, WAKE_THRESHOLD)])
+    """The wake word threshold and its verification's threshold."""
+    async_add_entities(HydraWakeNumber(coordinator, description) for description in VOICE_NUMBERS)
 
 
 @callback
@@ -107,7 +145,7 @@ def async_setup_selects(
     coordinator: HydraVoiceCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The speech-to-text model and the text-to-speech voice."""
+    """The speech-to-text model, the text-to-speech voice and the wake word verification."""
     async_add_entities(HydraVoiceSelect(coordinator, description) for description in VOICE_SELECTS)
 
 
@@ -115,8 +153,11 @@ class HydraVoiceEntity(HydraWorkerPartEntity[HydraVoiceCoordinator]):
     """A setting of the worker's voice services, on the worker's device."""
 
 
-class HydraWakeThresholdNumber(HydraVoiceEntity, NumberEntity):
-    """The wake word score that counts as a detection: lower hears more, and more falsely."""
+class HydraWakeNumber(HydraVoiceEntity, NumberEntity):
+    """A wake word threshold: the model's score that counts as a detection, or the share the
+    verifier needs to confirm one. Lower hears more, and more falsely."""
+
+    entity_description: HydraVoiceNumberDescription
 
     @property
     @override
@@ -126,11 +167,11 @@ class HydraWakeThresholdNumber(HydraVoiceEntity, NumberEntity):
     @property
     @override
     def native_value(self) -> float:
-        return self.coordinator.data.settings.wake_threshold
+        return self.entity_description.value_fn(self.coordinator.data.settings)
 
     @override
     async def async_set_native_value(self, value: float) -> None:
-        await async_update_voice(self.coordinator, wake_threshold=round(value, 2))
+        await async_update_voice(self.coordinator, **{self.entity_description.key: round(value, 2)})
 
 
 class HydraVoiceSelect(HydraVoiceEntity, SelectEntity):
@@ -146,12 +187,14 @@ class HydraVoiceSelect(HydraVoiceEntity, SelectEntity):
     @override
     def available(self) -> bool:
         """Unavailable while the worker cannot offer the service (no model to choose from)."""
+        if self.entity_description.fixed_options:
+            return super().available and self._service.available
         return super().available and bool(self._service.choices)
 
     @property
     @override
     def options(self) -> list[str]:
-        choices = list(self._service.choices)
+        choices = list(self.entity_description.fixed_options or self._service.choices)
         if (current := self.current_option) is not None and current not in choices:
             choices.append(current)
         return choices
