@@ -95,6 +95,12 @@ class VoiceOptions:
     )
     stt_beam_size: int = option(1, help="beam size of the decoder", low=1, high=10)
     stt_vad: bool = option(False, help="let faster-whisper skip silence with its VAD")
+    stt_commands: bool = option(
+        True,
+        help="pass on an English transcript that is close to one of Hydra's sentences (a"
+        ' misheard command, such as "Paul\'s autonomous work") as that sentence, so Home'
+        " Assistant runs Hydra's intent; other speech is passed on as heard",
+    )
     tts_voice: str | None = option(
         None,
         help="Kokoro voice (also a select entity)",

@@ -40,6 +40,7 @@ from .. import __version__
 from ..settings_file import load_typed_settings, save_settings
 from ..wire import dump
 from .announce import ZeroconfAnnouncer
+from .commands import CommandMatcher
 from .frames import ClientError
 from .models import VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
 from .options import VoiceOptions
@@ -123,6 +124,7 @@ class VoiceService:
             idle_unload_s=options.model_idle_unload,
             on_progress=self._progress_callback("stt"),
             executor=self._executor,
+            commands=CommandMatcher.from_sentences() if options.stt_commands else None,
         )
         self.tts = TtsEngine(
             models_dir,

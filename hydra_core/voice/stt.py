@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .commands import CommandMatcher
 from .download import HUGGINGFACE_URL, WHISPER_REPOS, DownloadError, download_whisper
 from .loader import LazyModel, ModelClosedError, ModelState
 
@@ -70,8 +71,15 @@ class SttEngine:
         download_base_url: str = HUGGINGFACE_URL,
         on_progress: Callable[[str, float], None] | None = None,
         executor: Executor | None = None,
+        commands: CommandMatcher | None = None,
+        prompt: str | None = None,
     ) -> None:
+        """``commands``: English transcripts near one of these sentences become that sentence;
+        ``prompt``: text Whisper reads as if said before the speech (it biases the words it
+        picks toward these), used for English only."""
         self.executor = executor
+        self.commands = commands
+        self.prompt = prompt
         self.models_dir = Path(models_dir)
         self.device = device
         self.compute_type = compute_type
@@ -153,24 +161,37 @@ class SttEngine:
         await self._use(lambda _: None)
 
     async def transcribe(self, audio: bytes, *, language: str | None = None) -> str:
-        """Transcribe 16 kHz s16le mono speech; silence gives ""."""
+        """Transcribe 16 kHz s16le mono speech; silence gives "". English close to one of
+        ``commands``' sentences comes back as that sentence."""
         samples = pcm_to_float(audio)
         if samples.size == 0 or np.abs(samples).max() * 32768.0 < SILENCE_PEAK:
             return ""
         lang = language or self.language
-        text: str = await self._use(lambda model: self._transcribe_sync(model, samples, lang))
+        heard: tuple[str, str] = await self._use(
+            lambda model: self._transcribe_sync(model, samples, lang)
+        )
+        text, heard_language = heard
+        if self.commands is not None and heard_language == "en":
+            return self.commands.rewrite(text)
         return text
 
-    def _transcribe_sync(self, model: WhisperModel, samples: np.ndarray, lang: str | None) -> str:
-        segments, _info = model.transcribe(
+    def _transcribe_sync(
+        self, model: WhisperModel, samples: np.ndarray, lang: str | None
+    ) -> tuple[str, str]:
+        """(text, language): the language asked for, else the one Whisper heard."""
+        english = lang == "en" or (lang is None and not model.model.is_multilingual)
+        segments, info = model.transcribe(
             samples,
             language=lang,
             beam_size=self.beam_size,
             vad_filter=self.vad,
             condition_on_previous_text=False,
             without_timestamps=True,
+            # A multilingual model must not be nudged toward English before it has heard it.
+            initial_prompt=self.prompt if english else None,
         )
-        return " ".join(text for segment in segments if (text := segment.text.strip()))
+        text = " ".join(text for segment in segments if (text := segment.text.strip()))
+        return text, lang or info.language
 
     async def _use(self, func: Callable[[WhisperModel], Any]) -> Any:
         if self._closed:
