@@ -308,7 +308,7 @@ class CommandMatcher:
 
     def exact(self, transcript: str) -> CommandMatch | None:
         """The sentence the transcript is, word for word (what Home Assistant's agent hits)."""
-        heard = words_of(transcript)
+        heard = _heard_words(transcript)
         for sentence in self._most_words_first:
             slots = _exact_slots(sentence.keys, sentence.words, heard)
             if slots is not None:
@@ -372,21 +372,22 @@ class CommandMatcher:
 
 
 def _exact_slots(
-    keys: Sequence[str], words: Sequence[str], heard: Sequence[str]
+    keys: Sequence[str], words: Sequence[str], heard: Sequence[tuple[str, str]]
 ) -> dict[str, str] | None:
-    """The slots' words if ``heard`` is the sentence word for word (a slot: one word or more)."""
+    """The slots' words (as written) if ``heard`` is the sentence word for word (a slot takes
+    one word or more)."""
 
     def walk(i: int, j: int) -> dict[str, str] | None:
         if i == len(keys):
             return {} if j == len(heard) else None
         if keys[i]:
-            if j < len(heard) and heard[j] == keys[i]:
+            if j < len(heard) and heard[j][0] == keys[i]:
                 return walk(i + 1, j + 1)
             return None
         for end in range(j + 1, len(heard) + 1):
             rest = walk(i + 1, end)
             if rest is not None:
-                return {words[i][1:-1]: " ".join(heard[j:end]), **rest}
+                return {words[i][1:-1]: " ".join(word for _, word in heard[j:end]), **rest}
         return None
 
     return walk(0, 0)

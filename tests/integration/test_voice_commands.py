@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+import re
 
+from hassil import Intents, recognize
 from homeassistant.components import stt
 from homeassistant.components.assist_pipeline import (
     PipelineEvent,
@@ -21,12 +23,31 @@ from homeassistant.components.assist_pipeline.pipeline import async_create_defau
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import yaml
 
+from hydra_core.voice.commands import SENTENCES_DIR, CommandMatcher
 from hydra_core.voice.stt import SttEngine
-from tests.voice.command_set import render
+from tests.voice.command_set import COMMANDS, NEGATIVES, PARAPHRASES, render
 from tests.voice.weights import VoiceWeights
 
 from .conftest import TaskWorker, VoiceWorker, entity_of, setup_entry, setup_wyoming
+
+
+def test_the_matcher_decides_as_home_assistants_agent_does() -> None:
+    """hassil (what the default agent matches with) and the matcher's exact match agree on
+    every expansion of en.yaml and on the commands set: the sentence a transcript is rewritten
+    to runs the intent the matcher chose, and speech it leaves alone runs none of Hydra's."""
+    templates = yaml.safe_load((SENTENCES_DIR / "en.yaml").read_text(encoding="utf-8"))
+    intents = Intents.from_dict(templates)
+    matcher = CommandMatcher.from_sentences()
+    texts = [re.sub(r"\{\w+\}", "solar batteries", sentence.text) for sentence in matcher.sentences]
+    texts += [said.text for said in (*COMMANDS, *PARAPHRASES, *NEGATIVES)]
+    for text in texts:
+        hassil = recognize(text, intents)
+        mine = matcher.exact(text)
+        assert (hassil and hassil.intent.name) == (mine and mine.intent), text
+        if hassil is not None and mine is not None:
+            assert {name: slot.text for name, slot in hassil.entities.items()} == mine.slots
 
 
 async def _stream(audio: bytes) -> AsyncIterator[bytes]:
