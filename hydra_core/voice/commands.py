@@ -38,11 +38,13 @@ MAX_EXPANSIONS = 5000
 # Aligning two template words with one heard word, or the other way round, costs this on top of
 # the words' distance, so a one-to-one alignment wins a tie.
 MERGE_PENALTY = 0.1
-# Missing a template word, or hearing a word the template lacks, costs this much.
+# Missing a template word costs its weight times this; hearing a word the template lacks, the
+# heard word's weight times EXTRA_COST.
 GAP_COST = 1.0
+EXTRA_COST = 1.5
 #: A word that carries meaning must be heard at most this far from itself ("such" for
 #: "research" is 0.56, "oven" for "GPU" 1): a command with a wrong word is not that command.
-MAX_WORD_DISTANCE = 0.6
+MAX_WORD_DISTANCE = 0.65
 # Words that carry little meaning: Whisper may drop them or hear others, at their small cost.
 # fmt: off
 FUNCTION_WORDS = frozenset((
@@ -437,7 +439,11 @@ def _align(sentence: Sentence, heard: Sequence[str]) -> _Alignment:
         pi, pj, how = step
         if how == "slot":
             slots[sentence.words[pi][1:-1]] = (pj, j)
-        elif how != "extra" and any(key not in FUNCTION_WORDS for key in keys[pi:i]):
+        elif how != "extra" and any(
+            word not in FUNCTION_WORDS for word in (*keys[pi:i], *heard[pj:j])
+        ):
+            # A meaningful word said or heard ("start little autonomous tasks" is not "start
+            # the autonomous tasks" when "stop" was said and "start" heard).
             said = "".join(keys[pi:i])
             distance = 1.0 if how == "missed" else word_distance("".join(heard[pj:j]), said)
             worst = max(worst, distance)
@@ -452,7 +458,7 @@ def _steps(
     kind)."""
     n, m = len(keys), len(heard)
     if j < m:
-        yield i, j + 1, GAP_COST * weight(heard[j]), 0, "extra"
+        yield i, j + 1, EXTRA_COST * weight(heard[j]), 0, "extra"
     if i == n:
         return
     key = keys[i]
@@ -467,8 +473,15 @@ def _steps(
     distance = word_distance(heard[j], key)
     yield i + 1, j + 1, distance * said, int(distance == 0), "word"
     if j + 1 < m:
-        split = word_distance(heard[j] + heard[j + 1], key) + MERGE_PENALTY
-        yield i + 1, j + 2, split * said, 0, "split"
+        # Two heard words for one said ("over night"), if together they are nearer than either
+        # and neither is a little word ("and pause" must not become "unpause").
+        split = word_distance(heard[j] + heard[j + 1], key)
+        if (
+            split < min(distance, word_distance(heard[j + 1], key))
+            and heard[j] not in FUNCTION_WORDS
+            and heard[j + 1] not in FUNCTION_WORDS
+        ):
+            yield i + 1, j + 2, (split + MERGE_PENALTY) * said, 0, "split"
     if i + 1 < n and keys[i + 1]:
         joined = word_distance(heard[j], key + keys[i + 1]) + MERGE_PENALTY
         yield i + 2, j + 1, joined * (said + weight(keys[i + 1])), 0, "joined"

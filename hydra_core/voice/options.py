@@ -101,6 +101,17 @@ class VoiceOptions:
         ' misheard command, such as "Paul\'s autonomous work") as that sentence, so Home'
         " Assistant runs Hydra's intent; other speech is passed on as heard",
     )
+    stt_command_prompt: bool = option(
+        True,
+        help="give Whisper Hydra's commands as a prompt, so it leans toward their words"
+        " (English only)",
+    )
+    stt_prompt_words: str | None = option(
+        None,
+        help="names Whisper should know, comma-separated (rooms, devices, research topics);"
+        " added to the prompt",
+        default_text="none",
+    )
     tts_voice: str | None = option(
         None,
         help="Kokoro voice (also a select entity)",

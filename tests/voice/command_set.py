@@ -10,6 +10,7 @@ or benchmark first needs it, and cached in ``$HYDRA_SPEECH_CACHE`` (default
 - ``PARAPHRASES``: the same intents in other phrasings the templates allow;
 - ``NEGATIVES``: Home Assistant's own commands and ordinary speech, which must run no Hydra
   intent (the words of Hydra's commands occur in some: "stop the music", "how hot is the oven");
+- ``NOISES``: rooms with nobody speaking (seeded noise), which must run nothing either;
 - ``VOICES``: Kokoro-82M voices (``kokoro:<name>``, the packaged test weights) and espeak-ng
   voices (``espeak:<name>``), each clip at its voice's usual speed.
 """
@@ -130,6 +131,10 @@ NEGATIVES = (
     Said("Is the back door locked?"),
     Said("What's the news today?"),
 )
+
+# Rooms with nobody speaking, as the end-of-speech detector may still send them: (seconds, RMS
+# dBFS, seed). Whisper given a prompt can write the prompt's words for such audio.
+NOISES = ((2.0, -50.0, 1), (2.0, -40.0, 2), (3.0, -30.0, 3), (1.5, -45.0, 4))
 
 VOICES = ("kokoro:jf_alpha", "kokoro:jm_kumo", "espeak:en-us")
 ESPEAK_SPEED = 150

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,8 @@ from hydra_core.voice.commands import (
     expand,
     load_templates,
 )
+from hydra_core.voice.options import VoiceOptions
+from hydra_core.voice.service import VoiceService
 from hydra_core.voice.stt import SttEngine
 from tests.voice.command_set import COMMANDS, NEGATIVES, PARAPHRASES, render
 from tests.voice.speech import SENTENCES
@@ -138,3 +141,32 @@ async def test_whisper_with_the_matcher_hands_on_the_command(
     engine = SttEngine(whisper_models_dir, offline=True, commands=matcher)
     assert await engine.transcribe(audio) == "pause autonomous work"
     await engine.close()
+
+
+async def test_the_options_switch_the_matcher_and_the_prompt(
+    tmp_path: Path, whisper_models_dir: Path, voice_weights: VoiceWeights
+) -> None:
+    audio = render(voice_weights, "Pause autonomous work.", "kokoro:jm_kumo")
+
+    def service(name: str, **options: Any) -> VoiceService:
+        (tmp_path / name).mkdir()
+        return VoiceService(
+            VoiceOptions(voice_port=0, voice_offline=True, stt_model="tiny.en", **options),
+            host="127.0.0.1",
+            data_dir=tmp_path / name,
+            models_dir=whisper_models_dir,
+        )
+
+    default = service("default", stt_prompt_words="Solaris, heat pumps")
+    assert default.stt.commands is not None
+    assert default.stt.prompt is not None
+    assert "Pause autonomous work." in default.stt.prompt
+    assert default.stt.prompt.endswith(" Solaris, heat pumps.")
+    assert words(await default.transcribe(audio, language="en")) == words("pause autonomous work")
+    await default.async_stop()
+
+    off = service("off", stt_commands=False, stt_command_prompt=False)
+    assert (off.stt.commands, off.stt.prompt) == (None, None)
+    # Whisper alone: tiny.en mishears it, and nothing mends it.
+    assert CommandMatcher.from_sentences().exact(await off.transcribe(audio, language="en")) is None
+    await off.async_stop()
