@@ -102,9 +102,10 @@ class VoiceOptions:
         " Assistant runs Hydra's intent; other speech is passed on as heard",
     )
     stt_command_prompt: bool = option(
-        True,
+        False,
         help="give Whisper Hydra's commands as a prompt, so it leans toward their words"
-        " (English only)",
+        " (English only); tiny.en hears more commands with it, but base sometimes wrote a"
+        " command for other speech or a noisy room",
     )
     stt_prompt_words: str | None = option(
         None,

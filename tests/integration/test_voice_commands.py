@@ -77,9 +77,9 @@ async def test_a_misheard_command_runs_hydras_intent(
     assert pipeline is not None
     assert voice_worker.voice is not None
     assert voice_worker.voice.stt.commands is not None
-    # With Hydra's prompt Whisper hears this one right; without it, tiny.en hears the issue's
-    # "Paul's autonomous work", the mishearing this test is about.
-    voice_worker.voice.stt.prompt = None
+    # Without Hydra's prompt (off by default), tiny.en hears the issue's "Paul's autonomous
+    # work"; with it, it would hear this one right.
+    assert voice_worker.voice.stt.prompt is None
     audio = render(voice_weights, "Pause autonomous work.", "kokoro:jm_kumo")
     # What Whisper itself writes is not one of Hydra's sentences.
     whisper = SttEngine(voice_models_dir, model="tiny.en", offline=True)

@@ -157,15 +157,21 @@ async def test_the_options_switch_the_matcher_and_the_prompt(
             models_dir=whisper_models_dir,
         )
 
-    default = service("default", stt_prompt_words="Solaris, heat pumps")
+    default = service("default")
     assert default.stt.commands is not None
-    assert default.stt.prompt is not None
-    assert "Pause autonomous work." in default.stt.prompt
-    assert default.stt.prompt.endswith(" Solaris, heat pumps.")
+    assert default.stt.prompt is None
     assert words(await default.transcribe(audio, language="en")) == words("pause autonomous work")
     await default.async_stop()
 
-    off = service("off", stt_commands=False, stt_command_prompt=False)
+    prompted = service("prompted", stt_command_prompt=True, stt_prompt_words="Solaris, heat pumps")
+    assert prompted.stt.prompt is not None
+    assert "Pause autonomous work." in prompted.stt.prompt
+    assert prompted.stt.prompt.endswith(" Solaris, heat pumps.")
+    # With the prompt, tiny.en hears it word for word.
+    assert await prompted.transcribe(audio, language="en") == "Pause autonomous work."
+    await prompted.async_stop()
+
+    off = service("off", stt_commands=False)
     assert (off.stt.commands, off.stt.prompt) == (None, None)
     # Whisper alone: tiny.en mishears it, and nothing mends it.
     assert CommandMatcher.from_sentences().exact(await off.transcribe(audio, language="en")) is None
