@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 import logging
 from pathlib import Path
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +37,11 @@ _LOGGER = logging.getLogger(__name__)
 
 #: Below this peak (about -60 dBFS) audio is treated as silence and not transcribed.
 SILENCE_PEAK = 32
+
+
+def _english(language: str) -> bool:
+    """ "en", "en-US", "en_GB" and the like."""
+    return re.split(r"[-_]", language, maxsplit=1)[0].lower() == "en"
 
 
 class SttError(Exception):
@@ -180,7 +186,7 @@ class SttEngine:
             lambda model: self._transcribe_sync(model, samples, lang)
         )
         text, heard_language = heard
-        if self.commands is not None and heard_language == "en":
+        if self.commands is not None and _english(heard_language):
             return self.commands.rewrite(text)
         return text
 
@@ -188,7 +194,7 @@ class SttEngine:
         self, model: WhisperModel, samples: np.ndarray, lang: str | None
     ) -> tuple[str, str]:
         """(text, language): the language asked for, else the one Whisper heard."""
-        english = lang == "en" or (lang is None and not model.model.is_multilingual)
+        english = _english(lang) if lang else not model.model.is_multilingual
         segments, info = model.transcribe(
             samples,
             language=lang,
