@@ -19,7 +19,9 @@ ways into the default agent:
   is never taken for HassTurnOff), every ``{list}`` in them is a wildcard, the callback's string
   is the answer, and agents that prefer handling commands locally try them too.
 
-Hydra uses the triggers: ``sentences/*.yaml`` (custom sentence format) is read once, each
+Hydra uses the triggers: ``hydra_core/voice/sentences/*.yaml`` (custom sentence format; it lives
+in ``hydra_core`` because the worker's speech-to-text matches misheard commands against the same
+file, see ``hydra_core.voice.commands``) is read once, each
 intent's sentences become one trigger, and its callback hands the match to the intent through
 ``intent.async_handle``, so a spoken sentence and an LLM run the same handler. Trigger
 sentences apply whatever the pipeline's language; only English ones are shipped.
@@ -35,7 +37,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, override
 
 from homeassistant.core import HomeAssistant
@@ -48,6 +49,7 @@ from hydra_core.client import HydraError
 from hydra_core.gpu.models import GpuInfo
 from hydra_core.scheduler.client import TasksClient
 from hydra_core.scheduler.models import SchedulerState, Task
+from hydra_core.voice.commands import SENTENCES_DIR
 
 from .const import DOMAIN, LOGGER
 from .data import HydraConfigEntry, HydraData
@@ -73,7 +75,6 @@ INTENT_RESUME_WORK: Final = "HydraResumeAutonomousWork"
 INTENT_OVERNIGHT_FAILURES: Final = "HydraOvernightFailures"
 INTENT_BRIEFING: Final = "HydraBriefing"
 
-SENTENCES_DIR: Final = Path(__file__).parent / "sentences"
 # "Overnight" starts at this hour (local time) of the day before.
 OVERNIGHT_FROM_HOUR: Final = 18
 # Failed tasks read from each worker, newest first; more than a night's worth.

@@ -124,6 +124,24 @@ class VoiceOptions:
         low=0,
         high=5,
     )
+    stt_commands: bool = option(
+        True,
+        help="pass on an English transcript that is close to one of Hydra's sentences (a"
+        ' misheard command, such as "Paul\'s autonomous work") as that sentence, so Home'
+        " Assistant runs Hydra's intent; other speech is passed on as heard",
+    )
+    stt_command_prompt: bool = option(
+        False,
+        help="give Whisper Hydra's commands as a prompt, so it leans toward their words"
+        " (English only); tiny.en hears more commands with it, but base sometimes wrote a"
+        " command for other speech or a noisy room",
+    )
+    stt_prompt_words: str | None = option(
+        None,
+        help="names Whisper should know, comma-separated (rooms, devices, research topics);"
+        " added to the prompt",
+        default_text="none",
+    )
     tts_voice: str | None = option(
         None,
         help="Kokoro voice (also a select entity)",

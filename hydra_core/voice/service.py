@@ -43,6 +43,7 @@ from .. import __version__
 from ..settings_file import load_typed_settings, save_settings
 from ..wire import dump
 from .announce import ZeroconfAnnouncer
+from .commands import CommandMatcher
 from .download import DownloadError, download_whisper
 from .frames import ClientError
 from .models import VERIFY_MODES, VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
@@ -123,6 +124,7 @@ class VoiceService:
             refractory_s=options.wake_refractory,
             verifier=self._wake_verifier(self._settings),
         )
+        commands = CommandMatcher.from_sentences()
         self.stt = SttEngine(
             models_dir,
             model=self._settings.stt_model,
@@ -135,6 +137,10 @@ class VoiceService:
             idle_unload_s=options.model_idle_unload,
             on_progress=self._progress_callback("stt"),
             executor=self._executor,
+            commands=commands if options.stt_commands else None,
+            prompt=commands.prompt(_words(options.stt_prompt_words))
+            if options.stt_command_prompt
+            else None,
         )
         self.tts = TtsEngine(
             models_dir,
@@ -463,6 +469,11 @@ class VoiceService:
 # A model or voice name: it becomes a folder or file name under the models folder, so never a
 # path of its own.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _words(text: str | None) -> list[str]:
+    """The comma-separated names of an option."""
+    return [word for part in (text or "").split(",") if (word := part.strip())]
 
 
 def _stt_choices(stt: SttEngine) -> tuple[str, ...]:
