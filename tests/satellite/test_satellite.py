@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
+import itertools
 import math
 from pathlib import Path
 import socket
@@ -253,8 +254,14 @@ async def test_wake_word_command_and_reply(
     while len(chunks) < 8:
         event = await next_event(client, lambda e: AudioChunk.is_type(e.type))
         chunks.append(AudioChunk.from_event(event))
-    assert all(len(c.audio) == MIC_CHUNK_BYTES and c.rate == 16000 for c in chunks)
-    assert [c.timestamp for c in chunks] == [80 * i for i in range(8)]
+    assert all(0 < len(c.audio) <= MIC_CHUNK_BYTES and c.rate == 16000 for c in chunks)
+    # Timestamps are microphone time: contiguous from the command's start, which lies before
+    # the detection (pre-roll), after the second of silence the file starts with.
+    assert start.timestamp == chunks[0].timestamp
+    assert detection.timestamp is not None
+    assert 1000 < chunks[0].timestamp < detection.timestamp
+    for before, after in itertools.pairwise(chunks):
+        assert after.timestamp == before.timestamp + len(before.audio) // 32
 
     # Home Assistant's speech-to-text ends the command: the audio stops.
     await client.write_event(Transcript(text="what time is it").event())
