@@ -17,9 +17,16 @@ turn, from the moment the microphone delivered the last sample of speech:
 * VAD end: Home Assistant's pipeline decides the command has ended (``stt-vad-end``);
 * STT: ``stt-vad-end`` → ``stt-end`` (the transcript);
 * intent: ``intent-start`` → ``intent-end``;
-* TTS first audio: ``intent-end`` → the first reply audio chunk at the satellite;
+* TTS first audio: ``intent-end`` → the first reply audio chunk at the satellite, split at the
+  first ``audio-chunk`` out of Hydra's Wyoming server (a relay in front of it notes the time)
+  into Hydra's text-to-speech and Home Assistant's part (its ffmpeg conversion to the
+  satellite's 22 kHz and the relay to the satellite);
 * the turn: end of speech → the first reply audio chunk at the satellite (goal ≤ 1.0 s,
   moonshot 0.6 s).
+
+Home Assistant's text-to-speech cache is cleared before each turn (the reply is the same every
+time, and a cached reply would not measure Hydra's text-to-speech); a first turn, not counted, loads
+Whisper and Kokoro in the worker.
 """
 
 from __future__ import annotations
@@ -74,6 +81,55 @@ GOAL_S = 1.0
 MOONSHOT_S = 0.6
 _BYTES_PER_S = 32000
 _CHUNK_S = MIC_CHUNK_BYTES / _BYTES_PER_S
+
+
+class TimingProxy:
+    """A loopback TCP relay in front of Hydra's Wyoming server that notes when audio comes out.
+
+    Home Assistant's wyoming entries talk to the relay; it forwards bytes both ways untouched
+    and records the wall-clock time of every ``audio-chunk`` event header the server sends (only
+    text-to-speech sends audio that way), so the reply's first audio can be timed at Hydra's door
+    as well as at the satellite.
+    """
+
+    _MARK = b'"type": "audio-chunk"'
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.audio_out: list[float] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(
+            self._pipe(reader, up_writer, watch=False),
+            self._pipe(up_reader, writer, watch=True),
+            return_exceptions=True,
+        )
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, watch: bool
+    ) -> None:
+        tail = b""
+        try:
+            while data := await reader.read(65536):
+                if watch:
+                    seen = tail + data
+                    if self._MARK in seen:
+                        self.audio_out.extend([time.time()] * seen.count(self._MARK))
+                    tail = seen[-len(self._MARK) :]
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
 
 
 class ScriptedMic:
@@ -167,19 +223,16 @@ async def _next_note(notes: list[tuple[str, float]], what: str, after: int) -> f
             await asyncio.sleep(0.01)
 
 
-async def test_voice_turn_at_the_satellite(
-    hass: HomeAssistant,
-    voice_worker: VoiceWorker,
-    voice_weights: VoiceWeights,
-    nvml: FakeNvml,
-    rig: tuple[VoiceSatellite, ScriptedMic, list[tuple[str, float]]],
-) -> None:
-    satellite, mic, notes = rig
+async def _set_up(
+    hass: HomeAssistant, voice_worker: VoiceWorker, satellite: VoiceSatellite, proxy: TimingProxy
+) -> str:
+    """Hydra, its voice services (through the relay), a pipeline with them, the satellite with
+    the finished-speaking detection asked for; returns the pipeline's id."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(hass, "conversation", {})
     assert await async_setup_component(hass, PIPELINE_DOMAIN, {})
     await setup_entry(hass, entry_for(voice_worker))
-    voice = await setup_wyoming(hass, "Hydra voice", voice_worker.voice_port)
+    voice = await setup_wyoming(hass, "Hydra voice", await proxy.start())
     pipeline = await async_create_default_pipeline(
         hass,
         stt_engine_id=entity_of(hass, voice, "stt"),
@@ -188,8 +241,6 @@ async def test_voice_turn_at_the_satellite(
     )
     assert pipeline is not None
     hass.data[KEY_ASSIST_PIPELINE].pipeline_store.async_set_preferred_item(pipeline.id)
-    wake = {voice: trim(kokoro_say(voice_weights, "Hey Jarvis!", voice)) for _, voice in COMMANDS}
-    said = {text: trim(kokoro_say(voice_weights, text, voice)) for text, voice in COMMANDS}
     address = satellite.address
     assert address is not None
     desk = await setup_wyoming(hass, "Desk", address[1])
@@ -203,28 +254,56 @@ async def test_voice_turn_at_the_satellite(
         "select", "select_option", {"entity_id": vad_select, "option": VAD.value}, blocking=True
     )
     await asyncio.sleep(1.0)  # Home Assistant runs the satellite
+    return pipeline.id
+
+
+async def test_voice_turn_at_the_satellite(
+    hass: HomeAssistant,
+    voice_worker: VoiceWorker,
+    voice_weights: VoiceWeights,
+    nvml: FakeNvml,
+    rig: tuple[VoiceSatellite, ScriptedMic, list[tuple[str, float]]],
+) -> None:
+    satellite, mic, notes = rig
+    proxy = TimingProxy(voice_worker.voice_port)
+    pipeline_id = await _set_up(hass, voice_worker, satellite, proxy)
+    wake = {voice: trim(kokoro_say(voice_weights, "Hey Jarvis!", voice)) for _, voice in COMMANDS}
+    said = {text: trim(kokoro_say(voice_weights, text, voice)) for text, voice in COMMANDS}
 
     stages: dict[str, list[float]] = {
         "end of speech → VAD end": [],
         "VAD end → transcript (STT)": [],
         "intent": [],
         "intent end → first reply audio (TTS first audio)": [],
+        "tts-start → first audio out of Hydra's Wyoming server": [],
+        "Hydra's first audio → first reply audio at the satellite (Home Assistant)": [],
         "end of speech → first reply audio at the satellite": [],
     }
     understood = 0
     runs = hass.data[KEY_ASSIST_PIPELINE].pipeline_debug
-    for turn in range(TURNS):
+    for turn in range(-1, TURNS):  # turn -1 warms the worker's models up: not counted
         text, voice = COMMANDS[turn % len(COMMANDS)]
+        # Home Assistant keeps spoken replies: without this every reply after the first would
+        # come from its cache, not from Hydra's text-to-speech.
+        await hass.services.async_call("tts", "clear_cache", {}, blocking=True)
         seen = len(notes)
+        proxy.audio_out.clear()
         mic.say(wake[voice], then_quiet_s=0.5)
         end_of_speech = await mic.say(said[text], then_quiet_s=0.0)
         first_audio = await _next_note(notes, "reply-audio", seen)
         await _next_note(notes, "played", seen)
-        run = list(runs[pipeline.id].values())[-1]
+        run = list(runs[pipeline_id].values())[-1]
         events: dict[str, Any] = {event.type: event for event in run.events}
         stamp = {name: _wall(event.timestamp) for name, event in events.items()}
         transcript = events["stt-end"].data["stt_output"]["text"]
         answer = events["intent-end"].data["intent_output"]["response"]["speech"]["plain"]
+        print(
+            f"turn {turn + 1 or 'warm-up'}: {transcript!r} → {answer['speech'][:60]!r}: "
+            f"{(first_audio - end_of_speech) * 1000:.0f} ms"
+        )
+        if turn < 0:
+            await asyncio.sleep(2.5)
+            continue
         understood += words(transcript) == words(text)
         stages["end of speech → VAD end"].append(stamp["stt-vad-end"] - end_of_speech)
         stages["VAD end → transcript (STT)"].append(stamp["stt-end"] - stamp["stt-vad-end"])
@@ -232,12 +311,15 @@ async def test_voice_turn_at_the_satellite(
         stages["intent end → first reply audio (TTS first audio)"].append(
             first_audio - stamp["intent-end"]
         )
+        hydra_audio = min(proxy.audio_out)
+        stages["tts-start → first audio out of Hydra's Wyoming server"].append(
+            hydra_audio - stamp["tts-start"]
+        )
+        stages["Hydra's first audio → first reply audio at the satellite (Home Assistant)"].append(
+            first_audio - hydra_audio
+        )
         stages["end of speech → first reply audio at the satellite"].append(
             first_audio - end_of_speech
-        )
-        print(
-            f"turn {turn + 1}: {transcript!r} → {answer['speech'][:60]!r}: "
-            f"{(first_audio - end_of_speech) * 1000:.0f} ms"
         )
         await asyncio.sleep(2.5)  # past Home Assistant's wake word cool-down (2 s)
 
@@ -255,3 +337,4 @@ async def test_voice_turn_at_the_satellite(
         )
         print(f"  {name}: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms{goal}")
     assert len(stages["intent"]) == TURNS
+    await proxy.stop()
