@@ -265,10 +265,16 @@ async def test_voice_turn_at_the_satellite(
     rig: tuple[VoiceSatellite, ScriptedMic, list[tuple[str, float]]],
 ) -> None:
     satellite, mic, notes = rig
+
+    def render() -> tuple[dict[str, bytes], dict[str, bytes]]:
+        wake = {v: trim(kokoro_say(voice_weights, "Hey Jarvis!", v)) for _, v in COMMANDS}
+        said = {text: trim(kokoro_say(voice_weights, text, voice)) for text, voice in COMMANDS}
+        return wake, said
+
+    # Before Home Assistant runs the satellite, and off its event loop.
+    wake, said = await asyncio.to_thread(render)
     proxy = TimingProxy(voice_worker.voice_port)
     pipeline_id = await _set_up(hass, voice_worker, satellite, proxy)
-    wake = {voice: trim(kokoro_say(voice_weights, "Hey Jarvis!", voice)) for _, voice in COMMANDS}
-    said = {text: trim(kokoro_say(voice_weights, text, voice)) for text, voice in COMMANDS}
 
     stages: dict[str, list[float]] = {
         "end of speech → VAD end": [],

@@ -4,10 +4,13 @@ Home Assistant's ``wyoming`` integration connects to it, asks for its ``Info`` (
 sends ``RunSatellite``. The satellite then reads the microphone and runs the wake word models on
 it. On a detection it sends ``Detection`` and ``RunPipeline(asr -> tts)``, then the microphone
 audio (``AudioStart``, ``AudioChunk``..., ``AudioStop``) until Home Assistant says the command has
-ended (``VoiceStopped``, ``Transcript`` or ``Error``). The spoken reply comes back as
-``AudioStart``, ``AudioChunk``..., ``AudioStop``; once it has played the satellite answers
-``Played`` and listens for the wake word again. ``PauseSatellite`` (or the connection closing)
-stops the microphone; the satellite keeps serving and a new connection takes over.
+ended (``VoiceStopped``, ``Transcript`` or ``Error``). The command's audio starts before the
+detection, where the pre-roll (``preroll.py``) finds the command's start, so that a command said
+straight after the wake word keeps its first word; timestamps are microphone time. The spoken
+reply comes back as ``AudioStart``, ``AudioChunk``..., ``AudioStop``; once it has played the
+satellite answers ``Played`` and listens for the wake word again. ``PauseSatellite`` (or the
+connection closing) stops the microphone; the satellite keeps serving and a new connection takes
+over.
 
 The port has no authentication, so, as wyoming-satellite does, the satellite keeps the connection
 it runs for: another ``RunSatellite`` gets an ``error`` event and is closed, unless the running

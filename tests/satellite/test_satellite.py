@@ -590,6 +590,7 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         (["--mic-file", "-", "--uri", "http://127.0.0.1:1"], "use tcp://HOST:PORT"),
         (["--mic-file", "-", "--uri", "tcp://127.0.0.1"], "needs a host and a port"),
         (["--mic-file", "-", "--wake-threshold", "0"], "--wake-threshold must be above 0"),
+        (["--mic-file", "-", "--pre-roll-seconds", "-1"], "--pre-roll-seconds must be between"),
         (["--mic-file", "-", "--snd-command", "nope-player"], "program 'nope-player' not found"),
         (["--mic-file", "-", "--wake-word", "hey_nobody"], "unknown wake word hey_nobody"),
         (["--mic-file", "-", "--awake-wav", "/etc/hostname"], "cannot read WAV file"),
