@@ -5,16 +5,19 @@ openWakeWord reports "Hey Jarvis" late and by a varying amount: on the one-breat
 phrase) the detection's timestamp lands 20 ms before to 450 ms after the end of the phrase, and
 the satellite learns of it 30-580 ms after that end (the engine scores 160 ms of audio per call).
 Streaming from the detection on therefore loses the start of a command said without a pause, and
-no fixed lag cuts in the right place: tried with Whisper tiny.en on that set, cutting at the
-detection's timestamp minus 0-500 ms kept the first word of 5-13 of 27 commands and turned the
-rest of "Jarvis" into words ("this", "of this", "with"). The quietest point near the detection
-(an energy valley) was as often inside the command ("What's | the") as between the phrase and it.
+no fixed lag cuts in the right place: with Whisper tiny.en on that set (``benchmarks.preroll``),
+streaming from the detection kept the first word of 2 of 27 commands, cutting at the detection's
+timestamp minus 0-500 ms 4-14 of 27, and the rest of "Jarvis" became words ("this", "of this",
+"with"). The quietest point near the detection (an energy valley) was as often inside the
+command ("What's | the") as between the phrase and it. The cut below kept 19 of 27 (the others
+are tiny.en mishearing espeak-ng voices) and 23 of 30 after a 0.3 s pause.
 
 So the cut is made where it can be told from the audio itself:
 
 * When the speaker paused after the wake phrase (a quiet stretch of at least ``gap_ms`` ending
   no earlier than ``search_ms`` before the detection's timestamp), the command starts after the
-  first such pause: the audio is sent from a little before its end. Nothing of "Jarvis" goes.
+  first such pause: the audio is sent from ``lead_ms`` before its end (Whisper mishears a word
+  that starts the audio with less than 50 ms before it). Nothing of "Jarvis" goes.
 * When there is no such pause (one breath), the audio is sent from the start of the utterance
   that holds the wake phrase (the end of the last pause before it), so the transcript reads
   "Hey Jarvis, what's the GPU temperature?" in full rather than a fragment of "Jarvis".
@@ -22,7 +25,7 @@ So the cut is made where it can be told from the audio itself:
   speech-to-text removes a leading one (``hydra_core.voice.wake_phrase``).
 
 Quiet is relative to the audio in the buffer (10 ms frames below the buffer's noise floor plus
-10 dB, or 35 dB under its loudest frame), so a steady room noise does not hide a pause.
+10 dB, or 40 dB under its loudest frame), so a steady room noise does not hide a pause.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ class PreRoll:
         *,
         gap_ms: int = 120,
         search_ms: int = 300,
-        lead_ms: int = 100,
+        lead_ms: int = 200,
     ) -> None:
         self.max_ms = round(seconds * 1000)
         self.gap_ms = gap_ms
@@ -102,7 +105,7 @@ class PreRoll:
         level = 10 * np.log10((blocks**2).mean(axis=1) / _FULL_SCALE**2 + 1e-12)
         loudest = float(level.max())
         floor = float(np.percentile(level, 10))
-        threshold = min(loudest - 20.0, max(floor + 10.0, loudest - 35.0, _ABS_FLOOR_DBFS))
+        threshold = min(loudest - 20.0, max(floor + 10.0, loudest - 40.0, _ABS_FLOOR_DBFS))
         pauses = _runs(level < threshold, self.gap_ms // _FRAME_MS)
         search_from = (detection_ms - self.search_ms - base) // _FRAME_MS
         lead = self.lead_ms // _FRAME_MS

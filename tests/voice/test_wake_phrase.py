@@ -16,6 +16,7 @@ from hydra_core.voice.wake_phrase import strip_wake_phrase
         ("Jarvis, how hot are the graphics cards?", "How hot are the graphics cards?"),
         # Whisper's near spellings of the name (heard on espeak-ng voices).
         ("Hey, Jarovis, pause autonomous work.", "Pause autonomous work."),
+        ("Hey, Darvis, what's the GPU temperature?", "What's the GPU temperature?"),
     ],
 )
 def test_a_leading_wake_phrase_is_removed(heard: str, command: str) -> None:
