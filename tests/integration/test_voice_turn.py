@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from difflib import SequenceMatcher
 from pathlib import Path
+import re
 import time
 from typing import Any
 import wave
@@ -90,7 +91,8 @@ def reply_matches(answer: str, heard: str) -> list[str]:
     or more) closely: a reply with other numbers or other words fails.
     """
     said, got = words(answer), words(heard)
-    missing = [word for word in said if word.isdigit() and word not in got]
+    numbers_heard = re.findall(r"\d+", heard)  # "4090s" says 4090
+    missing = [word for word in said if word.isdigit() and word not in numbers_heard]
     longer = [word for word in said if len(word) >= 3 and not word.isdigit()]
     unheard = [word for word in longer if not _heard(word, got)]
     if len(unheard) > len(longer) // 4:
@@ -103,6 +105,8 @@ def test_reply_matching_refuses_another_reply() -> None:
     answer = "RTX 4090 is at 142 °F and A100-SXM4-80GB is at 118 °F."
     heard = "RTX 4090 is at 142 degrees air. An A100SXM4-80GB is at 118 degrees air."
     assert reply_matches(answer, heard) == []
+    also_heard = "RTX 4090s at 142 degrees f and A100s exam for dash 80GB is at 118 degrees f."
+    assert reply_matches(answer, also_heard) == []
     assert reply_matches(answer, heard.replace("142", "124")) == ["142"]
     assert reply_matches(answer, "The queue has three tasks waiting at 142 and 118.") != []
 
