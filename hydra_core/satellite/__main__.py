@@ -100,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=15.0,
         help="stop sending a command after this long if Home Assistant has not ended it",
     )
+    parser.add_argument(
+        "--pre-roll-seconds",
+        type=float,
+        default=2.0,
+        help="seconds of microphone audio kept before the wake word fires, so that a command "
+        "said straight after it keeps its first word; when there is no pause after the wake "
+        "phrase it is sent too (Hydra's speech-to-text removes it); 0 sends only what follows "
+        "the detection",
+    )
     parser.add_argument("--debug", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -154,6 +163,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise OptionError("--mic-file-speed must be 0 or more")
     if not (args.max_command_seconds > 0 and math.isfinite(args.max_command_seconds)):
         raise OptionError("--max-command-seconds must be above 0")
+    if not (0 <= args.pre_roll_seconds <= 10 and math.isfinite(args.pre_roll_seconds)):
+        raise OptionError("--pre-roll-seconds must be between 0 and 10")
     if not 8000 <= args.snd_rate <= 192000:
         raise OptionError("--snd-rate must be between 8000 and 192000")
     if args.snd_width not in (1, 2, 3, 4):
@@ -200,6 +211,7 @@ def settings_from_args(args: argparse.Namespace) -> SatelliteSettings:
         snd_format=PcmFormat(args.snd_rate, args.snd_width, args.snd_channels),
         awake_wav=_check_file("--awake-wav", args.awake_wav),
         done_wav=_check_file("--done-wav", args.done_wav),
+        pre_roll_s=args.pre_roll_seconds,
     )
 
 

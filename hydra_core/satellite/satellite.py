@@ -4,10 +4,13 @@ Home Assistant's ``wyoming`` integration connects to it, asks for its ``Info`` (
 sends ``RunSatellite``. The satellite then reads the microphone and runs the wake word models on
 it. On a detection it sends ``Detection`` and ``RunPipeline(asr -> tts)``, then the microphone
 audio (``AudioStart``, ``AudioChunk``..., ``AudioStop``) until Home Assistant says the command has
-ended (``VoiceStopped``, ``Transcript`` or ``Error``). The spoken reply comes back as
-``AudioStart``, ``AudioChunk``..., ``AudioStop``; once it has played the satellite answers
-``Played`` and listens for the wake word again. ``PauseSatellite`` (or the connection closing)
-stops the microphone; the satellite keeps serving and a new connection takes over.
+ended (``VoiceStopped``, ``Transcript`` or ``Error``). The command's audio starts before the
+detection, where the pre-roll (``preroll.py``) finds the command's start, so that a command said
+straight after the wake word keeps its first word; timestamps are microphone time. The spoken
+reply comes back as ``AudioStart``, ``AudioChunk``..., ``AudioStop``; once it has played the
+satellite answers ``Played`` and listens for the wake word again. ``PauseSatellite`` (or the
+connection closing) stops the microphone; the satellite keeps serving and a new connection takes
+over.
 
 The port has no authentication, so, as wyoming-satellite does, the satellite keeps the connection
 it runs for: another ``RunSatellite`` gets an ``error`` event and is closed, unless the running
@@ -68,6 +71,7 @@ from .audio import (
     Speaker,
     read_wav,
 )
+from .preroll import PreRoll
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -139,6 +143,12 @@ class SatelliteSettings:
     max_queued_audio_bytes: int = 16 * 1024 * 1024
     awake_wav: Path | None = None
     done_wav: Path | None = None
+    # Seconds of microphone audio kept before a detection, so that a command said straight after
+    # the wake word keeps its start (see preroll.py); 0 streams from the detection on.
+    pre_roll_s: float = 2.0
+    # Audio heard after the detection's timestamp before the command's start is chosen: a pause
+    # after the wake phrase that has only begun when the word fires must be seen to be one.
+    pre_roll_settle_ms: int = 240
 
 
 class Mode(enum.Enum):
@@ -248,8 +258,11 @@ class VoiceSatellite:
         self._models: dict[str, WakeModelLike] = {}
         self._mic_task: asyncio.Task[None] | None = None
         self._mic_ms = 0  # microphone clock: milliseconds of audio read since the start
-        self._stream_ms = 0  # timestamp inside the command being streamed
+        self._stream_ms = 0  # microphone time of the command audio sent so far
         self._stream_started_ms = 0
+        self._preroll = PreRoll(settings.pre_roll_s)
+        # While streaming: the detection's microphone time until the command's start is chosen.
+        self._detected_ms: int | None = None
         self._play_lock = asyncio.Lock()
         self._playing = 0  # sounds playing or queued: the wake word is not listened to then
         self._tts_queue: asyncio.Queue[bytes | None] | None = None
@@ -520,6 +533,7 @@ class VoiceSatellite:
         if task is not asyncio.current_task():
             await cancel(task)
         await self.mic.pause()
+        self._preroll.clear()
 
     # -- microphone -----------------------------------------------------------------------------
 
@@ -549,12 +563,16 @@ class VoiceSatellite:
 
     async def _on_mic_chunk(self, chunk: bytes) -> None:
         chunk_ms = len(chunk) * 1000 // MIC_FORMAT.bytes_per_second
+        self._preroll.add(self._mic_ms, chunk)
         self._mic_ms += chunk_ms
         # The models see all audio, so their state stays continuous; detections count only
         # while listening and while no sound plays (the microphone hears the speaker).
         detections = await asyncio.to_thread(self._process, chunk)
         if self.mode is Mode.STREAMING:
-            await self._send_audio(chunk, chunk_ms)
+            if self._detected_ms is None:
+                await self._send_audio(chunk)
+            elif self._mic_ms >= self._detected_ms + self.settings.pre_roll_settle_ms:
+                await self._send_pre_roll(self._detected_ms)
             return
         if self.mode is Mode.WAKE and detections:
             if self._playing:
@@ -577,9 +595,13 @@ class VoiceSatellite:
         self._notify("detection", detection.name)
         end_stage = PipelineStage.TTS if self.has_speaker else PipelineStage.HANDLE
         self.mode = Mode.STREAMING
-        self._stream_ms = 0
-        self._stream_started_ms = self._mic_ms
-        ok = await conn.send(Detection(name=detection.name, timestamp=self._mic_ms).event())
+        # Timestamps are microphone time: the detection's is where the wake word's window ended.
+        self._stream_started_ms = self._stream_ms = self._mic_ms
+        pre_roll = self.settings.pre_roll_s > 0
+        self._detected_ms = min(detection.timestamp_ms, self._mic_ms) if pre_roll else None
+        ok = await conn.send(
+            Detection(name=detection.name, timestamp=detection.timestamp_ms).event()
+        )
         ok = ok and await conn.send(
             RunPipeline(
                 start_stage=PipelineStage.ASR,
@@ -588,21 +610,46 @@ class VoiceSatellite:
                 restart_on_end=False,
             ).event()
         )
-        ok = ok and await conn.send(AudioStart(MIC_RATE, MIC_WIDTH, MIC_CHANNELS, 0).event())
+        if not pre_roll:
+            ok = ok and await conn.send(
+                AudioStart(MIC_RATE, MIC_WIDTH, MIC_CHANNELS, self._stream_ms).event()
+            )
         if not ok:
             self.mode = Mode.WAKE
+            self._detected_ms = None
             return
         if "awake" in self._sounds:
             self._play_sound("awake")
 
-    async def _send_audio(self, chunk: bytes, chunk_ms: int) -> None:
+    async def _send_pre_roll(self, detected_ms: int) -> None:
+        """Start the command where the pre-roll says it starts and send the audio since."""
+        self._detected_ms = None
+        conn = self.active
+        if conn is None:
+            return
+        cut = self._preroll.cut(detected_ms)
+        start_ms = self._mic_ms if cut is None else cut.start_ms
+        _LOGGER.debug(
+            "Command starts %d ms before the detection (%s)",
+            detected_ms - start_ms,
+            "after a pause" if cut is not None and cut.after_pause else "with the wake phrase",
+        )
+        self._stream_started_ms = self._stream_ms = start_ms
+        self._notify("pre-roll", start_ms)
+        await conn.send(AudioStart(MIC_RATE, MIC_WIDTH, MIC_CHANNELS, start_ms).event())
+        for _, piece in self._preroll.audio_from(start_ms):
+            await self._send_audio(piece)
+            if self.mode is not Mode.STREAMING:
+                return
+
+    async def _send_audio(self, chunk: bytes) -> None:
         conn = self.active
         if conn is None:
             return
         event = AudioChunk(MIC_RATE, MIC_WIDTH, MIC_CHANNELS, chunk, timestamp=self._stream_ms)
-        self._stream_ms += chunk_ms
+        self._stream_ms += len(chunk) * 1000 // MIC_FORMAT.bytes_per_second
         await conn.send(event.event())
-        if self._stream_ms >= self.settings.max_command_s * 1000:
+        if self._stream_ms - self._stream_started_ms >= self.settings.max_command_s * 1000:
             _LOGGER.warning(
                 "Home Assistant did not end the command after %.0f s; stopping",
                 self.settings.max_command_s,
@@ -613,9 +660,15 @@ class VoiceSatellite:
         if self.mode is not Mode.STREAMING:
             return
         self.mode = Mode.WAKE
-        _LOGGER.info("Command audio ends (%s) after %.1f s", reason, self._stream_ms / 1000)
+        seconds = (self._stream_ms - self._stream_started_ms) / 1000
+        _LOGGER.info("Command audio ends (%s) after %.1f s", reason, seconds)
         self._notify("streaming-stopped", reason)
         if self.active is not None:
+            if self._detected_ms is not None:  # ended before its start was chosen
+                self._detected_ms = None
+                await self.active.send(
+                    AudioStart(MIC_RATE, MIC_WIDTH, MIC_CHANNELS, self._stream_ms).event()
+                )
             await self.active.send(AudioStop(timestamp=self._stream_ms).event())
         if done_sound and "done" in self._sounds:
             self._play_sound("done")

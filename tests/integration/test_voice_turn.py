@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
+from difflib import SequenceMatcher
 from pathlib import Path
+import re
 import time
 from typing import Any
 import wave
@@ -30,10 +32,11 @@ import numpy as np
 import pytest
 
 from hydra_core.satellite import FileMic, SatelliteSettings, VoiceSatellite, WavFileSpeaker
+from hydra_core.voice.stt import SttEngine
 from hydra_core.voice.wake import WakeEngine
 from tests.fake_nvml import FakeNvml
 from tests.voice.speech import write_wav
-from tests.voice.weights import VoiceWeights, kokoro_say, words
+from tests.voice.weights import VoiceWeights, kokoro_say, pcm16, resample, words
 
 from .conftest import VoiceWorker, entity_of, entry_for, setup_entry, setup_wyoming
 
@@ -91,6 +94,42 @@ def _seconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
+def _heard(word: str, heard: list[str]) -> bool:
+    """Whether ``word`` was heard, allowing a small slip (an ending dropped) or a name run
+    together ("a100sxm4" for "A100-SXM4")."""
+    return word in "".join(heard) or any(
+        SequenceMatcher(None, word, other).ratio() >= 0.75 for other in heard
+    )
+
+
+def reply_matches(answer: str, heard: str) -> list[str]:
+    """What of ``answer`` is missing from ``heard`` (empty: the reply said it).
+
+    Whisper slips on small words and writes units its own way ("142 degrees air" for
+    "142 °F"), so every number must be heard exactly and most of the longer words (3 letters
+    or more) closely: a reply with other numbers or other words fails.
+    """
+    said, got = words(answer), words(heard)
+    numbers_heard = re.findall(r"\d+", heard)  # "4090s" says 4090
+    missing = [word for word in said if word.isdigit() and word not in numbers_heard]
+    longer = [word for word in said if len(word) >= 3 and not word.isdigit()]
+    unheard = [word for word in longer if not _heard(word, got)]
+    if len(unheard) > len(longer) // 4:
+        missing += unheard
+    return missing
+
+
+def test_reply_matching_refuses_another_reply() -> None:
+    """The comparison the turn relies on tells a wrong reply from Whisper's slips."""
+    answer = "RTX 4090 is at 142 °F and A100-SXM4-80GB is at 118 °F."
+    heard = "RTX 4090 is at 142 degrees air. An A100SXM4-80GB is at 118 degrees air."
+    assert reply_matches(answer, heard) == []
+    also_heard = "RTX 4090s at 142 degrees f and A100s exam for dash 80GB is at 118 degrees f."
+    assert reply_matches(answer, also_heard) == []
+    assert reply_matches(answer, heard.replace("142", "124")) == ["142"]
+    assert reply_matches(answer, "The queue has three tasks waiting at 142 and 118.") != []
+
+
 async def test_hey_jarvis_whats_the_gpu_temperature(
     hass: HomeAssistant,
     voice_worker: VoiceWorker,
@@ -137,9 +176,18 @@ async def test_hey_jarvis_whats_the_gpu_temperature(
         assert f"{round(celsius * 9 / 5 + 32)} °F" in answer
     with wave.open(str(tmp_path / "reply.wav")) as wav:
         reply = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-        reply_s = len(reply) / wav.getframerate()
+        reply_rate = wav.getframerate()
+    reply_s = len(reply) / reply_rate
     assert reply_s > 1.0
-    assert np.abs(reply).max() > 3000
+    # What the satellite's speaker said, transcribed back: the answer, not just sound.
+    stt = SttEngine(voice_worker.models_dir, offline=True)
+    try:
+        spoken = await stt.transcribe(
+            pcm16(resample(reply.astype(np.float32) / 32768.0, reply_rate, 16000))
+        )
+    finally:
+        await stt.close()
+    assert reply_matches(answer, spoken) == [], (answer, spoken)
 
     stamp = {name: event.timestamp for name, event in events.items()}
     # The end of the question as it left the microphone: Hydra's server may end the command

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
+import itertools
 import math
 from pathlib import Path
 import socket
@@ -253,8 +254,14 @@ async def test_wake_word_command_and_reply(
     while len(chunks) < 8:
         event = await next_event(client, lambda e: AudioChunk.is_type(e.type))
         chunks.append(AudioChunk.from_event(event))
-    assert all(len(c.audio) == MIC_CHUNK_BYTES and c.rate == 16000 for c in chunks)
-    assert [c.timestamp for c in chunks] == [80 * i for i in range(8)]
+    assert all(0 < len(c.audio) <= MIC_CHUNK_BYTES and c.rate == 16000 for c in chunks)
+    # Timestamps are microphone time: contiguous from the command's start, which lies before
+    # the detection (pre-roll), after the second of silence the file starts with.
+    assert start.timestamp == chunks[0].timestamp
+    assert detection.timestamp is not None
+    assert 1000 < chunks[0].timestamp < detection.timestamp
+    for before, after in itertools.pairwise(chunks):
+        assert after.timestamp == before.timestamp + len(before.audio) // 32
 
     # Home Assistant's speech-to-text ends the command: the audio stops.
     await client.write_event(Transcript(text="what time is it").event())
@@ -583,6 +590,7 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         (["--mic-file", "-", "--uri", "http://127.0.0.1:1"], "use tcp://HOST:PORT"),
         (["--mic-file", "-", "--uri", "tcp://127.0.0.1"], "needs a host and a port"),
         (["--mic-file", "-", "--wake-threshold", "0"], "--wake-threshold must be above 0"),
+        (["--mic-file", "-", "--pre-roll-seconds", "-1"], "--pre-roll-seconds must be between"),
         (["--mic-file", "-", "--snd-command", "nope-player"], "program 'nope-player' not found"),
         (["--mic-file", "-", "--wake-word", "hey_nobody"], "unknown wake word hey_nobody"),
         (["--mic-file", "-", "--awake-wav", "/etc/hostname"], "cannot read WAV file"),
