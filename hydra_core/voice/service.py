@@ -141,6 +141,7 @@ class VoiceService:
             prompt=commands.prompt(_words(options.stt_prompt_words))
             if options.stt_command_prompt
             else None,
+            wake_phrases=self._wake_phrases(),
         )
         self.tts = TtsEngine(
             models_dir,
@@ -213,6 +214,12 @@ class VoiceService:
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, lambda: func(*args, **kwargs)
         )
+
+    def _wake_phrases(self) -> list[str]:
+        """The wake phrases speech-to-text removes from the start of a transcript, "Hey Jarvis"
+        first (a satellite's pre-roll sends a command said in one breath with it whole)."""
+        phrases = self.wake.phrases()
+        return sorted(phrases, key=lambda phrase: phrase != "Hey Jarvis")
 
     def _wake_verifier(self, settings: VoiceSettings) -> WhisperWakeVerifier | None:
         return self._verifier if settings.wake_verify == "whisper" else None

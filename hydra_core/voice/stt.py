@@ -17,7 +17,7 @@ request to play jazz and for a noisy room: a wrong action, so the service leaves
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 import logging
 from pathlib import Path
@@ -29,6 +29,7 @@ import numpy as np
 from .commands import CommandMatcher
 from .download import HUGGINGFACE_URL, WHISPER_REPOS, DownloadError, download_whisper
 from .loader import LazyModel, ModelClosedError, ModelState
+from .wake_phrase import strip_wake_phrase
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -88,13 +89,17 @@ class SttEngine:
         executor: Executor | None = None,
         commands: CommandMatcher | None = None,
         prompt: str | None = None,
+        wake_phrases: Sequence[str] = (),
     ) -> None:
         """``commands``: English transcripts near one of these sentences become that sentence;
         ``prompt``: text Whisper reads as if said before the speech (it biases the words it
-        picks toward these), used for English only."""
+        picks toward these), used for English only; ``wake_phrases``: a transcript that starts
+        with one ("Hey Jarvis, what's ...", a command said in one breath with the wake word,
+        which a satellite's pre-roll sends whole) comes back without it."""
         self.executor = executor
         self.commands = commands
         self.prompt = prompt
+        self.wake_phrases = tuple(wake_phrases)
         self.models_dir = Path(models_dir)
         self.device = device
         self.compute_type = compute_type
@@ -186,6 +191,10 @@ class SttEngine:
             lambda model: self._transcribe_sync(model, samples, lang)
         )
         text, heard_language = heard
+        for phrase in self.wake_phrases:
+            if (stripped := strip_wake_phrase(text, phrase)) != text:
+                text = stripped
+                break
         if self.commands is not None and _english(heard_language):
             return self.commands.rewrite(text)
         return text

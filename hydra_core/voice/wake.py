@@ -397,6 +397,17 @@ class WakeEngine:
 
     # Models -------------------------------------------------------------------------------
 
+    def phrases(self) -> list[str]:
+        """The phrases of the built-in and custom models, from their file names alone (nothing
+        is loaded; a model that would not load is still named)."""
+        try:
+            paths = list(_builtin_dir().glob("*.tflite"))
+        except ImportError:
+            paths = []
+        paths += self._custom_files()
+        names = sorted({path.stem for path in paths} - _FEATURE_MODELS)
+        return [phrase_for(name) for name in names]
+
     def models(self) -> list[WakeModelInfo]:
         """Builtin models, then the usable custom ones (rescanned on every call)."""
         return [entry.info for entry in self._scan().values()]

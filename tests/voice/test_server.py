@@ -252,6 +252,22 @@ async def test_speech_to_text_returns_what_was_said(
     assert words(transcript.text) == words("What's the GPU temperature?")
 
 
+async def test_a_command_said_with_the_wake_word_comes_back_without_it(
+    start_server: StartServer, voice_weights: VoiceWeights
+) -> None:
+    """A satellite's pre-roll sends "Hey Jarvis" with a command said in one breath: the
+    transcript Home Assistant gets is the command alone."""
+    service = await start_server()
+    speech = kokoro_say(voice_weights, "Hey Jarvis, what's the GPU temperature?")
+
+    async with AsyncTcpClient(LOOPBACK, service.port) as client:
+        await client.write_event(Transcribe(language="en").event())
+        await _send_audio(client, SILENCE + speech + SILENCE)
+        transcript = Transcript.from_event((await _until(client, "transcript"))[-1])
+
+    assert words(transcript.text) == words("What's the GPU temperature?")
+
+
 async def test_text_to_speech_is_audible_16_bit_at_the_advertised_rate(
     start_server: StartServer,
 ) -> None:

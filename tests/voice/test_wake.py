@@ -342,3 +342,11 @@ def test_import_is_light() -> None:
         "assert 'homeassistant' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_the_phrases_of_every_model_are_known_without_loading_them(tmp_path: Path) -> None:
+    (tmp_path / "hey_hydra.tflite").write_bytes(b"not a model")
+    phrases = WakeEngine(tmp_path).phrases()
+    assert "Hey Jarvis" in phrases
+    assert "Hey Hydra" in phrases
+    assert not any("Melspectrogram" in phrase or "Embedding" in phrase for phrase in phrases)
