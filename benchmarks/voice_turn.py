@@ -2,7 +2,10 @@
 
 Run: .venv/bin/python -m pytest benchmarks/voice_turn.py -s -q -p no:cacheprovider
      (HYDRA_BENCH_TURNS=N turns, default 10; HYDRA_BENCH_VAD=default|aggressive|relaxed: Home
-     Assistant's "finished speaking detection" of the satellite, default "default" = 0.7 s)
+     Assistant's "finished speaking detection" of the satellite, default "default" = 0.7 s;
+     HYDRA_BENCH_PIECES=clear|keep: Hydra's text-to-speech forgets the pieces it said before
+     each turn (default, a reply never said before) or keeps them, as it does in use, where a
+     templated reply's opening has been said before)
 
 Everything is real but NVML: the Hydra satellite (``VoiceSatellite`` with the real wake word
 engine) hears a microphone that speaks in real time (80 ms chunks, paced by the clock) and plays
@@ -14,8 +17,9 @@ Each turn is "Hey Jarvis!", half a second's pause, then a command (Kokoro voices
 from the texts below; the end of the command's speech is known to the sample). Measured per
 turn, from the moment the microphone delivered the last sample of speech:
 
-* VAD end: Home Assistant's pipeline decides the command has ended (``stt-vad-end``);
-* STT: ``stt-vad-end`` → ``stt-end`` (the transcript);
+* transcript: ``stt-end``, the command's end and its transcription: Hydra's speech-to-text ends
+  a command itself after ``stt_end_of_speech`` of quiet (0.5 s by default) and answers then;
+  where Home Assistant's own detector ended it first, its ``stt-vad-end`` is shown too;
 * intent: ``intent-start`` → ``intent-end``;
 * TTS first audio: ``intent-end`` → the first reply audio chunk at the satellite, split at the
   first ``audio-chunk`` out of Hydra's Wyoming server (a relay in front of it notes the time)
@@ -71,6 +75,9 @@ __all__ = ["voice_models_dir", "voice_weights", "voice_worker"]
 
 TURNS = int(os.environ.get("HYDRA_BENCH_TURNS", "10"))
 VAD = VadSensitivity(os.environ.get("HYDRA_BENCH_VAD", VadSensitivity.DEFAULT.value))
+PIECES = os.environ.get("HYDRA_BENCH_PIECES", "clear")
+if PIECES not in ("clear", "keep"):
+    raise ValueError(f"HYDRA_BENCH_PIECES must be clear or keep, not {PIECES!r}")
 # (command, Kokoro voice): Hydra's GPU temperature intent, said several ways.
 COMMANDS = (
     ("What's the GPU temperature?", "jf_alpha"),
@@ -277,21 +284,23 @@ async def test_voice_turn_at_the_satellite(
     pipeline_id = await _set_up(hass, voice_worker, satellite, proxy)
 
     stages: dict[str, list[float]] = {
-        "end of speech → VAD end": [],
-        "VAD end → transcript (STT)": [],
+        "end of speech → transcript (the command's end, then STT)": [],
+        "end of speech → Home Assistant's VAD end (turns it ended)": [],
         "intent": [],
         "intent end → first reply audio (TTS first audio)": [],
         "tts-start → first audio out of Hydra's Wyoming server": [],
         "Hydra's first audio → first reply audio at the satellite (Home Assistant)": [],
         "end of speech → first reply audio at the satellite": [],
     }
-    understood = 0
+    understood = ended_by_hydra = 0
     runs = hass.data[KEY_ASSIST_PIPELINE].pipeline_debug
     for turn in range(-1, TURNS):  # turn -1 warms the worker's models up: not counted
         text, voice = COMMANDS[turn % len(COMMANDS)]
         # Home Assistant keeps spoken replies: without this every reply after the first would
         # come from its cache, not from Hydra's text-to-speech.
         await hass.services.async_call("tts", "clear_cache", {}, blocking=True)
+        if PIECES == "clear":
+            voice_worker.voice.tts._clear_cache()
         seen = len(notes)
         proxy.audio_out.clear()
         mic.say(wake[voice], then_quiet_s=0.5)
@@ -311,8 +320,17 @@ async def test_voice_turn_at_the_satellite(
             await asyncio.sleep(2.5)
             continue
         understood += words(transcript) == words(text)
-        stages["end of speech → VAD end"].append(stamp["stt-vad-end"] - end_of_speech)
-        stages["VAD end → transcript (STT)"].append(stamp["stt-end"] - stamp["stt-vad-end"])
+        stages["end of speech → transcript (the command's end, then STT)"].append(
+            stamp["stt-end"] - end_of_speech
+        )
+        # Hydra's server ends a command itself after stt_end_of_speech of quiet (the default):
+        # then Home Assistant's detector has not ended it and there is no stt-vad-end.
+        if "stt-vad-end" in stamp:
+            stages["end of speech → Home Assistant's VAD end (turns it ended)"].append(
+                stamp["stt-vad-end"] - end_of_speech
+            )
+        else:
+            ended_by_hydra += 1
         stages["intent"].append(stamp["intent-end"] - stamp["intent-start"])
         stages["intent end → first reply audio (TTS first audio)"].append(
             first_audio - stamp["intent-end"]
@@ -332,9 +350,12 @@ async def test_voice_turn_at_the_satellite(
     print(
         f"\nVoice turn at the satellite, {TURNS} turns, Home Assistant finished-speaking "
         f"detection {VAD.value!r} ({VadSensitivity.to_seconds(VAD)} s of silence), "
-        f"{understood}/{TURNS} transcripts word for word:"
+        f"Hydra's piece cache {PIECES!r}, {understood}/{TURNS} transcripts word for word, "
+        f"{ended_by_hydra}/{TURNS} commands ended by Hydra's speech-to-text:"
     )
     for name, values in stages.items():
+        if not values:
+            continue
         p50, p95 = statistics.median(values), _p(values, 0.95)
         goal = (
             f"  (goal ≤ {GOAL_S:.1f} s, moonshot {MOONSHOT_S:.1f} s)"
