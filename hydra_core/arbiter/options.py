@@ -29,6 +29,13 @@ class ModelsOptions:
         " whose models the arbiter loads and unloads",
         addon=True,
     )
+    llamaswap_urls: tuple[str, ...] = option(
+        (),
+        help="comma-separated llama-swap proxies on this GPU (http://host:8080) whose models the"
+        " arbiter loads (a request through /upstream) and unloads (/api/models/unload, v126 or"
+        " later)",
+        addon=True,
+    )
     vllm_urls: tuple[str, ...] = option(
         (),
         help="comma-separated vLLM servers on this GPU started with --enable-sleep-mode and"
@@ -59,7 +66,7 @@ class ModelsOptions:
     models_sizes: tuple[str, ...] = option(
         (),
         help="comma-separated ID=GB (* wildcards): the VRAM a model takes, until a load has"
-        " measured it (llama.cpp's router gives no sizes; Ollama's are file sizes)",
+        " measured it (llama.cpp's router and llama-swap give no sizes; Ollama's are file sizes)",
     )
     comfyui_vram_gb: float = option(
         10.0,

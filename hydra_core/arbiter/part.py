@@ -1,4 +1,5 @@
-"""The models part: the VRAM arbiter over Hydra's own models, ComfyUI, Ollama and llama.cpp."""
+"""The models part: the VRAM arbiter over Hydra's own models, ComfyUI, Ollama, llama.cpp,
+llama-swap and vLLM."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .backend import HttpBackend, ModelBackend, SharedSession
 from .comfyui import ComfyUIBackend
 from .inprocess import InProcessBackend, InProcessModel
 from .llamacpp import LlamaCppBackend
+from .llamaswap import LlamaSwapBackend
 from .models import EVENT_MODEL, PRIORITY_BACKGROUND, PRIORITY_INTERACTIVE
 from .ollama import OllamaBackend
 from .options import ModelsOptions
@@ -59,6 +61,7 @@ class ModelsPart(RunningPart[ModelArbiter]):
         servers: tuple[tuple[type[HttpBackend], tuple[str, ...]], ...] = (
             (OllamaBackend, options.ollama_urls),
             (LlamaCppBackend, options.llamacpp_urls),
+            (LlamaSwapBackend, options.llamaswap_urls),
             (VllmBackend, options.vllm_urls),
         )
         for kind, urls in servers:

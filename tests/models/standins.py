@@ -1,7 +1,8 @@
-"""Stand-ins for the model servers the arbiter drives: Ollama and a llama.cpp router on
-127.0.0.1, with the shapes of their real APIs, whose models take memory on a simulated GPU.
+"""Stand-ins for the model servers the arbiter drives: Ollama, a llama.cpp router, llama-swap
+and vLLM on 127.0.0.1, with the shapes of their real APIs, whose models take memory on a
+simulated GPU.
 
-Neither server can run here (no GPU, no weights), so each answers what the real one answers:
+None of the servers can run here (no GPU, no weights), so each answers what the real one answers:
 
 - Ollama (``docs/api.md`` of ollama/ollama): ``GET /api/tags`` and ``GET /api/ps`` (``size``,
   ``size_vram``, ``expires_at`` as Go's RFC 3339 with nanoseconds; a ``keep_alive`` of -1 shows
@@ -14,12 +15,21 @@ Neither server can run here (no GPU, no weights), so each answers what the real 
   ``exit_code`` once its process died), ``POST /models/load`` and ``/models/unload`` take
   ``{"model": id}`` and answer ``{"success": true}`` at once while the model's process starts
   or stops behind them.
+- llama-swap (``internal/server`` of mostlygeek/llama-swap at v250): ``GET /v1/models`` lists
+  the configured models (``meta.llamaswap.type``: ``model``; a peer's model on another host
+  is listed too, as ``peer``), ``GET /running`` answers ``{"running": [{"model", "state",
+  ...}]}`` for each process not stopped (``starting``, ``ready``, ``stopping``), a request
+  under ``/upstream/{model}/`` starts the model's process, waits until it is ready and passes
+  the request on (the model's server answers ``/`` with its web page), ``POST
+  /api/models/unload/{model}`` stops one and answers ``OK`` once it has; llama-swap's own
+  errors are ``{"src": "llama-swap", "error": {"message", "type", "code"}}``.
 
 What differs: nothing is computed. A load takes ``load_delay`` seconds and then holds the
 model's size on the simulated GPU (``SimulatedProbe.allocate``); an unload gives it back after
 ``release_delay``. A load that does not fit in the card's memory is what a real server does on
 a full card: an out-of-memory failure, counted in ``ooms``. ``crash_next_load`` makes the next
-load die half way (Ollama's connection drops, llama.cpp's model process exits).
+load die half way (Ollama's connection drops, llama.cpp's and llama-swap's model process
+exits).
 """
 
 from __future__ import annotations
@@ -341,6 +351,114 @@ class LlamaCppRouterStandIn(_Server):
     async def _stop(self, name: str) -> None:
         await self._release(name)
         self.status[name] = {"value": "unloaded"}
+
+
+class LlamaSwapStandIn(_Server):
+    """A llama-swap proxy whose models take memory on a simulated GPU. ``swap``: its default
+    configuration, every model in one group with ``swap: true``, so a load stops the model
+    that ran before; off, as with a group of ``swap: false``, models run side by side."""
+
+    owner = "llamaswap"
+
+    def __init__(
+        self, probe: SimulatedProbe, models: dict[str, float], *, swap: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(probe, models, **kwargs)
+        self.swap = swap
+        self.state: dict[str, str] = {}
+        self.upstream_paths: list[str] = []
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/running", self._running)
+        app.router.add_route("*", "/upstream/{model}/{path:.*}", self._upstream)
+        app.router.add_post("/api/models/unload/{model}", self._unload)
+
+    def _error(self, status: int, message: str, code: str) -> web.Response:
+        return web.json_response(
+            {
+                "src": "llama-swap",
+                "error": {"message": message, "type": "server_error", "param": None, "code": code},
+            },
+            status=status,
+        )
+
+    def _record(self, model_id: str, kind: str, status: str) -> dict[str, Any]:
+        return {
+            "id": model_id,
+            "object": "model",
+            "created": int(time.time()),
+            "owned_by": "llama-swap",
+            "status": {"value": status},
+            "meta": {"llamaswap": {"type": kind}},
+        }
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [
+            self._record(name, "model", "loaded" if name in self.state else "unloaded")
+            for name in self.sizes
+        ]
+        data.append(self._record("other-box/llama3", "peer", "unloaded"))
+        return web.json_response({"object": "list", "data": sorted(data, key=lambda m: m["id"])})
+
+    async def _running(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "running": [
+                    {
+                        "model": name,
+                        "state": state,
+                        "cmd": f"llama-server --port ${{PORT}} -m /models/{name}.gguf -ngl 99",
+                        "proxy": "http://127.0.0.1:${PORT}",
+                        "ttl": 0,
+                        "name": "",
+                        "description": "",
+                    }
+                    for name, state in sorted(self.state.items())
+                ]
+            }
+        )
+
+    async def _upstream(self, request: web.Request) -> web.Response:
+        name = request.match_info["model"]
+        self.upstream_paths.append("/" + request.match_info["path"])
+        if name not in self.sizes:
+            return self._error(404, "model not found", "not_found")
+        if self.state.get(name) != "ready":
+            if self.swap:
+                for other in [other for other in self.state if other != name]:
+                    await self._stop(other)
+            self.state[name] = "starting"
+            crash, self.crash_next_load = self.crash_next_load, False
+            await asyncio.sleep(self.load_delay / 2 if crash else self.load_delay)
+            if crash or not self._allocate(name):
+                del self.state[name]
+                return self._error(
+                    500,
+                    f"unspecific error: [{name}] upstream command exited prematurely"
+                    if crash
+                    else f"unspecific error: [{name}] {OOM}",
+                    "internal_error",
+                )
+            self.state[name] = "ready"
+        # What llama-server answers to / with its web UI.
+        return web.Response(
+            text="<!doctype html><title>llama.cpp</title>", content_type="text/html"
+        )
+
+    async def _unload(self, request: web.Request) -> web.Response:
+        name = request.match_info["model"]
+        if name not in self.sizes:
+            return self._error(404, "model not found", "not_found")
+        if name in self.state:
+            await self._stop(name)
+        return web.Response(text="OK")
+
+    async def _stop(self, name: str) -> None:
+        self.state[name] = "stopping"
+        self.unloads += 1
+        await self._release(name)
+        del self.state[name]
 
 
 class VllmStandIn(_Server):
