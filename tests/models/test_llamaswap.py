@@ -82,6 +82,18 @@ async def test_lists_loads_and_unloads_its_models(swap_rig: SwapRig) -> None:
     assert (await rig.models.async_loaded()).models == ()
 
 
+async def test_a_model_named_with_a_slash_loads_and_unloads(swap_rig: SwapRig) -> None:
+    rig, swap = await swap_rig({"Qwen/Qwen3-8B:Q4_K_M": 6.0})
+
+    loaded = await rig.models.async_load("llamaswap/Qwen/Qwen3-8B:Q4_K_M", actor=USER)
+    assert loaded.model.loaded
+    assert swap.holds("Qwen/Qwen3-8B:Q4_K_M")
+
+    unloaded = await rig.models.async_unload("llamaswap/Qwen/Qwen3-8B:Q4_K_M", actor=USER)
+    assert unloaded.unloaded == ("llamaswap/Qwen/Qwen3-8B:Q4_K_M",)
+    assert not swap.holds("Qwen/Qwen3-8B:Q4_K_M")
+
+
 async def test_a_model_someone_else_started_is_seen_and_evicted_for_room(
     swap_rig: SwapRig, http: aiohttp.ClientSession
 ) -> None:
