@@ -28,6 +28,7 @@ from custom_components.hydra.const import DOMAIN
 from custom_components.hydra.parts.models.coordinator import HydraModelsCoordinator
 from hydra_core.arbiter.backend import SharedSession
 from hydra_core.arbiter.llamacpp import LlamaCppBackend
+from hydra_core.arbiter.llamaswap import LlamaSwapBackend
 from hydra_core.arbiter.ollama import OllamaBackend
 from hydra_core.arbiter.options import ModelsOptions
 from hydra_core.arbiter.part import ModelsPart
@@ -37,7 +38,7 @@ from hydra_core.events import EventBus
 from hydra_core.gpu import SimulatedProbe
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml
-from tests.models.standins import LlamaCppRouterStandIn, OllamaStandIn
+from tests.models.standins import LlamaCppRouterStandIn, LlamaSwapStandIn, OllamaStandIn
 
 from .conftest import WORKER_ID, LoopbackWorker, entry_for, setup_entry, wait_until
 
@@ -49,6 +50,7 @@ class ModelsWorker(LoopbackWorker):
     probe: SimulatedProbe = field(default_factory=lambda: SimulatedProbe(1, drift=False))
     ollama_url: str = ""
     llamacpp_url: str = ""
+    llamaswap_url: str = ""
 
     def build_app(self) -> web.Application:
         """The worker application with the models part."""
@@ -59,6 +61,7 @@ class ModelsWorker(LoopbackWorker):
             backends=[
                 OllamaBackend("ollama", self.ollama_url, session),
                 LlamaCppBackend("llamacpp", self.llamacpp_url, session),
+                LlamaSwapBackend("llamaswap", self.llamaswap_url, session),
             ],
             probe=self.probe,
             bus=bus,
@@ -81,6 +84,7 @@ class Servers:
 
     ollama: OllamaStandIn
     llamacpp: LlamaCppRouterStandIn
+    llamaswap: LlamaSwapStandIn
     worker: ModelsWorker
 
 
@@ -90,9 +94,16 @@ async def servers(nvml: FakeNvml) -> AsyncIterator[Servers]:
     async with (
         OllamaStandIn(probe, {"llama3.2:latest": 2.0, "big": 20.0}) as ollama,
         LlamaCppRouterStandIn(probe, {"coder": 8.0}) as llamacpp,
-        ModelsWorker(nvml, probe=probe, ollama_url=ollama.url, llamacpp_url=llamacpp.url) as worker,
+        LlamaSwapStandIn(probe, {"mistral": 1.0, "phi": 1.0}) as llamaswap,
+        ModelsWorker(
+            nvml,
+            probe=probe,
+            ollama_url=ollama.url,
+            llamacpp_url=llamacpp.url,
+            llamaswap_url=llamaswap.url,
+        ) as worker,
     ):
-        yield Servers(ollama, llamacpp, worker)
+        yield Servers(ollama, llamacpp, llamaswap, worker)
 
 
 @pytest.fixture
@@ -223,3 +234,20 @@ async def test_loading_and_unloading_are_an_administrators(
         context=Context(user_id=hass_admin_user.id),
     )
     assert servers.ollama.holds("llama3.2:latest")
+
+
+@pytest.mark.usefixtures("models_entry")
+async def test_a_llama_swap_server_has_its_select_too(
+    hass: HomeAssistant, servers: Servers
+) -> None:
+    select = entity(hass, SELECT_DOMAIN, "active_llm_llamaswap")
+    assert hass.states.get(select).attributes["options"] == ["mistral", "phi"]
+    await hass.services.async_call(
+        SELECT_DOMAIN,
+        SERVICE_SELECT_OPTION,
+        {ATTR_ENTITY_ID: select, ATTR_OPTION: "phi"},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get(select).state == "phi"
+    assert servers.llamaswap.holds("phi")

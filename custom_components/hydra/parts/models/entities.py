@@ -28,7 +28,7 @@ from .actions import async_load_model, async_unload_model
 from .coordinator import HydraModelsCoordinator
 
 # The backends whose models a select chooses between: the LLM servers.
-LLM_BACKENDS = ("ollama", "llamacpp")
+LLM_BACKENDS = ("ollama", "llamacpp", "llamaswap")
 
 
 class HydraModelEntity(HydraWorkerPartEntity[HydraModelsCoordinator]):
