@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from json import loads
 from typing import Any, ClassVar
 
 import aiohttp
@@ -143,24 +144,36 @@ class HttpBackend(ModelBackend):
         ok: tuple[int, ...] = (200,),
     ) -> Any:
         """The JSON answer of one call; BackendError if it fails or answers another status."""
+        status, text = await self.send(
+            method, self._base.join(URL(path)), json=json, timeout_s=timeout_s
+        )
+        if status not in ok:
+            raise BackendError(
+                f"{self.kind} at {self.server} answered {status} to"
+                f" {method} {path}: {_error_text(text)}"
+            )
+        try:
+            return loads(text) if text.strip() else None
+        except ValueError:
+            raise BackendError(
+                f"{self.kind} at {self.server} answered {method} {path} with something"
+                " that is not JSON"
+            ) from None
+
+    async def send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        json: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[int, str]:
+        """The status and text of one call, whatever they are; BackendError if the server
+        cannot be reached."""
         timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
         try:
-            async with self._session().request(
-                method, self._base.join(URL(path)), json=json, timeout=timeout
-            ) as response:
-                text = await response.text()
-                if response.status not in ok:
-                    raise BackendError(
-                        f"{self.kind} at {self.server} answered {response.status} to"
-                        f" {method} {path}: {_error_text(text)}"
-                    )
-                try:
-                    return await response.json(content_type=None) if text.strip() else None
-                except ValueError:
-                    raise BackendError(
-                        f"{self.kind} at {self.server} answered {method} {path} with something"
-                        " that is not JSON"
-                    ) from None
+            async with self._session().request(method, url, json=json, timeout=timeout) as response:
+                return response.status, await response.text(errors="replace")
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
             raise BackendError(
                 f"{self.kind} at {self.server} cannot be reached ({type(err).__name__})"

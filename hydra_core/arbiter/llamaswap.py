@@ -26,8 +26,6 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from .backend import BackendError, BackendModel, HttpBackend, RunningModel
 
 # How often a load or an unload in progress is looked at.
@@ -110,18 +108,8 @@ class LlamaSwapBackend(HttpBackend):
         self, path: str, *, method: str = "GET", timeout_s: float | None = None
     ) -> tuple[int, str]:
         """The status and text of a call whose answer need not be JSON (``OK``, a web page)."""
-        timeout = aiohttp.ClientTimeout(total=timeout_s or self.load_timeout_s)
-        try:
-            async with self._session().request(
-                method,
-                self._base.with_path(self._base.path.rstrip("/") + path, encoded=True),
-                timeout=timeout,
-            ) as response:
-                return response.status, await response.text(errors="replace")
-        except (aiohttp.ClientError, OSError, TimeoutError) as err:
-            raise BackendError(
-                f"{self.kind} at {self.server} cannot be reached ({type(err).__name__})"
-            ) from None
+        url = self._base.with_path(self._base.path.rstrip("/") + path, encoded=True)
+        return await self.send(method, url, timeout_s=timeout_s or self.load_timeout_s)
 
 
 def _type(model: dict[str, Any]) -> str:
