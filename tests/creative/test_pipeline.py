@@ -413,3 +413,32 @@ async def test_a_worker_stopping_mid_image_leaves_it_to_comfyui_and_collects_it_
     chapter = await worker.wait_chapter(queued["id"])
     assert chapter["images"]["done"] == 4
     assert sorted(comfy.submissions.values()) == [1, 1, 1, 1]
+
+
+async def test_a_running_chapter_leases_comfyuis_checkpoint(
+    worker: PipelineWorker, comfy: ComfyUIStandIn
+) -> None:
+    """The real chapter handler, through the worker's VRAM arbiter: while the chapter runs,
+    ComfyUI's checkpoint is leased to it (no other load may evict it); once done, it is not."""
+    await worker.start("--quality-threshold", "0")
+    await worker.cast()
+    queued = await worker.submit(SHORT, name="The Gate")
+    holders: set[str] = set()
+    while True:
+        status, loaded = await worker.call("GET", "models/loaded")
+        assert status == 200, loaded
+        holders |= {
+            model["lease"]["holder"]
+            for model in loaded["models"]
+            if model["id"] == "comfyui/checkpoint" and model["lease"]
+        }
+        status, chapter = await worker.call("GET", f"chapters/{queued['id']}")
+        assert status == 200, chapter
+        if chapter["state"] in ("succeeded", "failed", "cancelled"):
+            break
+        await asyncio.sleep(0.05)
+    assert chapter["state"] == "succeeded", chapter
+    (task,) = await worker.tasks("chapter_generation")
+    assert f"task {task['id']}" in holders
+    status, loaded = await worker.call("GET", "models/loaded")
+    assert [model["lease"] for model in loaded["models"] if model["lease"]] == []
