@@ -371,12 +371,11 @@ class TtsEngine:
         self.on_progress = on_progress
         self._voices: tuple[Path, list[str]] | None = None
         self._synth_lock = threading.Lock()  # espeak (phonemizer) is not thread-safe
+        # Apart from it: a piece said before is not kept waiting by another stream's synthesis.
+        self._cache_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str, float, str], bytes] = OrderedDict()
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
-        #: Pieces said from the cache / synthesized since the engine was made.
-        self.cache_hits = 0
-        self.cache_misses = 0
         self._closed = False
         #: Called with each sentence just before it is synthesized (for instrumentation).
         self.on_sentence: Callable[[str], None] | None = None
@@ -486,19 +485,16 @@ class TtsEngine:
         return ort.InferenceSession(str(model_path), options, providers=providers)
 
     def _cached(self, key: tuple[str, str, float, str]) -> bytes | None:
-        with self._synth_lock:
+        with self._cache_lock:
             pcm = self._cache.get(key)
             if pcm is not None:
                 self._cache.move_to_end(key)
-                self.cache_hits += 1
-            else:
-                self.cache_misses += 1
             return pcm
 
     def _keep(self, key: tuple[str, str, float, str], pcm: bytes) -> None:
         if len(pcm) * 4 > self._cache_limit:
             return
-        with self._synth_lock:
+        with self._cache_lock:
             if key in self._cache:
                 return
             self._cache[key] = pcm
@@ -508,7 +504,7 @@ class TtsEngine:
                 self._cache_bytes -= len(old)
 
     def _clear_cache(self) -> None:
-        with self._synth_lock:
+        with self._cache_lock:
             self._cache.clear()
             self._cache_bytes = 0
 
