@@ -180,8 +180,9 @@ async def _download(
         progress.report(0.0)
         for item in plan:
             await _fetch(session, item, staging, progress)
-        progress.finish()
         await asyncio.to_thread(_install, staging, dest)
+        # Done once the files are where the model is loaded from, not when the last byte came.
+        progress.finish()
     except BaseException:
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, staging, True))
         raise

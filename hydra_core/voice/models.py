@@ -43,6 +43,10 @@ class VoiceServiceState:
     progress: float | None = None
     # What can be chosen: wake models, installed/known STT models, TTS voices.
     choices: tuple[str, ...] = ()
+    # The model the service uses (downloaded when first needed; None for wake), and the models
+    # on the worker's disk: Home Assistant shows each download as an update of that model.
+    model: str | None = None
+    installed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

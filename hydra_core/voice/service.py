@@ -44,7 +44,7 @@ from ..settings_file import load_typed_settings, save_settings
 from ..wire import dump
 from .announce import ZeroconfAnnouncer
 from .commands import CommandMatcher
-from .download import DownloadError, download_whisper
+from .download import KOKORO_MODEL_FILE, DownloadError, download_whisper
 from .frames import ClientError
 from .models import VERIFY_MODES, VoiceChanges, VoiceServiceState, VoiceSettings, VoiceStatus
 from .options import VoiceOptions
@@ -62,6 +62,8 @@ _R = TypeVar("_R")
 SETTINGS_FILE = "voice.json"
 # Progress events at most this often, so a download does not flood Home Assistant.
 PROGRESS_INTERVAL_S = 1.0
+# The text-to-speech model as Home Assistant names it: its file, less the suffix.
+KOKORO_MODEL = KOKORO_MODEL_FILE.removesuffix(".onnx")
 _OPEN_WAKE_WORD = Attribution(name="openWakeWord", url="https://github.com/dscripka/openWakeWord")
 _WHISPER = Attribution(name="faster-whisper", url="https://github.com/SYSTRAN/faster-whisper")
 _KOKORO = Attribution(name="Kokoro-82M", url="https://huggingface.co/hexgrad/Kokoro-82M")
@@ -414,14 +416,28 @@ class VoiceService:
                 self.stt.state,
                 "stt",
                 _stt_choices(self.stt),
+                model=self.stt.model,
+                installed=tuple(self.stt.installed_models()),
             ),
             tts=self._engine_state(
-                self.tts_unavailable(), self.tts.state, "tts", tuple(self.tts.voices())
+                self.tts_unavailable(),
+                self.tts.state,
+                "tts",
+                tuple(self.tts.voices()),
+                model=KOKORO_MODEL,
+                installed=(KOKORO_MODEL,) if self.tts.model_path and self.tts.voices_path else (),
             ),
         )
 
     def _engine_state(
-        self, reason: str | None, state: str, key: str, choices: tuple[str, ...]
+        self,
+        reason: str | None,
+        state: str,
+        key: str,
+        choices: tuple[str, ...],
+        *,
+        model: str,
+        installed: tuple[str, ...],
     ) -> VoiceServiceState:
         progress = self._progress[key]
         return VoiceServiceState(
@@ -430,6 +446,8 @@ class VoiceService:
             state="downloading" if progress is not None else state,
             progress=progress,
             choices=choices,
+            model=model,
+            installed=installed,
         )
 
     def update(self, changes: VoiceChanges) -> VoiceStatus:

@@ -13,7 +13,7 @@ from unittest.mock import patch
 
 from aiohttp import web
 from homeassistant.const import CONF_TOKEN, CONF_URL
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
@@ -47,9 +47,11 @@ from hydra_core.scheduler import (
 )
 from hydra_core.scheduler.handlers import require_keys
 from hydra_core.scheduler.part import TasksPart
+from hydra_core.voice.models import EVENT_VOICE
 from hydra_core.voice.options import VoiceOptions
 from hydra_core.voice.part import VoicePart
 from hydra_core.voice.service import VoiceService
+from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
@@ -270,6 +272,19 @@ async def wait_until(check: Callable[[], bool], within: float = PUSH_DEADLINE_S)
             await asyncio.sleep(0.01)
 
 
+def record_states(hass: HomeAssistant, entity_id: str) -> list[State]:
+    """The states the entity goes through from now on, in order (its attributes too)."""
+    states: list[State] = []
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        if (new := event.data["new_state"]) is not None:
+            states.append(new)
+
+    async_track_state_change_event(hass, entity_id, changed)
+    return states
+
+
 async def refresh_containers(
     hass: HomeAssistant, entry: MockConfigEntry, later: timedelta | None = None
 ) -> None:
@@ -384,24 +399,41 @@ def tasks_entry(task_worker: TaskWorker) -> MockConfigEntry:
 
 @dataclass
 class VoiceWorker(LoopbackWorker):
-    """The worker with its Wyoming voice server, models from the test weights (offline)."""
+    """The worker with its Wyoming voice server, models from the test weights (offline).
+
+    With ``download_url`` it is online and downloads missing models from there (wake word
+    verification off: it would download its Whisper at start).
+    """
 
     models_dir: Path = field(default_factory=Path)
     data_dir: Path = field(default_factory=Path)
+    download_url: str | None = None
     voice: VoiceService | None = None
 
     def build_app(self) -> web.Application:
         """The worker application with its voice services."""
+        online = self.download_url is not None
+        bus = EventBus()
         self.voice = VoiceService(
-            VoiceOptions(voice_port=0, voice_offline=True, stt_model="tiny.en", tts_voice=SPEAKER),
+            VoiceOptions(
+                voice_port=0,
+                voice_offline=not online,
+                stt_model="tiny.en",
+                tts_voice=SPEAKER,
+                **({"wake_verify": "off"} if online else {}),
+            ),
             host="127.0.0.1",
             data_dir=self.data_dir,
             models_dir=self.models_dir,
+            on_change=lambda status: bus.publish(EVENT_VOICE, dump(status)),
         )
+        if self.download_url is not None:
+            self.voice.stt.download_base_url = self.download_url
         return create_app(
             info=self.info,
             token=self.token,
             probe=NvmlProbe(self.nvml),
+            bus=bus,
             parts=[VoicePart(self.voice)],
         )
 

@@ -90,6 +90,7 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             *sensor.WORKER_SENSORS,
             *containers.CONTAINER_SENSORS,
             *tasks.QUEUE_SENSORS,
+            *tasks.WORK_SENSORS,
             quality.AWAITING_REVIEW_COUNT,
             creative.CHAPTER_PROGRESS,
             *knowledge.KNOWLEDGE_SENSORS,
@@ -113,6 +114,7 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             models.ACTIVE_LLM,
         ),
         "todo": (tasks.QUEUE,),
+        "update": voice.MODEL_UPDATES,
     }
     assert set(STRINGS["entity"]) == set(platforms)
     for platform, descriptions in platforms.items():

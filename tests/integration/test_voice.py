@@ -205,6 +205,17 @@ async def test_voice_settings_are_entities_on_the_worker(
     assert hass.states.get(model).attributes["options"] == ["tiny.en"]
     assert SPEAKER in hass.states.get(voice).attributes["options"]
     assert "jm_kumo" in hass.states.get(voice).attributes["options"]
+    # Both models are on the worker's disk: nothing to download.
+    for download, model in (
+        ("stt_model_download", "tiny.en"),
+        ("tts_model_download", "kokoro-v1.0.int8"),
+    ):
+        update = registry.async_get_entity_id("update", "hydra", f"{WORKER_ID}_{download}")
+        assert update is not None
+        state = hass.states.get(update)
+        assert state.state == "off"
+        assert state.attributes["installed_version"] == model
+        assert state.attributes["in_progress"] is False
 
     await hass.services.async_call(
         "number", "set_value", {ATTR_ENTITY_ID: threshold, "value": 0.7}, blocking=True

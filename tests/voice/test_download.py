@@ -6,6 +6,7 @@ the redirect carrying the file's sha256 in ``X-Linked-Etag``) and like GitHub re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 import hashlib
 import itertools
@@ -45,6 +46,8 @@ class ModelServer:
         self.etags: dict[str, str] = {}
         self.missing: set[str] = set()
         self.cut: dict[str, int] = {}
+        # A pause after each megabyte sent: a slow link, so a download lasts a while.
+        self.pace_s = 0.0
         self.requests: list[tuple[str, str]] = []
         self.url = ""
 
@@ -83,6 +86,8 @@ class ModelServer:
                     return response
                 await response.write(block)
                 sent += len(block)
+                if self.pace_s:
+                    await asyncio.sleep(self.pace_s)
         await response.write_eof()
         return response
 

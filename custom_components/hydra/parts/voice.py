@@ -1,6 +1,6 @@
 """The voice part: the worker's speech-to-text model, text-to-speech voice, wake word threshold
 and its second-stage verification (mode and threshold), each a setting changed with one request
-and shown at once."""
+and shown at once; and each speech model's download, shown as an update in progress."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberEntityDescription, NumberMode
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.components.update import (
+    UpdateEntity,
+    UpdateEntityDescription,
+    UpdateEntityFeature,
+)
 from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -129,6 +134,42 @@ VOICE_SELECTS: tuple[HydraVoiceSelectDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class HydraModelUpdateDescription(UpdateEntityDescription):
+    """A speech model the worker downloads when its service first needs it."""
+
+    service_fn: Callable[[VoiceStatus], VoiceServiceState]
+    title: str
+
+
+MODEL_UPDATES: tuple[HydraModelUpdateDescription, ...] = (
+    HydraModelUpdateDescription(
+        key="stt_model_download",
+        translation_key="stt_model_download",
+        service_fn=lambda status: status.stt,
+        title="Whisper",
+    ),
+    HydraModelUpdateDescription(
+        key="tts_model_download",
+        translation_key="tts_model_download",
+        service_fn=lambda status: status.tts,
+        title="Kokoro",
+    ),
+)
+# The installed version of a model that is not on the worker's disk yet.
+NOT_DOWNLOADED = "none"
+
+
+@callback
+def async_setup_updates(
+    entry: HydraConfigEntry,
+    coordinator: HydraVoiceCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The speech-to-text and text-to-speech models' downloads."""
+    async_add_entities(HydraModelUpdate(coordinator, description) for description in MODEL_UPDATES)
+
+
 @callback
 def async_setup_numbers(
     entry: HydraConfigEntry,
@@ -209,8 +250,63 @@ class HydraVoiceSelect(HydraVoiceEntity, SelectEntity):
         await async_update_voice(self.coordinator, **{self.entity_description.key: option})
 
 
+class HydraModelUpdate(HydraVoiceEntity, UpdateEntity):
+    """A speech model's download as Home Assistant shows an install: the model chosen is the
+    latest version, the installed one is that model once it is on the worker's disk ("none"
+    before: an update is available), and while it comes in the update is in progress with its
+    percent, pushed by the worker's voice events. There is nothing to install by hand: the
+    worker downloads the model when its service is first used."""
+
+    entity_description: HydraModelUpdateDescription
+    _attr_supported_features = UpdateEntityFeature.PROGRESS
+
+    def __init__(
+        self, coordinator: HydraVoiceCoordinator, description: HydraModelUpdateDescription
+    ) -> None:
+        """Describe the model's update, titled with the model's family."""
+        super().__init__(coordinator, description)
+        self._attr_title = description.title
+
+    @property
+    def _service(self) -> VoiceServiceState:
+        return self.entity_description.service_fn(self.coordinator.data)
+
+    @property
+    @override
+    def available(self) -> bool:
+        return super().available and self._service.model is not None
+
+    @property
+    @override
+    def latest_version(self) -> str | None:
+        return self._service.model
+
+    @property
+    @override
+    def installed_version(self) -> str | None:
+        service = self._service
+        if service.model is None:
+            return None
+        return service.model if service.model in service.installed else NOT_DOWNLOADED
+
+    @property
+    @override
+    def in_progress(self) -> bool:
+        return self._service.state == "downloading"
+
+    @property
+    @override
+    def update_percentage(self) -> float | None:
+        progress = self._service.progress
+        return None if progress is None else round(100 * progress, 1)
+
+
 VOICE = Part(
     coordinator=HydraVoiceCoordinator,
     events=frozenset({EVENT_VOICE}),
-    platforms={Platform.NUMBER: async_setup_numbers, Platform.SELECT: async_setup_selects},
+    platforms={
+        Platform.NUMBER: async_setup_numbers,
+        Platform.SELECT: async_setup_selects,
+        Platform.UPDATE: async_setup_updates,
+    },
 )

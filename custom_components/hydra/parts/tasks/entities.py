@@ -1,6 +1,7 @@
-"""The task queue's entities: its counts, the autonomous work switch, the scheduler's settings
-and the queue as a to-do list (an item per task; adding one queues a task, completing or deleting
-one cancels its task, re-opening a failed or cancelled one retries it)."""
+"""The task queue's entities: its counts, the progress of the newest research and maintenance
+task, the autonomous work switch, the scheduler's settings and the queue as a to-do list (an
+item per task; adding one queues a task, completing or deleting one cancels its task, re-opening
+a failed or cancelled one retries it)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
+from hydra_core.knowledge.models import RESEARCH_KIND
 from hydra_core.scheduler.models import SETTING_LIMITS, Task
 
 from ...const import CONF_DEFAULT_KIND, DEFAULT_KIND
@@ -37,6 +39,7 @@ from ...entity import HydraWorkerPartEntity
 from .coordinator import HydraTaskCoordinator
 from .describe import task_description, task_summary
 from .requests import (
+    MAINTENANCE_KIND,
     async_cancel_task,
     async_queue_task,
     async_retry_task,
@@ -88,6 +91,27 @@ QUEUE_SENSORS: tuple[HydraQueueSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL,
     ),
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HydraWorkSensorDescription(SensorEntityDescription):
+    """How far the newest task of one kind is, for a worker whose queue runs that kind."""
+
+    kind: str
+
+
+WORK_SENSORS: tuple[HydraWorkSensorDescription, ...] = tuple(
+    HydraWorkSensorDescription(
+        key=f"{kind}_progress",
+        translation_key=f"{kind}_progress",
+        kind=kind,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+    )
+    for kind in (RESEARCH_KIND, MAINTENANCE_KIND)
+)
+# A finished task's stage; a running one's is what its handler last reported.
+STAGE_DONE = "done"
 
 
 AUTONOMOUS_WORK = SwitchEntityDescription(key="autonomous_work", translation_key="autonomous_work")
@@ -156,8 +180,14 @@ def async_setup_sensors(
     coordinator: HydraTaskCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The queue's counts."""
+    """The queue's counts, and the progress of each long kind of work the queue runs."""
     async_add_entities(HydraQueueSensor(coordinator, description) for description in QUEUE_SENSORS)
+    kinds = coordinator.data.scheduler.kinds
+    async_add_entities(
+        HydraWorkSensor(coordinator, description)
+        for description in WORK_SENSORS
+        if description.kind in kinds
+    )
 
 
 @callback
@@ -210,6 +240,51 @@ class HydraQueueSensor(HydraQueueEntity, SensorEntity):
     @override
     def last_reset(self) -> datetime | None:
         return dt_util.start_of_local_day() if self.entity_description.today else None
+
+
+class HydraWorkSensor(HydraQueueEntity, SensorEntity):
+    """The percent done of the running task of one kind (else the newest), pushed with each
+    progress event; its stage ("queued", what the handler is doing, "done", "failed"), task
+    and topic as attributes. Unknown until the first task of the kind."""
+
+    entity_description: HydraWorkSensorDescription
+
+    @property
+    def task(self) -> Task | None:
+        """The running task of the kind, else the newest one Home Assistant keeps."""
+        tasks = [
+            task
+            for task in self.coordinator.data.tasks
+            if task.kind == self.entity_description.kind
+        ]
+        return next((task for task in tasks if task.state == "running"), None) or max(
+            tasks, key=lambda task: task.id, default=None
+        )
+
+    @property
+    @override
+    def native_value(self) -> float | None:
+        task = self.task
+        return None if task is None else round(task.progress, 1)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        if (task := self.task) is None:
+            return {}
+        if task.state == "succeeded":
+            stage = STAGE_DONE
+        elif task.state == "running":
+            stage = task.progress_message or task.state
+        else:
+            stage = task.state
+        return {
+            "task_id": task.id,
+            "state": task.state,
+            "stage": stage,
+            "topic": task.payload.get("topic"),
+            "error": task.error,
+        }
 
 
 class HydraAutonomousWorkSwitch(HydraQueueEntity, SwitchEntity):
