@@ -47,7 +47,7 @@ from tests.quality.conftest import tiny_worker_command
 from tests.voice.weights import VoiceWeights, install_kokoro
 from tests.worker.test_cli import free_port
 
-from .conftest import wait_until
+from .conftest import record_states, wait_until
 from .test_routine import PHONE, Sent, sent  # noqa: F401 - the notify fixture
 from .worker_process import WORKER_PYTHON, worker_process
 
@@ -233,6 +233,7 @@ async def test_a_chapter_from_text_to_package(
         )
     }
     stages = _stages(hass, SENSOR)
+    states = record_states(hass, SENSOR)
 
     answer = await _process(hass, {"text": CHAPTER}, hass_admin_user)
     # A background for the throne room at night, Mira's and Odo's portraits, Mira furious.
@@ -250,6 +251,12 @@ async def test_a_chapter_from_text_to_package(
     assert attributes["error"] is None
     # Images first, the package last; voices between where images end before the voices do.
     assert stages in (["images", "voices", "package", "done"], ["images", "package", "done"])
+    # The percent rose with every asset made, to 100 % in the done stage.
+    percents = [float(state.state) for state in states]
+    assert percents == sorted(percents)
+    assert percents[-1] == 100
+    assert any(0 < percent < 100 for percent in percents), percents
+    assert states[-1].attributes["stage"] == "done"
 
     assert len(events[EVENT_CHAPTER_STARTED]) == 1
     assert [event.data["chapter_id"] for event in events[EVENT_CHAPTER_FINISHED]] == [

@@ -35,7 +35,7 @@ from custom_components.hydra.const import CONF_NOTIFY_TARGETS, DOMAIN, EVENT_RES
 from hydra_core.models import Actor
 from tests.worker.test_cli import free_port
 
-from .conftest import RoutineWorker, entry_for, setup_entry, wait_until
+from .conftest import RoutineWorker, entry_for, record_states, setup_entry, wait_until
 from .test_routine import PHONE, Sent, sent  # noqa: F401 - the notify fixture
 from .worker_process import WORKER_PYTHON, worker_process
 
@@ -49,6 +49,7 @@ CHUNKS = f"sensor.{WORKER_NAME}_knowledge_chunks"
 DOCUMENTS = f"sensor.{WORKER_NAME}_knowledge_documents"
 FINDINGS_TODAY = f"sensor.{WORKER_NAME}_research_findings_today"
 LAST_INGESTION = f"sensor.{WORKER_NAME}_last_knowledge_ingestion"
+RESEARCH_PROGRESS = f"sensor.{WORKER_NAME}_research_progress"
 TOPIC = "solid-state batteries"
 PAGE_TITLE = "Sulfide electrolytes bring solid-state batteries closer"
 PAGE = f"""<!doctype html>
@@ -251,11 +252,22 @@ async def test_research_search_and_the_sensors(
         f"I don't know anything about {TOPIC} yet."
     )
 
+    assert hass.states.get(RESEARCH_PROGRESS).state == STATE_UNKNOWN
+    progress = record_states(hass, RESEARCH_PROGRESS)
+
     finished = async_capture_events(hass, EVENT_RESEARCH_FINISHED)
     page = loopback_web.url("/energy/solid-state.html")
     queued = await _tool(hass, "queue_research", topic=TOPIC, urls=[page])
     assert queued["topic"] == TOPIC
     await wait_until(lambda: len(finished) == 1, within=RESEARCH_TIMEOUT_S)
+    # The research's sensor rose with each step the task reported, to 100 % and "done".
+    await wait_until(lambda: hass.states.get(RESEARCH_PROGRESS).attributes.get("stage") == "done")
+    percents = [float(state.state) for state in progress]
+    assert percents == sorted(percents)
+    assert percents[-1] == 100
+    stages = [state.attributes["stage"] for state in progress]
+    assert {"gathering sources", "read 1 of 1 sources", "summarising"} <= set(stages), stages
+    assert hass.states.get(RESEARCH_PROGRESS).attributes["topic"] == TOPIC
 
     data = finished[0].data
     assert data["entry_id"] == entry.entry_id
