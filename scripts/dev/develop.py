@@ -11,8 +11,15 @@ Run by ``scripts/develop`` with the ``.venv`` Python (Home Assistant and hydra_c
    and kept in ``DEV/credentials``), or logs in on later runs (refresh token kept in
    ``DEV/ha-auth.json``);
 5. adds the worker through the Hydra config flow's REST API unless the entry already exists;
-6. prints the login and runs until Ctrl-C / SIGTERM, or with ``--check`` waits for the entry to
-   load and for Hydra's GPU temperature sensors, prints them and stops.
+6. sets the country and units (once: a later change in the UI is kept), and makes the "Hydra"
+   dashboard (a YAML dashboard whose file is ``strategy: type: custom:hydra``) the one Home
+   Assistant opens on;
+7. fills the instance with something of every part (``showcase.py``): demo containers on a
+   private podman engine, voice with the packaged test weights, a maintenance run and a research
+   task on Hydra's own documentation;
+8. prints the login and the dashboard's address and runs until Ctrl-C / SIGTERM, or with
+   ``--check`` waits for the entry to load, for Hydra's GPU temperature sensors and for the
+   dashboard to answer, prints them and stops.
 
 Both children run in their own sessions and get SIGTERM if this process dies; on Ctrl-C they are
 stopped in order (Home Assistant first, then the worker) and this process exits 0.
@@ -47,6 +54,13 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
+# showcase.py lives next to this file; it uses the tests' podman and speech weight helpers.
+for _path in (ROOT, Path(__file__).resolve().parent):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import showcase  # noqa: E402
+
 INTEGRATION_DIR = ROOT / "custom_components" / "hydra"
 DOMAIN = "hydra"
 HOST = "127.0.0.1"
@@ -55,6 +69,7 @@ HOST = "127.0.0.1"
 WORKER_PYTHON = ROOT / ".venv-worker" / "bin" / "python"
 DEFAULT_HA_PORT = 8123
 DEFAULT_WORKER_PORT = 8741
+DEFAULT_VOICE_PORT = 10300
 DEFAULT_TIMEOUT = 240
 USERNAME = "hydra"
 OWNER_NAME = "Hydra Developer"
@@ -66,6 +81,18 @@ WORKER_STOP_TIMEOUT = 15
 ONBOARDING_STEPS = ("user", "core_config", "analytics", "integration")
 READY_ENTRY_STATES = ("loaded",)
 FAILED_ENTRY_STATES = ("setup_error", "migration_error", "failed_unload")
+# The "Hydra" dashboard: a YAML dashboard (its path needs a hyphen) built by the integration's
+# strategy, and Home Assistant's default panel.
+DASHBOARD_PATH = "hydra-dashboard"
+DASHBOARD_FILE = "dashboards/hydra.yaml"
+DASHBOARD_YAML = (
+    "# Written by scripts/develop. The Hydra integration's dashboard strategy builds the views\n"
+    "# from what the worker has; this is the one line a user adds to a dashboard of their own.\n"
+    "strategy:\n"
+    "  type: custom:hydra\n"
+)
+# Set once, when Home Assistant has no country yet (else it raises a repair about it).
+CORE_CONFIG = {"country": "US", "unit_system": "us_customary", "currency": "USD"}
 
 # Sets PR_SET_PDEATHSIG, then becomes the real command: a child gets SIGTERM if this process dies,
 # so even a SIGKILLed develop leaves no worker or hass behind. Done in a tiny launcher rather than
@@ -163,6 +190,14 @@ def render_configuration(*, ha_port: int, with_http: bool) -> str:
         "  packages: !include_dir_named packages\n\n"
         f"{http}"
         "frontend:\n"
+        "lovelace:\n"
+        "  dashboards:\n"
+        f"    {DASHBOARD_PATH}:\n"
+        "      mode: yaml\n"
+        "      title: Hydra\n"
+        "      icon: mdi:server-network\n"
+        "      show_in_sidebar: true\n"
+        f"      filename: {DASHBOARD_FILE}\n"
         "config:\n"
         "history:\n"
         "logbook:\n"
@@ -273,6 +308,9 @@ async def spawn(name: str, argv: Sequence[str], *, cwd: Path | None = None) -> C
     """Start ``argv`` in its own session (Ctrl-C reaches it only through us)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("HYDRA_")}
     env["PYTHONUNBUFFERED"] = "1"
+    # This checkout's hydra_core, also where the venv's editable install is another checkout's
+    # (a git worktree sharing the venv): Home Assistant must run the integration's own library.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), env.get("PYTHONPATH"))))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -463,6 +501,7 @@ class Options:
     dev_dir: Path
     ha_port: int
     worker_port: int
+    voice_port: int
     check: bool
     timeout: float
 
@@ -481,6 +520,10 @@ class Develop:
     credentials: Credentials | None = None
     deadline: float = field(default=0.0)
     http_yaml: bool = False
+    started: float = field(default_factory=time.monotonic)
+    demo: showcase.DemoEngine = field(default_factory=showcase.DemoEngine)
+    docs: showcase.DocsSite = field(default_factory=showcase.DocsSite)
+    worker_id: str = ""
 
     @property
     def dev(self) -> Path:
@@ -510,6 +553,18 @@ class Develop:
     def worker_url(self) -> str:
         return f"http://{HOST}:{self.options.worker_port}"
 
+    @property
+    def models_dir(self) -> Path:
+        return self.dev / "models"
+
+    @property
+    def seeded_file(self) -> Path:
+        return self.dev / "seeded.json"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{HOST}:{self.options.ha_port}/{DASHBOARD_PATH}"
+
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
@@ -528,14 +583,17 @@ class Develop:
                 )
         self.credentials = load_or_create_credentials(self.credentials_file)
         await self.pick_gpu_backend()
+        await self.prepare_showcase()
         await self.start_worker()
         self.prepare_config()
         ha = self.ha
         await self.start_hass(ha)
         await self.configure(ha)
+        await self.seed_work()
         if self.options.check:
             await self.check(ha)
         await self.wait_running(ha)
+        await self.wait_dashboard(ha)
         self.print_login()
         if self.options.check:
             say("check passed: stopping")
@@ -556,6 +614,13 @@ class Develop:
         self.backend, self.gpu_note = choose_gpu_backend(process.returncode, out, err)
         say(self.gpu_note)
 
+    async def prepare_showcase(self) -> None:
+        """The demo containers' engine, the speech models and the pages the research reads."""
+        await asyncio.to_thread(self.demo.start)
+        say(self.demo.note)
+        say(await asyncio.to_thread(showcase.install_voice_models, self.models_dir))
+        await self.docs.start()
+
     async def start_worker(self) -> None:
         self.worker = await spawn(
             "worker",
@@ -575,6 +640,21 @@ class Develop:
                 # only, and is not announced.
                 "--voice-zeroconf",
                 "false",
+                "--voice-port",
+                str(self.options.voice_port),
+                "--docker-host",
+                self.demo.docker_host,
+                "--models-dir",
+                str(self.models_dir),
+                "--voice-offline",
+                "true",
+                "--stt-model",
+                showcase.STT_MODEL,
+                "--tts-voice",
+                showcase.TTS_VOICE,
+                # The research task reads Hydra's documentation from loopback.
+                "--research-allow-private",
+                "true",
             ],
             cwd=ROOT,
         )
@@ -602,6 +682,7 @@ class Develop:
             self.worker_token = token_file.read_text().strip()
         except OSError as err:
             raise DevelopError(f"cannot read the worker's token in {token_file}: {err}") from err
+        self.worker_id = str(health.get("worker_id"))
         say(
             f"worker {health.get('name')!r} ({health.get('worker_id')}) answers; "
             f"token in {token_file}"
@@ -620,6 +701,10 @@ class Develop:
             (self.config_dir / ".storage" / "http").unlink(missing_ok=True)
         self.http_yaml = not matches
         self.write_configuration()
+        dashboard = self.config_dir / DASHBOARD_FILE
+        dashboard.parent.mkdir(exist_ok=True)
+        if not dashboard.exists() or dashboard.read_text() != DASHBOARD_YAML:
+            dashboard.write_text(DASHBOARD_YAML)
 
     def write_configuration(self) -> None:
         text = render_configuration(ha_port=self.options.ha_port, with_http=self.http_yaml)
@@ -653,7 +738,65 @@ class Develop:
         """Onboard or log in, settle the HTTP setting and make sure the Hydra entry exists."""
         await self.onboard_or_login(ha)
         await self.settle_http(ha)
+        # Before the entry: its sensors take the units the instance has when they are added.
+        await self.settle_core_config(ha)
         await self.ensure_entry(ha)
+        await self.open_on_dashboard(ha)
+
+    async def settle_core_config(self, ha: HomeAssistant) -> None:
+        """Set the country and units once; a country set before (by hand too) is kept."""
+        async with ha.websocket() as ws:
+            config = await ws.call("get_config")
+            if config.get("country"):
+                units = config["unit_system"]["temperature"]
+                say(f"core config: country {config['country']}, temperatures in {units}")
+                return
+            await ws.call("config/core/update", **CORE_CONFIG)
+        say(
+            f"core config: set the country to {CORE_CONFIG['country']} and the units to "
+            f"{CORE_CONFIG['unit_system']}"
+        )
+
+    async def open_on_dashboard(self, ha: HomeAssistant) -> None:
+        """Make the Hydra dashboard what Home Assistant opens on, for every user."""
+        async with ha.websocket() as ws:
+            core = (await ws.call("frontend/get_system_data", key="core")).get("value") or {}
+            if core.get("default_panel") == DASHBOARD_PATH:
+                return
+            await ws.call(
+                "frontend/set_system_data",
+                key="core",
+                value={**core, "default_panel": DASHBOARD_PATH},
+            )
+        say(f"dashboard: Home Assistant now opens on {self.dashboard_url}")
+
+    async def seed_work(self) -> None:
+        """Queue the maintenance run and the research task, once per worker."""
+        if (read_json(self.seeded_file) or {}).get("worker_id") == self.worker_id:
+            say("work: the queue was seeded on an earlier run")
+            return
+        for line in await showcase.seed_work(
+            self.ha.session, self.worker_url, self.worker_token, self.docs
+        ):
+            say(line)
+        write_private(self.seeded_file, json.dumps({"worker_id": self.worker_id}) + "\n")
+
+    async def wait_dashboard(self, ha: HomeAssistant) -> None:
+        """Wait until the dashboard's address answers; say how long scripts/develop took."""
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with ha.session.get(
+                    self.dashboard_url, timeout=aiohttp.ClientTimeout(total=10)
+                ) as response:
+                    if response.status == 200:
+                        break
+            if self.remaining() <= 0:
+                raise DevelopError(f"the dashboard did not answer on {self.dashboard_url}")
+            await asyncio.sleep(1)
+        say(
+            f"dashboard {self.dashboard_url} answers, "
+            f"{time.monotonic() - self.started:.0f} s after scripts/develop started"
+        )
 
     async def onboard_or_login(self, ha: HomeAssistant) -> None:
         assert self.credentials is not None
@@ -900,11 +1043,14 @@ class Develop:
         lines = [
             rule,
             f"Home Assistant: http://{HOST}:{self.options.ha_port}",
+            f"  Hydra dashboard: {self.dashboard_url}",
             f"  login: {self.credentials.username} / {self.credentials.password}"
             f"  (kept in {self.credentials_file})",
             f"  config: {self.config_dir}",
             f"Hydra worker: {self.worker_url}  (data and token in {self.worker_dir})",
             f"  {self.gpu_note}",
+            f"  {self.demo.note}",
+            f"  Wyoming voice on {HOST}:{self.options.voice_port}",
             f"processes: worker pid {self.worker.pid if self.worker else '-'}, "
             f"hass pid {self.hass.pid if self.hass else '-'}",
         ]
@@ -950,6 +1096,10 @@ class Develop:
         if self.worker and self.worker.running:
             say(f"stopping the worker (pid {self.worker.pid})")
         await stop_child(self.worker, WORKER_STOP_TIMEOUT)
+        await self.docs.stop()
+        if self.demo.engine is not None:
+            say("stopping the demo containers' podman engine")
+        await asyncio.to_thread(self.demo.shutdown)
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -973,6 +1123,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--ha-port", type=int, default=DEFAULT_HA_PORT, help="default 8123")
     parser.add_argument("--worker-port", type=int, default=DEFAULT_WORKER_PORT, help="default 8741")
     parser.add_argument(
+        "--voice-port", type=int, default=DEFAULT_VOICE_PORT, help="Wyoming, default 10300"
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="start, wait for the Hydra entry to load with GPU temperature sensors, "
@@ -990,6 +1143,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         dev_dir=(caller_dir / args.dev_dir).resolve(),
         ha_port=args.ha_port,
         worker_port=args.worker_port,
+        voice_port=args.voice_port,
         check=args.check,
         timeout=args.timeout,
     )

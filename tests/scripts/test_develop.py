@@ -109,7 +109,8 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     assert "onboarding: created the owner 'hydra'" in first
     assert "config flow: added the Hydra entry" in first
     assert re.search(r"check: Hydra entry '.+' is loaded", first)
-    temperatures = re.findall(r"check: (sensor\.\S+) = [\d.]+ °C", first)
+    # The instance's units are US customary: Home Assistant shows the worker's °C in °F.
+    temperatures = re.findall(r"check: (sensor\.\S+) = [\d.]+ °F", first)
     assert temperatures, first[-4000:]
     assert all(entity_id.endswith("_temperature") for entity_id in temperatures)
     assert "check passed" in first
@@ -132,7 +133,7 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     assert "onboarding: created" not in second
     assert "already set up" in second
     assert "config flow: added" not in second
-    assert re.search(r"check: sensor\.\S+_temperature = [\d.]+ °C", second)
+    assert re.search(r"check: sensor\.\S+_temperature = [\d.]+ °F", second)
     assert json.loads(credentials_file.read_text()) == credentials
     assert [e["entry_id"] for e in _hydra_entries(dev_dir)] == [entry["entry_id"]]
     print(f"scripts/develop --check: first run {first_s:.0f} s, second run {second_s:.0f} s")

