@@ -50,7 +50,7 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def _run_check(dev_dir: Path, ha_port: int, worker_port: int) -> tuple[str, float]:
+def _run_check(dev_dir: Path, ha_port: int, worker_port: int, voice_port: int) -> tuple[str, float]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("HYDRA_")}
     started = time.monotonic()
     result = subprocess.run(
@@ -63,6 +63,8 @@ def _run_check(dev_dir: Path, ha_port: int, worker_port: int) -> tuple[str, floa
             str(ha_port),
             "--worker-port",
             str(worker_port),
+            "--voice-port",
+            str(voice_port),
             "--timeout",
             "300",
         ],
@@ -90,9 +92,9 @@ def _hydra_entries(dev_dir: Path) -> list[dict]:
 
 def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None) -> None:
     dev_dir = tmp_path / "dev"
-    ha_port, worker_port = _free_ports(2)
+    ha_port, worker_port, _voice = ports = _free_ports(3)
 
-    first, first_s = _run_check(dev_dir, ha_port, worker_port)
+    first, first_s = _run_check(dev_dir, *ports)
 
     credentials_file = dev_dir / "credentials"
     credentials = json.loads(credentials_file.read_text())
@@ -114,6 +116,24 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     assert temperatures, first[-4000:]
     assert all(entity_id.endswith("_temperature") for entity_id in temperatures)
     assert "check passed" in first
+    # Every part has something to show: containers (where podman runs), voice, queued work; the
+    # country and units are set, and Home Assistant opens on the Hydra dashboard.
+    assert (
+        "podman serves the demo containers hydra-demo-web, hydra-demo-db, hydra-demo-cache" in first
+        or "no container engine" in first
+    )
+    assert "voice: Whisper tiny.en, Kokoro (jf_alpha)" in first
+    assert "work: queued maintenance task #1" in first
+    assert "work: queued research task #2" in first
+    assert "core config: set the country to US and the units to us_customary" in first
+    dashboard = f"http://127.0.0.1:{ha_port}/hydra-dashboard"
+    assert f"dashboard: Home Assistant now opens on {dashboard}" in first
+    assert re.search(rf"dashboard {dashboard} answers, \d+ s after", first)
+    assert (
+        (dev_dir / "config" / "dashboards" / "hydra.yaml")
+        .read_text()
+        .endswith("strategy:\n  type: custom:hydra\n")
+    )
     link = dev_dir / "config" / "custom_components" / "hydra"
     assert link.resolve() == (ROOT / "custom_components" / "hydra").resolve()
     # The http: block was migrated into Home Assistant's own store and dropped from the YAML.
@@ -126,7 +146,7 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     [entry] = _hydra_entries(dev_dir)
     assert entry["data"]["url"] == f"http://127.0.0.1:{worker_port}"
 
-    second, second_s = _run_check(dev_dir, ha_port, worker_port)
+    second, second_s = _run_check(dev_dir, *ports)
 
     assert login in second
     assert "onboarding: already done" in second
@@ -134,6 +154,9 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     assert "already set up" in second
     assert "config flow: added" not in second
     assert re.search(r"check: sensor\.\S+_temperature = [\d.]+ °F", second)
+    assert "work: the queue was seeded on an earlier run" in second
+    assert "core config: country US, temperatures in °F" in second
+    assert "dashboard: Home Assistant now opens" not in second
     assert json.loads(credentials_file.read_text()) == credentials
     assert [e["entry_id"] for e in _hydra_entries(dev_dir)] == [entry["entry_id"]]
     print(f"scripts/develop --check: first run {first_s:.0f} s, second run {second_s:.0f} s")

@@ -40,6 +40,51 @@ def test_configuration_is_valid_yaml_without_default_config(
         assert "http" not in config
 
 
+def test_the_hydra_dashboard_is_a_yaml_dashboard_built_by_the_strategy(
+    develop: ModuleType, tmp_path: Path
+) -> None:
+    """The dev config has a "Hydra" YAML dashboard (a path with a hyphen, as Home Assistant
+    requires) whose file is the one line a user adds: the integration's strategy."""
+    (tmp_path / "packages").mkdir()
+    path = tmp_path / "configuration.yaml"
+    path.write_text(develop.render_configuration(ha_port=18123, with_http=False))
+    dashboard = tmp_path / develop.DASHBOARD_FILE
+    dashboard.parent.mkdir()
+    dashboard.write_text(develop.DASHBOARD_YAML)
+
+    dashboards = load_yaml(path)["lovelace"]["dashboards"]
+
+    assert "-" in develop.DASHBOARD_PATH
+    assert dashboards[develop.DASHBOARD_PATH] == {
+        "mode": "yaml",
+        "title": "Hydra",
+        "icon": "mdi:server-network",
+        "show_in_sidebar": True,
+        "filename": develop.DASHBOARD_FILE,
+    }
+    assert load_yaml(dashboard) == {"strategy": {"type": "custom:hydra"}}
+
+
+def test_the_seeded_work_reads_hydras_own_documentation(develop: ModuleType) -> None:
+    """A maintenance dry run (nothing removed) and research on pages that exist in docs/."""
+    showcase = develop.showcase
+    requests = dict(showcase.seed_requests(lambda page: f"http://127.0.0.1:1/docs/{page}.html"))
+    assert requests["maintenance"] == {"dry_run": True}
+    assert requests["research"]["topic"] == showcase.RESEARCH_TOPIC
+    for page in showcase.RESEARCH_PAGES:
+        assert (ROOT / "docs" / f"{page}.md").is_file()
+        assert f"http://127.0.0.1:1/docs/{page}.html" in requests["research"]["urls"]
+
+
+def test_a_documentation_page_as_html(develop: ModuleType) -> None:
+    page = develop.showcase.markdown_page(
+        "# Models & VRAM\n\nThe arbiter <leases> VRAM\nbefore a load.\n\n```\ncode\n```\n"
+    )
+    assert "<title>Models &amp; VRAM</title>" in page
+    assert "<p>The arbiter &lt;leases&gt; VRAM before a load.</p>" in page
+    assert "code" not in page
+
+
 def _http_store(config_dir: Path, data: dict | str) -> None:
     storage = config_dir / ".storage"
     storage.mkdir(parents=True, exist_ok=True)
@@ -153,7 +198,7 @@ def test_options_defaults(develop: ModuleType, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("HYDRA_DEV_DIR", raising=False)
     options = develop.parse_args([])
     assert options.dev_dir == ROOT / ".dev"
-    assert (options.ha_port, options.worker_port) == (8123, 8741)
+    assert (options.ha_port, options.worker_port, options.voice_port) == (8123, 8741, 10300)
     assert not options.check
     assert options.timeout == 240
 
