@@ -524,6 +524,7 @@ class Develop:
     demo: showcase.DemoEngine = field(default_factory=showcase.DemoEngine)
     docs: showcase.DocsSite = field(default_factory=showcase.DocsSite)
     worker_id: str = ""
+    health_checks: asyncio.Task[None] | None = None
 
     @property
     def dev(self) -> Path:
@@ -618,8 +619,15 @@ class Develop:
         """The demo containers' engine, the speech models and the pages the research reads."""
         await asyncio.to_thread(self.demo.start)
         say(self.demo.note)
+        if self.demo.engine is not None:
+            self.health_checks = asyncio.create_task(self.run_health_checks())
         say(await asyncio.to_thread(showcase.install_voice_models, self.models_dir))
         await self.docs.start()
+
+    async def run_health_checks(self) -> None:
+        while True:
+            await asyncio.sleep(showcase.HEALTH_INTERVAL_S)
+            await asyncio.to_thread(self.demo.check_health)
 
     async def start_worker(self) -> None:
         self.worker = await spawn(
@@ -1097,6 +1105,10 @@ class Develop:
             say(f"stopping the worker (pid {self.worker.pid})")
         await stop_child(self.worker, WORKER_STOP_TIMEOUT)
         await self.docs.stop()
+        if self.health_checks is not None:
+            self.health_checks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.health_checks
         if self.demo.engine is not None:
             say("stopping the demo containers' podman engine")
         await asyncio.to_thread(self.demo.shutdown)
