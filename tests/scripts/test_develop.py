@@ -125,6 +125,7 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     assert "voice: Whisper tiny.en, Kokoro (jf_alpha)" in first
     assert "work: queued maintenance task #1" in first
     assert "work: queued research task #2" in first
+    assert "work: queued quality_scoring task #3" in first
     assert "core config: set the country to US and the units to us_customary" in first
     dashboard = f"http://127.0.0.1:{ha_port}/hydra-dashboard"
     assert f"dashboard: Home Assistant now opens on {dashboard}" in first

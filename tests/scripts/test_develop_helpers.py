@@ -71,9 +71,20 @@ def test_the_seeded_work_reads_hydras_own_documentation(develop: ModuleType) -> 
     requests = dict(showcase.seed_requests(lambda page: f"http://127.0.0.1:1/docs/{page}.html"))
     assert requests["maintenance"] == {"dry_run": True}
     assert requests["research"]["topic"] == showcase.RESEARCH_TOPIC
+    assert requests["quality_scoring"]["images"] == [showcase.REVIEW_IMAGE]
     for page in showcase.RESEARCH_PAGES:
         assert (ROOT / "docs" / f"{page}.md").is_file()
         assert f"http://127.0.0.1:1/docs/{page}.html" in requests["research"]["urls"]
+
+
+def test_the_review_image_is_written_once(develop: ModuleType, tmp_path: Path) -> None:
+    showcase = develop.showcase
+    showcase.write_review_image(tmp_path)
+    path = tmp_path / showcase.REVIEW_IMAGE
+    assert path.read_bytes().startswith(b"\x89PNG")
+    path.write_bytes(b"mine")
+    showcase.write_review_image(tmp_path)
+    assert path.read_bytes() == b"mine"
 
 
 def test_a_documentation_page_as_html(develop: ModuleType) -> None:
