@@ -651,8 +651,6 @@ class Develop:
                 "false",
                 "--voice-port",
                 str(self.options.voice_port),
-                "--docker-host",
-                self.demo.docker_host,
                 "--models-dir",
                 str(self.models_dir),
                 "--voice-offline",
@@ -665,6 +663,11 @@ class Develop:
                 "--research-allow-private",
                 "true",
                 *showcase.QUALITY_ARGS,
+                *(
+                    ()
+                    if self.demo.docker_host is None
+                    else ("--docker-host", self.demo.docker_host)
+                ),
             ],
             cwd=ROOT,
         )

@@ -5,7 +5,8 @@
   a database protected by its ``hydra.protected`` label, and a cache whose health check fails
   (the checks run every HEALTH_INTERVAL_S, so the worker's self-healing has something to do).
   The engine lives in the system temp dir and is made afresh on every run; where podman cannot
-  run (not root, not installed) the worker runs without a container engine, and says so.
+  run (not root, not installed) the worker follows a local engine as it would anyway
+  (``DOCKER_HOST`` or ``/var/run/docker.sock``), if there is one.
 - **Voice**: the speech models the voice tests use, from their PyPI packages (Whisper tiny.en,
   Kokoro-82M int8), laid out once in ``DEV/models``; "Hey Jarvis" is openWakeWord's own model.
 - **Work**: once per worker, a maintenance run (a dry run: nothing is removed), a research task
@@ -61,15 +62,15 @@ RESEARCH_PAGES = ("features", "models", "knowledge")
 
 class DemoEngine:
     """A private podman engine with the demo containers; ``docker_host`` is what the worker's
-    ``--docker-host`` takes ("none" without an engine)."""
+    ``--docker-host`` takes (None without one: the worker looks for a local engine itself)."""
 
     def __init__(self) -> None:
         self.engine: Any = None
         self.note = ""
 
     @property
-    def docker_host(self) -> str:
-        return "none" if self.engine is None else str(self.engine.docker_host)
+    def docker_host(self) -> str | None:
+        return None if self.engine is None else str(self.engine.docker_host)
 
     def start(self) -> None:
         """Start the engine and the demo containers; on failure, note why and go on without."""
@@ -92,7 +93,10 @@ class DemoEngine:
                     engine.make_unhealthy(name)
         except Exception as err:  # any failure means: no containers, and the note says why
             engine.shutdown()
-            self.note = f"no container engine ({type(err).__name__}: {err}): no containers shown"
+            self.note = (
+                f"no demo containers ({type(err).__name__}: {err}): the worker follows a local "
+                "engine if it finds one"
+            )
             return
         self.engine = engine
         names = ", ".join(name for name, _, _ in DEMO_CONTAINERS)

@@ -120,7 +120,7 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     # country and units are set, and Home Assistant opens on the Hydra dashboard.
     assert (
         "podman serves the demo containers hydra-demo-web, hydra-demo-db, hydra-demo-cache" in first
-        or "no container engine" in first
+        or "no demo containers" in first
     )
     assert "voice: Whisper tiny.en, Kokoro (jf_alpha)" in first
     assert "work: queued maintenance task #1" in first
