@@ -1,8 +1,10 @@
 """scripts/develop --check end to end: a real worker and a real Home Assistant, run twice.
 
-The first run onboards a fresh Home Assistant and adds the Hydra entry through the config flow;
-the second, on the same dev dir, must log in with what the first kept and change nothing. Each
-run must leave no process behind. Takes about 30-60 s (each run starts Home Assistant once).
+The first run onboards a fresh Home Assistant, sets its country and units, adds the Hydra entry
+through the config flow, makes the Hydra dashboard the default and seeds the queue; the second,
+on the same dev dir, must log in with what the first kept and change nothing. Each run must
+leave no process behind. Takes about 50-90 s on a busy 2-core machine (each run starts Home
+Assistant, the worker with every part and the demo containers' podman engine once).
 """
 
 from __future__ import annotations
