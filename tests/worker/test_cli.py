@@ -242,6 +242,7 @@ def test_worker_process_without_an_engine_says_so(tmp_path: Path) -> None:
             "voice",
             "creative",
             "models",
+            "metrics",
         }
     finally:
         process.send_signal(signal.SIGTERM)

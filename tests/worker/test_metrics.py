@@ -27,6 +27,7 @@ from hydra_core.models import Actor
 from hydra_core.scheduler import MaintenanceHandler, Scheduler, TaskStore
 from hydra_core.scheduler.part import TasksPart
 from hydra_core.timings import StageTimings
+from hydra_core.voice.part import VoicePart
 from hydra_core.worker.__main__ import build_parts
 from hydra_core.worker.config import ConfigError, load_config
 from hydra_core.worker.part import BuildContext, Part
@@ -234,18 +235,30 @@ async def test_tokens_and_switching_off(
 
 def test_options_build_the_part(tmp_path: Path) -> None:
     def built(*argv: str) -> list[Part]:
-        config = load_config(["--data-dir", str(tmp_path), "--gpu-backend", "none", *argv], {})
+        config = load_config(
+            ["--data-dir", str(tmp_path), "--gpu-backend", "none", "--voice-port", "0", *argv], {}
+        )
         return build_parts(
             BuildContext(
                 config=config, probe=SimulatedProbe(0), bus=EventBus(), audit=AuditLog(None)
             ),
-            [MetricsPart],
+            [VoicePart, MetricsPart],
         )
 
-    (part,) = built("--metrics-token", METRICS_TOKEN)
-    assert isinstance(part, MetricsPart)
-    assert part.route_tokens() == {"/metrics": METRICS_TOKEN}
-    assert built("--metrics", "false") == []
+    voice, metrics = built("--metrics-token", METRICS_TOKEN)
+    assert isinstance(voice, VoicePart)
+    assert isinstance(metrics, MetricsPart)
+    assert metrics.route_tokens() == {"/metrics": METRICS_TOKEN}
+    # The voice part's stages reach the metrics part's histogram.
+    voice.service.timings.record("stt", 0.2)
+    assert (
+        metrics.registry.get_sample_value(
+            "hydra_stage_duration_seconds_count", {"part": "voice", "stage": "stt"}
+        )
+        == 1
+    )
+
+    assert [part.name for part in built("--metrics", "false")] == ["voice"]
     with pytest.raises(ConfigError, match="metrics token must be at least 16"):
         built("--metrics-token", "short")
 
