@@ -62,7 +62,8 @@ def addon_schema(item: Option) -> Any:
     if item.kind in (int, float) and spec.low is not None and spec.high is not None:
         return f"{item.kind.__name__}({spec.low:g},{spec.high:g})"
     if item.kind in (str, Path):
-        return "str?"
+        # The Supervisor's password type: the add-on's form masks it.
+        return "password?" if spec.secret else "str?"
     raise ValueError(f"{item.name}: no add-on schema for {item.kind.__name__}")
 
 

@@ -276,11 +276,13 @@ class VoiceHandler(AsyncEventHandler):
                 # Home Assistant takes a transcript before its audio-stop and stops streaming;
                 # what it sends until then is not part of the command.
                 self._answered = True
+                started = time.perf_counter()
                 try:
                     text = await self._early.finish(self._audio)
                 finally:
                     self._audio.clear()
                 await self.write_event(Transcript(text=text, language=self._language()).event())
+                self._service.timings.record("stt", time.perf_counter() - started)
             return
         assert self._wake_stream is not None
         self._wake_bytes += len(chunk.audio)
@@ -300,11 +302,13 @@ class VoiceHandler(AsyncEventHandler):
             assert early is not None
             if self._answered:
                 return
+            started = time.perf_counter()
             try:
                 text = await early.finish(self._audio)
             finally:
                 self._audio.clear()
             await self.write_event(Transcript(text=text, language=language).event())
+            self._service.timings.record("stt", time.perf_counter() - started)
         elif mode == "wake":
             if not self._detected:
                 await self.write_event(NotDetected().event())

@@ -41,6 +41,7 @@ from wyoming.info import (
 
 from .. import __version__
 from ..settings_file import load_typed_settings, save_settings
+from ..timings import StageTimings
 from ..wire import dump
 from .announce import ZeroconfAnnouncer
 from .commands import CommandMatcher
@@ -164,6 +165,9 @@ class VoiceService:
             idle_timeout=options.voice_idle_timeout,
         )
         self._announcer: ZeroconfAnnouncer | None = None
+        # stt: the end of speech to its transcript; tts_first_audio: a reply's text to its
+        # first audio (see server.py and synthesize).
+        self.timings = StageTimings()
 
     @property
     def port(self) -> int:
@@ -384,8 +388,12 @@ class VoiceService:
     ) -> AsyncIterator[bytes]:
         """Text to speech, a sentence at a time, the first cut at its first clause
         (``said``: what was said before on the same stream, see ``TtsEngine.synthesize``)."""
+        started = time.perf_counter() if said == 0 else None
         try:
             async for pcm in self.tts.synthesize(text, voice=voice, said=said):
+                if started is not None:
+                    self.timings.record("tts_first_audio", time.perf_counter() - started)
+                    started = None
                 yield pcm
         except TtsError as err:
             raise ClientError("tts_failed", str(err)) from err

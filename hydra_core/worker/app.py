@@ -60,7 +60,11 @@ def create_app(
     ``disabled_code``. ``data_dir``: where the worker keeps its state (its status lists
     the files there it had to set aside).
     """
-    app = web.Application(middlewares=[error_middleware, token_middleware(token)])
+    parts = list(parts)
+    route_tokens = {
+        API_PREFIX + path: value for part in parts for path, value in part.route_tokens().items()
+    }
+    app = web.Application(middlewares=[error_middleware, token_middleware(token, route_tokens)])
     app[STATE_KEY] = WorkerState(info=info, probe=probe, started_at=time.time(), data_dir=data_dir)
     app[AUDIT_KEY] = audit or AuditLog(None)
     app[BUS_KEY] = bus or EventBus()

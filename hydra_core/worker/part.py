@@ -103,6 +103,11 @@ class Part:
         """Task kinds this part runs in the queue."""
         return ()
 
+    def route_tokens(self) -> dict[str, str]:
+        """Tokens besides the worker's that one of this part's routes accepts (its path under
+        /api/v1 → the token), e.g. a token Prometheus may read metrics with and nothing else."""
+        return {}
+
     def info(self) -> PartInfo:
         """What ``/api/v1/status`` says of this part."""
         return PartInfo(version=__version__, capabilities=self.capabilities())

@@ -2,7 +2,8 @@
 
 A part built later may use the ones before it (the task queue runs the handlers of the parts
 listed before it; the creative part, which queues tasks itself, adds its own to the queue and
-shares the voice part's Kokoro); they stop in reverse order.
+shares the voice part's Kokoro; metrics, last, hears every part's stage timings); they stop in
+reverse order.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ..containers.part import ContainersPart
 from ..creative.part import CreativePart
 from ..gpu.part import GpuPart
 from ..knowledge.part import KnowledgePart
+from ..metrics.part import MetricsPart
 from ..power.part import PowerPart
 from ..quality.part import QualityPart
 from ..scheduler.part import TasksPart
@@ -28,4 +30,5 @@ PARTS: tuple[type[Part], ...] = (
     VoicePart,
     CreativePart,
     ModelsPart,
+    MetricsPart,
 )

@@ -134,7 +134,7 @@ def test_schema_types_are_known(config: dict[str, Any]) -> None:
             assert kind == ["str"], (option, kind)  # a list of strings
             continue
         assert re.fullmatch(
-            r"str\?|bool|list\([\w|]+\)|int\(\d+,\d+\)|float\([\d.]+,[\d.]+\)", kind
+            r"str\?|password\?|bool|list\([\w|]+\)|int\(\d+,\d+\)|float\([\d.]+,[\d.]+\)", kind
         ), (option, kind)
 
 
@@ -152,6 +152,19 @@ def test_bool_and_string_list_options_reach_the_worker(
     assert defaults[ContainerOptions].protected_containers == tuple(
         config["options"]["protected_containers"]
     )
+
+
+def test_password_options_are_the_workers_secrets(config: dict[str, Any], tmp_path: Path) -> None:
+    """The add-on's form masks what the worker keeps out of its logs."""
+    passwords = {option for option, kind in config["schema"].items() if kind == "password?"}
+    assert passwords == {
+        item.name
+        for item in all_options()
+        if item.spec.addon and item.spec.secret and item.kind is str
+    }
+    worker = _load_options(tmp_path, {"metrics_token": "m" * 20})
+    assert worker.value("metrics_token") == "m" * 20
+    assert worker.redacted()["metrics_token"] == "**REDACTED**"
 
 
 def test_list_choices_are_the_workers(config: dict[str, Any], tmp_path: Path) -> None:

@@ -243,6 +243,8 @@ async def test_speech_to_text_returns_what_was_said(
     start_server: StartServer, command_speech: bytes
 ) -> None:
     service = await start_server()
+    stages: list[tuple[str, float]] = []
+    service.timings.listen(lambda stage, seconds: stages.append((stage, seconds)))
 
     async with AsyncTcpClient(LOOPBACK, service.port) as client:
         await client.write_event(Transcribe(language="en").event())
@@ -250,6 +252,10 @@ async def test_speech_to_text_returns_what_was_said(
         transcript = Transcript.from_event((await _until(client, "transcript"))[-1])
 
     assert words(transcript.text) == words("What's the GPU temperature?")
+    # What /api/v1/metrics shows as the turn's speech-to-text latency.
+    ((stage, seconds),) = stages
+    assert stage == "stt"
+    assert 0 < seconds < 60
 
 
 async def test_a_command_said_with_the_wake_word_comes_back_without_it(
@@ -272,10 +278,13 @@ async def test_text_to_speech_is_audible_16_bit_at_the_advertised_rate(
     start_server: StartServer,
 ) -> None:
     service = await start_server()
+    stages: list[str] = []
+    service.timings.listen(lambda stage, _seconds: stages.append(stage))
 
     async with AsyncTcpClient(LOOPBACK, service.port) as client:
         await client.write_event(Synthesize(text="The GPUs are cool.").event())
         events = await _until(client, "audio-stop")
+    assert stages == ["tts_first_audio"]
 
     start = AudioStart.from_event(events[0])
     assert (start.rate, start.width, start.channels) == (24000, 2, 1)

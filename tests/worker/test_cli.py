@@ -118,6 +118,14 @@ def test_worker_process_serves_and_stops_cleanly(
     status, body = request(port, "/api/v1/status", "not-the-token-0123456789")
     assert (status, body["code"]) == (401, "invalid_token")
 
+    # Prometheus's view of the same worker (docs/metrics.md).
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    connection.request("GET", "/api/v1/metrics", headers={"Authorization": f"Bearer {token}"})
+    metrics = connection.getresponse().read().decode()
+    connection.close()
+    assert metrics.count("\nnvidia_smi_temperature_gpu{") == 2
+    assert 'hydra_worker_info{name="test-rig"' in metrics
+
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=STOP_TIMEOUT_S) == 0
 
@@ -242,6 +250,7 @@ def test_worker_process_without_an_engine_says_so(tmp_path: Path) -> None:
             "voice",
             "creative",
             "models",
+            "metrics",
         }
     finally:
         process.send_signal(signal.SIGTERM)
