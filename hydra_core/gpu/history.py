@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from itertools import groupby, pairwise
 import logging
 from pathlib import Path
+import sqlite3
 import time
+from typing import Any
 
 from ..background import cancel, repeat
 from ..sqlite import SqliteStore
@@ -37,12 +40,33 @@ CREATE TABLE IF NOT EXISTS gpu_samples (
     temperature_c REAL,
     power_draw_w REAL,
     utilization_percent REAL,
+    fan_percent REAL,
     PRIMARY KEY (time, uuid)
 ) WITHOUT ROWID;
 """
+# Files written before the fan was sampled get its column (NULL in their old rows).
+_ADD_FAN = "ALTER TABLE gpu_samples ADD COLUMN fan_percent REAL"
 
-# time, uuid, index, name, temperature, power, utilization
-_Sample = tuple[float, str, int, str, float | None, float | None, float | None]
+# time, uuid, index, name, temperature, power, utilization, fan
+_Sample = tuple[float, str, int, str, float | None, float | None, float | None, float | None]
+# Utilisation bins (percent) within which power draws are compared over time.
+_UTILIZATION_BIN = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuHours:
+    """One GPU's samples as hourly means (mid-hour time, value), oldest first, for forecasts.
+
+    ``power_by_load`` holds (mid-hour time, utilisation bin, mean draw) for the hours with a
+    reading, so a draw can be compared with others at the same load.
+    """
+
+    uuid: str
+    index: int
+    name: str
+    temperature: tuple[tuple[float, float], ...]
+    fan: tuple[tuple[float, float], ...]
+    power_by_load: tuple[tuple[float, int, float], ...]
 
 
 class GpuHistory(SqliteStore):
@@ -103,6 +127,7 @@ class GpuHistory(SqliteStore):
                 gpu.temperature_c,
                 gpu.power_draw_w,
                 gpu.utilization_percent,
+                gpu.fan_percent,
             )
             for gpu in report.gpus
         ]
@@ -117,9 +142,67 @@ class GpuHistory(SqliteStore):
         db = self._open()
         with db:  # one transaction per round: committed on success, rolled back on error
             db.execute("BEGIN")
-            db.executemany("INSERT OR REPLACE INTO gpu_samples VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO gpu_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
             if prune_before is not None:
                 db.execute("DELETE FROM gpu_samples WHERE time < ?", (prune_before,))
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        db = super()._connect(path)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(gpu_samples)")}
+        if "fan_percent" not in columns:
+            db.execute(_ADD_FAN)
+        return db
+
+    async def async_hours(self, since: float) -> tuple[GpuHours, ...]:
+        """Every GPU sampled since ``since`` as hourly means (SQLite does the averaging, so a
+        week of 30 s samples costs milliseconds), ordered by index."""
+        return await self._run(partial(self._hours, since))
+
+    def _hours(self, since: float) -> tuple[GpuHours, ...]:
+        db = self._open()
+        names = {
+            row[0]: (row[1], row[2])
+            for row in db.execute(
+                # SQLite takes the bare columns from the row with the MAX: as last seen.
+                "SELECT uuid, gpu_index, name, MAX(time) FROM gpu_samples WHERE time >= ?"
+                " GROUP BY uuid",
+                (since,),
+            )
+        }
+        hours: dict[str, tuple[list[Any], list[Any], list[Any]]] = {
+            uuid: ([], [], []) for uuid in names
+        }
+        for uuid, hour, temperature, fan in db.execute(
+            "SELECT uuid, CAST(time / 3600 AS INTEGER), AVG(temperature_c), AVG(fan_percent)"
+            " FROM gpu_samples WHERE time >= ? GROUP BY uuid, 2 ORDER BY uuid, 2",
+            (since,),
+        ):
+            middle = hour * 3600.0 + 1800.0
+            if temperature is not None:
+                hours[uuid][0].append((middle, temperature))
+            if fan is not None:
+                hours[uuid][1].append((middle, fan))
+        for uuid, hour, load, power in db.execute(
+            "SELECT uuid, CAST(time / 3600 AS INTEGER), CAST(utilization_percent / ? AS INTEGER),"
+            " AVG(power_draw_w) FROM gpu_samples WHERE time >= ? AND power_draw_w IS NOT NULL"
+            " AND utilization_percent IS NOT NULL GROUP BY uuid, 2, 3 ORDER BY uuid, 2",
+            (_UTILIZATION_BIN, since),
+        ):
+            hours[uuid][2].append((hour * 3600.0 + 1800.0, load * _UTILIZATION_BIN, power))
+        found = [
+            GpuHours(
+                uuid=uuid,
+                index=names[uuid][0],
+                name=names[uuid][1],
+                temperature=tuple(temperature),
+                fan=tuple(fan),
+                power_by_load=tuple(power),
+            )
+            for uuid, (temperature, fan, power) in hours.items()
+        ]
+        return tuple(sorted(found, key=lambda gpu: (gpu.index, gpu.uuid)))
 
     async def async_summary(self, since: float, until: float) -> tuple[GpuNight, ...]:
         """Each GPU sampled in ``since``..``until`` (inclusive), ordered by index.
@@ -133,8 +216,8 @@ class GpuHistory(SqliteStore):
 
     def _summary(self, since: float, until: float) -> tuple[GpuNight, ...]:
         rows = self._open().execute(
-            "SELECT time, uuid, gpu_index, name, temperature_c, power_draw_w, utilization_percent"
-            " FROM gpu_samples WHERE time BETWEEN ? AND ? ORDER BY uuid, time",
+            "SELECT time, uuid, gpu_index, name, temperature_c, power_draw_w, utilization_percent,"
+            " fan_percent FROM gpu_samples WHERE time BETWEEN ? AND ? ORDER BY uuid, time",
             (since, until),
         )
         nights = [

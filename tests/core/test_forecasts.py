@@ -1,0 +1,144 @@
+"""Forecasts on synthetic histories with known answers: a disk filling 2 GB a day, a card
+heating up, a fan spinning up, power drifting at the same load, a container in trouble more
+often each day; and the stable versions of each, which must never be flagged."""
+
+from __future__ import annotations
+
+from random import Random
+
+import pytest
+
+from hydra_core.forecasts.forecast import (
+    DAY_S,
+    container_forecast,
+    days_until_full,
+    disk_forecast,
+    disk_trend,
+    gpu_forecasts,
+)
+from hydra_core.forecasts.models import (
+    KIND_CONTAINER_TROUBLE,
+    KIND_DISK_FULL,
+    KIND_GPU_FAN,
+    KIND_GPU_POWER_DRIFT,
+    KIND_GPU_TEMPERATURE,
+)
+from hydra_core.forecasts.service import gpu_series
+from hydra_core.forecasts.trends import fit
+from hydra_core.gpu.history import GpuHours
+from tests.forecast_histories import GB, NOW, container_events, disk_free, gpu_hours, seeded
+
+HORIZON = 14.0
+
+
+def _gpu(rng: Random, **trends: float) -> list[str]:
+    temperature, fan, power = gpu_hours(rng, **trends)
+    hours = GpuHours(
+        uuid="GPU-1",
+        index=0,
+        name="RTX",
+        temperature=tuple(temperature),
+        fan=tuple(fan),
+        power_by_load=tuple(power),
+    )
+    found = gpu_forecasts(gpu_series(hours, 90.0), now=NOW, horizon_days=HORIZON)
+    return [forecast.kind for forecast in found]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_disk_filling_2_gb_a_day_is_full_in_10_days(seed: int) -> None:
+    series = disk_free(seeded(seed), free_now=20 * GB, per_day=2 * GB)
+    forecast = disk_forecast("/data", series, 20 * GB, now=NOW, horizon_days=HORIZON)
+    assert forecast is not None
+    assert forecast.kind == KIND_DISK_FULL
+    assert forecast.days_until == pytest.approx(10.0, abs=0.5)
+    assert forecast.expected_at == pytest.approx(NOW + 10 * DAY_S, abs=0.5 * DAY_S)
+    assert forecast.fix == "prune"
+    assert forecast.severity == "warning"
+    # What it is based on: eight days of hourly points, about -2 GB a day, certain.
+    basis = forecast.basis
+    assert basis.samples == 8 * 24
+    assert basis.window_s == pytest.approx(8 * DAY_S, rel=0.01)
+    assert basis.slope_per_day == pytest.approx(-2 * GB, rel=0.05)
+    assert basis.slope_low_per_day <= basis.slope_per_day <= basis.slope_high_per_day < 0
+    assert basis.r2 > 0.9
+    assert basis.confidence > 0.99
+    assert "fills up in 10" in forecast.summary
+
+
+def test_disk_almost_full_is_critical() -> None:
+    series = disk_free(seeded(1), free_now=3 * GB, per_day=2 * GB)
+    forecast = disk_forecast("/data", series, 3 * GB, now=NOW, horizon_days=HORIZON)
+    assert forecast is not None
+    assert forecast.severity == "critical"
+    assert forecast.days_until == pytest.approx(1.5, abs=0.25)
+
+
+def test_disk_full_beyond_the_horizon_is_not_reported_but_its_days_are_known() -> None:
+    series = disk_free(seeded(2), free_now=60 * GB, per_day=2 * GB)
+    assert disk_forecast("/data", series, 60 * GB, now=NOW, horizon_days=HORIZON) is None
+    assert days_until_full(disk_trend(series), 60 * GB) == pytest.approx(30, abs=1.5)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_stable_disk_is_never_flagged(seed: int) -> None:
+    series = disk_free(seeded(seed), free_now=2 * GB, per_day=0, noise=0.5 * GB)
+    assert disk_forecast("/data", series, 2 * GB, now=NOW, horizon_days=HORIZON) is None
+    assert days_until_full(disk_trend(series), 2 * GB) is None
+
+
+def test_a_few_hours_of_samples_are_not_enough() -> None:
+    series = disk_free(seeded(3), days=0.2, free_now=1 * GB, per_day=50 * GB)
+    assert disk_forecast("/data", series, 1 * GB, now=NOW, horizon_days=HORIZON) is None
+
+
+def test_one_outlier_does_not_move_the_robust_slope() -> None:
+    times = [float(hour * 3600) for hour in range(48)]
+    values = [100.0 - hour for hour in range(48)]
+    values[30] = 10_000.0  # one absurd reading
+    trend = fit(times, values)
+    assert trend is not None
+    assert trend.slope * 3600 == pytest.approx(-1.0)
+    assert trend.ls_slope * 3600 > -1.0  # least squares is dragged by it
+
+
+def test_container_in_trouble_more_often_each_day_is_flagged() -> None:
+    events = container_events(seeded(4), [0.5, 1, 2, 3, 4, 6, 8, 10])
+    forecast = container_forecast("web", events, since=NOW - 8 * DAY_S, now=NOW)
+    assert forecast is not None
+    assert forecast.kind == KIND_CONTAINER_TROUBLE
+    assert forecast.subject == "web"
+    assert forecast.basis.samples == 8
+    assert forecast.basis.slope_per_day > 0.5
+    assert "more often each day" in forecast.summary
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_container_restarting_at_a_steady_rate_is_never_flagged(seed: int) -> None:
+    events = container_events(seeded(seed), [3.0] * 8)
+    assert container_forecast("db", events, since=NOW - 8 * DAY_S, now=NOW) is None
+
+
+def test_container_watched_for_two_days_is_not_judged_yet() -> None:
+    events = container_events(seeded(5), [1, 12])
+    assert container_forecast("web", events, since=NOW - 2 * DAY_S, now=NOW) is None
+
+
+def test_gpu_heating_towards_its_slowdown_temperature_is_flagged() -> None:
+    kinds = _gpu(seeded(6), temperature_per_day=3.0)
+    assert KIND_GPU_TEMPERATURE in kinds
+    assert KIND_GPU_POWER_DRIFT not in kinds
+
+
+def test_gpu_fan_heading_for_full_speed_is_flagged() -> None:
+    assert KIND_GPU_FAN in _gpu(seeded(7), fan_per_day=5.0)
+
+
+def test_gpu_power_drifting_up_at_the_same_load_is_flagged() -> None:
+    kinds = _gpu(seeded(8), drift_w_per_day=4.0)
+    assert kinds == [KIND_GPU_POWER_DRIFT]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_stable_gpu_with_a_daily_rhythm_is_never_flagged(seed: int) -> None:
+    assert _gpu(seeded(seed)) == []
