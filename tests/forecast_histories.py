@@ -52,7 +52,9 @@ def gpu_hours(
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[tuple[float, int, float]]]:
     """Hourly temperature, fan and (time, load bin, power) of a card used more by day than by
     night; the trends are added on top of the rhythm of use."""
-    temperature, fan, power = [], [], []
+    temperature: list[tuple[float, float]] = []
+    fan: list[tuple[float, float]] = []
+    power: list[tuple[float, int, float]] = []
     for when in hours(days):
         ago = (NOW - when) / DAY_S
         rhythm = 0.5 + 0.45 * math.sin(2 * math.pi * (when % DAY_S) / DAY_S)
@@ -67,7 +69,7 @@ def gpu_hours(
 
 def container_events(rng: random.Random, per_day: list[float], *, now: float = NOW) -> list[float]:
     """Event times, day ``i`` (oldest first) having Poisson(``per_day[i]``) events."""
-    events = []
+    events: list[float] = []
     days = len(per_day)
     for index, rate in enumerate(per_day):
         start = now - (days - index) * DAY_S
