@@ -14,7 +14,7 @@ and the pairwise slopes stay cheap.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 from typing import TypeAlias
 
@@ -48,10 +48,12 @@ FAN_FULL = 100.0
 POWER_MIN_DRIFT_W = 10.0
 POWER_MIN_DRIFT_FRACTION = 0.05
 POWER_MIN_WINDOW_S = 2 * DAY_S
-# Containers: daily counts of trouble (restarts, deaths, unhealthy turns, self-heal restarts).
+# Containers: trouble (restarts, deaths, unhealthy turns, self-heal restarts) counted per day;
+# whether it comes faster is the Laplace test on the event times (a steady rate of events is a
+# Poisson process, whose times are uniform), the daily counts give the slope.
 CONTAINER_MIN_DAYS = 3
 CONTAINER_MIN_EVENTS = 5
-CONTAINER_MIN_CONFIDENCE = 0.95
+CONTAINER_MIN_CONFIDENCE = 0.999
 CONTAINER_MIN_LAST_DAY = 3
 CONTAINER_MIN_RATIO = 2.0
 
@@ -268,8 +270,11 @@ def container_forecast(
     if values[-1] < CONTAINER_MIN_RATIO * max(sum(early) / len(early), 0.5):
         return None
     trend = fit([t for t, _ in counts], [float(v) for v in values])
-    if trend is None or not trend.rising or trend.confidence < CONTAINER_MIN_CONFIDENCE:
+    window = (counts[0][0] - DAY_S, now)
+    confidence = laplace_confidence([when for when in events if when >= window[0]], *window)
+    if trend is None or trend.slope <= 0 or confidence < CONTAINER_MIN_CONFIDENCE:
         return None
+    trend = replace(trend, confidence=confidence)
     per_day = trend.slope * DAY_S
     return Forecast(
         kind=KIND_CONTAINER_TROUBLE,
@@ -282,8 +287,21 @@ def container_forecast(
             f"{name} is in trouble more often each day: {values[-1]} times in the last day,"
             f" {'/'.join(str(v) for v in values)} over {len(values)} days (+{per_day:.1f} a day)"
         ),
-        basis=basis(trend, method="theil_sen", unit="events a day", latest=float(values[-1])),
+        basis=basis(
+            trend, method="laplace+theil_sen", unit="events a day", latest=float(values[-1])
+        ),
     )
+
+
+def laplace_confidence(events: Sequence[float], start: float, end: float) -> float:
+    """1 - p of the Laplace test that events come faster towards ``end``: under a steady rate
+    their times are uniform over the window, so their mean position is 1/2 give or take
+    sqrt(1 / (12 n)); a rising rate moves it later."""
+    if not events or end <= start:
+        return 0.0
+    mean = sum((when - start) / (end - start) for when in events) / len(events)
+    z = (mean - 0.5) / math.sqrt(1 / (12 * len(events)))
+    return 1.0 - 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def _severity(days: float) -> str:

@@ -1,6 +1,7 @@
 """The forecasts' own history, in the data dir: disk samples and container trouble.
 
-Small and bounded: one disk sample per watched path every few minutes and one row per container
+Small and bounded: one row per watched path and hour (the sums of that hour's disk samples, so
+a week of samples every few minutes is a few hundred rows a path) and one row per container
 event worth counting (a restart, a death, an unhealthy turn, a self-healing restart), each kept
 ``KEEP_S`` (eight days, as the GPU samples) and dropped once an hour after that; a container
 whose events flood in keeps at most ``MAX_EVENTS_PER_CONTAINER`` of them.
@@ -20,12 +21,13 @@ MAX_EVENTS_PER_CONTAINER = 5000
 _PRUNE_EVERY_S = 3600.0
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS disk_samples (
+CREATE TABLE IF NOT EXISTS disk_hours (
     path TEXT NOT NULL,
-    time REAL NOT NULL,
-    free INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    free_sum REAL NOT NULL,
+    samples INTEGER NOT NULL,
     total INTEGER NOT NULL,
-    PRIMARY KEY (path, time)
+    PRIMARY KEY (path, hour)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS container_events (
     container TEXT NOT NULL,
@@ -62,8 +64,10 @@ class ForecastStore(SqliteStore):
         with db:
             db.execute("BEGIN")
             db.executemany(
-                "INSERT OR REPLACE INTO disk_samples VALUES (?, ?, ?, ?)",
-                [(path, when, free, total) for path, free, total in samples],
+                "INSERT INTO disk_hours VALUES (?, ?, ?, 1, ?) ON CONFLICT (path, hour) DO UPDATE"
+                " SET free_sum = free_sum + excluded.free_sum, samples = samples + 1,"
+                " total = excluded.total",
+                [(path, int(when // 3600), free, total) for path, free, total in samples],
             )
             self._prune(when)
 
@@ -99,19 +103,20 @@ class ForecastStore(SqliteStore):
         self._pruned_at = now
         before = now - self._keep_s
         db = self._open()
-        db.execute("DELETE FROM disk_samples WHERE time < ?", (before,))
+        db.execute("DELETE FROM disk_hours WHERE hour < ?", (int(before // 3600),))
         db.execute("DELETE FROM container_events WHERE time < ?", (before,))
 
     async def async_disk_hours(self, since: float) -> dict[str, list[tuple[float, float]]]:
-        """Each path's free bytes as hourly means (mid-hour time, bytes), oldest first."""
+        """Each path's free bytes as hourly means (mid-hour time, bytes), oldest first, from
+        the start of the hour of ``since``."""
         return await self._run(partial(self._disk_hours, since))
 
     def _disk_hours(self, since: float) -> dict[str, list[tuple[float, float]]]:
         found: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for path, hour, free in self._open().execute(
-            "SELECT path, CAST(time / 3600 AS INTEGER), AVG(free) FROM disk_samples"
-            " WHERE time >= ? GROUP BY path, 2 ORDER BY path, 2",
-            (since,),
+            "SELECT path, hour, free_sum / samples FROM disk_hours WHERE hour >= ?"
+            " ORDER BY path, hour",
+            (int(since // 3600),),
         ):
             found[path].append((hour * 3600.0 + 1800.0, free))
         return dict(found)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+import functools
 import math
 
 import numpy as np
@@ -64,19 +65,17 @@ def fit(times: Sequence[float], values: Sequence[float]) -> Trend | None:
     n = t.size
     if n < 3 or t.max() == t.min():
         return None
-    i, j = np.triu_indices(n, k=1)
+    i, j = _pairs(n)
     dt = t[j] - t[i]
     dy = y[j] - y[i]
     keep = dt != 0
-    slopes = np.sort(dy[keep] / dt[keep])
-    slope = float(np.median(slopes))
-    intercept = float(np.median(y - slope * t))
+    slopes = dy[keep] / dt[keep]
     # Mann-Kendall: S counts rising pairs minus falling pairs (in time order).
-    signs = np.sign(dy) * np.sign(dt)
-    s = float(signs.sum())
+    s = float((np.sign(dy) * np.sign(dt)).sum())
     var_s = _kendall_variance(y)
     confidence = _confidence(s, var_s)
-    low, high = _sen_interval(slopes, var_s)
+    slope, low, high = _median_and_interval(slopes, var_s)
+    intercept = float(np.median(y - slope * t))
     ls_slope, r2 = _least_squares(t, y)
     return Trend(
         samples=n,
@@ -108,14 +107,26 @@ def _confidence(s: float, var_s: float) -> float:
     return 1.0 - p
 
 
-def _sen_interval(slopes: np.ndarray, var_s: float) -> tuple[float, float]:
+def _median_and_interval(slopes: np.ndarray, var_s: float) -> tuple[float, float, float]:
+    """The median slope and Sen's 95 % interval: the slopes at two ranks around it (found by
+    partitioning, not sorting every slope)."""
     count = slopes.size
     c = _Z95 * math.sqrt(max(var_s, 0.0))
     lower = math.floor((count - c) / 2)
     upper = math.ceil((count + c) / 2)
+    middle = [(count - 1) // 2, count // 2]
+    ranks = sorted({*middle, *(rank for rank in (lower, upper) if 0 <= rank < count)})
+    parted = np.partition(slopes, ranks)
+    median = float(parted[middle].mean())
     if lower < 0 or upper >= count:
-        return -math.inf, math.inf
-    return float(slopes[lower]), float(slopes[upper])
+        return median, -math.inf, math.inf
+    return median, float(parted[lower]), float(parted[upper])
+
+
+@functools.lru_cache(maxsize=32)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of indices (i < j) of n points; the series have a few usual lengths."""
+    return np.triu_indices(n, k=1)
 
 
 def _least_squares(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -4,7 +4,9 @@ often each day; and the stable versions of each, which must never be flagged."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from random import Random
+import sqlite3
 
 import pytest
 
@@ -24,8 +26,10 @@ from hydra_core.forecasts.models import (
     KIND_GPU_TEMPERATURE,
 )
 from hydra_core.forecasts.service import gpu_series
+from hydra_core.forecasts.store import ForecastStore
 from hydra_core.forecasts.trends import fit
-from hydra_core.gpu.history import GpuHours
+from hydra_core.gpu import NoGpuProbe
+from hydra_core.gpu.history import GpuHistory, GpuHours
 from tests.forecast_histories import GB, NOW, container_events, disk_free, gpu_hours, seeded
 
 HORIZON = 14.0
@@ -142,3 +146,46 @@ def test_gpu_power_drifting_up_at_the_same_load_is_flagged() -> None:
 @pytest.mark.parametrize("seed", range(20))
 def test_stable_gpu_with_a_daily_rhythm_is_never_flagged(seed: int) -> None:
     assert _gpu(seeded(seed)) == []
+
+
+async def test_gpu_hours_of_a_file_from_before_the_fan_was_sampled(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE gpu_samples (time REAL NOT NULL, uuid TEXT NOT NULL, gpu_index INTEGER"
+        " NOT NULL, name TEXT NOT NULL, temperature_c REAL, power_draw_w REAL,"
+        " utilization_percent REAL, PRIMARY KEY (time, uuid)) WITHOUT ROWID"
+    )
+    hour = 3600.0 * 500_000
+    old.executemany(
+        "INSERT INTO gpu_samples VALUES (?, 'GPU-1', 0, 'RTX', ?, ?, 55)",
+        [(hour + 10, 60.0, 200.0), (hour + 20, 70.0, 220.0)],
+    )
+    old.commit()
+    old.close()
+    history = GpuHistory(path, NoGpuProbe())
+    await history.async_open()
+    (gpu,) = await history.async_hours(hour - 1)
+    await history.async_close()
+    assert gpu.uuid == "GPU-1"
+    assert len(gpu.temperature) == 1
+    assert gpu.temperature[0][0] == hour + 1800
+    assert gpu.temperature[0][1] == pytest.approx(65.0)
+    assert gpu.fan == ()  # the old samples had none
+    assert gpu.power_by_load == ((hour + 1800, 50, 210.0),)
+
+
+async def test_disk_history_survives_a_restart_as_hourly_means(tmp_path: Path) -> None:
+    store = ForecastStore(tmp_path / "forecasts.db")
+    await store.async_open()
+    await store.async_add_disk(NOW, [("/data", 10 * GB, 100 * GB)])
+    await store.async_add_disk(NOW + 60, [("/data", 8 * GB, 100 * GB)])
+    await store.async_close()
+    again = ForecastStore(tmp_path / "forecasts.db")
+    await again.async_open()
+    hours = await again.async_disk_hours(NOW - 1)
+    await again.async_add_disk(NOW + 9 * DAY_S, [("/data", 1 * GB, 100 * GB)])
+    after = await again.async_disk_hours(0)
+    await again.async_close()
+    assert hours == {"/data": [(NOW // 3600 * 3600 + 1800, 9 * GB)]}
+    assert after == {"/data": [((NOW + 9 * DAY_S) // 3600 * 3600 + 1800, 1 * GB)]}  # 8 days kept
