@@ -68,7 +68,9 @@ class ForecastService:
         interval_s: float = 300.0,
         horizon_days: float = 14.0,
         clock: Callable[[], float] = time.time,
+        measure_path: Callable[[Path], PathDisk] | None = None,
     ) -> None:
+        """Watch ``paths``; ``measure_path`` (default ``measure``) reads one folder."""
         self.store = store
         self.paths = tuple(dict.fromkeys(paths))
         self.horizon_days = horizon_days
@@ -78,6 +80,7 @@ class ForecastService:
         self._gpu_history = gpu_history
         self._interval_s = interval_s
         self._clock = clock
+        self._measure = measure_path or measure
         self._measured: dict[str, PathDisk] = {}
         self._sampled_at: float | None = None
         self._containers: dict[str, tuple[str, str, str, int]] = {}  # name: id, state, health, n
@@ -116,7 +119,7 @@ class ForecastService:
         now = self._clock()
         measured = {}
         for path in self.paths:
-            measured[str(path)] = await asyncio.to_thread(measure, path)
+            measured[str(path)] = await asyncio.to_thread(self._measure, path)
         self._measured, self._sampled_at = measured, now
         await self.store.async_add_disk(
             now,
