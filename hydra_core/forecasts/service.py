@@ -24,7 +24,7 @@ from typing import Any
 from ..background import cancel, repeat
 from ..containers.engine import EngineClient, EngineError
 from ..containers.models import EVENT_CONTAINER, EVENT_HEAL_EXHAUSTED
-from ..events import EventBus, Subscription
+from ..events import EventBus
 from ..gpu import GpuProbe
 from ..gpu.history import GpuHistory, GpuHours
 from ..models import EVENT_AUDIT
@@ -86,11 +86,13 @@ class ForecastService:
         self._containers: dict[str, tuple[str, str, str, int]] = {}  # name: id, state, health, n
         self._problems: tuple[tuple[str, str, str], ...] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Listening from the start: the parts started before this one (the containers) publish
+        # every container they find as they start, the baseline for what changes later.
+        self._subscription = bus.subscribe()
 
     async def async_start(self) -> None:
         """Open the history, sample once now, then every interval; follow the event bus."""
         await self.store.async_open()
-        subscription = self._bus.subscribe()
         self._tasks = [
             asyncio.create_task(
                 repeat(
@@ -102,7 +104,7 @@ class ForecastService:
                 ),
                 name="hydra disk samples",
             ),
-            asyncio.create_task(self._follow(subscription), name="hydra container trouble"),
+            asyncio.create_task(self._follow(), name="hydra container trouble"),
         ]
 
     async def async_stop(self) -> None:
@@ -110,6 +112,7 @@ class ForecastService:
         for task in self._tasks:
             await cancel(task)
         self._tasks = []
+        self._subscription.close()
         await self.store.async_close()
 
     # Disks
@@ -203,17 +206,17 @@ class ForecastService:
 
     # Container trouble
 
-    async def _follow(self, subscription: Subscription) -> None:
+    async def _follow(self) -> None:
         while True:
             try:
-                async for event in subscription:
+                async for event in self._subscription:
                     await self._on_event(event.type, event.data)
             except Exception:
                 _LOGGER.exception("Counting container trouble failed")
             # Cut off for falling behind (or after a failure): listen again.
-            subscription.close()
+            self._subscription.close()
             await asyncio.sleep(1.0)
-            subscription = self._bus.subscribe()
+            self._subscription = self._bus.subscribe()
 
     async def _on_event(self, kind: str, data: dict[str, Any]) -> None:
         now = self._clock()

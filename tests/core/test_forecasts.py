@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from random import Random
+import re
 import sqlite3
 
 import pytest
 
+from hydra_core.audit import AuditLog
+from hydra_core.events import EventBus
 from hydra_core.forecasts.forecast import (
     DAY_S,
     container_forecast,
@@ -25,11 +28,14 @@ from hydra_core.forecasts.models import (
     KIND_GPU_POWER_DRIFT,
     KIND_GPU_TEMPERATURE,
 )
-from hydra_core.forecasts.service import gpu_series
+from hydra_core.forecasts.prune import PruneHandler, Pruner
+from hydra_core.forecasts.service import ForecastService, gpu_series
 from hydra_core.forecasts.store import ForecastStore
 from hydra_core.forecasts.trends import fit
-from hydra_core.gpu import NoGpuProbe
+from hydra_core.gpu import NoGpuProbe, NvmlProbe
 from hydra_core.gpu.history import GpuHistory, GpuHours
+from hydra_core.scheduler.handlers import PayloadError
+from tests.fake_nvml import FakeNvml, make_gpu
 from tests.forecast_histories import GB, NOW, container_events, disk_free, gpu_hours, seeded
 
 HORIZON = 14.0
@@ -189,3 +195,51 @@ async def test_disk_history_survives_a_restart_as_hourly_means(tmp_path: Path) -
     await again.async_close()
     assert hours == {"/data": [(NOW // 3600 * 3600 + 1800, 9 * GB)]}
     assert after == {"/data": [((NOW + 9 * DAY_S) // 3600 * 3600 + 1800, 1 * GB)]}  # 8 days kept
+
+
+def test_prune_task_payload_is_checked() -> None:
+    handler = PruneHandler(Pruner(data_dir=Path("/nonexistent"), audit=AuditLog(None)))
+    assert handler.validate({}) == {
+        "dry_run": True,
+        "images": "unused",
+        "budget_bytes": 20 * GB,
+    }
+    for bad, message in (
+        ({"images": "all"}, "images must be one of dangling, unused"),
+        ({"budget_bytes": -1}, "budget_bytes must be at least 0"),
+        ({"dry_run": "no"}, "dry_run must be bool"),
+        ({"force": True}, "Unknown payload field(s): force"),
+    ):
+        with pytest.raises(PayloadError, match=re.escape(message)):
+            handler.validate(bad)
+
+
+async def test_a_card_heating_up_is_forecast_from_the_gpu_history_and_nvml(
+    tmp_path: Path,
+) -> None:
+    nvml = FakeNvml([make_gpu(0, slowdown=87)])
+    probe = NvmlProbe(nvml)
+    await probe.async_start()
+    history = GpuHistory(None, probe)
+    await history.async_open()
+    uuid = nvml.gpus[0].uuid
+    rows = []
+    for step in range(8 * 24 * 4):  # every 15 minutes for 8 days, 2 °C warmer each day
+        when = NOW - 8 * DAY_S + step * 900
+        heat = 60 + 2 * (when - NOW + 8 * DAY_S) / DAY_S
+        rows.append((when, uuid, 0, "RTX", heat, 200.0, 50.0, 40.0))
+    await history._run(lambda: history._store(rows, None))
+    store = ForecastStore(tmp_path / "forecasts.db")
+    service = ForecastService(
+        store, paths=[], bus=EventBus(), probe=probe, gpu_history=history, clock=lambda: NOW
+    )
+    await store.async_open()
+    report = await service.async_forecasts()
+    await store.async_close()
+    await history.async_close()
+    await probe.async_close()
+    (forecast,) = report.forecasts
+    assert forecast.kind == KIND_GPU_TEMPERATURE
+    assert forecast.label == "GPU 0 (RTX)"
+    assert forecast.threshold == 87.0
+    assert forecast.days_until == pytest.approx((87 - 76) / 2, abs=0.3)

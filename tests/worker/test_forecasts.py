@@ -49,6 +49,7 @@ _CLONE_NEWNS = 0x00020000
 class Worker:
     """A worker with the forecasts part, reached over HTTP, and its audit log."""
 
+    client: HydraClient
     forecasts: ForecastsClient
     service: ForecastService
     audit: AuditLog
@@ -93,7 +94,8 @@ async def start_worker(
         )
         session = aiohttp.ClientSession()
         sessions.append(session)
-        return Worker(ForecastsClient(HydraClient(session, url, TOKEN)), service, audit, bus)
+        client = HydraClient(session, url, TOKEN)
+        return Worker(client, ForecastsClient(client), service, audit, bus)
 
     yield start
     for session in sessions:
@@ -240,6 +242,8 @@ async def test_disk_of_existing_missing_and_read_only_folders(
     (data / "file.bin").write_bytes(b"x" * 4096)
     missing = tmp_path / "not-there"
     worker = await start_worker(paths=[data, missing, read_only_dir])
+    status = await worker.client.async_status()
+    assert status.parts["forecasts"].capabilities == ("disk", "forecasts", "prune", "engine")
     await worker.service.async_sample()
     disk = await worker.forecasts.async_disk()
     by_path = {item.path: item for item in disk.paths}
