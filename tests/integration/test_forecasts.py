@@ -16,12 +16,14 @@ from pathlib import Path
 import time
 
 from aiohttp import web
+from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant, ServiceResponse
+from homeassistant.exceptions import Unauthorized
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.hydra.briefing import async_compose
@@ -34,9 +36,17 @@ from hydra_core.forecasts.prune import Pruner
 from hydra_core.forecasts.service import ForecastService
 from hydra_core.forecasts.store import ForecastStore
 from hydra_core.gpu import NvmlProbe
+from hydra_core.scheduler import TaskQuery
 from hydra_core.worker.app import create_app
 
-from .conftest import WORKER_ID, LoopbackWorker, entry_for, setup_entry, wait_until
+from .conftest import (
+    WORKER_ID,
+    LoopbackWorker,
+    TaskWorker,
+    entry_for,
+    setup_entry,
+    wait_until,
+)
 
 GB = 10**9
 DAY_S = 86400.0
@@ -212,3 +222,53 @@ async def test_the_repair_fix_flow_prunes(
     assert done.status == 200, await done.text()
     assert (await done.json())["type"] == "create_entry"
     assert not (forecast_worker.data_dir / ".settings.json.dead.tmp").exists()
+
+
+async def test_only_an_administrator_may_have_a_prune_remove_files(
+    hass: HomeAssistant,
+    hass_admin_user: MockUser,
+    forecast_worker: ForecastWorker,
+    forecast_entry: MockConfigEntry,
+) -> None:
+    member = await hass.auth.async_create_user("Bob", group_ids=[GROUP_ID_USER])
+    temp = forecast_worker.data_dir / ".settings.json.dead.tmp"
+
+    async def prune(user_id: str, **data: object) -> ServiceResponse:
+        return await hass.services.async_call(
+            DOMAIN,
+            "prune",
+            data,
+            blocking=True,
+            return_response=True,
+            context=Context(user_id=user_id),
+        )
+
+    with pytest.raises(Unauthorized) as caught:
+        await prune(member.id, dry_run=False)
+    assert caught.value.translation_key == "admin_delete"
+    assert temp.exists()
+    assert (await prune(member.id))["dry_run"] is True  # a dry run is anyone's
+    done = await prune(hass_admin_user.id, dry_run=False)
+    assert [item["result"] for item in done["items"]] == ["ok"]
+    assert not temp.exists()
+
+
+async def test_a_prune_task_that_removes_files_is_an_administrators_to_queue(
+    hass: HomeAssistant,
+    hass_owner_user: MockUser,
+    task_worker: TaskWorker,
+    tasks_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, tasks_entry)
+    # Not the first user, which would be the owner.
+    member = await hass.auth.async_create_user("Bob", group_ids=[GROUP_ID_USER])
+    with pytest.raises(Unauthorized):
+        await hass.services.async_call(
+            DOMAIN,
+            "queue_task",
+            {"kind": "prune", "payload": {"dry_run": False}},
+            blocking=True,
+            context=Context(user_id=member.id),
+        )
+    assert task_worker.scheduler is not None
+    assert await task_worker.scheduler.async_list(TaskQuery(kind="prune")) == []
