@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.hydra.briefing import async_compose
 from custom_components.hydra.const import DOMAIN
 from hydra_core.audit import AuditLog
+from hydra_core.containers import EngineClient
 from hydra_core.events import EventBus
 from hydra_core.forecasts.models import PathDisk
 from hydra_core.forecasts.part import ForecastsPart
@@ -38,6 +39,8 @@ from hydra_core.forecasts.store import ForecastStore
 from hydra_core.gpu import NvmlProbe
 from hydra_core.scheduler import TaskQuery
 from hydra_core.worker.app import create_app
+from tests.fake_nvml import FakeNvml
+from tests.podman import PodmanEngine
 
 from .conftest import (
     WORKER_ID,
@@ -59,6 +62,9 @@ class ForecastWorker(LoopbackWorker):
 
     data_dir: Path = field(default_factory=Path)
     free: int = 20 * GB
+    # The container engine it follows, if any.
+    docker_host: str | None = None
+    engine: EngineClient | None = None
     service: ForecastService | None = None
 
     @property
@@ -73,15 +79,17 @@ class ForecastWorker(LoopbackWorker):
     def build_app(self) -> web.Application:
         bus = EventBus()
         audit = AuditLog(self.data_dir / "audit.db")
+        engine = self.engine = EngineClient(self.docker_host) if self.docker_host else None
         self.service = ForecastService(
             ForecastStore(self.data_dir / "forecasts.db"),
             paths=[self.watched],
             bus=bus,
             probe=NvmlProbe(self.nvml),
+            engine=engine,
             interval_s=3600,
             measure_path=self.measure,
         )
-        pruner = Pruner(data_dir=self.data_dir, audit=audit)
+        pruner = Pruner(data_dir=self.data_dir, audit=audit, engine=engine)
         return create_app(
             info=self.info,
             token=self.token,
@@ -91,11 +99,18 @@ class ForecastWorker(LoopbackWorker):
             parts=[ForecastsPart(self.service, pruner)],
         )
 
+    async def stop(self) -> None:
+        """Stop serving, and close the engine (the containers part's to close in a worker)."""
+        await super().stop()
+        if self.engine is not None:
+            await self.engine.close()
+            self.engine = None
+
 
 @pytest.fixture
-async def forecast_worker(nvml: object, tmp_path: Path) -> AsyncIterator[ForecastWorker]:
+async def forecast_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[ForecastWorker]:
     """A worker whose watched folder lost 2 GB a day for eight days, 20 GB free now."""
-    worker = ForecastWorker(nvml, data_dir=tmp_path)  # type: ignore[arg-type]
+    worker = ForecastWorker(nvml, data_dir=tmp_path)
     worker.watched.mkdir()
     store = ForecastStore(tmp_path / "forecasts.db")
     await store.async_open()
@@ -147,6 +162,7 @@ async def test_sensors_and_a_repair_from_a_forecast_that_goes_when_it_clears(
     problems = hass.states.get(_sensor(hass, "predicted_problems"))
     assert problems is not None
     assert problems.state == "1"
+    assert hass.states.get(f"{SENSOR_DOMAIN}.gpubox_container_engine_disk_use") is None
     (problem,) = problems.attributes["problems"]
     assert problem["kind"] == "disk_full"
     assert problem["subject"] == path
@@ -272,3 +288,19 @@ async def test_a_prune_task_that_removes_files_is_an_administrators_to_queue(
         )
     assert task_worker.scheduler is not None
     assert await task_worker.scheduler.async_list(TaskQuery(kind="prune")) == []
+
+
+async def test_the_engine_disk_use_sensor(
+    hass: HomeAssistant, nvml: FakeNvml, podman: PodmanEngine, tmp_path: Path
+) -> None:
+    worker = ForecastWorker(nvml, data_dir=tmp_path, docker_host=podman.docker_host)
+    worker.watched.mkdir()
+    async with worker:
+        await setup_entry(hass, entry_for(worker))
+        state = hass.states.get(_sensor(hass, "engine_disk"))
+        assert state is not None
+        images = podman.api("GET", "/v1.41/images/json")
+        assert state.attributes["images"] == len(images)
+        assert state.attributes["images_bytes"] == sum(image["Size"] for image in images)
+        assert float(state.state) > 0
+        assert state.attributes["unit_of_measurement"] == "GB"

@@ -96,6 +96,7 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             models.MODEL_VRAM,
             forecasts.DAYS_UNTIL_FULL,
             forecasts.PREDICTED_PROBLEMS,
+            forecasts.ENGINE_DISK,
         ),
         "binary_sensor": (containers.PROBLEM, containers.ENGINE),
         "button": (

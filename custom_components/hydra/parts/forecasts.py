@@ -14,11 +14,12 @@ import hashlib
 from typing import Any, Final, override
 
 from homeassistant.components.sensor import (
+    SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import Platform, UnitOfTime
+from homeassistant.const import Platform, UnitOfInformation, UnitOfTime
 from homeassistant.core import Context, ServiceCall, ServiceResponse, callback
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -31,6 +32,7 @@ from hydra_core.forecasts.models import (
     EVENT_FORECASTS,
     PRUNE_IMAGES,
     DiskReport,
+    EngineDisk,
     Forecast,
     ForecastReport,
     PathDisk,
@@ -273,6 +275,15 @@ DAYS_UNTIL_FULL = SensorEntityDescription(
     state_class=SensorStateClass.MEASUREMENT,
     suggested_display_precision=1,
 )
+ENGINE_DISK = SensorEntityDescription(
+    key="engine_disk",
+    translation_key="engine_disk",
+    device_class=SensorDeviceClass.DATA_SIZE,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=UnitOfInformation.BYTES,
+    suggested_unit_of_measurement=UnitOfInformation.GIGABYTES,
+    suggested_display_precision=1,
+)
 PREDICTED_PROBLEMS = SensorEntityDescription(
     key="predicted_problems",
     translation_key="predicted_problems",
@@ -286,8 +297,12 @@ def async_setup_sensors(
     forecasts: HydraForecastCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The predicted problems, and days until full per watched folder (new ones too)."""
-    async_add_entities([HydraPredictedProblemsSensor(forecasts, PREDICTED_PROBLEMS)])
+    """The predicted problems, the engine's disk use where the worker follows an engine, and
+    days until full per watched folder (new ones too)."""
+    entities: list[SensorEntity] = [HydraPredictedProblemsSensor(forecasts, PREDICTED_PROBLEMS)]
+    if forecasts.data.disk.engine is not None:
+        entities.append(HydraEngineDiskSensor(forecasts, ENGINE_DISK))
+    async_add_entities(entities)
     known: set[str] = set()
 
     @callback
@@ -317,6 +332,40 @@ class HydraPredictedProblemsSensor(HydraWorkerPartEntity[HydraForecastCoordinato
             "horizon_days": report.horizon_days,
             "problems": [forecast_attributes(forecast) for forecast in report.forecasts],
         }
+
+
+class HydraEngineDiskSensor(HydraWorkerPartEntity[HydraForecastCoordinator], SensorEntity):
+    """What the container engine keeps on disk: images, build cache, volumes and the
+    containers' writable layers; each, and what a prune could free, in the attributes."""
+
+    @property
+    def engine(self) -> EngineDisk | None:
+        """The engine's disk use; None while it is not reported."""
+        return self.coordinator.data.disk.engine
+
+    @property
+    @override
+    def available(self) -> bool:
+        return super().available and self.engine is not None and self.engine.available
+
+    @property
+    @override
+    def native_value(self) -> int | None:
+        engine = self.engine
+        if engine is None:
+            return None
+        return (
+            engine.images_bytes
+            + engine.build_cache_bytes
+            + engine.volumes_bytes
+            + engine.containers_bytes
+        )
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        engine = self.engine
+        return {} if engine is None else dump(engine)
 
 
 class HydraDaysUntilFullSensor(HydraWorkerPartEntity[HydraForecastCoordinator], SensorEntity):
