@@ -1,6 +1,8 @@
 """The audit log: every action Hydra attempted, kept in SQLite in the worker's data dir.
 
-Append-only: entries are added, never changed or removed through the API. An action is
+Append-only: entries are added, never changed or removed through the API. The prune may move
+entries older than a retention into a gzip file of JSON lines beside the log (``async_archive``):
+they are written and synced there before they leave the database. An action is
 recorded *before* it is carried out, as ``pending``, and settled with its outcome after, so no
 action happens unaudited: when the entry cannot be written, the action is not attempted. All
 SQLite work runs on one dedicated thread so the event loop never waits on the disk.
@@ -10,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
+import gzip
+import json
+import os
 from pathlib import Path
 import time
 
@@ -109,6 +114,39 @@ class AuditLog(SqliteStore):
             "UPDATE audit SET result = ?, detail = ? WHERE id = ? AND result = ?",
             (entry.result, entry.detail, entry.id, PENDING),
         )
+
+    async def async_count_before(self, before: float) -> int:
+        """How many entries are older than ``before`` (what an archive would move)."""
+        return await self._run(partial(self._count_before, before))
+
+    def _count_before(self, before: float) -> int:
+        row = self._open().execute("SELECT COUNT(*) FROM audit WHERE time < ?", (before,))
+        count: int = row.fetchone()[0]
+        return count
+
+    async def async_archive(self, before: float, path: Path) -> int:
+        """Move the entries older than ``before`` into ``path`` (gzip, one JSON object a line,
+        oldest first), which must not exist yet; returns how many moved (none: no file)."""
+        return await self._run(partial(self._archive, before, path))
+
+    def _archive(self, before: float, path: Path) -> int:
+        db = self._open()
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM audit WHERE time < ? ORDER BY id",  # noqa: S608
+            (before,),
+        ).fetchall()
+        if not rows:
+            return 0
+        names = [name.strip() for name in _COLUMNS.split(",")]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as file:
+            for row in rows:
+                file.write(json.dumps(dict(zip(names, row, strict=True))).encode() + b"\n")
+            file.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        db.execute("DELETE FROM audit WHERE time < ? AND id <= ?", (before, rows[-1][0]))
+        return len(rows)
 
     async def async_query(self, query: AuditQuery) -> list[AuditEntry]:
         """Entries matching every given filter, newest first."""

@@ -21,6 +21,7 @@ from pynvml import (
     NVML_ERROR_NOT_SUPPORTED,
     NVML_ERROR_UNINITIALIZED,
     NVML_TEMPERATURE_GPU,
+    NVML_TEMPERATURE_THRESHOLD_SLOWDOWN,
     NVMLError,
 )
 
@@ -46,6 +47,7 @@ class FakeGpu:
     limit_max_mw: int = 600_000
     default_limit_mw: int = 450_000
     fan: int = 45
+    slowdown: int = 87
     # Function names that fail with NVML_ERROR_NOT_SUPPORTED (e.g. the fan on datacenter cards).
     unsupported: set[str] = field(default_factory=set)
     lost: bool = False
@@ -74,6 +76,7 @@ def reading(index: int) -> GpuInfo:
         power_limit_max_w=600.0,
         power_limit_default_w=450.0,
         fan_percent=45.0,
+        slowdown_temperature_c=87.0,
     )
 
 
@@ -159,6 +162,11 @@ class FakeNvml(SimpleNamespace):
         if sensor != NVML_TEMPERATURE_GPU:
             raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
         return self._get(handle, "nvmlDeviceGetTemperature", lambda: handle.temperature)
+
+    def nvmlDeviceGetTemperatureThreshold(self, handle: FakeGpu, threshold: int) -> int:
+        if threshold != NVML_TEMPERATURE_THRESHOLD_SLOWDOWN:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return self._get(handle, "nvmlDeviceGetTemperatureThreshold", lambda: handle.slowdown)
 
     def nvmlDeviceGetPowerUsage(self, handle: FakeGpu) -> int:
         return self._get(handle, "nvmlDeviceGetPowerUsage", lambda: handle.power_mw)

@@ -1,6 +1,7 @@
 """The morning briefing: last night's work, the chapters, the research that finished, the feeds,
-flagged mail, the cluster's health, open repairs, today's calendar and the weather, as text that
-reads well aloud; sent to phones, notify entities and Discord."""
+flagged mail, the cluster's health, the problems the worker sees coming, open repairs, today's
+calendar and the weather, as text that reads well aloud; sent to phones, notify entities and
+Discord."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from .data import HydraConfigEntry
 from .notify import phone_action_id
 from .parts.creative.coordinator import HydraCreativeCoordinator
 from .parts.creative.describe import DOING, chapter_name, made
+from .parts.forecasts import HydraForecastCoordinator, coming_up, issue_prefix
 from .parts.knowledge.briefing import async_knowledge_sections
 from .parts.tasks.coordinator import HydraTaskCoordinator
 from .parts.tasks.describe import of_chapter
@@ -48,6 +50,7 @@ SECTION_TITLES: Final = {
     "feeds": "Feeds",
     "mail": "Mail",
     "health": "Cluster health",
+    "coming_up": "Coming up",
     "alerts": "Alerts",
     "calendar": "Today",
     "weather": "Weather",
@@ -129,7 +132,9 @@ async def async_compose(
     sections.update(await async_knowledge_sections(entry, since.timestamp()))
     if report is not None and (health := _health(hass, report)):
         sections["health"] = health
-    alerts.extend(await _async_repairs(hass))
+    if upcoming := coming_up(data.part(HydraForecastCoordinator)):
+        sections["coming_up"] = upcoming
+    alerts.extend(await _async_repairs(hass, skip=issue_prefix(entry)))
     alerts.extend(_alert_entities(hass))
     if alerts:
         sections["alerts"] = _alerts(alerts)
@@ -318,12 +323,13 @@ def _past(action: str) -> str:
     return {"restart": "restarted", "start": "started", "stop": "stopped"}.get(verb, verb)
 
 
-async def _async_repairs(hass: HomeAssistant) -> list[str]:
-    """Open repairs, titled in the user's language where the integration has a title."""
+async def _async_repairs(hass: HomeAssistant, *, skip: str) -> list[str]:
+    """Open repairs, titled in the user's language where the integration has a title; those
+    whose id starts with ``skip`` (the forecasts, told under "Coming up") left out."""
     issues = [
         issue
         for issue in ir.async_get(hass).issues.values()
-        if issue.active and issue.dismissed_version is None
+        if issue.active and issue.dismissed_version is None and not issue.issue_id.startswith(skip)
     ]
     if not issues:
         return []

@@ -12,6 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .part import Part
 from .parts.containers.part import CONTAINERS
 from .parts.creative.part import CREATIVE
+from .parts.forecasts import FORECASTS
 from .parts.knowledge.part import KNOWLEDGE
 from .parts.models.part import MODELS
 from .parts.power import POWER
@@ -31,6 +32,7 @@ PARTS: Final[tuple[Part[Any], ...]] = (
     CREATIVE,
     KNOWLEDGE,
     MODELS,
+    FORECASTS,
 )
 
 

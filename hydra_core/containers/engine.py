@@ -2,7 +2,8 @@
 
 Plain aiohttp over a unix socket or TCP, the address from the option or ``DOCKER_HOST``. Only
 what Hydra needs: list (never with ``size=1``: that costs seconds), inspect, one-shot stats,
-start, stop, restart, and the event stream.
+start, stop, restart, the event stream, and for disk management the engine's disk use, its
+images, removing one image and pruning the build cache.
 
 TLS reads the environment as the Docker CLI does: ``DOCKER_TLS_VERIFY`` or ``DOCKER_TLS`` set
 to anything (``0`` included) turns it on, ``DOCKER_CERT_PATH`` (default ``~/.docker``) holds
@@ -148,6 +149,29 @@ class EngineClient:
             f"/containers/{quote(container_id)}/restart",
             params={"t": str(timeout_s)},
             expect_body=False,
+        )
+
+    async def system_df(self) -> dict[str, Any]:
+        """What the engine keeps on disk: images, containers, volumes, build cache."""
+        return cast(dict[str, Any], await self._json("GET", "/system/df"))
+
+    async def list_images(self) -> list[dict[str, Any]]:
+        """Every image (tagged or not; intermediate layers left out)."""
+        return cast(list[dict[str, Any]], await self._json("GET", "/images/json"))
+
+    async def remove_image(self, image: str) -> list[dict[str, Any]]:
+        """Remove one image (never forced: the engine refuses one a container uses)."""
+        return cast(
+            list[dict[str, Any]],
+            await self._json("DELETE", f"/images/{quote(image)}", params={"noprune": "false"}),
+        )
+
+    async def prune_build_cache(self, keep_bytes: int) -> dict[str, Any]:
+        """Remove build cache until at most ``keep_bytes`` of it is left; EngineNotFoundError
+        where the engine has no build cache endpoint (podman 4)."""
+        return cast(
+            dict[str, Any],
+            await self._json("POST", "/build/prune", params={"keep-storage": str(keep_bytes)}),
         )
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:

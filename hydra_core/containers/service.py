@@ -150,6 +150,16 @@ class ContainerService:
         self._pending: set[asyncio.Task[None]] = set()
 
     @property
+    def engine(self) -> EngineClient:
+        """The engine followed (the disk part measures and prunes through it)."""
+        return self._engine
+
+    @property
+    def policy(self) -> ProtectionPolicy:
+        """Which containers are protected."""
+        return self._policy
+
+    @property
     def healing(self) -> HealingSettings:
         """The self-healing settings in force."""
         return self._healer.settings

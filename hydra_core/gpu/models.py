@@ -24,6 +24,8 @@ class GpuInfo:
     power_limit_max_w: float | None = None
     power_limit_default_w: float | None = None
     fan_percent: float | None = None
+    # The temperature at which the card slows itself down to cool.
+    slowdown_temperature_c: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

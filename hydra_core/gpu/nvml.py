@@ -130,6 +130,12 @@ class NvmlProbe(GpuProbe):
             power_limit_max_w=_watts(constraints[1] if constraints else None),
             power_limit_default_w=_watts(value("nvmlDeviceGetPowerManagementDefaultLimit")),
             fan_percent=_number(value("nvmlDeviceGetFanSpeed")),
+            slowdown_temperature_c=_number(
+                value(
+                    "nvmlDeviceGetTemperatureThreshold",
+                    nvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN,
+                )
+            ),
         )
 
     def set_power_limit(self, index: int, uuid: str, watts: float) -> None:

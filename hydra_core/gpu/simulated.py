@@ -20,6 +20,7 @@ from .models import GpuInfo, GpuReport
 _GIB = 1024**3
 _LIMIT_MIN_W = 100.0
 _LIMIT_MAX_W = 450.0
+_SLOWDOWN_C = 90.0
 _LIMIT_DEFAULT_W = 350.0
 
 
@@ -114,4 +115,5 @@ def _simulated_gpu(index: int, elapsed: float | None, limit: float, allocated: i
         power_limit_max_w=_LIMIT_MAX_W,
         power_limit_default_w=_LIMIT_DEFAULT_W,
         fan_percent=round(30.0 + 0.6 * load, 1),
+        slowdown_temperature_c=_SLOWDOWN_C,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..arbiter.part import ModelsPart
 from ..containers.part import ContainersPart
 from ..creative.part import CreativePart
+from ..forecasts.part import ForecastsPart
 from ..gpu.part import GpuPart
 from ..knowledge.part import KnowledgePart
 from ..metrics.part import MetricsPart
@@ -24,6 +25,7 @@ PARTS: tuple[type[Part], ...] = (
     GpuPart,
     PowerPart,
     ContainersPart,
+    ForecastsPart,
     QualityPart,
     KnowledgePart,
     TasksPart,

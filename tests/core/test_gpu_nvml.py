@@ -27,6 +27,7 @@ ALL_OPTIONAL_GETTERS = {
     "nvmlDeviceGetPowerManagementLimitConstraints",
     "nvmlDeviceGetPowerManagementDefaultLimit",
     "nvmlDeviceGetFanSpeed",
+    "nvmlDeviceGetTemperatureThreshold",
 }
 OPTIONAL_FIELDS = [
     field.name
@@ -152,6 +153,7 @@ def expected_info(index: int, gpu: FakeGpu) -> GpuInfo:
         power_limit_max_w=gpu.limit_max_mw / 1000,
         power_limit_default_w=gpu.default_limit_mw / 1000,
         fan_percent=float(gpu.fan),
+        slowdown_temperature_c=float(gpu.slowdown),
     )
 
 

@@ -11,7 +11,7 @@ from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION
 
 from custom_components.hydra import button, sensor
-from custom_components.hydra.parts import power, voice
+from custom_components.hydra.parts import forecasts, power, voice
 from custom_components.hydra.parts.containers import entities as containers
 from custom_components.hydra.parts.creative import entities as creative
 from custom_components.hydra.parts.knowledge import entities as knowledge
@@ -95,6 +95,9 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             creative.CHAPTER_PROGRESS,
             *knowledge.KNOWLEDGE_SENSORS,
             models.MODEL_VRAM,
+            forecasts.DAYS_UNTIL_FULL,
+            forecasts.PREDICTED_PROBLEMS,
+            forecasts.ENGINE_DISK,
         ),
         "binary_sensor": (containers.PROBLEM, containers.ENGINE),
         "button": (
@@ -158,7 +161,12 @@ def test_every_translated_message_exists() -> None:
     errors = set(re.findall(r'"(invalid_url|cannot_connect|invalid_auth|unknown)"', source))
     assert errors <= set(STRINGS["config"]["error"])
     reasons = set(re.findall(r'reason="([a-z_]+)"', source))
-    assert reasons <= set(STRINGS["config"]["abort"])
+    fix_flow_reasons = {
+        reason
+        for issue in STRINGS["issues"].values()
+        for reason in issue.get("fix_flow", {}).get("abort", {})
+    }
+    assert reasons <= set(STRINGS["config"]["abort"]) | fix_flow_reasons
 
 
 def test_each_part_listens_to_what_its_worker_part_emits() -> None:

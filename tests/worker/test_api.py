@@ -181,6 +181,7 @@ async def test_status_with_token(http: aiohttp.ClientSession, worker: str) -> No
         "power_limit_max_w": 600.0,
         "power_limit_default_w": 450.0,
         "fan_percent": 45.0,
+        "slowdown_temperature_c": 87.0,
     }
     assert (second["name"], second["fan_percent"]) == ("NVIDIA RTX A6000", 80.0)
     assert second["uuid"] == "GPU-00000001-1111-2222-3333-444455556666"

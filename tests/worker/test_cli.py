@@ -244,6 +244,7 @@ def test_worker_process_without_an_engine_says_so(tmp_path: Path) -> None:
         # With no GPU backend and no engine, neither GPU history, power nor containers run.
         status, body = request(port, "/api/v1/status", token)
         assert set(body["parts"]) == {
+            "forecasts",
             "quality",
             "knowledge",
             "tasks",

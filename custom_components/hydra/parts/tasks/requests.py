@@ -19,6 +19,8 @@ from .coordinator import HydraTaskCoordinator
 
 # The kind that removes old outputs (unless it is a dry run).
 MAINTENANCE_KIND = "maintenance"
+# The kinds that remove files, each with what its payload's dry_run defaults to.
+REMOVING_KINDS = {MAINTENANCE_KIND: False, "prune": True}
 # What the user reads when the worker fails a request to its queue.
 FAILED_KEY = "task_request_failed"
 
@@ -44,9 +46,9 @@ async def async_queue_task(
     context: Context | None,
     priority: int | None = None,
 ) -> Task:
-    """Queue a task on behalf of the user or automation of ``context``; a maintenance task
-    that removes files is an administrator's to ask for."""
-    removes_files = kind == MAINTENANCE_KIND and not payload.get("dry_run")
+    """Queue a task on behalf of the user or automation of ``context``; a maintenance task or
+    a prune that removes files is an administrator's to ask for."""
+    removes_files = kind in REMOVING_KINDS and not payload.get("dry_run", REMOVING_KINDS[kind])
     actor = await async_actor(coordinator.hass, context, admin="delete" if removes_files else None)
     return await _async_request(
         coordinator,
