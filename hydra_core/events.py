@@ -16,6 +16,7 @@ _LOGGER = logging.getLogger(__name__)
 
 # Event streams a worker serves at once: a Home Assistant holds one per worker entry, so a few
 # dozen is room for several installations and tools, yet bounds what a stranger can hold open.
+# The worker's own parts that follow the bus (metrics, forecasts) are not counted.
 MAX_LISTENERS = 32
 
 
@@ -65,22 +66,29 @@ class EventBus:
 
     def __init__(self, max_listeners: int = MAX_LISTENERS) -> None:
         self._subscriptions: set[Subscription] = set()
+        # The subscriptions served to clients, which the limit counts.
+        self._streams: set[Subscription] = set()
         self._max_listeners = max_listeners
 
-    def subscribe(self, maxsize: int = 1000) -> Subscription:
-        """A new listener (TooManyListenersError past the limit); close it when done."""
-        if len(self._subscriptions) >= self._max_listeners:
+    def subscribe(self, maxsize: int = 1000, *, internal: bool = False) -> Subscription:
+        """A new listener; close it when done. A stream served to a client
+        (``internal=False``) raises TooManyListenersError past the limit; one of the worker's
+        own parts always gets one."""
+        if not internal and len(self._streams) >= self._max_listeners:
             raise TooManyListenersError(
                 f"The worker already streams events to {self._max_listeners} listeners;"
                 " close one first"
             )
         subscription = Subscription(self, maxsize)
         self._subscriptions.add(subscription)
+        if not internal:
+            self._streams.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Forget a listener."""
         self._subscriptions.discard(subscription)
+        self._streams.discard(subscription)
 
     def close_all(self) -> None:
         """End every listener's iteration (the worker is shutting down)."""

@@ -88,7 +88,7 @@ class ForecastService:
         self._tasks: list[asyncio.Task[None]] = []
         # Listening from the start: the parts started before this one (the containers) publish
         # every container they find as they start, the baseline for what changes later.
-        self._subscription = bus.subscribe()
+        self._subscription = bus.subscribe(internal=True)
 
     async def async_start(self) -> None:
         """Open the history, sample once now, then every interval; follow the event bus."""
@@ -216,7 +216,7 @@ class ForecastService:
             # Cut off for falling behind (or after a failure): listen again.
             self._subscription.close()
             await asyncio.sleep(1.0)
-            self._subscription = self._bus.subscribe()
+            self._subscription = self._bus.subscribe(internal=True)
 
     async def _on_event(self, kind: str, data: dict[str, Any]) -> None:
         now = self._clock()

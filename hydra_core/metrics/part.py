@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from ..background import cancel
 from ..events import EventBus, Subscription
+from ..models import WorkerEvent
 from ..scheduler.models import EVENT_TASK, FINISHED_TASK_STATES
 from ..timings import StageTimings
 from ..worker.part import BuildContext, Part
@@ -89,26 +90,33 @@ class MetricsPart(Part):
 
     async def async_start(self) -> None:
         """Follow the event bus for finished tasks."""
-        self._subscription = self._bus.subscribe()
-        self._task = asyncio.create_task(self._follow(self._subscription), name="hydra metrics")
+        self._subscription = self._bus.subscribe(internal=True)
+        self._task = asyncio.create_task(self._follow(), name="hydra metrics")
 
     async def async_stop(self) -> None:
         """Stop following the bus."""
+        await cancel(self._task)
         if self._subscription is not None:
             self._subscription.close()
-        await cancel(self._task)
 
-    async def _follow(self, subscription: Subscription) -> None:
-        async for event in subscription:
-            if event.type != EVENT_TASK:
-                continue
+    async def _follow(self) -> None:
+        while self._subscription is not None:
+            async for event in self._subscription:
+                self._observe_task(event)
+            # Cut off for falling behind a burst of events: listen again.
+            self._subscription = self._bus.subscribe(internal=True)
+
+    def _observe_task(self, event: WorkerEvent) -> None:
+        if event.type == EVENT_TASK:
             task = event.data["task"]
-            if task["state"] in FINISHED_TASK_STATES and event.data["event"] == task["state"]:
-                started, finished = task.get("started_at"), task.get("finished_at")
-                if started is not None and finished is not None:
-                    self.task_durations.labels(task["kind"], task["state"]).observe(
-                        max(finished - started, 0.0)
-                    )
+            finished_now = (
+                task["state"] in FINISHED_TASK_STATES and event.data["event"] == task["state"]
+            )
+            started, finished = task.get("started_at"), task.get("finished_at")
+            if finished_now and started is not None and finished is not None:
+                self.task_durations.labels(task["kind"], task["state"]).observe(
+                    max(finished - started, 0.0)
+                )
 
     def _observe_stage(self, part: str, stage: str, seconds: float) -> None:
         self.stage_durations.labels(part, stage).observe(seconds)

@@ -55,8 +55,10 @@ async def test_event_listeners_are_capped(
     http: aiohttp.ClientSession, bus_and_url: tuple[EventBus, str]
 ) -> None:
     """Past MAX_LISTENERS open streams a new one is refused with the API's JSON answer; once
-    one closes, another may open."""
-    _bus, url = bus_and_url
+    one closes, another may open. The worker's own parts that follow the bus (metrics,
+    forecasts) take none of those streams."""
+    bus, url = bus_and_url
+    own = [bus.subscribe(internal=True) for _ in range(3)]
     sockets = [
         await http.ws_connect(f"{url}/api/v1/events", headers=AUTH) for _ in range(MAX_LISTENERS)
     ]
@@ -67,6 +69,13 @@ async def test_event_listeners_are_capped(
         assert (await refused.json())["code"] == "too_many_listeners"
     with pytest.raises(HydraConnectionError):
         await anext(HydraClient(http, url, TOKEN).async_events())
+
+    # A part that follows the bus still joins, and hears what the streams hear.
+    late = bus.subscribe(internal=True)
+    bus.publish("container", {"name": "web", "state": "exited"})
+    for follower in (*own, late):
+        assert (await follower.next(2)).data["name"] == "web"
+        follower.close()
 
     await sockets.pop().close()
     events = HydraClient(http, url, TOKEN).async_events()
