@@ -111,7 +111,7 @@ function overview(hass, workers) {
             square: false,
             cards: [
               ...gauge(found.utilization, "Load", 100, { green: 0, yellow: 70, red: 90 }),
-              ...gauge(found.temperature, "Temperature", 100, { green: 0, yellow: 75, red: 85 }),
+              ...gauge(found.temperature, "Temp", 100, { green: 0, yellow: 75, red: 85 }),
               ...gauge(found.memory, "VRAM", 100, { green: 0, yellow: 80, red: 95 }),
             ],
           },
@@ -144,13 +144,15 @@ function overview(hass, workers) {
       type: "entity-filter",
       entities: problems,
       conditions: [{ condition: "state", state: "on" }],
+      show_empty: false,
       card: { type: "entities", title: "Alerts" },
     });
   }
   cards.push({
-    type: "markdown",
-    title: "Repairs",
-    content: "Problems Hydra needs you to fix are listed under [Settings → Repairs](/config/repairs).",
+    type: "button",
+    name: "Repairs",
+    icon: "mdi:tools",
+    tap_action: { action: "navigate", navigation_path: "/config/repairs" },
   });
   const overnight = workers.flatMap((worker) =>
     worker.ids(
@@ -249,18 +251,15 @@ function knowledge(hass, workers) {
         titled(workers, worker, "Knowledge"),
         worker.ids("knowledge_documents", "knowledge_chunks", "findings_today", "last_ingestion")
       ),
-      ...(chunks
-        ? [
-            {
-              type: "markdown",
-              title: titled(workers, worker, "Feeds and memories"),
-              content:
-                `Feeds followed: {{ state_attr('${chunks}', 'feeds') }}\n\n` +
-                `Memories kept: {{ state_attr('${chunks}', 'memories') }}\n\n` +
-                "Search and research from Assist, or with the `hydra.search_knowledge` action.",
-            },
-          ]
-        : []),
+      ...entitiesCard(
+        titled(workers, worker, "Feeds and memories"),
+        chunks
+          ? [
+              { type: "attribute", entity: chunks, attribute: "feeds", name: "Feeds followed" },
+              { type: "attribute", entity: chunks, attribute: "memories", name: "Memories kept" },
+            ]
+          : []
+      ),
     ];
   });
 }
