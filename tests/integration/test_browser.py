@@ -3,9 +3,10 @@ serves its frontend on 127.0.0.1, opens the "Hydra" dashboard the strategy build
 each view shows the workers' live values, and accepts an image waiting for review.
 
 Two workers, as a home lab with two hosts has: ``gpubox`` in this process (GPUs, power, task
-queue, knowledge, containers on the test's podman) and ``scorer``, a worker process that scores
-images with the tiny CLIP. Screenshots of every view go to ``$HYDRA_ARTIFACTS`` (else the test's
-temporary directory); ``HYDRA_SCREENSHOTS=docs/screenshots`` refreshes the documentation's.
+queue, knowledge, containers on the test's podman, voice on the test weights) and ``scorer``, a
+worker process that scores images with the tiny CLIP. Screenshots of every view go to
+``$HYDRA_ARTIFACTS/dashboard`` (else the test's temporary directory); those in
+``docs/screenshots`` are copied from a run.
 """
 
 from __future__ import annotations
@@ -41,10 +42,14 @@ from hydra_core.power.part import PowerPart
 from hydra_core.quality.client import QualityClient
 from hydra_core.scheduler import Scheduler
 from hydra_core.scheduler.part import TasksPart
+from hydra_core.voice.options import VoiceOptions
+from hydra_core.voice.part import VoicePart
+from hydra_core.voice.service import VoiceService
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml
 from tests.podman import PodmanEngine
 from tests.quality.conftest import encode, picture, tiny_worker_command
+from tests.voice.weights import SPEAKER
 from tests.worker.test_cli import free_port
 
 from .conftest import (
@@ -102,6 +107,7 @@ class DashboardWorker(LoopbackWorker):
 
     data_dir: Path = field(default_factory=Path)
     docker_host: str = ""
+    models_dir: Path = field(default_factory=Path)
     handler: ControlledHandler = field(default_factory=ControlledHandler)
     scheduler: Scheduler | None = None
 
@@ -135,6 +141,16 @@ class DashboardWorker(LoopbackWorker):
                 ContainersPart(containers),
                 knowledge,
                 TasksPart(self.scheduler),
+                VoicePart(
+                    VoiceService(
+                        VoiceOptions(
+                            voice_port=0, voice_offline=True, stt_model="tiny.en", tts_voice=SPEAKER
+                        ),
+                        host="127.0.0.1",
+                        data_dir=self.data_dir,
+                        models_dir=self.models_dir,
+                    )
+                ),
             ],
             data_dir=self.data_dir,
         )
@@ -147,13 +163,15 @@ class DashboardWorker(LoopbackWorker):
 
 @pytest.fixture
 async def gpubox(
-    nvml: FakeNvml, podman: PodmanEngine, tmp_path: Path
+    nvml: FakeNvml, podman: PodmanEngine, voice_models_dir: Path, tmp_path: Path
 ) -> AsyncIterator[DashboardWorker]:
     """The in-process worker, following the test's podman with one container running."""
     podman.run("web", init=True)
     data_dir = tmp_path / "gpubox"
     data_dir.mkdir()
-    async with DashboardWorker(nvml, data_dir=data_dir, docker_host=podman.docker_host) as worker:
+    async with DashboardWorker(
+        nvml, data_dir=data_dir, docker_host=podman.docker_host, models_dir=voice_models_dir
+    ) as worker:
         yield worker
 
 
@@ -305,10 +323,17 @@ async def test_hydra_dashboard_in_a_browser(
             running = {"gpubox Running tasks": "1"}
             await _open(page, url, "overview", shots, (f"{temperature} °C",), running)
             views = await page.evaluate(GENERATED_VIEWS)
-            # Nothing on these workers has voice, chapters or a cluster: no such views.
-            assert views == ["overview", "containers", "queue", "review", "knowledge", "models"]
+            # Nothing on these workers has chapters or a cluster: no such views.
+            assert views == [
+                *("overview", "containers", "queue", "voice", "review", "knowledge", "models")
+            ]
             await _open(page, url, "containers", shots, ("web",), {"web State": "Running"})
             await _open(page, url, "queue", shots, ("test (outcome=succeed, hold=True)",), running)
+            voice = {
+                "gpubox Speech-to-text model": "tiny.en",
+                "gpubox Text-to-speech voice": SPEAKER,
+            }
+            await _open(page, url, "voice", shots, (), voice)
             chunks = hass.states.get("sensor.gpubox_knowledge_chunks")
             await _open(
                 page, url, "knowledge", shots, (), {"gpubox Knowledge chunks": chunks.state}
