@@ -22,11 +22,11 @@ from homeassistant.auth.const import GROUP_ID_ADMIN
 from homeassistant.auth.providers.homeassistant import HassAuthProvider
 from homeassistant.components.http.config import DATA_STORE as HTTP_CONFIG
 from homeassistant.const import CONF_TOKEN, CONF_URL
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.setup import async_setup_component
 from playwright.async_api import Locator, Page, async_playwright, expect
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 from custom_components.hydra.const import DOMAIN
 from hydra_core.audit import AuditLog
@@ -46,6 +46,8 @@ from hydra_core.voice.options import VoiceOptions
 from hydra_core.voice.part import VoicePart
 from hydra_core.voice.service import VoiceService
 from hydra_core.worker.app import create_app
+from tests.comfyui_standin import ComfyUIStandIn
+from tests.creative.pipeline import STYLE_BOOK
 from tests.fake_nvml import FakeNvml
 from tests.podman import PodmanEngine
 from tests.quality.conftest import encode, picture, tiny_worker_command
@@ -79,6 +81,14 @@ SCORER_TOKEN = "browser-scorer-token-0123456789"
 # The dashboard a user adds under Settings → Dashboards → Add dashboard → Hydra.
 DASHBOARD_ID = "dashboard_hydra"
 DASHBOARD_PATH = "dashboard-hydra"
+# A chapter of one scene, no characters: a background for the throne room at night.
+CHAPTER = """\
+Title: The Glass Crown
+
+INT. THRONE ROOM - NIGHT
+
+Candles gutter along the black marble.
+"""
 ONBOARDED = ["user", "core_config", "analytics", "integration"]
 # The views the strategy generates for the page's Home Assistant, as their paths.
 GENERATED_VIEWS = """async () => {
@@ -176,15 +186,28 @@ async def gpubox(
 
 
 @pytest.fixture
-async def scorer(tmp_path: Path) -> AsyncIterator[str]:
-    """A worker process with quality on the tiny CLIP that sends every image to review."""
+async def comfy() -> AsyncIterator[ComfyUIStandIn]:
+    """ComfyUI's API for the scorer's chapters (none is drawn here: they wait for the night)."""
+    async with ComfyUIStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+async def scorer(tmp_path: Path, comfy: ComfyUIStandIn) -> AsyncIterator[str]:
+    """A worker process with quality on the tiny CLIP that sends every image to review, and the
+    creative pipeline."""
+    data_dir = tmp_path / "scorer"
+    style = data_dir / "creative" / "default" / "style.yaml"
+    style.parent.mkdir(parents=True)
+    style.write_text(STYLE_BOOK, encoding="utf-8")
     port = free_port()
     command = tiny_worker_command(
         WORKER_PYTHON,
         port,
         SCORER_TOKEN,
-        tmp_path / "scorer",
+        data_dir,
         *("--name", "scorer", "--quality-threshold", "99", "--knowledge", "false"),
+        *("--comfyui-urls", comfy.url),
     )
     async with worker_process(command, port, tmp_path / "scorer.log") as url:
         yield url
@@ -281,6 +304,7 @@ async def test_hydra_dashboard_in_a_browser(
     hass: HomeAssistant,
     hass_storage: dict[str, object],
     local_auth: HassAuthProvider,
+    hass_admin_user: MockUser,
     gpubox: DashboardWorker,
     scorer: str,
     shots: Path,
@@ -300,6 +324,17 @@ async def test_hydra_dashboard_in_a_browser(
         await quality.async_submit_asset(encode(picture(kind)), prompt=f"a {kind}")
     waiting = "sensor.scorer_images_awaiting_review"
     await wait_until(lambda: hass.states.get(waiting).state == "2")
+    # A chapter for the overnight pipeline: it waits, at 0 %.
+    await hass.services.async_call(
+        DOMAIN,
+        "process_chapter",
+        {"text": CHAPTER, "start": "overnight", "config_entry_id": scorer_entry.entry_id},
+        blocking=True,
+        return_response=True,
+        context=Context(user_id=hass_admin_user.id),
+    )
+    chapter = "sensor.scorer_chapter_the_glass_crown"
+    await wait_until(lambda: hass.states.get(chapter) is not None)
     await hass.services.async_call(
         DOMAIN,
         "queue_task",
@@ -323,12 +358,17 @@ async def test_hydra_dashboard_in_a_browser(
             running = {"gpubox Running tasks": "1"}
             await _open(page, url, "overview", shots, (f"{temperature} °C",), running)
             views = await page.evaluate(GENERATED_VIEWS)
-            # Nothing on these workers has chapters or a cluster: no such views.
+            # Neither worker is part of a cluster: no such view.
             assert views == [
-                *("overview", "containers", "queue", "voice", "review", "knowledge", "models")
+                *("overview", "containers", "queue", "voice", "review", "creative", "knowledge"),
+                "models",
             ]
             await _open(page, url, "containers", shots, ("web",), {"web State": "Running"})
             await _open(page, url, "queue", shots, ("test (outcome=succeed, hold=True)",), running)
+            stage = hass.states.get(chapter).attributes["state"]
+            await _open(
+                page, url, "creative", shots, ("scorer Chapter The Glass Crown",), {"State": stage}
+            )
             voice = {
                 "gpubox Speech-to-text model": "tiny.en",
                 "gpubox Text-to-speech voice": SPEAKER,

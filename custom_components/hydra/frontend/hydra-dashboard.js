@@ -232,13 +232,26 @@ function review(hass, workers) {
   });
 }
 
+const attribute = (entity, name, label) => ({ type: "attribute", entity, attribute: name, name: label });
+
+// Per chapter: how far it is, and where (its state and stage, images and voice lines done).
 function creative(hass, workers) {
   return workers.flatMap((worker) =>
-    worker.keyed("chapter_progress").map((chapter) => ({
-      type: "gauge",
-      entity: chapter.entity_id,
-      min: 0,
-      max: 100,
+    worker.ids("chapter_progress").map((entity) => ({
+      type: "vertical-stack",
+      cards: [
+        { type: "gauge", entity, min: 0, max: 100 },
+        {
+          type: "entities",
+          entities: [
+            attribute(entity, "state", "State"),
+            attribute(entity, "stage", "Stage"),
+            attribute(entity, "images_done", "Images done"),
+            attribute(entity, "voices_done", "Voice lines done"),
+            attribute(entity, "pending_review", "Waiting for review"),
+          ],
+        },
+      ],
     }))
   );
 }
@@ -255,8 +268,8 @@ function knowledge(hass, workers) {
         titled(workers, worker, "Feeds and memories"),
         chunks
           ? [
-              { type: "attribute", entity: chunks, attribute: "feeds", name: "Feeds followed" },
-              { type: "attribute", entity: chunks, attribute: "memories", name: "Memories kept" },
+              attribute(chunks, "feeds", "Feeds followed"),
+              attribute(chunks, "memories", "Memories kept"),
             ]
           : []
       ),
