@@ -152,6 +152,7 @@ function overview(hass, workers) {
     type: "button",
     name: "Repairs",
     icon: "mdi:tools",
+    icon_height: "40px",
     tap_action: { action: "navigate", navigation_path: "/config/repairs" },
   });
   const overnight = workers.flatMap((worker) =>
