@@ -4,8 +4,9 @@ each view shows the workers' live values, and accepts an image waiting for revie
 
 Two workers, as a home lab with two hosts has: ``gpubox`` in this process (GPUs, power, task
 queue, knowledge, containers on the test's podman, voice on the test weights) and ``scorer``, a
-worker process that scores images with the tiny CLIP. Screenshots of every view go to
-``$HYDRA_ARTIFACTS/dashboard`` (else the test's temporary directory); those in
+worker process that scores images with the tiny CLIP and takes chapters. The dashboard is stored
+as the UI's Add dashboard → Hydra stores it, so the strategy is what builds it. Screenshots of
+every view go to ``$HYDRA_ARTIFACTS/dashboard`` (else the test's temporary directory); those in
 ``docs/screenshots`` are copied from a run.
 """
 
@@ -103,7 +104,7 @@ NAVIGATE = """(path) => {
   window.dispatchEvent(new CustomEvent("location-changed", { detail: { replace: false } }));
 }"""
 # Generous: the first page load compiles the frontend's JavaScript on 2 CPU cores.
-LOAD_TIMEOUT_MS = 20_000
+LOAD_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(autouse=True)
