@@ -92,6 +92,10 @@ INT. THRONE ROOM - NIGHT
 Candles gutter along the black marble.
 """
 ONBOARDED = ["user", "core_config", "analytics", "integration"]
+# How the Add dashboard dialog describes the strategy.
+HYDRA_OFFER = (
+    "GPUs, containers, queue, voice, review and the rest of Hydra, built from your workers."
+)
 # The views the strategy generates for the page's Home Assistant, as their paths.
 GENERATED_VIEWS = """async () => {
   const hass = document.querySelector("home-assistant").hass;
@@ -406,5 +410,12 @@ async def test_hydra_dashboard_in_a_browser(
             accepted = await quality.async_assets(state="accepted")
             assert [asset.prompt for asset in accepted] == ["a gradient"]
             await page.screenshot(path=shots / "review-accepted.png")
+
+            # Settings → Dashboards → Add dashboard offers Hydra beside the built-in ones.
+            await page.evaluate(NAVIGATE, "/config/lovelace/dashboards")
+            await page.get_by_role("button", name="Add dashboard").click(timeout=LOAD_TIMEOUT_MS)
+            offer = page.get_by_text(HYDRA_OFFER, exact=True)
+            await expect(offer).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+            await page.screenshot(path=shots / "add-dashboard.png")
         finally:
             await context.close()
