@@ -16,6 +16,7 @@ from hydra_core.client import HydraApiError, HydraAuthError, HydraClient, HydraE
 from .actions import async_register_actions
 from .const import CONF_FINGERPRINT, DOMAIN
 from .coordinator import HydraPartCoordinator, HydraStatusCoordinator
+from .dashboard import async_load_dashboard, async_serve_dashboard, async_unload_dashboard
 from .data import HydraConfigEntry, HydraData
 from .entity import worker_device_info
 from .event_stream import HydraEventStream
@@ -32,8 +33,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, which work on any loaded worker that has their part, and the
-    "Hydra" LLM API."""
+    """Register the actions, which work on any loaded worker that has their part, the
+    "Hydra" LLM API, and serve the dashboard strategy."""
     for part in PARTS:
         async_register_actions(hass, part.actions)
         if part.setup is not None:
@@ -44,6 +45,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         phone_actions.update(part.phone_actions)
     async_setup_phone_actions(hass, phone_actions)
     async_register_llm_api(hass)
+    await async_serve_dashboard(hass)
     return True
 
 
@@ -78,6 +80,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> boo
         HydraEventStream(hass, entry).async_start()
     data.routine = HydraRoutine(hass, entry)
     await data.routine.async_start()
+    async_load_dashboard(hass, entry)
     return True
 
 
@@ -107,7 +110,9 @@ async def _async_has_part(coordinator: HydraPartCoordinator[Any, Any]) -> bool:
 
 async def async_unload_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> bool:
     """Unload the entry's platforms; the event stream ends with the entry."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        async_unload_dashboard(hass, entry)
+    return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HydraConfigEntry) -> None:
