@@ -106,7 +106,14 @@ class RayNode:
             return
         command = await self._command()
         log = (self._folder / "ray.log").open("ab")
-        env = {**os.environ, NODE_FILE_ENV: str(self.node_file), "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {
+            **os.environ,
+            NODE_FILE_ENV: str(self.node_file),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            # Ray's drain at a SIGTERM waits (30 s) for Serve replicas Hydra has none of; the
+            # worker has let its own tasks finish before it stops the node.
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+        }
         with log:
             self._process = subprocess.Popen(  # noqa: ASYNC220, S603 - our own command; starting it does not block
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -178,6 +185,10 @@ class RayNode:
             f"--resources={json.dumps(resources)}",
             f"--labels={','.join(f'{key}={value}' for key, value in labels.items())}",
             f"--object-store-memory={options.cluster_object_store_mb * _MIB}",
+            # Ports the system finds free, not a fixed range another Ray on the host (a second
+            # node, another user's) may hold already: a worker on a taken port aborts.
+            "--min-worker-port=0",
+            "--max-worker-port=0",
         ]
         host, _, port = self.address.rpartition(":")
         node_ip = options.cluster_node_ip or (host if self.head else "")

@@ -139,8 +139,15 @@ class RayPlacer:
         if self._monitor is not None:
             await cancel(self._monitor)
         if self._ray is not None:
-            await asyncio.to_thread(self._ray.shutdown)
+            await asyncio.to_thread(self._disconnect, self._ray)
             self._ray = None
+
+    def _disconnect(self, ray: Any) -> None:
+        # The queue has stopped, with nothing of its own running: the box holds nothing it
+        # needs, and a Ray head drains for up to 30 s while an actor lives on it.
+        with contextlib.suppress(Exception):
+            ray.kill(self._box)
+        ray.shutdown()
 
     # What the scheduler asks
 
