@@ -8,7 +8,7 @@ for the design); only the head keeps the ledger and places.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import logging
 from typing import Any, Self
 
@@ -113,10 +113,14 @@ class ClusterPart(Part):
         return ClusterReport(mode=self._options.cluster, address=self.node.address)
 
     async def async_run_here(
-        self, request: NodeRunRequest, gone: Callable[[], bool]
+        self,
+        request: NodeRunRequest,
+        gone: Callable[[], bool],
+        progress: Callable[[float, str | None], Awaitable[None]],
     ) -> NodeRunResult:
         """Run one placed attempt with this worker's handler (and its VRAM arbiter), until
-        done or until ``gone`` says the Ray task that asked is no more."""
+        done or until ``gone`` says the Ray task that asked is no more; the handler's
+        progress goes to ``progress``."""
         scheduler = self.scheduler
         handler = scheduler.handler(request.kind)
         if handler is None:
@@ -125,11 +129,6 @@ class ClusterPart(Part):
             payload = handler.validate(request.payload)
         except PayloadError as err:
             return self._answer(error=f"Invalid {request.kind} payload: {err}")
-
-        async def progress(percent: float, message: str | None) -> None:
-            _LOGGER.debug(
-                "Task %d on %s: %.0f %% %s", request.task_id, self._name, percent, message
-            )
 
         context = TaskContext(
             task_id=request.task_id,
@@ -178,6 +177,11 @@ class ClusterPart(Part):
             _LOGGER.warning("Task %d failed here: %s", context.task_id, err, exc_info=True)
             return self._answer(error=f"{type(err).__name__}: {err}")
         return NodeRunResult(node=self._name, result=result)
+
+    @property
+    def node_name(self) -> str:
+        """This node's name in the cluster (the worker's name)."""
+        return self._name
 
     def _answer(self, *, error: str, permanent: bool = False) -> NodeRunResult:
         return NodeRunResult(node=self._name, error=error, permanent=permanent)

@@ -37,6 +37,7 @@ from ..background import cancel
 from ..events import EventBus
 from ..scheduler.handlers import AttemptLostError, TaskHandler
 from ..scheduler.models import Task
+from ..scheduler.scheduler import PlacedReport
 from ..wire import dump, load
 from . import proxy
 from .models import (
@@ -203,8 +204,11 @@ class RayPlacer:
             f" (nodes: {nodes or 'none'})"
         )
 
-    async def async_run(self, task: Task, handler: TaskHandler) -> NodeRunResult:
-        """Run one attempt on a node that fits; NodeLostError if its node or worker died."""
+    async def async_run(
+        self, task: Task, handler: TaskHandler, report: PlacedReport
+    ) -> NodeRunResult:
+        """Run one attempt on a node that fits, passing on which node and its progress;
+        NodeLostError if its node or worker died."""
         await self.async_connect()
         ray = self._ray
         request = {
@@ -214,23 +218,29 @@ class RayPlacer:
             "attempt": task.attempts,
             "priority": task.priority,
         }
-        ref = self._remote.options(
-            num_cpus=0, max_retries=0, resources=self.demand(handler)
+        stream = self._remote.options(
+            num_cpus=0, max_retries=0, resources=self.demand(handler), num_returns="streaming"
         ).remote(request, self._box)
         try:
-            answer = await ref
+            async for ref in stream:
+                item = await ref
+                if "answer" in item:
+                    return load(NodeRunResult, item["answer"])
+                await report(item["node"], item.get("progress"), item.get("message"))
         except asyncio.CancelledError:
             # Ends the Ray worker: the node's worker sees the connection drop and cancels.
             with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
+                ray.cancel(stream, force=True)
             raise
         except ray.exceptions.RayTaskError as err:
             if isinstance(err.cause, ConnectionError):
-                raise NodeLostError(f"Its node was lost: {err.cause}") from err
+                lost = NodeLostError(f"Its node was lost: {err.cause}")
+                lost.started = not isinstance(err.cause, proxy.NodeUnreachableError)
+                raise lost from err
             raise RuntimeError(f"The Ray task failed: {err.cause}") from err
         except ray.exceptions.RayError as err:
             raise NodeLostError(f"Its node was lost: {type(err).__name__}") from err
-        return load(NodeRunResult, answer)
+        raise NodeLostError("Its node ended the attempt without an answer")
 
     async def async_take_answers(
         self, task_ids: Iterable[int]

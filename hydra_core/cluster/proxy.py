@@ -5,7 +5,8 @@ Only the standard library here: Ray pickles this module by value, so a node runs
 
 ``run_on_node`` asks the Hydra worker of the node it landed on (found through the node file
 its ``ray start`` names in the environment) to run one attempt of a task with that worker's
-own handler, and waits for the answer; if this Ray task dies (its node lost, the head's driver
+own handler, and passes on what the worker streams back (the node, progress, the answer) as a
+Ray streaming generator; if this Ray task dies (its node lost, the head's driver
 gone), the connection drops and the worker cancels the handler. Before answering, it leaves
 the answer in the ``ResultsBox``, a detached actor on the head's Ray node, so a head worker
 killed and restarted finds what finished while it was gone.
@@ -13,9 +14,11 @@ killed and restarted finds what finished while it was gone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import http.client
 import json
 import os
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +31,10 @@ _RUN_TIMEOUT_S = 24 * 3600.0
 
 class NodeGoneError(ConnectionError):
     """The node's Hydra worker did not answer: to the head, the node is lost."""
+
+
+class NodeUnreachableError(NodeGoneError):
+    """The node's Hydra worker could not be reached: the attempt never began."""
 
 
 class ResultsBox:
@@ -47,14 +54,32 @@ class ResultsBox:
         }
 
 
-def run_on_node(request: dict[str, Any], box: Any) -> dict[str, Any]:
-    """Run one attempt with this node's Hydra worker; its answer (``NodeRunResult``)."""
+def run_on_node(request: dict[str, Any], box: Any) -> Iterator[dict[str, Any]]:
+    """Run one attempt with this node's Hydra worker: yields ``{"node"}`` once it started,
+    ``{"progress", "message"}`` as it reports, and last ``{"answer": NodeRunResult}``."""
     with open(os.environ[NODE_FILE_ENV], encoding="utf-8") as file:
         node = json.load(file)
     url = urlsplit(node["api"])
-    connection = http.client.HTTPConnection(
-        url.hostname or "127.0.0.1", url.port, timeout=_RUN_TIMEOUT_S
-    )
+    if url.scheme == "https":
+        # This host's own worker on the loopback, with whatever certificate it serves.
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            url.hostname or "127.0.0.1",
+            url.port,
+            timeout=_RUN_TIMEOUT_S,
+            context=ssl._create_unverified_context(),  # noqa: S323
+        )
+    else:
+        connection = http.client.HTTPConnection(
+            url.hostname or "127.0.0.1", url.port, timeout=_RUN_TIMEOUT_S
+        )
+    answer: dict[str, Any] | None = None
+    try:
+        connection.connect()
+    except OSError as err:
+        connection.close()
+        raise NodeUnreachableError(
+            f"the Hydra worker of node {node['name']} cannot be reached: {err}"
+        ) from err
     try:
         connection.request(
             "POST",
@@ -66,25 +91,33 @@ def run_on_node(request: dict[str, Any], box: Any) -> dict[str, Any]:
             },
         )
         response = connection.getresponse()
-        body = json.loads(response.read() or b"{}")
-    except (OSError, http.client.HTTPException) as err:
+        if response.status != 200:
+            body = json.loads(response.read() or b"{}")
+            message = body.get("message") or f"HTTP {response.status}"
+            answer = {
+                "node": node["name"],
+                "error": f"The node's worker refused: {message}",
+                "permanent": True,
+            }
+        else:
+            # One JSON object a line: the node, progress reports, then the answer.
+            for line in response:
+                item = json.loads(line)
+                if "answer" in item:
+                    answer = item["answer"]
+                    break
+                yield item
+    except (OSError, http.client.HTTPException, ValueError) as err:
         # The host's worker is gone (the host lost, or its worker killed): the node is lost.
         raise NodeGoneError(
             f"the Hydra worker of node {node['name']} did not answer: {err}"
         ) from err
     finally:
         connection.close()
-    if response.status != 200:
-        message = body.get("message") or f"HTTP {response.status}"
-        answer = {
-            "node": node["name"],
-            "error": f"The node's worker refused: {message}",
-            "permanent": True,
-        }
-    else:
-        answer = body
+    if answer is None:
+        raise NodeGoneError(f"the Hydra worker of node {node['name']} ended without an answer")
     if box is not None:
         import ray  # noqa: PLC0415 - only inside Ray, where it is installed
 
         ray.get(box.put.remote(request["task_id"], request["attempt"], answer))
-    return answer
+    yield {"answer": answer}

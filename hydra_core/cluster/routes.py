@@ -3,6 +3,9 @@ head placed on this node)."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from aiohttp import web
 
 from ..wire import dump, read_body
@@ -21,15 +24,31 @@ async def handle_cluster(request: web.Request) -> web.Response:
 
 
 @routes.post("/cluster/run")
-async def handle_run(request: web.Request) -> web.Response:
-    """Run one attempt of a task with this worker's handler; the head's Ray task waits for the
-    answer, and the handler is cancelled if that Ray task goes away."""
+async def handle_run(request: web.Request) -> web.StreamResponse:
+    """Run one attempt of a task with this worker's handler, answering one JSON object a
+    line: ``{"node"}`` at once, ``{"node", "progress", "message"}`` as the handler reports,
+    and last ``{"answer": NodeRunResult}``. The head's Ray task reads them; if it goes away,
+    the handler is cancelled."""
     check_query(request, {})
     part = ClusterPart.of(request)
     body = await read_body(request, NodeRunRequest)
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+
+    async def send(item: dict[str, Any]) -> None:
+        await response.write(json.dumps(item).encode() + b"\n")
 
     def gone() -> bool:
         transport = request.transport
         return transport is None or transport.is_closing()
 
-    return web.json_response(dump(await part.async_run_here(body, gone)))
+    async def progress(percent: float, message: str | None) -> None:
+        if not gone():
+            await send({"node": part.node_name, "progress": percent, "message": message})
+
+    await send({"node": part.node_name})
+    answer = await part.async_run_here(body, gone, progress)
+    if not gone():
+        await send({"answer": dump(answer)})
+        await response.write_eof()
+    return response

@@ -20,7 +20,10 @@ class PermanentTaskError(Exception):
 
 class AttemptLostError(Exception):
     """The attempt ended with the machine that ran it (a cluster node lost): it counts, and the
-    task is queued again at once, without the backoff of a failure."""
+    task is queued again at once, without the backoff of a failure. ``started`` False: the
+    machine never began it (its worker unreachable), so it does not count."""
+
+    started: bool = True
 
 
 class TaskCancelledError(Exception):

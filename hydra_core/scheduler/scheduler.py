@@ -61,6 +61,8 @@ _LOOKAHEAD = 50
 # The arbiter's refusals that mean "not now": leases or work in flight in the way (409), memory
 # not back yet (503), too little memory for now (507).
 _NO_ROOM = (409, 503, 507)
+# Seconds before an attempt a cluster node could not begin is placed again.
+_UNREACHABLE_RETRY_S = 1.0
 
 
 class QueueError(Refusal, code="invalid_task"):
@@ -190,6 +192,10 @@ class PlacedAnswer(Protocol):
         """Whether retrying cannot help."""
 
 
+PlacedReport = Callable[[str, float | None, str | None], Awaitable[None]]
+"""What a placed attempt tells while it runs: its node, and its progress (None: only started)."""
+
+
 class Placer(Protocol):
     """The cluster's head as the queue sees it (the cluster part sets ``Scheduler.placer``)."""
 
@@ -199,8 +205,11 @@ class Placer(Protocol):
     async def async_unfit(self, handler: TaskHandler) -> str | None:
         """Why no node could ever run a task of this kind, or None."""
 
-    async def async_run(self, task: Task, handler: TaskHandler) -> PlacedAnswer:
-        """Run one attempt on a node that fits; ``AttemptLostError`` when its node is lost."""
+    async def async_run(
+        self, task: Task, handler: TaskHandler, report: PlacedReport
+    ) -> PlacedAnswer:
+        """Run one attempt on a node that fits, telling ``report`` its node and progress;
+        ``AttemptLostError`` when its node is lost."""
 
     async def async_take_answers(self, task_ids: Iterable[int]) -> Mapping[int, tuple[int, Any]]:
         """The answers (attempt, PlacedAnswer) of attempts that finished while the queue was
@@ -588,7 +597,7 @@ class Scheduler:
         except (asyncio.CancelledError, TaskCancelledError):
             await self._interrupted(task)
         except AttemptLostError as err:
-            await self._lost_attempt(task, str(err) or type(err).__name__)
+            await self._lost_attempt(task, err)
         except PermanentTaskError as err:
             await self._finish(task, "failed", error=str(err) or type(err).__name__)
         except Exception as err:
@@ -616,7 +625,14 @@ class Scheduler:
         self, placer: Placer, task: Task, handler: TaskHandler
     ) -> tuple[Task, dict[str, Any]]:
         """One attempt on a cluster node: the task as recorded with its node, and the result."""
-        answer = await placer.async_run(task, handler)
+
+        async def report(node: str, percent: float | None, message: str | None) -> None:
+            changes: dict[str, Any] = {"node": node}
+            if percent is not None:
+                changes.update(progress=percent, progress_message=message)
+            self._publish("progress", await self._store.async_update(task.id, **changes))
+
+        answer = await placer.async_run(task, handler, report)
         task = await self._store.async_update(task.id, node=answer.node)
         if answer.error is not None:
             if answer.permanent:
@@ -657,8 +673,21 @@ class Scheduler:
         )
         self._publish("requeued", task)
 
-    async def _lost_attempt(self, task: Task, error: str) -> None:
+    async def _lost_attempt(self, task: Task, err: AttemptLostError) -> None:
+        error = str(err) or type(err).__name__
         _LOGGER.warning("Task %d (%s): %s", task.id, task.kind, error)
+        if not err.started:
+            # Not begun: not counted, and tried again in a moment (the cluster may not know
+            # yet that the node is gone, and place it there again).
+            task = await self._store.async_update(
+                task.id,
+                state="queued",
+                attempts=max(task.attempts - 1, 0),
+                error=error,
+                next_attempt_at=self._clock() + _UNREACHABLE_RETRY_S,
+            )
+            self._publish("requeued", task)
+            return
         if task.attempts >= task.max_attempts:
             await self._finish(task, "failed", error=error)
             return

@@ -71,6 +71,7 @@ class Work(TaskHandler):
     async def run(self, payload: dict[str, Any], context: TaskContext) -> dict[str, Any]:
         self._write("start", context.task_id, context.attempt)
         if self.hold:
+            await context.report_progress(10, "holding")
             while not (self._release / str(context.task_id)).exists():
                 context.check_cancelled()
                 await asyncio.sleep(0.02)

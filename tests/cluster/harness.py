@@ -159,9 +159,13 @@ class EventListener:
         ):
             connected.set()
             while not self._done.is_set():
-                with contextlib.suppress(TimeoutError):
-                    message = await socket_.receive_json(timeout=0.2)
-                    self.events.append(message)
+                try:
+                    message = await socket_.receive(timeout=0.2)
+                except TimeoutError:
+                    continue
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    return  # the worker stopped
+                self.events.append(json.loads(message.data))
 
     def stop(self) -> list[dict[str, Any]]:
         """Stop listening; every event received."""

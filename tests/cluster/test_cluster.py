@@ -79,8 +79,21 @@ def test_task_no_node_fits_is_refused_at_enqueue(cluster: Cluster) -> None:
 
 def test_node_lost_mid_task_runs_elsewhere_then_rejoins(cluster: Cluster) -> None:
     events = EventListener(cluster.head)
+    try:
+        _node_lost_and_back(cluster, events)
+    finally:
+        events.stop()
+
+
+def _node_lost_and_back(cluster: Cluster, events: EventListener) -> None:
     task_id = cluster.enqueue("hold")["id"]
     lost = cluster.wait_started(task_id, 1)
+    # While it runs, the queue shows where and how far (the node's progress comes back).
+    deadline = time.monotonic() + 10
+    while (running := cluster.task(task_id))["progress_message"] != "holding":
+        assert time.monotonic() < deadline, running
+        time.sleep(0.05)
+    assert (running["state"], running["node"], running["progress"]) == ("running", lost, 10)
     other = ({"a", "b"} - {lost}).pop()
     cluster.nodes[lost].kill_host()
     killed_at = time.monotonic()
