@@ -42,8 +42,9 @@ class ClusterOptions:
     )
     cluster_routes: tuple[str, ...] = option(
         (),
-        help="comma-separated KIND=LABEL (* wildcards): tasks of that kind run only on nodes"
-        " with the label; read by the head",
+        help="comma-separated KIND=LABEL (* wildcards in KIND): the head places tasks of that"
+        " kind on nodes with the label (LABEL *: on any node with the VRAM it needs); kinds"
+        " without a rule run on the head itself",
     )
     cluster_vram_mb: int = option(
         0,

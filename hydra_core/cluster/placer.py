@@ -54,6 +54,8 @@ from .options import ClusterOptions
 _LOGGER = logging.getLogger(__name__)
 _CONNECT_TIMEOUT_S = 60.0
 _MIB_PER_GB = 1024
+# The label of a routing rule that places a kind on any node with room for it.
+ANY_NODE = "*"
 
 
 class NodeLostError(AttemptLostError):
@@ -164,17 +166,19 @@ class RayPlacer:
         )
 
     def places(self, handler: TaskHandler) -> bool:
-        """Whether the cluster runs this kind (GPU work and routed kinds; not coordinators)."""
-        return not handler.coordinator and (
-            handler.needs_gpu or self.route(handler.kind) is not None
-        )
+        """Whether the cluster runs this kind: those a routing rule names (not coordinators).
+
+        Opt-in, since a kind whose payload points at the head's own state (a chapter's asset
+        reads the head's chapter store) cannot run on another host's worker.
+        """
+        return not handler.coordinator and self.route(handler.kind) is not None
 
     def demand(self, handler: TaskHandler) -> dict[str, float]:
         """The Ray resources one task of this kind asks for."""
         wanted: dict[str, float] = {}
         if handler.needs_gpu and handler.vram_gb > 0:
             wanted[VRAM_RESOURCE] = float(round(handler.vram_gb * _MIB_PER_GB))
-        if (label := self.route(handler.kind)) is not None:
+        if (label := self.route(handler.kind)) not in (None, ANY_NODE):
             wanted[label_resource(label)] = 1.0
         return wanted
 
@@ -190,7 +194,7 @@ class RayPlacer:
         needs = []
         if VRAM_RESOURCE in wanted:
             needs.append(f"{wanted[VRAM_RESOURCE]:.0f} MB of VRAM")
-        if label is not None:
+        if label not in (None, ANY_NODE):
             needs.append(f"a node labelled {label!r}")
         need = " on ".join(needs)
         alive = await self._alive(fresh=False)

@@ -247,14 +247,20 @@ class Cluster:
 
 def start_cluster(folder: Path, ray_port: int) -> Cluster:
     """h (the head: 8,000 MB, images), a (24,000 MB, gpu) and b (8,000 MB, llm and gpu); chat
-    is routed to llm, hold to gpu. Nodes join one after the other (two raylets starting at
-    once on one small machine can time out)."""
+    is routed to llm, hold to gpu, big, small and huge to any node (tiny has no rule). Nodes
+    join one after the other (two raylets starting at once on one small machine can time
+    out)."""
     address = f"{LOOPBACK}:{ray_port}"
     head = Worker(
         "h",
         folder,
         *("--cluster", "head", "--cluster-address", address, "--cluster-vram-mb", "8000"),
-        *("--cluster-labels", "images", "--cluster-routes", "chat=llm,hold=gpu"),
+        *(
+            "--cluster-labels",
+            "images",
+            "--cluster-routes",
+            "chat=llm,hold=gpu,big=*,small=*,huge=*",
+        ),
         "--cluster-poll-interval",
         "0.5",
     )

@@ -30,7 +30,7 @@ def test_nodes_listed_with_resources_and_labels(cluster: Cluster) -> None:
     status, report = cluster.head.call("GET", "cluster")
     assert status == 200, report
     assert report["mode"] == "head"
-    assert report["routes"] == {"chat": "llm", "hold": "gpu"}
+    assert report["routes"] == {"chat": "llm", "hold": "gpu", "big": "*", "small": "*", "huge": "*"}
     nodes = {node["name"]: node for node in report["nodes"]}
     assert set(nodes) == {"h", "a", "b"}
     assert [node["name"] for node in report["nodes"] if node["head"]] == ["h"]
@@ -65,6 +65,10 @@ def test_placement_by_vram_and_label(cluster: Cluster) -> None:
     for task_id, task in tasks.items():
         # The node recorded is the one whose handler ran it, once.
         assert cluster.ran_on(task_id, "done") == [(task["node"], 1)]
+    # A kind no rule names runs on the head itself, as on one box.
+    local = cluster.wait_task(cluster.enqueue("tiny")["id"])
+    assert (local["state"], local["node"]) == ("succeeded", None)
+    assert cluster.ran_on(local["id"], "done") == [("h", 1)]
 
 
 def test_task_no_node_fits_is_refused_at_enqueue(cluster: Cluster) -> None:
