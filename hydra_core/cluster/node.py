@@ -135,6 +135,9 @@ class RayNode:
         if self._pid is None:
             return
         pid, self._pid = self._pid, None
+        if self._process is not None and self._process.poll() is not None:
+            self._process = None
+            return  # it ended on its own
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         if not await self._ended(pid, _STOP_TIMEOUT_S):

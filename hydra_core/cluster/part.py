@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import logging
 from typing import Any, Self
 
+from ..background import cancel
 from ..errors import Refusal
 from ..models import Actor
 from ..scheduler.handlers import (
@@ -33,6 +34,8 @@ from .placer import RayPlacer
 _LOGGER = logging.getLogger(__name__)
 # How often a run on this node looks whether the Ray task that asked for it is still there.
 _GONE_POLL_S = 0.2
+# How often a joining node looks whether its Ray node still runs.
+_WATCH_S = 2.0
 
 
 class ClusterPart(Part):
@@ -59,6 +62,7 @@ class ClusterPart(Part):
         self.scheduler = scheduler
         self.placer = placer
         self._name = name
+        self._watch: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, context: BuildContext) -> Self | None:
@@ -91,13 +95,26 @@ class ClusterPart(Part):
         return part
 
     async def async_start(self) -> None:
-        """Start this host's Ray node; a head connects to it (unless the queue did already)."""
+        """Start this host's Ray node; a head connects to it (unless the queue did already).
+        A joining node watches its Ray node and starts it again if it ends (the head's Ray
+        was gone long enough for it to give up, or it failed to start)."""
         if self.placer is not None:
             await self.placer.async_connect()
         else:
             await self.node.async_start()
+            self._watch = asyncio.create_task(self._keep_joined(), name="hydra cluster node")
+
+    async def _keep_joined(self) -> None:
+        while True:
+            await asyncio.sleep(_WATCH_S)
+            if (code := self.node.exited) is not None:
+                _LOGGER.warning("The Ray node ended (exit status %s); joining again", code)
+                await self.node.async_stop()
+                await self.node.async_start()
 
     async def _stop_ray(self) -> None:
+        if self._watch is not None:
+            await cancel(self._watch)
         if self.placer is not None:
             await self.placer.async_stop()
         await self.node.async_stop()

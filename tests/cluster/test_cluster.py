@@ -8,7 +8,9 @@ not by the queue's own fields.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import os
 from pathlib import Path
+import signal
 import time
 
 import pytest
@@ -128,6 +130,15 @@ def _node_lost_and_back(cluster: Cluster, events: EventListener) -> None:
         for event in events.stop()
         if event["type"] == "cluster" and event["data"]["node"]["name"] == lost
     ] == [("node_lost", False), ("node_joined", True)]
+
+
+def test_node_whose_ray_ended_joins_again(cluster: Cluster) -> None:
+    node = cluster.nodes["b"]
+    os.killpg(node.ray_pid(), signal.SIGKILL)  # its worker keeps running
+    cluster.wait_node("b", alive=False)
+    cluster.wait_node("b")
+    again = cluster.wait_task(cluster.enqueue("chat", ms=50)["id"])
+    assert (again["state"], again["node"]) == ("succeeded", "b")
 
 
 def test_head_killed_and_restarted_loses_nothing_runs_nothing_twice(cluster: Cluster) -> None:
