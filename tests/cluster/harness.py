@@ -246,10 +246,10 @@ class Cluster:
 
 
 def start_cluster(folder: Path, ray_port: int) -> Cluster:
-    """h (the head: 8,000 MB, images), a (24,000 MB, gpu) and b (8,000 MB, llm and gpu); chat
-    is routed to llm, hold to gpu, big, small and huge to any node (tiny has no rule). Nodes
-    join one after the other (two raylets starting at once on one small machine can time
-    out)."""
+    """h (the head: 8,000 MB, images), a (a simulated 24,576 MB GPU, gpu) and b (8,000 MB,
+    llm and gpu). chat is routed to llm, hold to gpu, big, small and huge to any node; tiny
+    has no rule. Nodes join one after the other (two raylets starting at once on one small
+    machine can time out)."""
     address = f"{LOOPBACK}:{ray_port}"
     head = Worker(
         "h",
@@ -264,15 +264,14 @@ def start_cluster(folder: Path, ray_port: int) -> Cluster:
         "--cluster-poll-interval",
         "0.5",
     )
-    joins = {"a": ("24000", "gpu"), "b": ("8000", "llm,gpu")}
+    # a advertises what its GPU probe reads: one simulated 24 GiB card.
+    joins = {
+        "a": ("--gpu-backend", "simulated", "--simulated-gpus", "1", "--cluster-labels", "gpu"),
+        "b": ("--cluster-vram-mb", "8000", "--cluster-labels", "llm,gpu"),
+    }
     nodes = [
-        Worker(
-            name,
-            folder,
-            *("--cluster", "join", "--cluster-address", address),
-            *("--cluster-vram-mb", vram, "--cluster-labels", labels),
-        )
-        for name, (vram, labels) in joins.items()
+        Worker(name, folder, "--cluster", "join", "--cluster-address", address, *options)
+        for name, options in joins.items()
     ]
     cluster = Cluster(head, nodes)
     try:

@@ -38,7 +38,7 @@ def test_nodes_listed_with_resources_and_labels(cluster: Cluster) -> None:
     assert [node["name"] for node in report["nodes"] if node["head"]] == ["h"]
     assert {name: node["total"]["vram_mb"] for name, node in nodes.items()} == {
         "h": 8000,
-        "a": 24000,
+        "a": 24576,
         "b": 8000,
     }
     assert {name: node["total"]["labels"] for name, node in nodes.items()} == {
@@ -46,6 +46,8 @@ def test_nodes_listed_with_resources_and_labels(cluster: Cluster) -> None:
         "a": ["gpu"],
         "b": ["gpu", "llm"],
     }
+    assert nodes["a"]["gpu_model"] == "Simulated GPU 0 24 GB"
+    assert nodes["a"]["total"]["gpus"] == 1
     assert all(node["alive"] and node["last_seen"] for node in nodes.values())
     status, body = cluster.head.call("GET", "status")
     assert status == 200, body
@@ -61,7 +63,7 @@ def test_placement_by_vram_and_label(cluster: Cluster) -> None:
     small = [cluster.enqueue("small", ms=100)["id"] for _ in range(3)]
     tasks = {task_id: cluster.wait_task(task_id) for task_id in big + chat + small}
     assert {task["state"] for task in tasks.values()} == {"succeeded"}
-    # 12,000 MB fits only the 24,000 MB node; chat goes only where the llm label is.
+    # 12,000 MB fits only the 24,576 MB node; chat goes only where the llm label is.
     assert {tasks[task_id]["node"] for task_id in big} == {"a"}
     assert {tasks[task_id]["node"] for task_id in chat} == {"b"}
     for task_id, task in tasks.items():
@@ -78,7 +80,7 @@ def test_task_no_node_fits_is_refused_at_enqueue(cluster: Cluster) -> None:
     assert status == 400, body
     assert body["code"] == "no_node_fits"
     assert "100000 MB of VRAM" in body["message"]
-    assert "a: 24000 MB [gpu]" in body["message"]
+    assert "a: 24576 MB [gpu]" in body["message"]
     status, listed = cluster.head.call("GET", "tasks?kind=huge")
     assert listed["tasks"] == []
 
@@ -133,10 +135,12 @@ def _node_lost_and_back(cluster: Cluster, events: EventListener) -> None:
 
 
 def test_node_whose_ray_ended_joins_again(cluster: Cluster) -> None:
-    node = cluster.nodes["b"]
-    os.killpg(node.ray_pid(), signal.SIGKILL)  # its worker keeps running
-    cluster.wait_node("b", alive=False)
-    cluster.wait_node("b")
+    before = cluster.nodes_alive()["b"]["node_id"]
+    os.killpg(cluster.nodes["b"].ray_pid(), signal.SIGKILL)  # its worker keeps running
+    deadline = time.monotonic() + 60
+    while cluster.nodes_alive().get("b", {}).get("node_id") in (None, before):
+        assert time.monotonic() < deadline, "b never joined again"
+        time.sleep(0.2)
     again = cluster.wait_task(cluster.enqueue("chat", ms=50)["id"])
     assert (again["state"], again["node"]) == ("succeeded", "b")
 
