@@ -1,11 +1,12 @@
 """The head's side of the cluster: the Ray driver that places admitted tasks on the nodes.
 
 Why this design. Each host runs a Hydra worker with its own handlers, ComfyUI clients, VRAM
-arbiter and power profiles; Ray only decides *where*. An admitted task becomes a Ray task
-(``proxy.run_on_node``) asking for the task kind's ``VRAM_MB`` and, where a routing rule names
-one, its label's resource; Ray places it on a node that has them, and there it asks that
-node's worker to run the handler in-process. So a task runs the handler the user's worker has,
-with that node's arbiter and power profile, and the head only records what came back.
+arbiter and power profiles; Ray only decides *where*. An admitted task of a kind a routing rule
+names becomes a Ray task (``proxy.run_on_node``) asking for the kind's ``VRAM_MB`` and the
+rule's label resource (none for ``KIND=*``); Ray places it on a node that has them, and there it
+asks that node's worker to run the handler in-process, streaming back the node, the handler's
+progress and its answer. So a task runs the handler the user's worker has, with that node's
+arbiter and power profile, and the head records what comes back in its ledger.
 
 Attempts are the ledger's alone: Ray never retries (``max_retries=0``). A node lost mid-task
 fails the attempt with ``NodeLostError``; the scheduler counts it and queues the task again at
@@ -257,11 +258,6 @@ class RayPlacer:
             for task_id, (attempt, answer) in taken.items()
         }
 
-    async def async_forget(self, task_id: int) -> None:
-        """The head has recorded this task's answer: the box need not keep it."""
-        if self._box is not None:
-            await self._box.take.remote([task_id])
-
     # Nodes
 
     async def async_report(self) -> ClusterReport:
@@ -281,11 +277,6 @@ class RayPlacer:
         if fresh:
             await self._look()
         return [node for node in self._nodes.values() if node.alive]
-
-    @property
-    def node_count(self) -> int:
-        """Nodes alive now."""
-        return sum(node.alive for node in self._nodes.values())
 
     async def _watch(self) -> None:
         while True:

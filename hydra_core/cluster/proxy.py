@@ -25,6 +25,9 @@ from urllib.parse import urlsplit
 NODE_FILE_ENV = "HYDRA_CLUSTER_NODE_FILE"
 BOX_NAME = "hydra_results"
 NAMESPACE = "hydra"
+# Answers the box keeps at most: far more than run at once, so a head away for a while finds
+# those it needs, yet a bound on the memory of a head that never stops.
+BOX_SIZE = 10_000
 # The longest one attempt may take on a node (a ComfyUI graph, a long generation).
 _RUN_TIMEOUT_S = 24 * 3600.0
 
@@ -44,8 +47,12 @@ class ResultsBox:
         self._answers: dict[int, tuple[int, dict[str, Any]]] = {}
 
     def put(self, task_id: int, attempt: int, answer: dict[str, Any]) -> None:
-        """Keep an attempt's answer."""
+        """Keep an attempt's answer; the oldest go once there are too many (the head takes
+        only those of the tasks it was running when it stopped)."""
+        self._answers.pop(task_id, None)
         self._answers[task_id] = (attempt, answer)
+        while len(self._answers) > BOX_SIZE:
+            del self._answers[next(iter(self._answers))]
 
     def take(self, task_ids: list[int]) -> dict[int, tuple[int, dict[str, Any]]]:
         """The answers kept for these tasks, forgotten once taken."""
