@@ -18,6 +18,14 @@ class PermanentTaskError(Exception):
     """A failure retrying cannot fix (bad input, missing file): the task fails at once."""
 
 
+class AttemptLostError(Exception):
+    """The attempt ended with the machine that ran it (a cluster node lost): it counts, and the
+    task is queued again at once, without the backoff of a failure. ``started`` False: the
+    machine never began it (its worker unreachable), so it does not count."""
+
+    started: bool = True
+
+
 class TaskCancelledError(Exception):
     """Raised by ``TaskContext.check_cancelled`` once the task was cancelled."""
 

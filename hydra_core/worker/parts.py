@@ -9,6 +9,7 @@ reverse order.
 from __future__ import annotations
 
 from ..arbiter.part import ModelsPart
+from ..cluster.part import ClusterPart
 from ..containers.part import ContainersPart
 from ..creative.part import CreativePart
 from ..forecasts.part import ForecastsPart
@@ -32,5 +33,6 @@ PARTS: tuple[type[Part], ...] = (
     VoicePart,
     CreativePart,
     ModelsPart,
+    ClusterPart,
     MetricsPart,
 )
