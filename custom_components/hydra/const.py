@@ -113,6 +113,8 @@ EVENT_CHAPTER_FAILED: Final = "hydra_chapter_failed"
 KNOWLEDGE_SCAN_INTERVAL: Final = timedelta(minutes=5)
 # The models are pushed as they load and go; the poll catches what others loaded meanwhile.
 MODELS_SCAN_INTERVAL: Final = timedelta(seconds=60)
+# A node lost or joined is pushed; the poll refreshes what the nodes have free.
+CLUSTER_SCAN_INTERVAL: Final = timedelta(seconds=30)
 # The newest findings Home Assistant keeps (the briefing reads the worker's own).
 FINDINGS_LIMIT: Final = 20
 # Flagged mail Home Assistant keeps: the last day's.
