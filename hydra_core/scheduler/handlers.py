@@ -18,6 +18,11 @@ class PermanentTaskError(Exception):
     """A failure retrying cannot fix (bad input, missing file): the task fails at once."""
 
 
+class AttemptLostError(Exception):
+    """The attempt ended with the machine that ran it (a cluster node lost): it counts, and the
+    task is queued again at once, without the backoff of a failure."""
+
+
 class TaskCancelledError(Exception):
     """Raised by ``TaskContext.check_cancelled`` once the task was cancelled."""
 

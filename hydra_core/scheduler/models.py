@@ -42,6 +42,8 @@ class Task:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    # The cluster node that ran (or runs) it: None where the worker ran it itself.
+    node: str | None = None
 
     @property
     def finished(self) -> bool:

@@ -28,7 +28,14 @@ from ..gpu.models import GpuReport
 from ..models import Actor
 from ..settings_file import load_typed_settings, save_settings
 from ..wire import dump
-from .handlers import PayloadError, PermanentTaskError, TaskCancelledError, TaskContext, TaskHandler
+from .handlers import (
+    AttemptLostError,
+    PayloadError,
+    PermanentTaskError,
+    TaskCancelledError,
+    TaskContext,
+    TaskHandler,
+)
 from .models import (
     EVENT_SCHEDULER,
     EVENT_TASK,
@@ -37,7 +44,7 @@ from .models import (
     SchedulerSettings,
     Task,
 )
-from .store import ReadyTask, TaskQuery, TaskStore
+from .store import MAX_LIST, ReadyTask, TaskQuery, TaskStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,6 +87,10 @@ class QueueFullError(QueueError, code="queue_full", status=503):
     """The queue holds as many unfinished tasks as it takes."""
 
 
+class NoNodeFitsError(QueueError, code="no_node_fits"):
+    """No node of the cluster could ever run a task of that kind (too much VRAM, no label)."""
+
+
 class TaskNotFoundError(QueueError, code="task_not_found", status=404):
     """No task with that id."""
 
@@ -90,6 +101,10 @@ class TaskStateError(QueueError, code="task_finished", status=409):
 
 class TaskNotRetryableError(TaskStateError, code="task_not_retryable"):
     """Only failed or cancelled tasks can be retried."""
+
+
+class PlacedTaskError(Exception):
+    """A handler failed on a cluster node; the message is the node's, already for people."""
 
 
 def gate_reason(
@@ -155,11 +170,50 @@ class ModelsGate(Protocol):
         """End ``holder``'s leases."""
 
 
+class PlacedAnswer(Protocol):
+    """What a cluster node's worker answered for one attempt."""
+
+    @property
+    def node(self) -> str:
+        """The node that ran it."""
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        """The handler's result."""
+
+    @property
+    def error(self) -> str | None:
+        """Why the attempt failed."""
+
+    @property
+    def permanent(self) -> bool:
+        """Whether retrying cannot help."""
+
+
+class Placer(Protocol):
+    """The cluster's head as the queue sees it (the cluster part sets ``Scheduler.placer``)."""
+
+    def places(self, handler: TaskHandler) -> bool:
+        """Whether tasks of this kind run on the cluster's nodes instead of here."""
+
+    async def async_unfit(self, handler: TaskHandler) -> str | None:
+        """Why no node could ever run a task of this kind, or None."""
+
+    async def async_run(self, task: Task, handler: TaskHandler) -> PlacedAnswer:
+        """Run one attempt on a node that fits; ``AttemptLostError`` when its node is lost."""
+
+    async def async_take_answers(self, task_ids: Iterable[int]) -> Mapping[int, tuple[int, Any]]:
+        """The answers (attempt, PlacedAnswer) of attempts that finished while the queue was
+        stopped, by task id."""
+
+
 class Scheduler:
     """The queue's owner: accepts, runs, retries, cancels, and reports tasks."""
 
     # Asked instead of the VRAM threshold for kinds that declare their models.
     models_gate: ModelsGate | None = None
+    # Where admitted tasks of the kinds it places run, on a cluster's head.
+    placer: Placer | None = None
 
     def __init__(
         self,
@@ -205,6 +259,10 @@ class Scheduler:
         """The kinds of task this worker accepts."""
         return tuple(sorted(self._handlers))
 
+    def handler(self, kind: str) -> TaskHandler | None:
+        """The handler of a kind of task, if this worker has it."""
+        return self._handlers.get(kind)
+
     def add_handlers(self, handlers: Iterable[TaskHandler]) -> None:
         """Run these kinds too (a part built after the queue that queues its own tasks)."""
         for handler in handlers:
@@ -236,10 +294,32 @@ class Scheduler:
         """Open the queue, put back what a crash interrupted, and start dispatching."""
         await self._store.async_open()
         self.settings = await asyncio.get_running_loop().run_in_executor(None, self._load_settings)
+        if self.placer is not None:
+            await self._reconcile(self.placer)
         for task in await self._store.async_recover():
             _LOGGER.warning("Task %d (%s) was interrupted: %s", task.id, task.kind, task.state)
             self._publish("requeued" if task.state == "queued" else "failed", task)
         self._loop_task = asyncio.create_task(self._dispatch_forever(), name="hydra scheduler")
+
+    async def _reconcile(self, placer: Placer) -> None:
+        """Tasks the cluster ran while the queue was stopped: an attempt that finished keeps
+        its answer; the others are put back by ``recover``."""
+        running = await self._store.async_list(TaskQuery(state="running", limit=MAX_LIST))
+        by_id = {task.id: task for task in running}
+        for task_id, (attempt, answer) in (await placer.async_take_answers(by_id)).items():
+            task = by_id[task_id]
+            if attempt != task.attempts:
+                continue
+            _LOGGER.warning(
+                "Task %d (%s) finished on %s meanwhile", task.id, task.kind, answer.node
+            )
+            task = await self._store.async_update(task.id, node=answer.node)
+            if answer.error is None:
+                await self._finish(task, "succeeded", result=answer.result)
+            elif answer.permanent:
+                await self._finish(task, "failed", error=answer.error)
+            else:
+                await self._failed_attempt(task, answer.error)
 
     async def async_stop(self) -> None:
         """Stop dispatching; let running tasks finish, or put them back after the timeout."""
@@ -293,6 +373,12 @@ class Scheduler:
             clean = handler.validate(payload)
         except PayloadError as err:
             raise InvalidPayloadError(f"Invalid {kind} payload: {err}") from err
+        if (
+            self.placer is not None
+            and self.placer.places(handler)
+            and (problem := await self.placer.async_unfit(handler)) is not None
+        ):
+            raise NoNodeFitsError(problem)
         task = await self._store.async_add(
             kind=kind,
             payload=clean,
@@ -441,6 +527,8 @@ class Scheduler:
         """Whether the task must wait (no handler here, or the GPU gate); recorded once."""
         if handler is None:
             reason: str | None = f"no handler for {task.kind!r} on this worker"
+        elif self.placer is not None and self.placer.places(handler):
+            return False  # Ray holds it until a node has the resources it asks for
         else:
             gate = self.models_gate if handler.models else None
             reason = gate_reason(self.settings, self.last_report, handler, vram=gate is None)
@@ -488,29 +576,53 @@ class Scheduler:
             priority=task.priority,
         )
         holder = f"task {task.id}"
+        placer = self.placer if self.placer is not None and self.placer.places(handler) else None
         try:
-            if not await self._acquire_models(task, handler, holder):
-                return
-            result = await handler.run(task.payload, context)
+            if placer is not None:
+                task, result = await self._run_placed(placer, task, handler)
+            else:
+                if not await self._acquire_models(task, handler, holder):
+                    return
+                result = await handler.run(task.payload, context)
             json.dumps(result)  # a result that cannot be stored is the handler's failure
         except (asyncio.CancelledError, TaskCancelledError):
             await self._interrupted(task)
+        except AttemptLostError as err:
+            await self._lost_attempt(task, str(err) or type(err).__name__)
         except PermanentTaskError as err:
             await self._finish(task, "failed", error=str(err) or type(err).__name__)
         except Exception as err:
             _LOGGER.warning("Task %d (%s) failed: %s", task.id, task.kind, err, exc_info=True)
             # A refusal's message is written for people already; other errors name their type.
-            message = err.message if isinstance(err, Refusal) else f"{type(err).__name__}: {err}"
+            message = (
+                err.message
+                if isinstance(err, Refusal)
+                else str(err)
+                if isinstance(err, PlacedTaskError)
+                else f"{type(err).__name__}: {err}"
+            )
             await self._failed_attempt(task, message)
         else:
             await self._finish(task, "succeeded", result=result)
         finally:
-            if handler.models and self.models_gate is not None:
+            if placer is None and handler.models and self.models_gate is not None:
                 self.models_gate.release(holder)
             self._running.pop(task.id, None)
             self._coordinating.discard(task.id)
             self._cancel_requested.discard(task.id)
             self._wake.set()
+
+    async def _run_placed(
+        self, placer: Placer, task: Task, handler: TaskHandler
+    ) -> tuple[Task, dict[str, Any]]:
+        """One attempt on a cluster node: the task as recorded with its node, and the result."""
+        answer = await placer.async_run(task, handler)
+        task = await self._store.async_update(task.id, node=answer.node)
+        if answer.error is not None:
+            if answer.permanent:
+                raise PermanentTaskError(answer.error)
+            raise PlacedTaskError(answer.error)
+        return task, answer.result or {}
 
     async def _acquire_models(self, task: Task, handler: TaskHandler, holder: str) -> bool:
         """Load and lease the task's models; if the arbiter refuses (another load took the room
@@ -544,6 +656,14 @@ class Scheduler:
             task.id, state="queued", attempts=max(task.attempts - 1, 0), progress=0.0
         )
         self._publish("requeued", task)
+
+    async def _lost_attempt(self, task: Task, error: str) -> None:
+        _LOGGER.warning("Task %d (%s): %s", task.id, task.kind, error)
+        if task.attempts >= task.max_attempts:
+            await self._finish(task, "failed", error=error)
+            return
+        task = await self._store.async_update(task.id, state="queued", error=error)
+        self._publish("retrying", task)
 
     async def _failed_attempt(self, task: Task, error: str) -> None:
         if task.attempts >= task.max_attempts:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 import json
 from pathlib import Path
+import sqlite3
 import time
 from typing import Any, NamedTuple
 
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     error TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    node TEXT
 );
 -- What the dispatcher asks on every decision: the best runnable tasks, in order.
 CREATE INDEX IF NOT EXISTS tasks_runnable ON tasks (priority DESC, id)
@@ -50,7 +52,7 @@ CREATE INDEX IF NOT EXISTS tasks_state_finished ON tasks (state, finished_at);
 _COLUMNS = (
     "id, kind, payload, priority, state, actor, attempts, max_attempts, next_attempt_at,"
     " progress, progress_message, waiting_reason, result, error, created_at, started_at,"
-    " finished_at"
+    " finished_at, node"
 )
 
 
@@ -94,6 +96,7 @@ def _task(row: tuple[Any, ...]) -> Task:
         created_at=row[14],
         started_at=row[15],
         finished_at=row[16],
+        node=row[17],
     )
 
 
@@ -103,6 +106,13 @@ class TaskStore(SqliteStore):
     schema = _SCHEMA
     # An enqueue must not wait for a disk sync (> 2,000 a second); a kill still loses nothing.
     synchronous = "NORMAL"
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        db = super()._connect(path)
+        # A queue made before tasks ran on cluster nodes has no node column yet.
+        if "node" not in {row[1] for row in db.execute("PRAGMA table_info(tasks)")}:
+            db.execute("ALTER TABLE tasks ADD COLUMN node TEXT")
+        return db
 
     def __init__(self, path: Path | None) -> None:
         """Keep the queue in ``path``; None keeps it in memory (tests, benchmarks)."""

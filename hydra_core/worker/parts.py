@@ -8,6 +8,7 @@ shares the voice part's Kokoro); they stop in reverse order.
 from __future__ import annotations
 
 from ..arbiter.part import ModelsPart
+from ..cluster.part import ClusterPart
 from ..containers.part import ContainersPart
 from ..creative.part import CreativePart
 from ..gpu.part import GpuPart
@@ -28,4 +29,5 @@ PARTS: tuple[type[Part], ...] = (
     VoicePart,
     CreativePart,
     ModelsPart,
+    ClusterPart,
 )

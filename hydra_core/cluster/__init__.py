@@ -1,0 +1,1 @@
+"""Hydra on a Ray cluster: the head places admitted tasks on the nodes that fit them."""

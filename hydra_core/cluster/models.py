@@ -1,0 +1,93 @@
+"""The cluster part's wire models: the nodes of the Ray cluster, their resources and health,
+and what ``/api/v1/cluster`` answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..wire import request_model
+
+CLUSTER_MODES = ("off", "head", "join")
+# The types of messages on /api/v1/events this part sends, and what their data holds.
+EVENT_CLUSTER = "cluster"  # {"event": "node_joined" | "node_lost", "node": ClusterNode}
+NODE_EVENTS = ("node_joined", "node_lost")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeResources:
+    """What a node advertises to Ray (``total``) or has free now (``available``).
+
+    ``vram_mb`` is the sum over the node's GPUs of the memory free when its worker started (or
+    last advertised); ``labels`` are the node's routing labels (``llm``, ``images``, ...).
+    """
+
+    cpus: float = 0.0
+    gpus: float = 0.0
+    vram_mb: float = 0.0
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterNode:
+    """One Ray node of the cluster: a Hydra worker's host."""
+
+    # Ray's id of the node (hex); stable while the node runs, new when it rejoins.
+    node_id: str
+    # The Hydra worker's name on that host (its ``name`` option).
+    name: str
+    address: str
+    head: bool = False
+    alive: bool = True
+    gpu_model: str | None = None
+    total: NodeResources = field(default_factory=NodeResources)
+    available: NodeResources = field(default_factory=NodeResources)
+    # When the head last saw it alive (unix time); for a lost node, when it was lost.
+    last_seen: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterReport:
+    """What ``/api/v1/cluster`` answers on a head: its nodes and how tasks are routed."""
+
+    mode: str
+    # The Ray address the nodes join (host:port).
+    address: str
+    nodes: tuple[ClusterNode, ...] = ()
+    # Task kind → the label of the nodes it runs on.
+    routes: dict[str, str] = field(default_factory=dict)
+    # Why the head cannot reach Ray now, or None.
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterEvent:
+    """The data of a ``cluster`` event: a node joined (or rejoined) or was lost."""
+
+    event: str
+    node: ClusterNode
+
+
+# What a head asks a node's worker (``POST /cluster/run``) from the Ray task placed there.
+
+
+@request_model
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeRunRequest:
+    """Run one attempt of a queued task with this node's own handler."""
+
+    task_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int = 1
+    priority: int = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeRunResult:
+    """What the node's handler gave: a result, or an error (``permanent``: no retry helps)."""
+
+    node: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    permanent: bool = False

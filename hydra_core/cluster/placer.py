@@ -1,0 +1,320 @@
+"""The head's side of the cluster: the Ray driver that places admitted tasks on the nodes.
+
+Why this design. Each host runs a Hydra worker with its own handlers, ComfyUI clients, VRAM
+arbiter and power profiles; Ray only decides *where*. An admitted task becomes a Ray task
+(``proxy.run_on_node``) asking for the task kind's ``VRAM_MB`` and, where a routing rule names
+one, its label's resource; Ray places it on a node that has them, and there it asks that
+node's worker to run the handler in-process. So a task runs the handler the user's worker has,
+with that node's arbiter and power profile, and the head only records what came back.
+
+Attempts are the ledger's alone: Ray never retries (``max_retries=0``). A node lost mid-task
+fails the attempt with ``NodeLostError``; the scheduler counts it and queues the task again at
+once, and Ray places it on another node that fits. So a task runs at most ``max_attempts``
+times whatever fails, and the handler's own retries go through the ledger's backoff as on one
+box. A task no node could ever fit is refused at enqueue (Ray would leave it pending forever).
+
+Answers also go to a detached ``ResultsBox`` actor on the head's Ray node: a head worker
+killed with SIGKILL and restarted adopts its Ray head (see ``node.py``), takes the answers of
+the attempts that finished while it was gone, and queues the others again (their Ray tasks died
+with the old driver, and their nodes cancelled the handlers when the connection dropped).
+
+``ray`` is imported here only when a head starts; nothing else in the worker imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+import contextlib
+from dataclasses import replace
+import fnmatch
+import logging
+import time
+from typing import Any
+
+from ..background import cancel
+from ..events import EventBus
+from ..scheduler.handlers import TaskHandler
+from ..scheduler.models import Task
+from ..wire import dump, load
+from . import proxy
+from .models import (
+    EVENT_CLUSTER,
+    ClusterEvent,
+    ClusterNode,
+    ClusterReport,
+    NodeResources,
+    NodeRunResult,
+)
+from .node import GPU_LABEL, LABEL_RESOURCE, NAME_LABEL, VRAM_RESOURCE, RayNode, label_resource
+from .options import ClusterOptions
+
+_LOGGER = logging.getLogger(__name__)
+_CONNECT_TIMEOUT_S = 60.0
+_MIB_PER_GB = 1024
+
+
+class NodeLostError(Exception):
+    """The node running an attempt was lost (or its Ray worker died): the attempt is over."""
+
+
+class RayPlacer:
+    """Connects to the head's Ray node as a driver and runs placed attempts through it."""
+
+    def __init__(self, options: ClusterOptions, *, node: RayNode, bus: EventBus) -> None:
+        self._options = options
+        self._node = node
+        self._bus = bus
+        self._routes = options.routes
+        self._ray: Any = None
+        self._box: Any = None
+        self._remote: Any = None
+        self._ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._problem: str | None = "not connected yet"
+        self._nodes: dict[str, ClusterNode] = {}
+        self._monitor: asyncio.Task[None] | None = None
+
+    # Life cycle
+
+    async def async_connect(self) -> None:
+        """Connect once (the scheduler's start and the part's may both ask first)."""
+        async with self._lock:
+            if self._ready.is_set():
+                return
+            await asyncio.to_thread(self._connect)
+            self._problem = None
+            self._ready.set()
+            await self._look()
+            self._monitor = asyncio.create_task(self._watch(), name="hydra cluster nodes")
+
+    def _connect(self) -> None:
+        import ray  # noqa: PLC0415 - Ray only where a cluster is asked for
+        from ray.util.scheduling_strategies import (  # noqa: PLC0415
+            NodeAffinitySchedulingStrategy,
+        )
+
+        deadline = time.monotonic() + _CONNECT_TIMEOUT_S
+        while True:
+            try:
+                ray.init(
+                    address=self._node.address,
+                    namespace=proxy.NAMESPACE,
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+                break
+            except (ConnectionError, RuntimeError) as err:
+                if time.monotonic() > deadline:
+                    raise
+                _LOGGER.debug("Ray head not up yet: %s", err)
+                time.sleep(0.5)
+        ray.cloudpickle.register_pickle_by_value(proxy)
+        self._ray = ray
+        self._remote = ray.remote(proxy.run_on_node)
+        self._box = (
+            ray.remote(proxy.ResultsBox)
+            .options(
+                name=proxy.BOX_NAME,
+                lifetime="detached",
+                get_if_exists=True,
+                num_cpus=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(
+                    node_id=ray.get_runtime_context().get_node_id(), soft=False
+                ),
+            )
+            .remote()
+        )
+
+    async def async_stop(self) -> None:
+        """Stop watching the nodes and disconnect (the Ray head stops with the node)."""
+        if self._monitor is not None:
+            await cancel(self._monitor)
+        if self._ray is not None:
+            await asyncio.to_thread(self._ray.shutdown)
+            self._ray = None
+
+    # What the scheduler asks
+
+    def route(self, kind: str) -> str | None:
+        """The label tasks of ``kind`` are routed to, if a rule names one."""
+        return next(
+            (
+                label
+                for pattern, label in self._routes.items()
+                if fnmatch.fnmatchcase(kind, pattern)
+            ),
+            None,
+        )
+
+    def places(self, handler: TaskHandler) -> bool:
+        """Whether the cluster runs this kind (GPU work and routed kinds; not coordinators)."""
+        return not handler.coordinator and (
+            handler.needs_gpu or self.route(handler.kind) is not None
+        )
+
+    def demand(self, handler: TaskHandler) -> dict[str, float]:
+        """The Ray resources one task of this kind asks for."""
+        wanted: dict[str, float] = {}
+        if handler.needs_gpu and handler.vram_gb > 0:
+            wanted[VRAM_RESOURCE] = float(round(handler.vram_gb * _MIB_PER_GB))
+        if (label := self.route(handler.kind)) is not None:
+            wanted[label_resource(label)] = 1.0
+        return wanted
+
+    async def async_unfit(self, handler: TaskHandler) -> str | None:
+        """Why no node of the cluster could ever run a task of this kind, or None."""
+        await self.async_connect()
+        wanted = self.demand(handler)
+        alive = [node for node in self._nodes.values() if node.alive]
+        if any(_fits(node, wanted) for node in alive):
+            return None
+        label = self.route(handler.kind)
+        need = f"{wanted.get(VRAM_RESOURCE, 0):.0f} MB of VRAM"
+        if label is not None:
+            need += f" on a node labelled {label!r}"
+        nodes = "; ".join(
+            f"{node.name}: {node.total.vram_mb:.0f} MB"
+            + (f" [{', '.join(node.total.labels)}]" if node.total.labels else "")
+            for node in alive
+        )
+        return (
+            f"No node of the cluster could ever run a {handler.kind} task: it needs {need}"
+            f" (nodes: {nodes or 'none'})"
+        )
+
+    async def async_run(self, task: Task, handler: TaskHandler) -> NodeRunResult:
+        """Run one attempt on a node that fits; NodeLostError if its node or worker died."""
+        await self.async_connect()
+        ray = self._ray
+        request = {
+            "task_id": task.id,
+            "kind": task.kind,
+            "payload": task.payload,
+            "attempt": task.attempts,
+            "priority": task.priority,
+        }
+        ref = self._remote.options(
+            num_cpus=0, max_retries=0, resources=self.demand(handler)
+        ).remote(request, self._box)
+        try:
+            answer = await ref
+        except asyncio.CancelledError:
+            # Ends the Ray worker: the node's worker sees the connection drop and cancels.
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+            raise
+        except ray.exceptions.RayTaskError as err:
+            raise RuntimeError(f"The Ray task failed: {err.cause}") from err
+        except ray.exceptions.RayError as err:
+            raise NodeLostError(f"Its node was lost: {type(err).__name__}") from err
+        return load(NodeRunResult, answer)
+
+    async def async_take_answers(
+        self, task_ids: Iterable[int]
+    ) -> dict[int, tuple[int, NodeRunResult]]:
+        """The answers of attempts that finished while this head was away, by task id."""
+        await self.async_connect()
+        taken = await self._box.take.remote(list(task_ids))
+        return {
+            task_id: (attempt, load(NodeRunResult, answer))
+            for task_id, (attempt, answer) in taken.items()
+        }
+
+    async def async_forget(self, task_id: int) -> None:
+        """The head has recorded this task's answer: the box need not keep it."""
+        if self._box is not None:
+            await self._box.take.remote([task_id])
+
+    # Nodes
+
+    async def async_report(self) -> ClusterReport:
+        """The nodes as last seen, and the routing rules."""
+        if self._ready.is_set():
+            await self._look()
+        return ClusterReport(
+            mode=self._options.cluster,
+            address=self._node.address,
+            nodes=tuple(sorted(self._nodes.values(), key=lambda node: (not node.head, node.name))),
+            routes=dict(self._routes),
+            problem=self._problem,
+        )
+
+    @property
+    def node_count(self) -> int:
+        """Nodes alive now."""
+        return sum(node.alive for node in self._nodes.values())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._options.cluster_poll_interval)
+            try:
+                await self._look()
+            except Exception as err:
+                self._problem = f"Cannot read the cluster's nodes: {err}"
+                _LOGGER.warning(self._problem)
+
+    async def _look(self) -> None:
+        seen = await asyncio.to_thread(self._read_nodes)
+        self._problem = None
+        now = time.time()
+        for read in seen:
+            before = self._nodes.get(read.node_id)
+            if read.alive or before is None:
+                node = replace(read, last_seen=now if read.alive else None)
+            else:
+                node = replace(read, last_seen=before.last_seen if not before.alive else now)
+            self._nodes[node.node_id] = node
+            if node.alive and (before is None or not before.alive):
+                self._event("node_joined", node)
+            elif not node.alive and before is not None and before.alive:
+                self._event("node_lost", node)
+
+    def _read_nodes(self) -> list[ClusterNode]:
+        ray = self._ray
+        available = ray._private.state.available_resources_per_node()
+        head_id = ray.get_runtime_context().get_node_id()
+        nodes = []
+        for entry in ray.nodes():
+            node_id = entry["NodeID"]
+            labels = entry.get("Labels") or {}
+            nodes.append(
+                ClusterNode(
+                    node_id=node_id,
+                    name=labels.get(NAME_LABEL) or entry.get("NodeManagerAddress", node_id),
+                    address=entry.get("NodeManagerAddress", ""),
+                    head=node_id == head_id,
+                    alive=bool(entry.get("Alive")),
+                    gpu_model=(labels.get(GPU_LABEL) or "").replace("_", " ") or None,
+                    total=_resources(entry.get("Resources") or {}),
+                    available=_resources(available.get(node_id) or {}),
+                )
+            )
+        return nodes
+
+    def _event(self, event: str, node: ClusterNode) -> None:
+        _LOGGER.info("Cluster node %s (%s): %s", node.name, node.address, event)
+        self._bus.publish(EVENT_CLUSTER, dump(ClusterEvent(event=event, node=node)))
+
+
+def _resources(resources: dict[str, float]) -> NodeResources:
+    prefix = LABEL_RESOURCE.format("")
+    return NodeResources(
+        cpus=resources.get("CPU", 0.0),
+        gpus=resources.get("GPU", 0.0),
+        vram_mb=resources.get(VRAM_RESOURCE, 0.0),
+        labels=tuple(
+            sorted(key.removeprefix(prefix) for key in resources if key.startswith(prefix))
+        ),
+    )
+
+
+def _fits(node: ClusterNode, wanted: dict[str, float]) -> bool:
+    prefix = LABEL_RESOURCE.format("")
+    for key, amount in wanted.items():
+        if key == VRAM_RESOURCE and node.total.vram_mb < amount:
+            return False
+        if key.startswith(prefix) and key.removeprefix(prefix) not in node.total.labels:
+            return False
+    return True
