@@ -1,44 +1,62 @@
 """The cluster in a real Home Assistant: each node of the Ray cluster a device under its head
-worker's, a "Cluster nodes" sensor, and a repair while a node is lost that goes when it rejoins.
+worker's, a "Cluster nodes" sensor, a repair while a node is lost that goes when it rejoins, and
+the node that ran each task in the queue's to-do list and the task's events.
 
-The head worker here is the real worker application on loopback; its cluster part is a
-stand-in that answers ``/api/v1/cluster`` and sends the ``cluster`` events from a node report
-the test sets (Ray does not run on Home Assistant's Python), in the wire models of the real one.
+The head worker is the real worker application on loopback with its real task queue and cluster
+part (``/api/v1/cluster``, the ``cluster`` events); only its placer, the part that talks to
+Ray, is a stand-in (Ray does not run on Home Assistant's Python): its nodes are a report the
+test sets, in the real wire models, and the attempts it places come back from ``hydra-compute``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from aiohttp import web
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.hydra.const import DOMAIN
+from custom_components.hydra.const import DOMAIN, EVENT_TASK_SUCCEEDED
 from hydra_core.cluster.models import (
     EVENT_CLUSTER,
     ClusterEvent,
     ClusterNode,
     ClusterReport,
     NodeResources,
+    NodeRunResult,
 )
+from hydra_core.cluster.node import RayNode
+from hydra_core.cluster.options import ClusterOptions
+from hydra_core.cluster.part import ClusterPart
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
+from hydra_core.scheduler import TaskHandler
+from hydra_core.scheduler.models import Task
+from hydra_core.scheduler.part import TasksPart
 from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
-from hydra_core.worker.part import Part
 from tests.fake_nvml import FakeNvml
 
-from .conftest import WORKER_ID, LoopbackWorker, entry_for, setup_entry, wait_for_state, wait_until
+from .conftest import (
+    WORKER_ID,
+    WORKER_NAME,
+    TaskWorker,
+    entry_for,
+    make_scheduler,
+    setup_entry,
+    wait_for_state,
+    wait_until,
+)
 
 NODES = "sensor.gpubox_cluster_nodes"
 COMPUTE_ONLINE = "binary_sensor.hydra_compute_node_connectivity"
 COMPUTE_VRAM_FREE = "sensor.hydra_compute_node_vram_free"
+QUEUE = "todo.gpubox_hydra_queue"
 _MIB = 1024**2
 
 
@@ -50,7 +68,7 @@ def _node(name: str, node_id: str, **changes: object) -> ClusterNode:
 
 
 HEAD = _node(
-    "gpubox",
+    WORKER_NAME,
     "a1" * 28,
     head=True,
     gpu_model="NVIDIA GeForce RTX 4090",
@@ -64,69 +82,96 @@ COMPUTE = _node(
     total=NodeResources(cpus=8, gpus=1, vram_mb=16_000, labels=("images", "comfyui")),
     available=NodeResources(cpus=8, gpus=1, vram_mb=12_000, labels=("images", "comfyui")),
 )
+REPORT = ClusterReport(
+    mode="head",
+    address="127.0.0.1:6379",
+    nodes=(HEAD, COMPUTE),
+    routes={"chapter_image": "images", "test": "images"},
+)
 
 
-class StandInClusterPart(Part):
-    """The head's cluster part as the wire shows it: ``GET /cluster`` answers ``report``, and
-    ``send`` publishes a ``cluster`` event."""
-
-    name = "cluster"
-    options = object
-    event_types = (EVENT_CLUSTER,)
-    disabled_code = "cluster_disabled"
-    disabled_message = "This worker is not the head of a cluster"
-    routes: ClassVar[web.RouteTableDef] = web.RouteTableDef()
+class StandInPlacer:
+    """Ray as the head's cluster part and queue see it: the nodes are ``report``, ``send``
+    publishes what the real placer publishes when it sees a node lost or joined, and every
+    attempt of the kinds routed to ``images`` runs on hydra-compute and succeeds there."""
 
     def __init__(self, report: ClusterReport, bus: EventBus) -> None:
         self.report = report
         self._bus = bus
 
-    @classmethod
-    def route_table(cls) -> Iterable[web.AbstractRouteDef]:
-        return cls.routes
+    async def async_connect(self) -> None:
+        """Nothing to connect to."""
+
+    async def async_stop(self) -> None:
+        """Nothing to stop."""
+
+    async def async_report(self) -> ClusterReport:
+        return self.report
+
+    def places(self, handler: TaskHandler) -> bool:
+        return self.report.routes.get(handler.kind) == "images"
+
+    async def async_unfit(self, handler: TaskHandler) -> str | None:
+        return None
+
+    async def async_run(self, task: Task, handler: TaskHandler) -> NodeRunResult:
+        return NodeRunResult(node=COMPUTE.name, result={"outcome": "succeeded"})
+
+    async def async_take_answers(self, task_ids: Iterable[int]) -> dict[int, object]:
+        return {}
 
     def send(self, event: str, node: ClusterNode) -> None:
-        """The head saw ``node`` lost or (re)joined: list it so, and say so."""
-        others = tuple(known for known in self.report.nodes if known.name != node.name)
+        """The head saw ``node`` lost or (re)joined: list it so (by its Ray id: a node that
+        rejoins is listed beside its lost self), and say so."""
+        others = tuple(known for known in self.report.nodes if known.node_id != node.node_id)
         self.report = replace(self.report, nodes=(*others, node))
         self._bus.publish(EVENT_CLUSTER, dump(ClusterEvent(event=event, node=node)))
 
 
-@StandInClusterPart.routes.get("/cluster")
-async def _handle_cluster(request: web.Request) -> web.Response:
-    return web.json_response(dump(StandInClusterPart.of(request).report))
-
-
 @dataclass
-class ClusterWorker(LoopbackWorker):
-    """The head worker of a two-node cluster, its routing rules set by its options."""
+class ClusterWorker(TaskWorker):
+    """The head worker of a two-node cluster: its task queue and its cluster part."""
 
-    report: ClusterReport = field(
-        default_factory=lambda: ClusterReport(
-            mode="head",
-            address="127.0.0.1:6379",
-            nodes=(HEAD, COMPUTE),
-            routes={"chapter_image": "images", "llm_*": "llm"},
-        )
-    )
-    cluster: StandInClusterPart | None = None
+    report: ClusterReport = REPORT
+    placer: StandInPlacer | None = None
 
     def build_app(self) -> web.Application:
-        """The worker application with the cluster part."""
+        """The worker application with the queue and the cluster part, as ``build`` makes
+        them for ``cluster: head``."""
+        probe = NvmlProbe(self.nvml)
         bus = EventBus()
-        self.cluster = StandInClusterPart(self.report, bus)
+        self.scheduler = make_scheduler(self.data_dir, self.handlers(), probe, bus)
+        self.placer = StandInPlacer(self.report, bus)
+        self.scheduler.placer = self.placer
+        options = ClusterOptions(cluster="head", cluster_address=self.report.address)
+        node = RayNode(
+            options,
+            name=WORKER_NAME,
+            probe=probe,
+            data_dir=self.data_dir,
+            api_url=f"{self.url}/api/v1",
+            token=self.token,
+        )
+        cluster = ClusterPart(
+            options,
+            node=node,
+            scheduler=self.scheduler,
+            placer=self.placer,  # type: ignore[arg-type]
+            name=WORKER_NAME,
+        )
         return create_app(
             info=self.info,
             token=self.token,
-            probe=NvmlProbe(self.nvml),
+            probe=probe,
             bus=bus,
-            parts=[self.cluster],
+            parts=[TasksPart(self.scheduler), cluster],
+            data_dir=self.data_dir,
         )
 
 
 @pytest.fixture
-async def cluster_worker(nvml: FakeNvml) -> AsyncIterator[ClusterWorker]:
-    async with ClusterWorker(nvml) as worker:
+async def cluster_worker(nvml: FakeNvml, tmp_path: Path) -> AsyncIterator[ClusterWorker]:
+    async with ClusterWorker(nvml, data_dir=tmp_path) as worker:
         yield worker
 
 
@@ -171,7 +216,7 @@ async def test_nodes_are_devices_under_the_worker(
 
     nodes = hass.states.get(NODES)
     assert nodes.state == "2"
-    assert nodes.attributes["routes"] == {"chapter_image": "images", "llm_*": "llm"}
+    assert nodes.attributes["routes"] == {"chapter_image": "images", "test": "images"}
     assert nodes.attributes["nodes"]["hydra-compute"]["labels"] == ["images", "comfyui"]
     assert nodes.attributes["nodes"]["gpubox"]["head"] is True
     assert _lost_issue(hass, cluster_entry, "hydra-compute") is None
@@ -183,8 +228,8 @@ async def test_lost_node_raises_a_repair_until_it_rejoins(
     """A node lost is pushed at once: offline, one node fewer, a repair naming it; when it
     rejoins (a new Ray node id, the same worker) the repair goes and it is used again."""
     await setup_entry(hass, cluster_entry)
-    assert cluster_worker.cluster is not None
-    cluster_worker.cluster.send(
+    assert cluster_worker.placer is not None
+    cluster_worker.placer.send(
         "node_lost", replace(COMPUTE, alive=False, last_seen=1_800_000_100.0)
     )
     await wait_for_state(hass, COMPUTE_ONLINE, STATE_OFF)
@@ -195,7 +240,7 @@ async def test_lost_node_raises_a_repair_until_it_rejoins(
     assert issue.translation_key == "node_lost"
     assert issue.translation_placeholders["node"] == "hydra-compute"
 
-    cluster_worker.cluster.send("node_joined", replace(COMPUTE, node_id="c3" * 28))
+    cluster_worker.placer.send("node_joined", replace(COMPUTE, node_id="c3" * 28))
     await wait_for_state(hass, COMPUTE_ONLINE, STATE_ON)
     assert _lost_issue(hass, cluster_entry, "hydra-compute") is None
     assert hass.states.get(NODES).state == "2"
@@ -223,8 +268,28 @@ async def test_node_lost_while_home_assistant_was_away(
     assert _lost_issue(hass, cluster_entry, "hydra-compute") is not None
     assert _lost_issue(hass, cluster_entry, "hydra-ai") is None
 
-    assert cluster_worker.cluster is not None
-    cluster_worker.cluster.report = replace(cluster_worker.report, nodes=(HEAD, COMPUTE))
+    assert cluster_worker.placer is not None
+    cluster_worker.placer.report = replace(cluster_worker.report, nodes=(HEAD, COMPUTE))
     await cluster_entry.runtime_data.parts["cluster"].async_refresh()
     await wait_until(lambda: _lost_issue(hass, cluster_entry, "hydra-compute") is None)
     assert hass.states.get(COMPUTE_ONLINE).state == STATE_ON
+
+
+async def test_the_node_of_each_task(
+    hass: HomeAssistant, cluster_worker: ClusterWorker, cluster_entry: MockConfigEntry
+) -> None:
+    """A task placed on a node names it in the queue's to-do item and in its event."""
+    await setup_entry(hass, cluster_entry)
+    succeeded = async_capture_events(hass, EVENT_TASK_SUCCEEDED)
+    response = await hass.services.async_call(
+        DOMAIN, "queue_task", {"kind": "test"}, blocking=True, return_response=True
+    )
+    task_id = response["task_id"]
+    await wait_until(lambda: bool(succeeded))
+    assert (succeeded[0].data["task_id"], succeeded[0].data["node"]) == (task_id, "hydra-compute")
+
+    items = await hass.services.async_call(
+        "todo", "get_items", target={"entity_id": QUEUE}, blocking=True, return_response=True
+    )
+    (item,) = items[QUEUE]["items"]
+    assert item["description"] == f"#{task_id}: succeeded, attempt 1 of 1\nNode: hydra-compute"
