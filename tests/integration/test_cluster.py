@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -38,6 +39,7 @@ from hydra_core.gpu import NvmlProbe
 from hydra_core.scheduler import TaskHandler
 from hydra_core.scheduler.models import Task
 from hydra_core.scheduler.part import TasksPart
+from hydra_core.scheduler.store import TaskQuery
 from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
 from tests.fake_nvml import FakeNvml
@@ -98,6 +100,9 @@ class StandInPlacer:
     def __init__(self, report: ClusterReport, bus: EventBus) -> None:
         self.report = report
         self._bus = bus
+        # Why no node could ever run the placed kinds (the real placer compares each node's
+        # VRAM and labels with what the kind asks), or None.
+        self.unfit: str | None = None
 
     async def async_connect(self) -> None:
         """Nothing to connect to."""
@@ -112,7 +117,7 @@ class StandInPlacer:
         return self.report.routes.get(handler.kind) == "images"
 
     async def async_unfit(self, handler: TaskHandler) -> str | None:
-        return None
+        return self.unfit
 
     async def async_run(self, task: Task, handler: TaskHandler) -> NodeRunResult:
         return NodeRunResult(node=COMPUTE.name, result={"outcome": "succeeded"})
@@ -293,3 +298,24 @@ async def test_the_node_of_each_task(
     )
     (item,) = items[QUEUE]["items"]
     assert item["description"] == f"#{task_id}: succeeded, attempt 1 of 1\nNode: hydra-compute"
+
+
+async def test_a_task_no_node_fits_is_refused(
+    hass: HomeAssistant, cluster_worker: ClusterWorker, cluster_entry: MockConfigEntry
+) -> None:
+    """Queueing a task that no node could ever run is refused with the head's reason, and
+    nothing is queued."""
+    await setup_entry(hass, cluster_entry)
+    assert cluster_worker.placer is not None
+    cluster_worker.placer.unfit = (
+        "No node of the cluster could ever run a test task: it needs 100000 MB of VRAM on a"
+        " node labelled 'images' (nodes: hydra-compute: 16000 MB [images, comfyui])"
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "queue_task", {"kind": "test"}, blocking=True, return_response=True
+        )
+    assert err.value.translation_key == "no_node_fits"
+    assert "100000 MB of VRAM" in err.value.translation_placeholders["error"]
+    assert cluster_worker.scheduler is not None
+    assert await cluster_worker.scheduler.async_list(TaskQuery()) == []
