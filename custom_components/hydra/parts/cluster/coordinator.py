@@ -14,7 +14,7 @@ from homeassistant.core import callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
-from hydra_core.cluster.models import EVENT_CLUSTER, ClusterEvent, ClusterNode, ClusterReport
+from hydra_core.cluster.models import ClusterEvent, ClusterNode, ClusterReport
 from hydra_core.models import WorkerEvent
 from hydra_core.wire import dump, load
 
@@ -69,8 +69,6 @@ class HydraClusterCoordinator(HydraPartCoordinator[ClusterReport, ClusterClient]
     @override
     async def async_handle_event(self, event: WorkerEvent) -> None:
         """A node was lost or joined: show it at once, in place of what was known of it."""
-        if event.type != EVENT_CLUSTER:
-            return
         node = load(ClusterEvent, event.data).node
         others = tuple(known for known in self.data.nodes if known.name != node.name)
         self.async_set_updated_data(replace(self.data, nodes=(*others, node)))
