@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 from ..gpu import GpuProbe
 from ..state_files import write_atomic
@@ -40,7 +41,7 @@ NAME_LABEL = "hydra-name"
 GPU_LABEL = "hydra-gpu"
 NODE_FILE_ENV = "HYDRA_CLUSTER_NODE_FILE"
 _MIB = 1024**2
-_STOP_TIMEOUT_S = 20.0
+_STOP_TIMEOUT_S = 15.0
 
 
 def label_value(text: str) -> str:
@@ -121,15 +122,25 @@ class RayNode:
         pid, self._pid = self._pid, None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        if self._process is not None:
-            try:
-                await asyncio.to_thread(self._process.wait, _STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-                await asyncio.to_thread(self._process.wait)
+        if not await self._ended(pid, _STOP_TIMEOUT_S):
+            _LOGGER.warning("The Ray node (pid %d) did not stop; killing it", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            await self._ended(pid, _STOP_TIMEOUT_S)
         with contextlib.suppress(FileNotFoundError):
             (self._folder / PID_FILE).unlink()
+
+    async def _ended(self, pid: int, within: float) -> bool:
+        """Wait until the process has ended (reaped, if it is this worker's child)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self._process is not None:
+                if self._process.poll() is not None:
+                    return True
+            elif not _alive(pid):
+                return True
+            await asyncio.sleep(0.1)
+        return False
 
     @property
     def exited(self) -> int | None:
@@ -139,11 +150,9 @@ class RayNode:
     def _running_pid(self) -> int | None:
         try:
             pid = int((self._folder / PID_FILE).read_text())
-            os.kill(pid, 0)
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        except (FileNotFoundError, ValueError):
             return None
-        return pid if b"ray" in cmdline else None
+        return pid if _alive(pid) else None
 
     async def _command(self) -> list[str]:
         options = self._options
@@ -179,3 +188,13 @@ class RayNode:
         else:
             command.append(f"--address={self.address}")
         return command
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) ``ray start`` process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z" and b"ray" in cmdline

@@ -29,12 +29,13 @@ import contextlib
 from dataclasses import replace
 import fnmatch
 import logging
+import os
 import time
 from typing import Any
 
 from ..background import cancel
 from ..events import EventBus
-from ..scheduler.handlers import TaskHandler
+from ..scheduler.handlers import AttemptLostError, TaskHandler
 from ..scheduler.models import Task
 from ..wire import dump, load
 from . import proxy
@@ -54,7 +55,7 @@ _CONNECT_TIMEOUT_S = 60.0
 _MIB_PER_GB = 1024
 
 
-class NodeLostError(Exception):
+class NodeLostError(AttemptLostError):
     """The node running an attempt was lost (or its Ray worker died): the attempt is over."""
 
 
@@ -78,10 +79,12 @@ class RayPlacer:
     # Life cycle
 
     async def async_connect(self) -> None:
-        """Connect once (the scheduler's start and the part's may both ask first)."""
+        """Start (or adopt) the Ray head and connect to it, once: the queue's start (which
+        reconciles) and the part's may both ask first."""
         async with self._lock:
             if self._ready.is_set():
                 return
+            await self._node.async_start()
             await asyncio.to_thread(self._connect)
             self._problem = None
             self._ready.set()
@@ -89,6 +92,9 @@ class RayPlacer:
             self._monitor = asyncio.create_task(self._watch(), name="hydra cluster nodes")
 
     def _connect(self) -> None:
+        # Ray's own handler of fatal signals would end the worker at a SIGTERM, before it stops
+        # its queue and its Ray node.
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
         import ray  # noqa: PLC0415 - Ray only where a cluster is asked for
         from ray.util.scheduling_strategies import (  # noqa: PLC0415
             NodeAffinitySchedulingStrategy,
@@ -103,6 +109,7 @@ class RayPlacer:
                     logging_level=logging.WARNING,
                     log_to_driver=False,
                     configure_logging=False,
+                    _node_ip_address=self._node.address.rpartition(":")[0],
                 )
                 break
             except (ConnectionError, RuntimeError) as err:
@@ -167,13 +174,18 @@ class RayPlacer:
         """Why no node of the cluster could ever run a task of this kind, or None."""
         await self.async_connect()
         wanted = self.demand(handler)
-        alive = [node for node in self._nodes.values() if node.alive]
-        if any(_fits(node, wanted) for node in alive):
+        if any(_fits(node, wanted) for node in await self._alive(fresh=False)):
+            return None
+        if any(_fits(node, wanted) for node in await self._alive(fresh=True)):
             return None
         label = self.route(handler.kind)
-        need = f"{wanted.get(VRAM_RESOURCE, 0):.0f} MB of VRAM"
+        needs = []
+        if VRAM_RESOURCE in wanted:
+            needs.append(f"{wanted[VRAM_RESOURCE]:.0f} MB of VRAM")
         if label is not None:
-            need += f" on a node labelled {label!r}"
+            needs.append(f"a node labelled {label!r}")
+        need = " on ".join(needs)
+        alive = await self._alive(fresh=False)
         nodes = "; ".join(
             f"{node.name}: {node.total.vram_mb:.0f} MB"
             + (f" [{', '.join(node.total.labels)}]" if node.total.labels else "")
@@ -206,6 +218,8 @@ class RayPlacer:
                 ray.cancel(ref, force=True)
             raise
         except ray.exceptions.RayTaskError as err:
+            if isinstance(err.cause, ConnectionError):
+                raise NodeLostError(f"Its node was lost: {err.cause}") from err
             raise RuntimeError(f"The Ray task failed: {err.cause}") from err
         except ray.exceptions.RayError as err:
             raise NodeLostError(f"Its node was lost: {type(err).__name__}") from err
@@ -240,6 +254,12 @@ class RayPlacer:
             routes=dict(self._routes),
             problem=self._problem,
         )
+
+    async def _alive(self, *, fresh: bool) -> list[ClusterNode]:
+        """The nodes alive as last seen (``fresh``: looked at now, for a node just joined)."""
+        if fresh:
+            await self._look()
+        return [node for node in self._nodes.values() if node.alive]
 
     @property
     def node_count(self) -> int:

@@ -26,6 +26,10 @@ NAMESPACE = "hydra"
 _RUN_TIMEOUT_S = 24 * 3600.0
 
 
+class NodeGoneError(ConnectionError):
+    """The node's Hydra worker did not answer: to the head, the node is lost."""
+
+
 class ResultsBox:
     """Answers of finished attempts by task id, until the head has taken them."""
 
@@ -63,6 +67,11 @@ def run_on_node(request: dict[str, Any], box: Any) -> dict[str, Any]:
         )
         response = connection.getresponse()
         body = json.loads(response.read() or b"{}")
+    except (OSError, http.client.HTTPException) as err:
+        # The host's worker is gone (the host lost, or its worker killed): the node is lost.
+        raise NodeGoneError(
+            f"the Hydra worker of node {node['name']} did not answer: {err}"
+        ) from err
     finally:
         connection.close()
     if response.status != 200:

@@ -1,0 +1,131 @@
+"""Hydra on a real Ray cluster on 127.0.0.1: a head and two nodes, each a Hydra worker process.
+
+One cluster serves the whole module (each Ray node costs seconds to start); the tests run in
+order, the faults last. Runs are counted by what the handler did on each node (its runs.log),
+not by the queue's own fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+import time
+
+import pytest
+
+from .harness import Cluster, EventListener, free_port, start_cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    folder: Path = tmp_path_factory.mktemp("cluster")
+    running = start_cluster(folder, free_port())
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_nodes_listed_with_resources_and_labels(cluster: Cluster) -> None:
+    status, report = cluster.head.call("GET", "cluster")
+    assert status == 200, report
+    assert report["mode"] == "head"
+    assert report["routes"] == {"chat": "llm", "hold": "gpu"}
+    nodes = {node["name"]: node for node in report["nodes"]}
+    assert set(nodes) == {"h", "a", "b"}
+    assert [node["name"] for node in report["nodes"] if node["head"]] == ["h"]
+    assert {name: node["total"]["vram_mb"] for name, node in nodes.items()} == {
+        "h": 8000,
+        "a": 24000,
+        "b": 8000,
+    }
+    assert {name: node["total"]["labels"] for name, node in nodes.items()} == {
+        "h": ["images"],
+        "a": ["gpu"],
+        "b": ["gpu", "llm"],
+    }
+    assert all(node["alive"] and node["last_seen"] for node in nodes.values())
+    status, body = cluster.head.call("GET", "status")
+    assert status == 200, body
+    assert body["parts"]["cluster"]["capabilities"] == ["head"]
+    # A joining node runs the part too, and knows its head.
+    status, joined = cluster.nodes["a"].call("GET", "cluster")
+    assert (status, joined["mode"], joined["address"]) == (200, "join", report["address"])
+
+
+def test_placement_by_vram_and_label(cluster: Cluster) -> None:
+    big = [cluster.enqueue("big", ms=300)["id"] for _ in range(3)]
+    chat = [cluster.enqueue("chat", ms=100)["id"] for _ in range(2)]
+    small = [cluster.enqueue("small", ms=100)["id"] for _ in range(3)]
+    tasks = {task_id: cluster.wait_task(task_id) for task_id in big + chat + small}
+    assert {task["state"] for task in tasks.values()} == {"succeeded"}
+    # 12,000 MB fits only the 24,000 MB node; chat goes only where the llm label is.
+    assert {tasks[task_id]["node"] for task_id in big} == {"a"}
+    assert {tasks[task_id]["node"] for task_id in chat} == {"b"}
+    for task_id, task in tasks.items():
+        # The node recorded is the one whose handler ran it, once.
+        assert cluster.ran_on(task_id, "done") == [(task["node"], 1)]
+
+
+def test_task_no_node_fits_is_refused_at_enqueue(cluster: Cluster) -> None:
+    status, body = cluster.head.call("POST", "tasks", {"kind": "huge", "payload": {}})
+    assert status == 400, body
+    assert body["code"] == "no_node_fits"
+    assert "100000 MB of VRAM" in body["message"]
+    assert "a: 24000 MB [gpu]" in body["message"]
+    status, listed = cluster.head.call("GET", "tasks?kind=huge")
+    assert listed["tasks"] == []
+
+
+def test_node_lost_mid_task_runs_elsewhere_then_rejoins(cluster: Cluster) -> None:
+    events = EventListener(cluster.head)
+    task_id = cluster.enqueue("hold")["id"]
+    lost = cluster.wait_started(task_id, 1)
+    other = ({"a", "b"} - {lost}).pop()
+    cluster.nodes[lost].kill_host()
+    killed_at = time.monotonic()
+    assert cluster.wait_started(task_id, 2) == other
+    rerun_s = time.monotonic() - killed_at
+    cluster.nodes[other].release(task_id)
+    task = cluster.wait_task(task_id)
+    assert (task["state"], task["node"], task["attempts"]) == ("succeeded", other, 2)
+    # One start on each node, one end: never more runs than the attempt budget (3).
+    assert cluster.ran_on(task_id) == sorted([(lost, 1), (other, 2)])
+    assert cluster.ran_on(task_id, "done") == [(other, 2)]
+    assert rerun_s < 30, rerun_s
+    cluster.wait_node(lost, alive=False)
+    _, report = cluster.head.call("GET", "cluster")
+    gone = next(node for node in report["nodes"] if node["name"] == lost)
+    assert not gone["alive"]
+    assert gone["last_seen"] is not None
+
+    # The host comes back: its node joins again and is used again.
+    cluster.nodes[lost].start()
+    cluster.wait_node(lost)
+    kind = {"a": "big", "b": "chat"}[lost]
+    again = cluster.wait_task(cluster.enqueue(kind, ms=50)["id"])
+    assert (again["state"], again["node"]) == ("succeeded", lost)
+    # The event stream told of the loss and the return (Home Assistant raises a repair).
+    assert [
+        (event["data"]["event"], event["data"]["node"]["alive"])
+        for event in events.stop()
+        if event["type"] == "cluster" and event["data"]["node"]["name"] == lost
+    ] == [("node_lost", False), ("node_joined", True)]
+
+
+def test_head_killed_and_restarted_loses_nothing_runs_nothing_twice(cluster: Cluster) -> None:
+    ids = [cluster.enqueue("small", ms=1500)["id"] for _ in range(6)]
+    deadline = time.monotonic() + 60
+    while not any(cluster.ran_on(task_id, "done") for task_id in ids):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cluster.head.kill_worker()  # its Ray head keeps running, and is adopted at the restart
+    time.sleep(2)
+    cluster.head.start()
+    tasks = [cluster.wait_task(task_id, within=120) for task_id in ids]
+    assert [task["state"] for task in tasks] == ["succeeded"] * 6, tasks
+    for task in tasks:
+        done = cluster.ran_on(task["id"], "done")
+        assert len(done) == 1, (task, done)
+        assert done[0][0] == task["node"]
+        assert task["attempts"] <= 2
