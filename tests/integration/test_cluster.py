@@ -2,20 +2,27 @@
 worker's, a "Cluster nodes" sensor, a repair while a node is lost that goes when it rejoins, and
 the node that ran each task in the queue's to-do list and the task's events.
 
-The head worker is the real worker application on loopback with its real task queue and cluster
-part (``/api/v1/cluster``, the ``cluster`` events); only its placer, the part that talks to
-Ray, is a stand-in (Ray does not run on Home Assistant's Python): its nodes are a report the
-test sets, in the real wire models, and the attempts it places come back from ``hydra-compute``.
+Most tests run the head worker in this process: the real worker application on loopback with
+its real task queue and cluster part (``/api/v1/cluster``, the ``cluster`` events); only its
+placer, the part that talks to Ray, is a stand-in (Ray does not run on Home Assistant's Python):
+its nodes are a report the test sets, in the real wire models, and the attempts it places come
+back from ``hydra-compute``. One test runs the real thing end to end: a head worker and a worker
+that joins it, each a process on the worker's Python (3.11, with Ray), forming a Ray cluster on
+127.0.0.1 (``tests/cluster/harness.py``); the joined host is killed and comes back.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, replace
+import os
 from pathlib import Path
+import sys
+from unittest.mock import patch
 
 from aiohttp import web
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.const import CONF_TOKEN, CONF_URL, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
@@ -42,6 +49,7 @@ from hydra_core.scheduler.part import TasksPart
 from hydra_core.scheduler.store import TaskQuery
 from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
+from tests.cluster.harness import LOOPBACK, TOKEN, Cluster, Worker, free_port
 from tests.fake_nvml import FakeNvml
 
 from .conftest import (
@@ -54,6 +62,7 @@ from .conftest import (
     wait_for_state,
     wait_until,
 )
+from .worker_process import WORKER_PYTHON
 
 NODES = "sensor.gpubox_cluster_nodes"
 COMPUTE_ONLINE = "binary_sensor.hydra_compute_node_connectivity"
@@ -319,3 +328,105 @@ async def test_a_task_no_node_fits_is_refused(
     assert "100000 MB of VRAM" in err.value.translation_placeholders["error"]
     assert cluster_worker.scheduler is not None
     assert await cluster_worker.scheduler.async_list(TaskQuery()) == []
+
+
+# Ray marks a host dead after missed health checks (by default 5 of one every 3 s): checked more
+# often here, the head sees a killed host lost within seconds.
+_FAST_HEALTH_CHECKS = {
+    "RAY_health_check_period_ms": "500",
+    "RAY_health_check_timeout_ms": "500",
+    "RAY_health_check_failure_threshold": "3",
+}
+# Starting a Ray node takes seconds on a small machine; a lost one is seen within ~6 s.
+RAY_DEADLINE_S = 60.0
+
+
+def _start(worker: Worker) -> None:
+    """Start a worker of the real cluster on the worker's Python (the harness starts its own)."""
+    with (
+        patch.object(sys, "executable", str(WORKER_PYTHON)),
+        patch.dict(os.environ, _FAST_HEALTH_CHECKS),
+    ):
+        worker.start()
+
+
+@pytest.fixture
+def ray_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """The head worker h (8,000 MB of VRAM, labelled images) and the worker a (24,000 MB)
+    joined to it: real processes, a real Ray cluster on 127.0.0.1."""
+    address = f"{LOOPBACK}:{free_port()}"
+    head = Worker(
+        "h",
+        tmp_path,
+        *("--cluster", "head", "--cluster-address", address, "--cluster-vram-mb", "8000"),
+        *("--cluster-labels", "images", "--cluster-poll-interval", "0.5"),
+    )
+    node = Worker(
+        "a",
+        tmp_path,
+        *("--cluster", "join", "--cluster-address", address, "--cluster-vram-mb", "24000"),
+    )
+    cluster = Cluster(head, [node])
+    try:
+        _start(head)
+        _start(node)
+        cluster.wait_node("a", within=RAY_DEADLINE_S)
+        yield cluster
+    finally:
+        # Killed, not stopped: a clean stop of a Ray head takes half a minute, and nothing of
+        # the workers' state outlives the test.
+        for worker in cluster.workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.kill_host()
+
+
+async def test_a_real_cluster_in_home_assistant(hass: HomeAssistant, ray_cluster: Cluster) -> None:
+    """On a real Ray cluster: both hosts are devices under the head worker, a task too big for
+    the head runs on a and says so in the to-do list, and killing a's host raises the repair,
+    which goes when a comes back."""
+    head = ray_cluster.head
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="h",
+        data={CONF_URL: f"http://{LOOPBACK}:{head.port}", CONF_TOKEN: TOKEN},
+    )
+    await setup_entry(hass, entry)
+    worker_id = entry.runtime_data.status.data.worker.worker_id
+    devices = dr.async_get(hass)
+    worker = devices.async_get_device_by_identifier((DOMAIN, worker_id), entry.entry_id)
+    for name in ("h", "a"):
+        node = devices.async_get_device_by_identifier(
+            (DOMAIN, f"{worker_id}_node_{name}"), entry.entry_id
+        )
+        assert node is not None, name
+        assert node.via_device_id == worker.id
+    assert hass.states.get("sensor.h_cluster_nodes").state == "2"
+    # 24,000 MiB, shown in GiB.
+    assert float(hass.states.get("sensor.a_node_vram_offered").state) == 24_000 / 1024
+
+    succeeded = async_capture_events(hass, EVENT_TASK_SUCCEEDED)
+    response = await hass.services.async_call(
+        DOMAIN, "queue_task", {"kind": "big"}, blocking=True, return_response=True
+    )
+    await wait_until(lambda: bool(succeeded), within=RAY_DEADLINE_S)
+    assert succeeded[0].data["node"] == "a"
+    assert ray_cluster.ran_on(response["task_id"]) == [("a", 1)]
+    items = await hass.services.async_call(
+        "todo",
+        "get_items",
+        target={"entity_id": "todo.h_hydra_queue"},
+        blocking=True,
+        return_response=True,
+    )
+    (item,) = items["todo.h_hydra_queue"]["items"]
+    assert "Node: a" in item["description"].splitlines()
+
+    await asyncio.to_thread(ray_cluster.nodes["a"].kill_host)
+    await wait_until(lambda: _lost_issue(hass, entry, "a") is not None, within=RAY_DEADLINE_S)
+    assert hass.states.get("binary_sensor.a_node_connectivity").state == STATE_OFF
+    assert hass.states.get("sensor.h_cluster_nodes").state == "1"
+
+    await asyncio.to_thread(_start, ray_cluster.nodes["a"])
+    await wait_until(lambda: _lost_issue(hass, entry, "a") is None, within=RAY_DEADLINE_S)
+    await wait_for_state(hass, "binary_sensor.a_node_connectivity", STATE_ON)
+    assert hass.states.get("sensor.h_cluster_nodes").state == "2"
