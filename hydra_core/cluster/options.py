@@ -24,38 +24,32 @@ class ClusterOptions:
         " keeps the queue and places tasks on the nodes; join: its host joins the head's"
         " cluster as a node and runs what is placed on it (needs the cluster extra: ray)",
         choices=CLUSTER_MODES,
-        addon=True,
     )
     cluster_address: str = option(
         "",
         help="head: the HOST:PORT its Ray cluster listens on; join: the head's HOST:PORT",
         default_text=f"head: NODE_IP:{DEFAULT_RAY_PORT}",
-        addon=True,
     )
     cluster_node_ip: str = option(
         "",
         help="the IP address this node is reached at by the others (Ray's --node-ip-address)",
         default_text="Ray's guess",
-        addon=True,
     )
     cluster_labels: tuple[str, ...] = option(
         (),
         help="comma-separated labels of this node (llm, images, comfyui, ...) that routing"
         " rules send task kinds to",
-        addon=True,
     )
     cluster_routes: tuple[str, ...] = option(
         (),
         help="comma-separated KIND=LABEL (* wildcards): tasks of that kind run only on nodes"
         " with the label; read by the head",
-        addon=True,
     )
     cluster_vram_mb: int = option(
         0,
         help="MB of GPU memory this node offers to the cluster's tasks; 0: all its GPUs' memory",
         low=0,
         high=999_999,
-        addon=True,
     )
     cluster_object_store_mb: int = option(
         256,
