@@ -236,6 +236,22 @@ async def test_nodes_are_devices_under_the_worker(
     assert _lost_issue(hass, cluster_entry, "hydra-compute") is None
 
 
+async def test_a_joined_worker_shows_no_nodes(
+    hass: HomeAssistant, cluster_worker: ClusterWorker, cluster_entry: MockConfigEntry
+) -> None:
+    """A worker that joined a cluster knows only its head's address: no node devices and no
+    Cluster nodes sensor (its head's entry shows them), rather than a count of 0."""
+    await cluster_worker.restart(report=ClusterReport(mode="join", address="127.0.0.1:6379"))
+    await setup_entry(hass, cluster_entry)
+    assert "cluster" in cluster_entry.runtime_data.parts
+    assert hass.states.get(NODES) is None
+    assert not [
+        device
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), cluster_entry.entry_id)
+        if device.name and device.name.endswith(" node")
+    ]
+
+
 async def test_lost_node_raises_a_repair_until_it_rejoins(
     hass: HomeAssistant, cluster_worker: ClusterWorker, cluster_entry: MockConfigEntry
 ) -> None:

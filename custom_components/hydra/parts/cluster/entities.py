@@ -209,7 +209,10 @@ def async_setup_sensors(
     cluster: HydraClusterCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The "Cluster nodes" sensor, and each node's VRAM and GPU count."""
+    """The "Cluster nodes" sensor, and each node's VRAM and GPU count; a worker that joined
+    a cluster knows no nodes (its head does), so it has none of them."""
+    if cluster.data.mode != "head":
+        return
     async_add_entities([HydraClusterNodesSensor(cluster, CLUSTER_NODES)])
     _for_each_node(
         entry,
