@@ -115,6 +115,8 @@ KNOWLEDGE_SCAN_INTERVAL: Final = timedelta(minutes=5)
 MODELS_SCAN_INTERVAL: Final = timedelta(seconds=60)
 # Disk use and forecasts change slowly; a change of the predicted problems is pushed.
 FORECASTS_SCAN_INTERVAL: Final = timedelta(minutes=5)
+# A node lost or joined is pushed; the poll refreshes what the nodes have free.
+CLUSTER_SCAN_INTERVAL: Final = timedelta(seconds=30)
 # The newest findings Home Assistant keeps (the briefing reads the worker's own).
 FINDINGS_LIMIT: Final = 20
 # Flagged mail Home Assistant keeps: the last day's.

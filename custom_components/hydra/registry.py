@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .part import Part
+from .parts.cluster.part import CLUSTER
 from .parts.containers.part import CONTAINERS
 from .parts.creative.part import CREATIVE
 from .parts.forecasts import FORECASTS
@@ -33,6 +34,7 @@ PARTS: Final[tuple[Part[Any], ...]] = (
     KNOWLEDGE,
     MODELS,
     FORECASTS,
+    CLUSTER,
 )
 
 

@@ -12,6 +12,7 @@ from homeassistant.const import __version__ as HA_VERSION
 
 from custom_components.hydra import button, sensor
 from custom_components.hydra.parts import forecasts, power, voice
+from custom_components.hydra.parts.cluster import entities as cluster
 from custom_components.hydra.parts.containers import entities as containers
 from custom_components.hydra.parts.creative import entities as creative
 from custom_components.hydra.parts.knowledge import entities as knowledge
@@ -98,8 +99,10 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
             forecasts.DAYS_UNTIL_FULL,
             forecasts.PREDICTED_PROBLEMS,
             forecasts.ENGINE_DISK,
+            cluster.CLUSTER_NODES,
+            *cluster.NODE_SENSORS,
         ),
-        "binary_sensor": (containers.PROBLEM, containers.ENGINE),
+        "binary_sensor": (containers.PROBLEM, containers.ENGINE, cluster.NODE_CONNECTIVITY),
         "button": (
             button.SEND_BRIEFING,
             containers.RESTART,

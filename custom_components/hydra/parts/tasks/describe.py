@@ -21,8 +21,11 @@ def task_summary(task: Task) -> str:
 
 
 def task_description(task: Task) -> str:
-    """Where a task stands: its state, progress, why it waits, or its error."""
+    """Where a task stands: its state, the cluster node that runs or ran it, its progress, why
+    it waits, or its error."""
     lines = [f"#{task.id}: {task.state}, attempt {task.attempts} of {task.max_attempts}"]
+    if task.node:
+        lines.append(f"Node: {task.node}")
     if task.state == "running":
         progress = f"{task.progress:.0f} %"
         if task.progress_message:

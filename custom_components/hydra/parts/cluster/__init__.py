@@ -1,0 +1,1 @@
+"""The cluster part: the Ray nodes a head worker places tasks on, in Home Assistant."""
