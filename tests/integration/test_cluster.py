@@ -46,6 +46,7 @@ from hydra_core.gpu import NvmlProbe
 from hydra_core.scheduler import TaskHandler
 from hydra_core.scheduler.models import Task
 from hydra_core.scheduler.part import TasksPart
+from hydra_core.scheduler.scheduler import PlacedReport
 from hydra_core.scheduler.store import TaskQuery
 from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
@@ -128,7 +129,10 @@ class StandInPlacer:
     async def async_unfit(self, handler: TaskHandler) -> str | None:
         return self.unfit
 
-    async def async_run(self, task: Task, handler: TaskHandler) -> NodeRunResult:
+    async def async_run(
+        self, task: Task, handler: TaskHandler, report: PlacedReport
+    ) -> NodeRunResult:
+        await report(COMPUTE.name, None, None)
         return NodeRunResult(node=COMPUTE.name, result={"outcome": "succeeded"})
 
     async def async_take_answers(self, task_ids: Iterable[int]) -> dict[int, object]:
@@ -376,6 +380,8 @@ def ray_cluster(tmp_path: Path) -> Iterator[Cluster]:
         tmp_path,
         *("--cluster", "head", "--cluster-address", address, "--cluster-vram-mb", "8000"),
         *("--cluster-labels", "images", "--cluster-poll-interval", "0.5"),
+        # Only the kinds a routing rule names are placed over the cluster.
+        *("--cluster-routes", "big=*"),
     )
     node = Worker(
         "a",
