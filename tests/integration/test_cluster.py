@@ -63,6 +63,7 @@ from .conftest import (
     wait_for_state,
     wait_until,
 )
+from .dashboard_strategy import generated_dashboard
 from .worker_process import WORKER_PYTHON
 
 NODES = "sensor.gpubox_cluster_nodes"
@@ -238,6 +239,13 @@ async def test_nodes_are_devices_under_the_worker(
     assert nodes.attributes["nodes"]["hydra-compute"]["labels"] == ["images", "comfyui"]
     assert nodes.attributes["nodes"]["gpubox"]["head"] is True
     assert _lost_issue(hass, cluster_entry, "hydra-compute") is None
+
+    # The Hydra dashboard gains a Cluster view: the count, then each node's card.
+    views = {view["path"]: view for view in (await generated_dashboard(hass))["views"]}
+    cards = {card["title"]: card["entities"] for card in views["cluster"]["cards"]}
+    assert cards["Cluster"] == [NODES]
+    assert set(cards["hydra-compute node"]) >= {COMPUTE_ONLINE, COMPUTE_VRAM_FREE}
+    assert "sensor.gpubox_node_vram_free" in cards["gpubox node"]
 
 
 async def test_a_joined_worker_shows_no_nodes(

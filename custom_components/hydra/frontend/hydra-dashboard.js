@@ -6,9 +6,10 @@
 
 const PLATFORM = "hydra";
 
-// Which device an entity's translation key makes a GPU or a container.
+// Which device an entity's translation key makes a GPU, a container or a cluster node.
 const GPU_KEY = "utilization";
 const CONTAINER_KEY = "container_state";
+const NODE_KEY = "node_vram_free";
 
 // The entities of one Hydra worker: on its own device, its GPUs' and its containers'.
 class Worker {
@@ -18,6 +19,7 @@ class Worker {
     this.own = [];
     this.gpus = new Map();
     this.containers = new Map();
+    this.nodes = new Map();
   }
 
   // The worker's own entities with one of the translation keys, in the keys' order.
@@ -56,7 +58,13 @@ export function findWorkers(hass) {
     const worker = workers.get(device.via_device_id);
     if (!worker) continue;
     const keys = new Set(owned.map((entity) => entity.translation_key));
-    const group = keys.has(GPU_KEY) ? worker.gpus : keys.has(CONTAINER_KEY) ? worker.containers : null;
+    const group = keys.has(GPU_KEY)
+      ? worker.gpus
+      : keys.has(CONTAINER_KEY)
+        ? worker.containers
+        : keys.has(NODE_KEY)
+          ? worker.nodes
+          : null;
     if (group) group.set(deviceId, { name: device.name_by_user || device.name, entities: owned });
   }
   return [...workers.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -292,16 +300,18 @@ function models(hass, workers) {
   });
 }
 
-// The cluster part's entities (its own branch names them cluster_* and node_*).
+// A head worker's cluster: how many nodes are alive, then each node (a device under the worker)
+// with its connectivity and VRAM.
 function cluster(hass, workers) {
-  return workers.flatMap((worker) =>
-    entitiesCard(
-      titled(workers, worker, "Cluster"),
-      worker.own
-        .filter((entity) => /^(cluster|node)_/.test(entity.translation_key || ""))
-        .map((entity) => entity.entity_id)
-    )
-  );
+  return workers.flatMap((worker) => [
+    ...entitiesCard(titled(workers, worker, "Cluster"), worker.ids("cluster_nodes")),
+    ...[...worker.nodes.values()].flatMap((node) =>
+      entitiesCard(
+        node.name,
+        node.entities.map((entity) => entity.entity_id)
+      )
+    ),
+  ]);
 }
 
 const VIEWS = [

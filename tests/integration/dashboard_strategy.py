@@ -1,0 +1,79 @@
+"""The Hydra dashboard strategy run by Node.js against a real Home Assistant's registries.
+
+The frontend hands the strategy ``hass.entities``, ``hass.devices``, ``hass.states`` and
+``hass.config``; this builds the same shapes from the test's Home Assistant and returns the
+dashboard the strategy generates, so a test can check the views without a browser (the
+browser test, ``test_browser.py``, renders them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+import shutil
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+
+STRATEGY = Path(__file__).parents[2] / "custom_components/hydra/frontend/hydra-dashboard.js"
+
+# No DOM in Node.js: the module's element is already "defined", so only its functions load.
+_RUN = """
+globalThis.HTMLElement = class {};
+globalThis.window = {};
+globalThis.customElements = { get: () => true };
+const [source, hass] = JSON.parse(require("fs").readFileSync(0, "utf8"));
+import("data:text/javascript," + encodeURIComponent(source)).then((module) =>
+  process.stdout.write(JSON.stringify(module.hydraDashboard(hass)))
+);
+"""
+
+
+def frontend_hass(hass: HomeAssistant) -> dict[str, Any]:
+    """What the frontend's ``hass`` object holds of the registries and states."""
+    entities = {
+        entry.entity_id: {
+            "entity_id": entry.entity_id,
+            "device_id": entry.device_id,
+            "platform": entry.platform,
+            "translation_key": entry.translation_key,
+            "hidden": entry.hidden_by is not None,
+        }
+        for entry in er.async_get(hass).entities.values()
+    }
+    devices = {
+        device.id: {
+            "id": device.id,
+            "name": device.name,
+            "name_by_user": device.name_by_user,
+            "via_device_id": device.via_device_id,
+        }
+        for device in dr.async_get(hass).devices
+    }
+    states = {
+        state.entity_id: {"state": state.state, "attributes": dict(state.attributes)}
+        for state in hass.states.async_all()
+    }
+    config = {"components": sorted(hass.config.components)}
+    return {"entities": entities, "devices": devices, "states": states, "config": config}
+
+
+async def generated_dashboard(hass: HomeAssistant) -> dict[str, Any]:
+    """The dashboard the strategy generates for ``hass``."""
+    node = shutil.which("node")
+    assert node is not None, "Node.js runs the dashboard strategy (scripts/system-setup)"
+    given = json.dumps([STRATEGY.read_text(), frontend_hass(hass)], default=str).encode()
+    process = await asyncio.create_subprocess_exec(
+        node,
+        "-e",
+        _RUN,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate(given)
+    assert process.returncode == 0, err.decode()
+    dashboard: dict[str, Any] = json.loads(out)
+    return dashboard
