@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from ..background import cancel
 from ..errors import Refusal
+from ..metrics.collector import ClusterMetrics, NodeHealth
 from ..models import Actor
 from ..scheduler.handlers import (
     PayloadError,
@@ -128,6 +129,18 @@ class ClusterPart(Part):
         if self.placer is not None:
             return await self.placer.async_report()
         return ClusterReport(mode=self._options.cluster, address=self.node.address)
+
+    async def cluster_metrics(self) -> ClusterMetrics:
+        """The nodes for ``/api/v1/metrics``, each up or not: a head's view of its cluster (a
+        node that rejoined is listed by Ray beside its lost self: it is up), a joining node's
+        of itself."""
+        up: dict[str, bool] = {}
+        for node in (await self.async_report()).nodes:
+            up[node.name] = up.get(node.name, False) or node.alive
+        return ClusterMetrics(
+            nodes=tuple(NodeHealth(node=name, up=alive) for name, alive in up.items())
+            or (NodeHealth(node=self._name, up=True),)
+        )
 
     async def async_run_here(
         self,

@@ -128,6 +128,17 @@ class Worker:
         finally:
             connection.close()
 
+    def scrape(self) -> str:
+        """What Prometheus reads from this worker (``/api/v1/metrics``)."""
+        connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=30)
+        try:
+            connection.request(
+                "GET", "/api/v1/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            return connection.getresponse().read().decode()
+        finally:
+            connection.close()
+
     def runs(self) -> list[tuple[str, int, int]]:
         """What the handler did on this host."""
         return runs(self.data_dir)

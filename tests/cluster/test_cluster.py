@@ -13,6 +13,7 @@ from pathlib import Path
 import signal
 import time
 
+from prometheus_client.parser import text_string_to_metric_families
 import pytest
 
 from .harness import Cluster, EventListener, free_port, start_cluster
@@ -52,6 +53,14 @@ def test_nodes_listed_with_resources_and_labels(cluster: Cluster) -> None:
     status, body = cluster.head.call("GET", "status")
     assert status == 200, body
     assert body["parts"]["cluster"]["capabilities"] == ["head"]
+    # Prometheus sees every node up.
+    up = {
+        sample.labels["node"]: sample.value
+        for family in text_string_to_metric_families(cluster.head.scrape())
+        if family.name == "hydra_cluster_node_up"
+        for sample in family.samples
+    }
+    assert up == {"h": 1.0, "a": 1.0, "b": 1.0}
     # A joining node runs the part too, and knows its head.
     status, joined = cluster.nodes["a"].call("GET", "cluster")
     assert (status, joined["mode"], joined["address"]) == (200, "join", report["address"])
