@@ -16,7 +16,9 @@ Run by ``scripts/develop`` with the ``.venv`` Python (Home Assistant and hydra_c
    Assistant opens on;
 7. fills the instance with something of every part (``showcase.py``): demo containers on a
    private podman engine, voice with the packaged test weights, a maintenance run and a research
-   task on Hydra's own documentation;
+   task on Hydra's own documentation; and ComfyUI's API from the tests' stand-in (or the
+   developer's own ComfyUI, ``--comfyui-url``) with one short chapter, which the creative part
+   makes while the instance runs (``--check`` does not wait for it);
 8. prints the login and the dashboard's address and runs until Ctrl-C / SIGTERM, or with
    ``--check`` waits for the entry to load, for Hydra's GPU temperature sensors and for the
    dashboard to answer, prints them and stops.
@@ -504,6 +506,7 @@ class Options:
     voice_port: int
     check: bool
     timeout: float
+    comfyui_url: str | None = None
 
 
 @dataclass
@@ -523,6 +526,7 @@ class Develop:
     started: float = field(default_factory=time.monotonic)
     demo: showcase.DemoEngine = field(default_factory=showcase.DemoEngine)
     docs: showcase.DocsSite = field(default_factory=showcase.DocsSite)
+    comfyui: showcase.ComfyUISite = field(default_factory=showcase.ComfyUISite)
     worker_id: str = ""
     health_checks: asyncio.Task[None] | None = None
 
@@ -624,6 +628,10 @@ class Develop:
         say(await asyncio.to_thread(showcase.install_voice_models, self.models_dir))
         await asyncio.to_thread(showcase.write_review_image, self.worker_dir / "outputs")
         await self.docs.start()
+        self.comfyui = showcase.ComfyUISite(self.options.comfyui_url)
+        await self.comfyui.start()
+        say(self.comfyui.note)
+        await asyncio.to_thread(showcase.write_style_book, self.worker_dir / "creative")
 
     async def run_health_checks(self) -> None:
         while True:
@@ -663,6 +671,8 @@ class Develop:
                 "--research-allow-private",
                 "true",
                 *showcase.QUALITY_ARGS,
+                "--comfyui-urls",
+                self.comfyui.url,
                 *(
                     ()
                     if self.demo.docker_host is None
@@ -784,15 +794,27 @@ class Develop:
         say(f"dashboard: Home Assistant now opens on {self.dashboard_url}")
 
     async def seed_work(self) -> None:
-        """Queue the maintenance run and the research task, once per worker."""
-        if (read_json(self.seeded_file) or {}).get("worker_id") == self.worker_id:
+        """Queue the maintenance run, the research task and the chapter, once per worker (a
+        dev dir seeded before chapters were gets its chapter on its next run)."""
+        seeded = read_json(self.seeded_file) or {}
+        if seeded.get("worker_id") == self.worker_id:
             say("work: the queue was seeded on an earlier run")
+        else:
+            for line in await showcase.seed_work(
+                self.ha.session, self.worker_url, self.worker_token, self.docs
+            ):
+                say(line)
+            seeded = {"worker_id": self.worker_id}
+            write_private(self.seeded_file, json.dumps(seeded) + "\n")
+        if seeded.get("chapter") == self.worker_id:
+            say("creative: the chapter was seeded on an earlier run")
             return
-        for line in await showcase.seed_work(
-            self.ha.session, self.worker_url, self.worker_token, self.docs
+        for line in await showcase.seed_chapter(
+            self.ha.session, self.worker_url, self.worker_token, showcase.shortest_chapter()
         ):
             say(line)
-        write_private(self.seeded_file, json.dumps({"worker_id": self.worker_id}) + "\n")
+        seeded["chapter"] = self.worker_id
+        write_private(self.seeded_file, json.dumps(seeded) + "\n")
 
     async def wait_dashboard(self, ha: HomeAssistant) -> None:
         """Wait until the dashboard's address answers; say how long scripts/develop took."""
@@ -1064,6 +1086,7 @@ class Develop:
             f"  {self.gpu_note}",
             f"  {self.demo.note}",
             f"  Wyoming voice on {HOST}:{self.options.voice_port}",
+            f"  {self.comfyui.note}",
             f"processes: worker pid {self.worker.pid if self.worker else '-'}, "
             f"hass pid {self.hass.pid if self.hass else '-'}",
         ]
@@ -1110,6 +1133,7 @@ class Develop:
             say(f"stopping the worker (pid {self.worker.pid})")
         await stop_child(self.worker, WORKER_STOP_TIMEOUT)
         await self.docs.stop()
+        await self.comfyui.stop()
         if self.health_checks is not None:
             self.health_checks.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -1143,6 +1167,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--voice-port", type=int, default=DEFAULT_VOICE_PORT, help="Wyoming, default 10300"
     )
     parser.add_argument(
+        "--comfyui-url",
+        metavar="URL",
+        help="your own ComfyUI (http://host:8188) for the creative part; without it the dev "
+        "instance serves the tests' ComfyUI stand-in (images drawn by Pillow, no model)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="start, wait for the Hydra entry to load with GPU temperature sensors, "
@@ -1163,6 +1193,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         voice_port=args.voice_port,
         check=args.check,
         timeout=args.timeout,
+        comfyui_url=args.comfyui_url,
     )
 
 

@@ -14,15 +14,23 @@
   an image to score that waits for review: images are scored by the tests' tiny CLIP with random
   weights (the real model is a download) at a threshold no image reaches, so each one goes to
   the review loop.
+- **Creative**: ComfyUI's API from the tests' stand-in (``tests/comfyui_standin.py``: no model
+  runs, Pillow draws each image) on loopback while scripts/develop runs, unless the developer
+  names their own ComfyUI (``--comfyui-url``); once per worker, a style book and the cast (Mira,
+  Sera, Odo, each with a reference image) and the tests' shortest chapter, *The Glass Crown*,
+  which the creative part draws, voices and packages at once.
 
 Blocking helpers (podman, the model files) are meant for ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from collections.abc import Callable
 import contextlib
 import html
+import io
 from pathlib import Path
 import re
 import shutil
@@ -58,6 +66,35 @@ REVIEW_PROMPT = "a sunset over a server room, warm light"
 # What the research task reads: Hydra's own documentation, page by page.
 RESEARCH_TOPIC = "how Hydra schedules GPU work"
 RESEARCH_PAGES = ("features", "models", "knowledge")
+# The chapter seeded once per worker: the shortest of the tests' chapters.
+CHAPTERS_DIR = ROOT / "tests" / "creative" / "chapters"
+# Seconds per sampler step of the stand-in, so the chapter's progress moves visibly for a while
+# (each image takes the worker's --comfyui-steps times this) without a real model.
+COMFYUI_STEP_DELAY = 0.05
+# The default project's style book: the chapter's locations and the cast's looks and voices
+# (voices of the packaged Kokoro weights). Written once; the developer's edits are kept.
+STYLE_BOOK = """\
+# Written once by scripts/develop for the seeded chapter; edits are kept.
+style: oil painting, muted palette
+locations:
+  throne room: vast hall of black marble, a throne of glass
+lighting:
+  night: candlelight, deep shadows
+background_size: {width: 256, height: 144}
+character_size: {width: 128, height: 192}
+characters:
+  mira:
+    appearance: young queen, silver hair, black gown
+    voice: {voice: jf_alpha, speed: 1.0}
+  sera:
+    appearance: lady in waiting, red hair
+    voice: {voice: jf_nezumi, speed: 1.1}
+  odo:
+    appearance: captain, grey beard, armour
+    voice: {voice: jm_kumo, speed: 0.95}
+"""
+# The chapter's cast, each with the colour of a plain reference image.
+CAST = {"Mira": (200, 200, 230), "Sera": (180, 60, 40), "Odo": (90, 90, 90)}
 
 
 class DemoEngine:
@@ -169,6 +206,68 @@ def write_review_image(outputs_dir: Path) -> None:
     image.save(path)
 
 
+def shortest_chapter(folder: Path = CHAPTERS_DIR) -> Path:
+    """The shortest Fountain chapter of the tests' chapters: the one the dev instance makes."""
+    chapters = sorted(folder.glob("*.fountain"), key=lambda path: (path.stat().st_size, path))
+    if not chapters:
+        raise FileNotFoundError(f"no .fountain chapter in {folder}")
+    return chapters[0]
+
+
+def write_style_book(creative_dir: Path) -> None:
+    """The default project's style book for the seeded chapter, unless one is there."""
+    path = creative_dir / "default" / "style.yaml"
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STYLE_BOOK, encoding="utf-8")
+
+
+def reference_png(color: tuple[int, int, int]) -> str:
+    """A plain reference image for a character, base64 PNG (Pillow)."""
+    from PIL import Image  # noqa: PLC0415 - Home Assistant's venv has Pillow
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 96), color).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+class ComfyUISite:
+    """ComfyUI's API on loopback for the creative part: the tests' stand-in, or nothing when the
+    developer gave their own ComfyUI's address (``url`` is then that address)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.own_url = url
+        self._server: Any = None
+        self.url = url or ""
+
+    @property
+    def note(self) -> str:
+        if self.own_url:
+            return f"creative: chapters are drawn by your ComfyUI at {self.own_url}"
+        return (
+            f"creative: ComfyUI at {self.url} is the tests' stand-in (tests/comfyui_standin.py: "
+            "Pillow draws each image, no model runs); --comfyui-url URL uses your own ComfyUI "
+            "instead"
+        )
+
+    async def start(self) -> None:
+        if self.own_url:
+            return
+        # The tests' stand-in speaks ComfyUI's API as ComfyUI's source defines it.
+        from tests.comfyui_standin import ComfyUIStandIn  # noqa: PLC0415
+
+        server = ComfyUIStandIn(step_delay=COMFYUI_STEP_DELAY)
+        await server.__aenter__()
+        self._server = server
+        self.url = server.url
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.__aexit__(None, None, None)
+            self._server = None
+
+
 def markdown_page(text: str) -> str:
     """A documentation page as simple HTML: a heading per ``#`` line, a paragraph per block."""
     blocks = [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
@@ -252,3 +351,44 @@ async def seed_work(
                 continue
         lines.append(f"work: queued {kind} task #{answer['id']}")
     return lines
+
+
+async def seed_chapter(
+    session: aiohttp.ClientSession, worker_url: str, token: str, chapter: Path
+) -> list[str]:
+    """Cast the chapter's characters (those the registry lacks) and submit the chapter to start
+    now; lines that say what was done. A worker without the creative part is said so."""
+    headers = {"Authorization": f"Bearer {token}"}
+    api = f"{worker_url}/api/v1"
+    async with session.get(f"{api}/characters", headers=headers) as response:
+        if response.status != 200:
+            return [f"creative: the worker has no character registry ({response.status})"]
+        known = {item["name"] for item in (await response.json())["characters"]}
+    for name, color in CAST.items():
+        if name in known:
+            continue
+        async with session.post(f"{api}/characters", json={"name": name}, headers=headers) as r:
+            character = await r.json()
+            if r.status >= 300:
+                return [f"creative: the worker refused the character {name}: {character}"]
+        async with session.post(
+            f"{api}/characters/{character['id']}/references",
+            json={"data": reference_png(color)},
+            headers=headers,
+        ) as response:
+            if response.status >= 300:
+                answer = await response.json()
+                return [f"creative: the worker refused {name}'s reference image: {answer}"]
+    text = await asyncio.to_thread(chapter.read_text, encoding="utf-8")
+    async with session.post(
+        f"{api}/chapters",
+        json={"text": text, "start": "now"},
+        headers=headers,
+    ) as response:
+        answer = await response.json()
+        if response.status >= 300:
+            return [f"creative: the worker refused the chapter {chapter.name}: {answer}"]
+    return [
+        f"creative: cast {', '.join(CAST)} and queued chapter #{answer['id']} "
+        f"{answer.get('title') or chapter.stem!r} ({chapter.name})"
+    ]

@@ -128,6 +128,13 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     assert "work: queued maintenance task #1" in first
     assert "work: queued research task #2" in first
     assert "work: queued quality_scoring task #3" in first
+    # The creative part draws with the tests' ComfyUI stand-in, and the output says so; the
+    # chapter is queued, not waited for.
+    assert "is the tests' stand-in" in first
+    assert "--comfyui-url URL uses your own ComfyUI instead" in first
+    assert re.search(
+        r"creative: cast Mira, Sera, Odo and queued chapter #1 'The Glass Crown'", first
+    ), first[-4000:]
     assert "core config: set the country to US and the units to us_customary" in first
     dashboard = f"http://127.0.0.1:{ha_port}/hydra-dashboard"
     assert f"dashboard: Home Assistant now opens on {dashboard}" in first
@@ -158,6 +165,8 @@ def test_develop_check_twice_on_one_dev_dir(tmp_path: Path, socket_enabled: None
     assert "config flow: added" not in second
     assert re.search(r"check: sensor\.\S+_temperature = [\d.]+ °F", second)
     assert "work: the queue was seeded on an earlier run" in second
+    assert "creative: the chapter was seeded on an earlier run" in second
+    assert "queued chapter" not in second
     assert "core config: country US, temperatures in °F" in second
     assert "dashboard: Home Assistant now opens" not in second
     assert json.loads(credentials_file.read_text()) == credentials

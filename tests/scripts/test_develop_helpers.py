@@ -7,6 +7,7 @@ from pathlib import Path
 import stat
 from types import ModuleType
 
+import aiohttp
 from homeassistant.util.yaml import load_yaml
 import pytest
 
@@ -255,3 +256,76 @@ def test_gpu_backend_simulated_otherwise(
     assert backend == "simulated"
     assert note.startswith("no NVIDIA GPU found: using the simulated backend (")
     assert reason in note
+
+
+def test_the_seeded_chapter_is_the_tests_shortest(develop: ModuleType, tmp_path: Path) -> None:
+    showcase = develop.showcase
+    (tmp_path / "long.fountain").write_text("Title: Long\n\nINT. HALL - DAY\n\nA long chapter.\n")
+    (tmp_path / "short.fountain").write_text("INT. HALL - DAY\n\nShort.\n")
+    (tmp_path / "notes.txt").write_text("x")
+    assert showcase.shortest_chapter(tmp_path) == tmp_path / "short.fountain"
+    chapter = showcase.shortest_chapter()
+    assert chapter.parent == ROOT / "tests" / "creative" / "chapters"
+    assert chapter.suffix == ".fountain"
+    with pytest.raises(FileNotFoundError, match=r"no \.fountain chapter"):
+        showcase.shortest_chapter(tmp_path / "notes.txt")
+
+
+def test_the_cast_and_style_book_cover_the_seeded_chapter(
+    develop: ModuleType, tmp_path: Path
+) -> None:
+    """The worker refuses a chapter naming a character its registry lacks: the seeded cast has
+    every speaker of the chapter, and the style book gives each a look and a voice."""
+    from hydra_core.creative.chapter import parse_chapter  # noqa: PLC0415
+    from hydra_core.creative.stylebook import load_style_book  # noqa: PLC0415
+
+    showcase = develop.showcase
+    known = {name.lower(): [name] for name in showcase.CAST}
+    chapter = parse_chapter(showcase.shortest_chapter().read_text(), known)
+    assert chapter.title == "The Glass Crown"
+    showcase.write_style_book(tmp_path)
+    style = load_style_book(tmp_path / "default" / "style.yaml")
+    assert set(style.characters) == set(known)
+    assert all(character.voice for character in style.characters.values())
+
+
+def test_the_style_book_is_written_once(develop: ModuleType, tmp_path: Path) -> None:
+    showcase = develop.showcase
+    showcase.write_style_book(tmp_path)
+    path = tmp_path / "default" / "style.yaml"
+    assert path.read_text() == showcase.STYLE_BOOK
+    path.write_text("style: watercolour\n")
+    showcase.write_style_book(tmp_path)
+    assert path.read_text() == "style: watercolour\n"
+
+
+async def test_the_comfyui_is_the_tests_stand_in_unless_one_is_given(
+    develop: ModuleType, socket_enabled: None
+) -> None:
+    showcase = develop.showcase
+    site = showcase.ComfyUISite()
+    await site.start()
+    try:
+        assert site.url.startswith("http://127.0.0.1:")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{site.url}/system_stats") as response,
+        ):
+            assert response.status == 200
+            assert "comfyui_version" in (await response.json())["system"]
+        assert "the tests' stand-in" in site.note
+        assert "--comfyui-url URL uses your own ComfyUI" in site.note
+    finally:
+        await site.stop()
+
+    own = showcase.ComfyUISite("http://127.0.0.1:8188")
+    await own.start()
+    assert own.url == "http://127.0.0.1:8188"
+    assert own.note == "creative: chapters are drawn by your ComfyUI at http://127.0.0.1:8188"
+    await own.stop()
+
+
+def test_comfyui_url_option(develop: ModuleType) -> None:
+    assert develop.parse_args([]).comfyui_url is None
+    options = develop.parse_args(["--comfyui-url", "http://127.0.0.1:8188"])
+    assert options.comfyui_url == "http://127.0.0.1:8188"
