@@ -325,7 +325,8 @@ async def test_diagnostics_include_the_queue_without_payloads(
     """Support sees the scheduler and recent tasks; what users typed into payloads stays out."""
     await setup_entry(hass, tasks_entry)
     await _pause(hass)
-    response = await _queue(hass, kind="maintenance", payload={"retention_days": 12345})
+    # A number no host figure contains (the host's memory in bytes once held "12345").
+    response = await _queue(hass, kind="maintenance", payload={"retention_days": 1234.56789})
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, tasks_entry)
     queue = diagnostics["tasks"]
     assert queue["scheduler"]["settings"]["paused"] is True
@@ -335,4 +336,4 @@ async def test_diagnostics_include_the_queue_without_payloads(
         "state": "queued",
         "error": None,
     } in queue["recent"]
-    assert "12345" not in str(diagnostics)
+    assert "1234.56789" not in str(diagnostics)
