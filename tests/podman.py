@@ -870,7 +870,17 @@ graphroot = "{root}/graphroot"
         """
         deadline = time.monotonic() + timeout
         while True:
-            info = self.inspect(name)
+            try:
+                info = self.inspect(name)
+            except PodmanError as err:
+                # Podman 4.3 answers 500 "read /proc/N/cgroup: no such process" to an inspect
+                # that lands while the container's process is going away; ask again.
+                if err.status != 500 or "no such process" not in str(err):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+                continue
             if not info["State"]["Running"] and info["State"]["Status"] == "exited":
                 return info
             if time.monotonic() > deadline:
