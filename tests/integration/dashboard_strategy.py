@@ -22,8 +22,7 @@ STRATEGY = Path(__file__).parents[2] / "custom_components/hydra/frontend/hydra-d
 # No DOM in Node.js: the module's element is already "defined", so only its functions load.
 _RUN = """
 globalThis.HTMLElement = class {};
-globalThis.window = {};
-globalThis.customElements = { get: () => true };
+globalThis.window = { customElements: { get: () => true } };
 const [source, hass] = JSON.parse(require("fs").readFileSync(0, "utf8"));
 import("data:text/javascript," + encodeURIComponent(source)).then((module) =>
   process.stdout.write(JSON.stringify(module.hydraDashboard(hass)))

@@ -352,8 +352,26 @@ class HydraDashboardStrategy extends HTMLElement {
   }
 }
 
-if (!customElements.get("ll-strategy-dashboard-hydra")) {
-  customElements.define("ll-strategy-dashboard-hydra", HydraDashboardStrategy);
+const TAG = "ll-strategy-dashboard-hydra";
+
+function register() {
+  const registry = window.customElements;
+  if (!registry.get(TAG)) registry.define(TAG, HydraDashboardStrategy);
+  return registry;
+}
+
+if (!window.customElements.get(TAG)) {
+  let registry = register();
+  // Home Assistant's frontend installs its own element registry (a scoped-registry polyfill) as
+  // its core loads, and this script, loaded beside it, can run first: an element defined in the
+  // browser's registry before the swap is unknown to the frontend, and the dashboard would wait
+  // for it in vain ("Timeout waiting for strategy element"). Define it again in the frontend's
+  // registry once it appears; stop when the frontend's app is defined there (or after a minute).
+  const since = Date.now();
+  const watch = setInterval(() => {
+    if (window.customElements !== registry) registry = register();
+    if (registry.get("home-assistant") || Date.now() - since > 60_000) clearInterval(watch);
+  }, 50);
   window.customStrategies = window.customStrategies || [];
   window.customStrategies.push({
     type: "hydra",
