@@ -43,7 +43,9 @@ async def test_strategy_loaded_while_a_worker_is_set_up(
     http = await hass_client()
     response = await http.get(URL)
     assert response.status == HTTPStatus.OK
-    assert 'customElements.define("ll-strategy-dashboard-hydra"' in await response.text()
+    script = await response.text()
+    assert 'const TAG = "ll-strategy-dashboard-hydra";' in script
+    assert "registry.define(TAG, HydraDashboardStrategy)" in script
 
     info = WorkerInfo(worker_id="0" * 32, name="second", version="0.1.0")
     async with LoopbackWorker(nvml, info=info) as other:
