@@ -35,8 +35,9 @@ seed, prompt, model, size and batch index (same inputs, same bytes), and nothing
 between prompts (``execution_cached`` always lists no nodes). Tests steer it: ``fail_node_type``
 fails the next prompt at that node type, ``stall`` holds prompts at the sampler until
 interrupted, ``drop_websockets_after`` closes the sockets after that many progress messages
-(``refuse_websockets`` keeps them shut). ``submissions`` counts each prompt posted, by content;
-``calls`` counts each route.
+(``refuse_websockets`` keeps them shut), and ``stats_held`` (an event) keeps ``/system_stats``
+from answering until it is set, as a server busy starting up. ``submissions`` counts each
+prompt posted, by content; ``calls`` counts each route.
 """
 
 from __future__ import annotations
@@ -783,6 +784,7 @@ class ComfyUIStandIn:
         self.stall = False
         self.drop_websockets_after: int | None = None
         self.refuse_websockets = False
+        self.stats_held: asyncio.Event | None = None
         self.submissions: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         # the input, output and temp folders: path (subfolder/name) -> bytes
@@ -986,6 +988,8 @@ class ComfyUIStandIn:
         return web.json_response(dict(_FEATURES))
 
     async def _system_stats(self, request: web.Request) -> web.Response:
+        if self.stats_held is not None:
+            await self.stats_held.wait()
         return web.json_response(
             {
                 "system": {

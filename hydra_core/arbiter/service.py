@@ -60,6 +60,8 @@ _FREE_POLL_S = 0.05
 _LOAD_TIMES = 20
 # Reload cost before a load was measured: seconds per GiB read from disk.
 _GUESS_S_PER_GIB = 0.5
+# The longest the queue waits at a start for the first look at the model servers.
+_FIRST_LOOK_TIMEOUT_S = 60.0
 _SYSTEM = Actor(type="self_heal", name="VRAM arbiter")
 
 
@@ -166,6 +168,9 @@ class ModelArbiter:
         self._default = int(options.models_default_vram_gb * _GIB)
         self._reserve = int(options.models_reserve_gb * _GIB)
         self._task: asyncio.Task[None] | None = None
+        # Set once every server has been looked at (answered or failed): until then the arbiter
+        # does not know ComfyUI's checkpoint, and a task needing it would take no lease.
+        self._looked = asyncio.Event()
         self._gpu: GpuInfo | None = None
 
     # Lifecycle
@@ -197,7 +202,20 @@ class ModelArbiter:
 
     async def async_refresh(self) -> None:
         """Ask every backend what it offers and holds; a backend that fails is marked so."""
-        await asyncio.gather(*(self._refresh(backend) for backend in self.backends.values()))
+        try:
+            await asyncio.gather(*(self._refresh(backend) for backend in self.backends.values()))
+        finally:
+            self._looked.set()
+
+    async def _first_look(self) -> None:
+        """Until the servers were looked at once (if the arbiter runs): a task admitted before
+        then would find none of its models to lease. Bounded: a server that hangs answers
+        within its client's timeout, and the queue must not wait forever."""
+        if self._task is None or self._looked.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_FIRST_LOOK_TIMEOUT_S):
+                await self._looked.wait()
 
     async def _refresh(self, backend: ModelBackend) -> None:
         started = time.monotonic()
@@ -639,6 +657,7 @@ class ModelArbiter:
 
     async def async_admission(self, refs: tuple[str, ...], priority: int) -> str | None:
         """For the task queue's gate: why a task needing ``refs`` must wait, or None."""
+        await self._first_look()
         for model_id in self._known(refs):
             plan = await self.async_plan(model_id, priority=priority)
             if plan.verdict == BLOCKED:
@@ -655,6 +674,7 @@ class ModelArbiter:
         self, holder: str, refs: tuple[str, ...], *, priority: int, actor: Actor
     ) -> None:
         """Load each model for ``holder`` and lease it until ``release(holder)``."""
+        await self._first_look()
         for model_id in self._known(refs):
             await self.async_load(
                 model_id, actor=actor, priority=priority, lease=(holder, MAX_LEASE_S)

@@ -219,6 +219,46 @@ class ChapterLike(TaskHandler):
         return {}
 
 
+async def test_a_task_needing_comfyui_waits_for_the_first_look_at_the_servers(
+    make_rig: MakeRig, tmp_path: Path, queue: list[Scheduler], http: aiohttp.ClientSession
+) -> None:
+    """Right after a start, ComfyUI is slow to answer: a chapter must not begin before the
+    arbiter knows ComfyUI's checkpoint, or it would hold no lease and a 16 GB model could be
+    loaded into the room its images need."""
+    async with ComfyUIStandIn() as comfyui:
+        comfyui.stats_held = asyncio.Event()
+        rig = await make_rig(
+            ollama={"big": 16.0},
+            extra_backends=[ComfyUIBackend("comfyui", comfyui.url, lambda: http)],
+            comfyui_vram_gb=10.0,
+        )
+        handler = ChapterLike()
+        scheduler = Scheduler(
+            TaskStore(tmp_path / "tasks.db"),
+            handlers=[handler],
+            probe=rig.probe,
+            bus=EventBus(),
+            data_dir=tmp_path,
+            settings=SchedulerSettings(max_concurrent=1, poll_interval_s=3600),
+        )
+        scheduler.models_gate = rig.arbiter
+        queue.append(scheduler)
+        await scheduler.async_start()
+        task = await scheduler.async_enqueue("chapter_like", {}, actor=USER)
+        await asyncio.sleep(0.5)
+        began_before_the_look = handler.running.is_set()
+        comfyui.stats_held.set()
+        async with asyncio.timeout(10):
+            await handler.running.wait()
+        with pytest.raises(HydraApiError) as refused:
+            await rig.models.async_load("big", actor=USER)
+        handler.finish.set()
+        assert await _settled(scheduler, task.id, ("succeeded",)) == "succeeded"
+
+    assert not began_before_the_look
+    assert refused.value.status == 409
+
+
 async def test_a_chapter_leases_comfyuis_checkpoint_while_it_runs(
     make_rig: MakeRig, tmp_path: Path, queue: list[Scheduler], http: aiohttp.ClientSession
 ) -> None:
