@@ -29,6 +29,53 @@ import("data:text/javascript," + encodeURIComponent(source)).then((module) =>
 );
 """
 
+# The browser's registry first; 100 ms later the frontend installs its own (a scoped-registry
+# polyfill) and, 200 ms after, defines its app in it; one more registry comes later still.
+# Prints each definition as [registry, tag] in order.
+_SWAP = """
+globalThis.HTMLElement = class {};
+const defined = [];
+const registry = (name) => {
+  const elements = new Map();
+  return {
+    get: (tag) => elements.get(tag),
+    define: (tag, element) => { elements.set(tag, element); defined.push([name, tag]); },
+  };
+};
+globalThis.window = globalThis;
+window.customElements = registry("browser");
+const source = require("fs").readFileSync(0, "utf8");
+import("data:text/javascript," + encodeURIComponent(source)).then(() => {
+  setTimeout(() => { window.customElements = registry("frontend"); }, 100);
+  setTimeout(() => window.customElements.define("home-assistant", class {}), 300);
+  setTimeout(() => { window.customElements = registry("later"); }, 400);
+  setTimeout(() => { process.stdout.write(JSON.stringify(defined)); process.exit(0); }, 700);
+});
+"""
+
+
+async def _node(script: str, given: bytes) -> bytes:
+    node = shutil.which("node")
+    assert node is not None, "Node.js runs the dashboard strategy (scripts/system-setup)"
+    process = await asyncio.create_subprocess_exec(
+        node,
+        "-e",
+        script,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate(given)
+    assert process.returncode == 0, err.decode()
+    return out
+
+
+async def registrations(source: str) -> list[list[str]]:
+    """Where the strategy script defines its element when the frontend swaps the registry
+    after the script ran, as Home Assistant's frontend does as its core loads."""
+    defined: list[list[str]] = json.loads(await _node(_SWAP, source.encode()))
+    return defined
+
 
 def frontend_hass(hass: HomeAssistant) -> dict[str, Any]:
     """What the frontend's ``hass`` object holds of the registries and states."""
@@ -61,18 +108,6 @@ def frontend_hass(hass: HomeAssistant) -> dict[str, Any]:
 
 async def generated_dashboard(hass: HomeAssistant) -> dict[str, Any]:
     """The dashboard the strategy generates for ``hass``."""
-    node = shutil.which("node")
-    assert node is not None, "Node.js runs the dashboard strategy (scripts/system-setup)"
     given = json.dumps([STRATEGY.read_text(), frontend_hass(hass)], default=str).encode()
-    process = await asyncio.create_subprocess_exec(
-        node,
-        "-e",
-        _RUN,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate(given)
-    assert process.returncode == 0, err.decode()
-    dashboard: dict[str, Any] = json.loads(out)
+    dashboard: dict[str, Any] = json.loads(await _node(_RUN, given))
     return dashboard

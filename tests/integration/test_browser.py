@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import os
 from pathlib import Path
 import secrets
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from homeassistant.auth.const import GROUP_ID_ADMIN
@@ -296,7 +297,8 @@ async def _open(
 ) -> None:
     """Open a view of the Hydra dashboard; wait until it shows every text, and each entity row
     named in ``rows`` its value; keep a screenshot. Within the app, as its tabs do: no reload."""
-    await page.evaluate(NAVIGATE, f"/{DASHBOARD_PATH}/{view}")
+    path = f"/{DASHBOARD_PATH}/{view}"
+    await page.evaluate(NAVIGATE, path)
     try:
         for text in texts:
             await expect(page.get_by_text(text, exact=True).first).to_be_visible(
@@ -305,6 +307,7 @@ async def _open(
         for name, value in rows.items():
             await expect(_row(page, name).first).to_contain_text(value, timeout=LOAD_TIMEOUT_MS)
         await expect(page.locator("#ha-launch-screen")).to_have_count(0)
+        assert urlsplit(page.url).path == path
     finally:
         # Also when something is missing: the screenshot shows what was there instead.
         await page.screenshot(path=shots / f"{view}.png")
@@ -327,6 +330,13 @@ async def _login(page: Page, url: str, password: str) -> None:
     # found it: "Timeout waiting for strategy element", one page load in three here).
     await page.wait_for_function(
         "() => customElements.get('ll-strategy-dashboard-hydra') !== undefined",
+        timeout=LOAD_TIMEOUT_MS,
+    )
+    # The frontend then routes to its default dashboard's first view (``/home/overview`` or
+    # ``/lovelace/0``, with the login's ``?auth_callback`` gone) by replacing the address: a
+    # navigation before that would be undone, and the page would stay on the Overview.
+    await page.wait_for_function(
+        "() => location.pathname.split('/').filter(Boolean).length >= 2 && !location.search",
         timeout=LOAD_TIMEOUT_MS,
     )
 
