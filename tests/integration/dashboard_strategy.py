@@ -23,10 +23,15 @@ STRATEGY = Path(__file__).parents[2] / "custom_components/hydra/frontend/hydra-d
 _RUN = """
 globalThis.HTMLElement = class {};
 globalThis.window = { customElements: { get: () => true } };
-const [source, hass] = JSON.parse(require("fs").readFileSync(0, "utf8"));
-import("data:text/javascript," + encodeURIComponent(source)).then((module) =>
-  process.stdout.write(JSON.stringify(module.hydraDashboard(hass)))
-);
+const [source, hass, answers] = JSON.parse(require("fs").readFileSync(0, "utf8"));
+// The frontend's websocket: what the test's Home Assistant answered to each command.
+hass.callWS = async (message) => {
+  if (!(message.type in answers)) throw new Error(`Unknown command: ${message.type}`);
+  return answers[message.type];
+};
+import("data:text/javascript," + encodeURIComponent(source))
+  .then((module) => module.generateDashboard(hass))
+  .then((dashboard) => process.stdout.write(JSON.stringify(dashboard)));
 """
 
 # The browser's registry first; 100 ms later the frontend installs its own (a scoped-registry
@@ -77,8 +82,8 @@ async def registrations(source: str) -> list[list[str]]:
     return defined
 
 
-def frontend_hass(hass: HomeAssistant) -> dict[str, Any]:
-    """What the frontend's ``hass`` object holds of the registries and states."""
+def frontend_hass(hass: HomeAssistant, *, admin: bool = True) -> dict[str, Any]:
+    """What the frontend's ``hass`` object holds of the registries, states and its user."""
     entities = {
         entry.entity_id: {
             "entity_id": entry.entity_id,
@@ -103,11 +108,24 @@ def frontend_hass(hass: HomeAssistant) -> dict[str, Any]:
         for state in hass.states.async_all()
     }
     config = {"components": sorted(hass.config.components)}
-    return {"entities": entities, "devices": devices, "states": states, "config": config}
+    user = {"is_admin": admin}
+    return {
+        "entities": entities,
+        "devices": devices,
+        "states": states,
+        "config": config,
+        "user": user,
+    }
 
 
-async def generated_dashboard(hass: HomeAssistant) -> dict[str, Any]:
-    """The dashboard the strategy generates for ``hass``."""
-    given = json.dumps([STRATEGY.read_text(), frontend_hass(hass)], default=str).encode()
+async def generated_dashboard(
+    hass: HomeAssistant, *, answers: dict[str, Any] | None = None, admin: bool = True
+) -> dict[str, Any]:
+    """The dashboard the strategy generates for ``hass`` (for a user who is an administrator
+    or not); ``answers``: what Home Assistant's websocket answered to each command type the
+    strategy may send (others fail, as an unknown command does)."""
+    given = json.dumps(
+        [STRATEGY.read_text(), frontend_hass(hass, admin=admin), answers or {}], default=str
+    ).encode()
     dashboard: dict[str, Any] = json.loads(await _node(_RUN, given))
     return dashboard

@@ -274,7 +274,7 @@ async def _frontend(hass: HomeAssistant, hass_storage: dict[str, object]) -> str
     http = {"server_host": "127.0.0.1", "server_port": port}
     assert await async_setup_component(hass, "http", {"http": http})
     assert await async_setup_component(hass, "frontend", {})
-    for component in ("history", "logbook"):
+    for component in ("homeassistant", "history", "logbook", "assist_pipeline"):
         assert await async_setup_component(hass, component, {})
     await hass.async_block_till_done()
     # Keep the port: as a user confirms it, or the frontend asks.
@@ -416,7 +416,14 @@ async def test_hydra_dashboard_in_a_browser(
                 "gpubox Speech-to-text model": "tiny.en",
                 "gpubox Text-to-speech voice": SPEAKER,
             }
-            await _open(page, url, "voice", shots, (), voice)
+            await _open(page, url, "voice", shots, ("Recent voice turns",), voice)
+            # The assistant's last turns: Home Assistant's Debug page of its (only) pipeline.
+            assistant = page.locator("hui-button-row", has_text="Home Assistant")
+            await assistant.get_by_text("Last turns").click()
+            await page.wait_for_function(
+                "() => location.pathname.startsWith('/config/voice-assistants/debug/')",
+                timeout=LOAD_TIMEOUT_MS,
+            )
             chunks = hass.states.get("sensor.gpubox_knowledge_chunks")
             await _open(
                 page, url, "knowledge", shots, (), {"gpubox Knowledge chunks": chunks.state}

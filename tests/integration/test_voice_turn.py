@@ -30,6 +30,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
 import numpy as np
 import pytest
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from hydra_core.satellite import FileMic, SatelliteSettings, VoiceSatellite, WavFileSpeaker
 from hydra_core.voice.stt import SttEngine
@@ -39,6 +40,7 @@ from tests.voice.speech import write_wav
 from tests.voice.weights import VoiceWeights, kokoro_say, pcm16, resample, words
 
 from .conftest import VoiceWorker, entity_of, entry_for, setup_entry, setup_wyoming
+from .dashboard_strategy import generated_dashboard
 
 TURN_TIMEOUT_S = 90
 QUIET = bytes(16000 * 2)  # a second of silence
@@ -137,6 +139,7 @@ async def test_hey_jarvis_whats_the_gpu_temperature(
     mic: TimedMic,
     nvml: FakeNvml,
     tmp_path: Path,
+    hass_ws_client: WebSocketGenerator,
 ) -> None:
     hass.config.units = US_CUSTOMARY_SYSTEM
     assert await async_setup_component(hass, "homeassistant", {})
@@ -211,3 +214,27 @@ async def test_hey_jarvis_whats_the_gpu_temperature(
     )
     report = "\n".join(f"  {name}: {seconds * 1000:.0f} ms" for name, seconds in stages.items())
     print(f"\nVoice turn, {transcript!r} → {answer!r} ({reply_s:.1f} s of reply):\n{report}")
+
+    # The Hydra dashboard's Voice view leads an administrator to this turn: Home Assistant's
+    # Debug page of the assistant that ran it (the preferred one first) lists the run.
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "assist_pipeline/pipeline/list"})
+    answers = {"assist_pipeline/pipeline/list": (await client.receive_json())["result"]}
+    dashboard = await generated_dashboard(hass, answers=answers)
+    [voice_view] = [view for view in dashboard["views"] if view["path"] == "voice"]
+    [turns] = [card for card in voice_view["cards"] if card.get("title") == "Recent voice turns"]
+    first = turns["entities"][0]
+    assert (first["name"], first["action_name"]) == ("Hydra", "Last turns")
+    page = first["tap_action"]["navigation_path"]
+    assert page == f"/config/voice-assistants/debug/{pipeline.id}"
+    await client.send_json_auto_id(
+        {"type": "assist_pipeline/pipeline_debug/list", "pipeline_id": page.rpartition("/")[2]}
+    )
+    listed = (await client.receive_json())["result"]["pipeline_runs"]
+    assert [run["pipeline_run_id"] for run in listed] == list(runs)
+    # Others may not open the Debug page: the card is left out, the settings stay.
+    others = await generated_dashboard(hass, answers=answers, admin=False)
+    [their_voice] = [view for view in others["views"] if view["path"] == "voice"]
+    assert [card.get("title") for card in their_voice["cards"]] == [
+        card.get("title") for card in voice_view["cards"] if card is not turns
+    ]

@@ -208,13 +208,40 @@ function queue(hass, workers) {
   ]);
 }
 
-function voice(hass, workers) {
-  return workers.flatMap((worker) =>
+// The voice settings of each worker, then the last turns: Home Assistant keeps each assistant's
+// recent runs (what was heard, the intent, the answer, each stage's timing) on its Debug page.
+function voice(hass, workers, { assistants }) {
+  const settings = workers.flatMap((worker) =>
     entitiesCard(
       titled(workers, worker, "Voice"),
       worker.ids("stt_model", "tts_voice", "wake_threshold", "wake_verify", "wake_verify_threshold")
     )
   );
+  if (!settings.length || !assistants.length) return settings;
+  const turns = assistants.map((assistant) => ({
+    type: "button",
+    name: assistant.name,
+    icon: "mdi:account-voice",
+    action_name: "Last turns",
+    tap_action: { action: "navigate", navigation_path: `/config/voice-assistants/debug/${assistant.id}` },
+  }));
+  return [...settings, { type: "entities", title: "Recent voice turns", entities: turns }];
+}
+
+// The Assist pipelines, the preferred one first: only administrators may list them and open
+// their Debug page; without the assist_pipeline integration there are none.
+async function assistants(hass) {
+  if (!hass.user?.is_admin || !hass.config.components.includes("assist_pipeline")) return [];
+  try {
+    const listed = await hass.callWS({ type: "assist_pipeline/pipeline/list" });
+    const preferred = (pipeline) => (pipeline.id === listed.preferred_pipeline ? 0 : 1);
+    return [...listed.pipelines]
+      .sort((a, b) => preferred(a) - preferred(b))
+      .map((pipeline) => ({ id: pipeline.id, name: pipeline.name }));
+  } catch (err) {
+    console.warn("Hydra dashboard: the voice assistants could not be listed", err);
+    return [];
+  }
 }
 
 const press = (entity) => ({
@@ -326,8 +353,9 @@ const VIEWS = [
   ["Cluster", "cluster", "mdi:server-network", cluster],
 ];
 
-// The dashboard: one view per part that has something to show.
-export function hydraDashboard(hass) {
+// The dashboard: one view per part that has something to show. ``extras`` holds what the
+// frontend had to be asked for (the voice assistants).
+export function hydraDashboard(hass, extras = { assistants: [] }) {
   const workers = findWorkers(hass);
   if (!workers.length) {
     return {
@@ -341,14 +369,20 @@ export function hydraDashboard(hass) {
       ],
     };
   }
-  const views = VIEWS.map(([title, path, icon, build]) => ({ title, path, icon, cards: build(hass, workers) }));
+  const views = VIEWS.map(([title, path, icon, build]) => ({ title, path, icon, cards: build(hass, workers, extras) }));
   // The overview is always there (a worker is); any other view only with something to show.
   return { title: "Hydra", views: views.filter((view) => view.path === "overview" || view.cards.length) };
 }
 
+// What the strategy's ``generate`` returns: the dashboard, once the frontend has been asked
+// for what ``hass`` does not hold.
+export async function generateDashboard(hass) {
+  return hydraDashboard(hass, { assistants: await assistants(hass) });
+}
+
 class HydraDashboardStrategy extends HTMLElement {
   static async generate(_config, hass) {
-    return hydraDashboard(hass);
+    return generateDashboard(hass);
   }
 }
 
