@@ -45,6 +45,7 @@ from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
 from hydra_core.gpu.history import GpuHistory
 from hydra_core.gpu.part import GpuPart
+from hydra_core.knowledge.client import KnowledgeClient
 from hydra_core.power.manager import SETTINGS_FILE as POWER_SETTINGS_FILE, PowerManager
 from hydra_core.power.part import PowerPart
 from hydra_core.quality.client import QualityClient
@@ -113,6 +114,11 @@ NAVIGATE = """(path) => {
   history.pushState(null, "", path);
   window.dispatchEvent(new CustomEvent("location-changed", { detail: { replace: false } }));
 }"""
+# A note the knowledge base ingests (as a feed entry Home Assistant's feedreader saw).
+STORAGE_NOTE = (
+    "The storage node moved its nightly backups to a new 20 TB ZFS pool named tank-backup;"
+    " scrubs run every Sunday at 03:00."
+)
 # Generous: the first page load compiles the frontend's JavaScript on 2 CPU cores.
 LOAD_TIMEOUT_MS = 30_000
 
@@ -356,6 +362,16 @@ async def test_hydra_dashboard_in_a_browser(
     password = await _user(hass, local_auth)
     gpubox_entry = entry_for(gpubox)
     await setup_entry(hass, gpubox_entry, "web")
+    # Something in the knowledge base to search for from the dashboard.
+    await KnowledgeClient(gpubox_entry.runtime_data.client).async_add_feed_entry(
+        feed="Homelab notes",
+        title="Storage node upgrade",
+        link="http://127.0.0.1/notes/storage",
+        summary=STORAGE_NOTE,
+        published=None,
+    )
+    chunks = "sensor.gpubox_knowledge_chunks"
+    await wait_until(lambda: hass.states.get(chunks).state not in ("0", "unknown"), within=60)
     scorer_entry = MockConfigEntry(
         domain=DOMAIN, title="scorer", data={CONF_URL: scorer, CONF_TOKEN: SCORER_TOKEN}
     )
@@ -424,10 +440,21 @@ async def test_hydra_dashboard_in_a_browser(
                 "() => location.pathname.startsWith('/config/voice-assistants/debug/')",
                 timeout=LOAD_TIMEOUT_MS,
             )
-            chunks = hass.states.get("sensor.gpubox_knowledge_chunks")
-            await _open(
-                page, url, "knowledge", shots, (), {"gpubox Knowledge chunks": chunks.state}
+            counted = {"gpubox Knowledge chunks": hass.states.get(chunks).state}
+            await _open(page, url, "knowledge", shots, ("Search the knowledge base",), counted)
+            # Searched in Assist, opened from the view: Hydra answers with the note's source.
+            await (
+                page.locator("hui-button-row", has_text="what do we know about")
+                .get_by_text("Search")
+                .click()
             )
+            request = page.get_by_role("textbox", name="Enter a request")
+            await request.fill("what do we know about the backup pool", timeout=LOAD_TIMEOUT_MS)
+            await request.press("Enter")
+            answer = page.get_by_text("That is from Storage node upgrade.", exact=False)
+            await expect(answer).to_contain_text("20 TB ZFS pool", timeout=LOAD_TIMEOUT_MS)
+            await page.screenshot(path=shots / "knowledge-search.png")
+            await page.keyboard.press("Escape")
             vram = hass.states.get("sensor.scorer_hydra_clip_vram").attributes["friendly_name"]
             await _open(page, url, "models", shots, (), {vram: "GB"})
             await _open(page, url, "review", shots, ("scorer: Awaiting review",), {})

@@ -292,8 +292,10 @@ function creative(hass, workers) {
   );
 }
 
+// Each worker's knowledge base, then a way to search it: Assist, where Hydra's sentences
+// ("what do we know about …", "what do you remember about …") answer with a source.
 function knowledge(hass, workers) {
-  return workers.flatMap((worker) => {
+  const cards = workers.flatMap((worker) => {
     const [chunks] = worker.ids("knowledge_chunks");
     return [
       ...entitiesCard(
@@ -311,6 +313,15 @@ function knowledge(hass, workers) {
       ),
     ];
   });
+  if (!cards.length || !hass.config.components.includes("conversation")) return cards;
+  const ask = {
+    type: "button",
+    name: "Ask “what do we know about …”",
+    icon: "mdi:text-search",
+    action_name: "Search",
+    tap_action: { action: "assist", start_listening: false },
+  };
+  return [...cards, { type: "entities", title: "Search the knowledge base", entities: [ask] }];
 }
 
 function models(hass, workers) {
