@@ -381,7 +381,8 @@ class HydraOptionsFlow(OptionsFlowWithReload):
                 errors[CONF_ROUTES] = "invalid_route_line"
                 placeholders["error"] = str(err)
             else:
-                if routes == cluster.data.routes:
+                # The order counts too: the first rule whose pattern matches a kind is used.
+                if list(routes.items()) == list(cluster.data.routes.items()):
                     return self.async_create_entry(data=self._chosen)
                 try:
                     answer = await cluster.api.async_set_routes(routes, actor=OPTIONS_ACTOR)

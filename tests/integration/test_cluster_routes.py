@@ -45,7 +45,9 @@ def head_entry(head: ClusterWorker) -> MockConfigEntry:
 
 
 async def _routing_step(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
-    """Open the entry's options and pass the first step: the Cluster routing step."""
+    """Open the entry's options (once a reload after options saved before is done) and pass
+    the first step: the Cluster routing step."""
+    await hass.async_block_till_done()
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(
@@ -159,7 +161,8 @@ async def test_a_label_no_node_has_is_saved_with_a_warning(
 async def test_rules_unchanged_are_not_sent(
     hass: HomeAssistant, head: ClusterWorker, head_entry: MockConfigEntry
 ) -> None:
-    """Saving the options with the rules as they were leaves the worker on its option's."""
+    """Saving the options with the rules as they were leaves the worker on its option's; the
+    same rules in another order are a change (the first that matches is used)."""
     await setup_entry(hass, head_entry)
     step = await _routing_step(hass, head_entry)
     result = await hass.config_entries.options.async_configure(
@@ -167,6 +170,19 @@ async def test_rules_unchanged_are_not_sent(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert (await _worker_api(hass, head).async_routes()).source == "option"
+
+    step = await _routing_step(hass, head_entry)
+    result = await hass.config_entries.options.async_configure(
+        step["flow_id"], {ROUTES: "test=images\nmaintenance=*\n"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    step = await _routing_step(hass, head_entry)
+    result = await hass.config_entries.options.async_configure(
+        step["flow_id"], {ROUTES: "maintenance=*\ntest=images"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    kept = await _worker_api(hass, head).async_routes()
+    assert list(kept.routes) == ["maintenance", "test"]
 
 
 async def test_a_change_made_elsewhere_shows_at_once(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -246,6 +247,8 @@ async def test_bad_rules_are_refused_and_change_nothing(
         (b'{"routes": ["chat=llm"]}', "routes"),
         (b"{}", "routes"),
         (b'{"routes": {}, "extra": 1}', "Unknown field extra"),
+        (json.dumps({"routes": {f"k{n}": "llm" for n in range(101)}}).encode(), "routes"),
+        (json.dumps({"routes": {"chat": "l" * 201}}).encode(), "routes.chat"),
     ],
 )
 async def test_bad_bodies_are_refused(
