@@ -1,6 +1,7 @@
 """Config flow: add a worker by URL and token, or from the add-on's discovery."""
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any, override
 
 from homeassistant.config_entries import (
@@ -19,7 +20,7 @@ from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio
 
 from hydra_core.client import HydraAuthError, HydraCertificateError, HydraClient, HydraError
-from hydra_core.models import WorkerInfo
+from hydra_core.models import Actor, WorkerInfo
 
 from .const import (
     CONF_CONTAINERS,
@@ -42,6 +43,8 @@ from .const import (
     MIN_SCAN_INTERVAL_S,
 )
 from .form import SECRET_SELECTOR, normalise_url, targets_selector
+from .parts.cluster.coordinator import HydraClusterCoordinator
+from .parts.cluster.form import RouteLineError, parse_routes, route_error, routes_text
 from .parts.containers.coordinator import HydraContainerCoordinator
 from .parts.quality.coordinator import HydraQualityCoordinator
 from .parts.tasks.coordinator import HydraTaskCoordinator
@@ -50,6 +53,10 @@ from .routine import check_routine_options, routine_fields
 URL_SELECTOR = selector.TextSelector(
     selector.TextSelectorConfig(type=selector.TextSelectorType.URL, autocomplete="off")
 )
+CONF_ROUTES = "routes"
+# Who the worker's audit log names for a change of its routing rules made here (an options
+# flow is an administrator's, and Home Assistant does not say which).
+OPTIONS_ACTOR = Actor(type="user", name="Home Assistant options")
 
 
 def _worker_schema(url: str | None = None) -> probatio.Schema:
@@ -283,7 +290,10 @@ class HydraConfigFlow(ConfigFlow, domain=DOMAIN):
 class HydraOptionsFlow(OptionsFlowWithReload):
     """How often to poll the worker; if it has a container engine, which containers to show; if
     it runs a task queue, what the to-do list queues and whom to notify about tasks; and the
-    daily routine: who counts as home, bedtime, and the morning briefing."""
+    daily routine: who counts as home, bedtime, and the morning briefing. For a cluster's head,
+    a second step: its routing rules (kept by the worker, not in the entry's options)."""
+
+    _chosen: dict[str, Any]
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
@@ -291,6 +301,9 @@ class HydraOptionsFlow(OptionsFlowWithReload):
         if user_input is not None:
             errors, placeholders = check_routine_options(self.hass, user_input)
             if not errors:
+                self._chosen = user_input
+                if self._cluster() is not None:
+                    return await self.async_step_cluster_routes()
                 return self.async_create_entry(data=user_input)
         fields: dict[Any, Any] = {
             probatio.Required(
@@ -351,6 +364,69 @@ class HydraOptionsFlow(OptionsFlowWithReload):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    async def async_step_cluster_routes(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The head's routing rules, one KIND=LABEL line each; saving sends them to the worker,
+        whose refusal is shown here."""
+        cluster = self._cluster()
+        assert cluster is not None
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            try:
+                routes = parse_routes(user_input.get(CONF_ROUTES, ""))
+            except RouteLineError as err:
+                errors[CONF_ROUTES] = "invalid_route_line"
+                placeholders["error"] = str(err)
+            else:
+                # The order counts too: the first rule whose pattern matches a kind is used.
+                if list(routes.items()) == list(cluster.data.routes.items()):
+                    return self.async_create_entry(data=self._chosen)
+                try:
+                    answer = await cluster.api.async_set_routes(routes, actor=OPTIONS_ACTOR)
+                except HydraError as err:
+                    errors[CONF_ROUTES], placeholders["error"] = route_error(err)
+                else:
+                    cluster.async_set_updated_data(replace(cluster.data, routes=answer.routes))
+                    if answer.warnings:
+                        return self.async_show_form(
+                            step_id="cluster_routes_warning",
+                            description_placeholders={"warnings": "\n".join(answer.warnings)},
+                        )
+                    return self.async_create_entry(data=self._chosen)
+        text = (
+            user_input.get(CONF_ROUTES, "")
+            if user_input is not None
+            else routes_text(cluster.data.routes)
+        )
+        return self.async_show_form(
+            step_id="cluster_routes",
+            data_schema=probatio.Schema(
+                {
+                    probatio.Optional(
+                        CONF_ROUTES,
+                        description={"suggested_value": text},
+                    ): selector.TextSelector(selector.TextSelectorConfig(multiline=True))
+                }
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_cluster_routes_warning(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The rules were saved; what they cannot do yet was shown."""
+        return self.async_create_entry(data=self._chosen)
+
+    def _cluster(self) -> HydraClusterCoordinator | None:
+        """The cluster the worker heads, or None (no cluster, a joined node, not loaded)."""
+        if self.config_entry.state is not ConfigEntryState.LOADED:
+            return None
+        cluster = self.config_entry.runtime_data.part(HydraClusterCoordinator)
+        return cluster if cluster is not None and cluster.data.mode == "head" else None
 
     def _task_fields(self, kinds: tuple[str, ...]) -> dict[Any, Any]:
         """The task queue's options: the to-do list's kind, and notifications about tasks."""

@@ -4,14 +4,20 @@ and what ``/api/v1/cluster`` answers."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, StringConstraints
+
+from ..models import CallerActor
 from ..wire import request_model
 
 CLUSTER_MODES = ("off", "head", "join")
 # The types of messages on /api/v1/events this part sends, and what their data holds.
 EVENT_CLUSTER = "cluster"  # {"event": "node_joined" | "node_lost", "node": ClusterNode}
 NODE_EVENTS = ("node_joined", "node_lost")
+EVENT_CLUSTER_ROUTES = "cluster_routes"  # ClusterRoutes: the head's routing rules changed
+# Where the routing rules in force come from: the cluster_routes option, or a PUT (saved).
+ROUTES_SOURCES = ("option", "api")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,3 +97,35 @@ class NodeRunResult:
     result: dict[str, Any] | None = None
     error: str | None = None
     permanent: bool = False
+
+
+# The routing rules of a head (``/api/v1/cluster/routes``).
+
+MAX_ROUTES = 100
+MAX_ROUTE_TEXT = 200
+_RouteText = Annotated[str, StringConstraints(max_length=MAX_ROUTE_TEXT)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterRoutes:
+    """The head's routing rules in force: task kind pattern (``*`` wildcards) → node label
+    (``*``: any node with the VRAM the kind needs)."""
+
+    routes: dict[str, str] = field(default_factory=dict)
+    # option: the cluster_routes option's rules; api: rules set by PUT (saved in the data dir,
+    # in force over the option's until DELETE).
+    source: str = "option"
+    # The cluster_routes option's rules, what DELETE returns to.
+    option_routes: dict[str, str] = field(default_factory=dict)
+    # What the rules just set may not do yet (a label no live node has), for people.
+    warnings: tuple[str, ...] = ()
+
+
+@request_model
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterRoutesRequest:
+    """Replace the head's routing rules with ``routes`` (the whole set; ``{}``: route nothing,
+    every kind runs on the head), on behalf of ``actor``."""
+
+    routes: Annotated[dict[_RouteText, _RouteText], Field(max_length=MAX_ROUTES)]
+    actor: CallerActor | None = None

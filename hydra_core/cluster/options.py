@@ -44,7 +44,8 @@ class ClusterOptions:
         (),
         help="comma-separated KIND=LABEL (* wildcards in KIND): the head places tasks of that"
         " kind on nodes with the label (LABEL *: on any node with the VRAM it needs); kinds"
-        " without a rule run on the head itself",
+        " without a rule run on the head itself. Rules set later through the head's API or"
+        " Home Assistant's options are kept over these until DELETE /api/v1/cluster/routes",
     )
     cluster_vram_mb: int = option(
         0,

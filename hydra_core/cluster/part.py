@@ -27,10 +27,17 @@ from ..scheduler.part import TasksPart
 from ..scheduler.scheduler import Scheduler
 from ..worker.config import CoreOptions, ensure_token
 from ..worker.part import BuildContext, Part
-from .models import EVENT_CLUSTER, ClusterReport, NodeRunRequest, NodeRunResult
-from .node import RayNode
+from .models import (
+    EVENT_CLUSTER,
+    EVENT_CLUSTER_ROUTES,
+    ClusterReport,
+    NodeRunRequest,
+    NodeRunResult,
+)
+from .node import FOLDER, RayNode
 from .options import ClusterOptions
 from .placer import RayPlacer
+from .routing import NotHeadError, RoutingRules
 
 _LOGGER = logging.getLogger(__name__)
 # How often a run on this node looks whether the Ray task that asked for it is still there.
@@ -44,10 +51,10 @@ class ClusterPart(Part):
 
     name = "cluster"
     options = ClusterOptions
-    event_types = (EVENT_CLUSTER,)
+    event_types = (EVENT_CLUSTER, EVENT_CLUSTER_ROUTES)
     disabled_code = "cluster_disabled"
     disabled_message = "This worker is not part of a cluster (cluster: off)"
-    route_modules = ("routes",)  # ``/cluster`` and ``/cluster/run``
+    route_modules = ("routes",)  # ``/cluster``, ``/cluster/run`` and ``/cluster/routes``
 
     def __init__(
         self,
@@ -57,12 +64,15 @@ class ClusterPart(Part):
         scheduler: Scheduler,
         placer: RayPlacer | None,
         name: str,
+        rules: RoutingRules | None = None,
     ) -> None:
         self._options = options
         self.node = node
         self.scheduler = scheduler
         self.placer = placer
         self._name = name
+        # A head's routing rules (None on a node that joins: its head holds them).
+        self._rules = rules
         self._watch: asyncio.Task[None] | None = None
 
     @classmethod
@@ -87,10 +97,21 @@ class ClusterPart(Part):
         )
         scheduler = tasks.service
         placer = None
+        rules = None
         if options.cluster == "head":
             placer = RayPlacer(options, node=node, bus=context.bus)
             scheduler.placer = placer
-        part = cls(options, node=node, scheduler=scheduler, placer=placer, name=core.name)
+            rules = RoutingRules(
+                options.routes,
+                placer=placer,
+                scheduler=scheduler,
+                audit=context.audit,
+                bus=context.bus,
+                folder=context.data_dir / FOLDER,
+            )
+        part = cls(
+            options, node=node, scheduler=scheduler, placer=placer, name=core.name, rules=rules
+        )
         # Ray goes after the queue: running tasks finish (or go back) before it disconnects.
         scheduler.on_stopped.append(part._stop_ray)
         return part
@@ -207,6 +228,16 @@ class ClusterPart(Part):
             _LOGGER.warning("Task %d failed here: %s", context.task_id, err, exc_info=True)
             return self._answer(error=f"{type(err).__name__}: {err}")
         return NodeRunResult(node=self._name, result=result)
+
+    @property
+    def rules(self) -> RoutingRules:
+        """The head's routing rules; NotHeadError on a node that joined."""
+        if self._rules is None:
+            raise NotHeadError(
+                "This worker joined a cluster as a node; its head holds the routing rules"
+                " (ask the head's worker)"
+            )
+        return self._rules
 
     @property
     def node_name(self) -> str:

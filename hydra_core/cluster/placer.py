@@ -25,7 +25,7 @@ with the old driver, and their nodes cancelled the handlers when the connection 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 import contextlib
 from dataclasses import replace
 import fnmatch
@@ -152,6 +152,10 @@ class RayPlacer:
         with contextlib.suppress(Exception):
             ray.kill(self._box)
         ray.shutdown()
+
+    def set_routes(self, routes: Mapping[str, str]) -> None:
+        """Place by these rules (kind pattern → label) from the next admitted task on."""
+        self._routes = dict(routes)
 
     # What the scheduler asks
 

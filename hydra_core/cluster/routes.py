@@ -1,5 +1,5 @@
-"""Routes of the cluster part: ``/cluster`` (the nodes) and ``/cluster/run`` (an attempt the
-head placed on this node)."""
+"""Routes of the cluster part: ``/cluster`` (the nodes), ``/cluster/run`` (an attempt the
+head placed on this node) and ``/cluster/routes`` (the head's routing rules)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ..models import Actor, CallerActor
 from ..wire import dump, read_body
 from ..worker.requests import check_query
-from .models import NodeRunRequest
+from .models import ClusterRoutesRequest, NodeRunRequest
 from .part import ClusterPart
 
 routes = web.RouteTableDef()
@@ -52,3 +53,31 @@ async def handle_run(request: web.Request) -> web.StreamResponse:
         await send({"answer": dump(answer)})
         await response.write_eof()
     return response
+
+
+@routes.get("/cluster/routes")
+async def handle_routes(request: web.Request) -> web.Response:
+    """The head's routing rules in force, where they come from (option or api), and the
+    option's."""
+    check_query(request, {})
+    return web.json_response(dump(ClusterPart.of(request).rules.report()))
+
+
+@routes.put("/cluster/routes")
+async def handle_set_routes(request: web.Request) -> web.Response:
+    """``{"routes": {"KIND_PATTERN": "LABEL", ...}, "actor": ...}``: the whole set, in force
+    over the cluster_routes option from the next admitted task on (and after a restart); the
+    answer's ``warnings`` name labels no live node has."""
+    check_query(request, {})
+    rules = ClusterPart.of(request).rules
+    body = await read_body(request, ClusterRoutesRequest)
+    answer = await rules.async_set(body.routes, CallerActor.resolve(body.actor))
+    return web.json_response(dump(answer))
+
+
+@routes.delete("/cluster/routes")
+async def handle_reset_routes(request: web.Request) -> web.Response:
+    """Forget the rules set through the API: the cluster_routes option's are in force again."""
+    check_query(request, {})
+    answer = await ClusterPart.of(request).rules.async_reset(Actor(type="api"))
+    return web.json_response(dump(answer))

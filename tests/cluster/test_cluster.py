@@ -94,6 +94,29 @@ def test_task_no_node_fits_is_refused_at_enqueue(cluster: Cluster) -> None:
     assert listed["tasks"] == []
 
 
+def test_routes_put_while_running_move_a_kind_to_a_node(cluster: Cluster) -> None:
+    """tiny has no rule and runs on the head; a PUT routes it to llm and the next one runs on
+    b (counted by what b's handler logged). A joined node holds no rules; DELETE returns to
+    the option's, and tiny runs on the head again."""
+    status, before = cluster.head.call("GET", "cluster/routes")
+    assert (status, before["source"]) == (200, "option"), before
+    option = before["routes"]
+    status, body = cluster.head.call("PUT", "cluster/routes", {"routes": {**option, "tiny": "llm"}})
+    assert (status, body["source"], body["warnings"]) == (200, "api", []), body
+    moved = cluster.wait_task(cluster.enqueue("tiny")["id"])
+    assert (moved["state"], moved["node"]) == ("succeeded", "b")
+    assert cluster.ran_on(moved["id"], "done") == [("b", 1)]
+
+    status, refused = cluster.nodes["a"].call("PUT", "cluster/routes", {"routes": {}})
+    assert (status, refused["code"]) == (409, "cluster_not_head")
+
+    status, body = cluster.head.call("DELETE", "cluster/routes")
+    assert (status, body["source"], body["routes"]) == (200, "option", option)
+    back = cluster.wait_task(cluster.enqueue("tiny")["id"])
+    assert (back["state"], back["node"]) == ("succeeded", None)
+    assert cluster.ran_on(back["id"], "done") == [("h", 1)]
+
+
 def test_node_lost_mid_task_runs_elsewhere_then_rejoins(cluster: Cluster) -> None:
     events = EventListener(cluster.head)
     try:

@@ -14,7 +14,7 @@ that joins it, each a process on the worker's Python (3.11, with Ray), forming a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 import os
 from pathlib import Path
@@ -30,27 +30,23 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.hydra.const import DOMAIN, EVENT_TASK_SUCCEEDED
+from hydra_core.audit import AuditLog
 from hydra_core.cluster.models import (
-    EVENT_CLUSTER,
-    ClusterEvent,
     ClusterNode,
     ClusterReport,
     NodeResources,
-    NodeRunResult,
 )
-from hydra_core.cluster.node import RayNode
+from hydra_core.cluster.node import FOLDER, RayNode
 from hydra_core.cluster.options import ClusterOptions
 from hydra_core.cluster.part import ClusterPart
+from hydra_core.cluster.routing import RoutingRules
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
-from hydra_core.scheduler import TaskHandler
-from hydra_core.scheduler.models import Task
 from hydra_core.scheduler.part import TasksPart
-from hydra_core.scheduler.scheduler import PlacedReport
 from hydra_core.scheduler.store import TaskQuery
-from hydra_core.wire import dump
 from hydra_core.worker.app import create_app
 from tests.cluster.harness import LOOPBACK, TOKEN, Cluster, Worker, free_port
+from tests.cluster.standin import StandInPlacer
 from tests.fake_nvml import FakeNvml
 
 from .conftest import (
@@ -103,50 +99,6 @@ REPORT = ClusterReport(
 )
 
 
-class StandInPlacer:
-    """Ray as the head's cluster part and queue see it: the nodes are ``report``, ``send``
-    publishes what the real placer publishes when it sees a node lost or joined, and every
-    attempt of the kinds routed to ``images`` runs on hydra-compute and succeeds there."""
-
-    def __init__(self, report: ClusterReport, bus: EventBus) -> None:
-        self.report = report
-        self._bus = bus
-        # Why no node could ever run the placed kinds (the real placer compares each node's
-        # VRAM and labels with what the kind asks), or None.
-        self.unfit: str | None = None
-
-    async def async_connect(self) -> None:
-        """Nothing to connect to."""
-
-    async def async_stop(self) -> None:
-        """Nothing to stop."""
-
-    async def async_report(self) -> ClusterReport:
-        return self.report
-
-    def places(self, handler: TaskHandler) -> bool:
-        return self.report.routes.get(handler.kind) == "images"
-
-    async def async_unfit(self, handler: TaskHandler) -> str | None:
-        return self.unfit
-
-    async def async_run(
-        self, task: Task, handler: TaskHandler, report: PlacedReport
-    ) -> NodeRunResult:
-        await report(COMPUTE.name, None, None)
-        return NodeRunResult(node=COMPUTE.name, result={"outcome": "succeeded"})
-
-    async def async_take_answers(self, task_ids: Iterable[int]) -> dict[int, object]:
-        return {}
-
-    def send(self, event: str, node: ClusterNode) -> None:
-        """The head saw ``node`` lost or (re)joined: list it so (by its Ray id: a node that
-        rejoins is listed beside its lost self), and say so."""
-        others = tuple(known for known in self.report.nodes if known.node_id != node.node_id)
-        self.report = replace(self.report, nodes=(*others, node))
-        self._bus.publish(EVENT_CLUSTER, dump(ClusterEvent(event=event, node=node)))
-
-
 @dataclass
 class ClusterWorker(TaskWorker):
     """The head worker of a two-node cluster: its task queue and its cluster part."""
@@ -162,7 +114,11 @@ class ClusterWorker(TaskWorker):
         self.scheduler = make_scheduler(self.data_dir, self.handlers(), probe, bus)
         self.placer = StandInPlacer(self.report, bus)
         self.scheduler.placer = self.placer
-        options = ClusterOptions(cluster="head", cluster_address=self.report.address)
+        options = ClusterOptions(
+            cluster="head",
+            cluster_address=self.report.address,
+            cluster_routes=tuple(f"{kind}={label}" for kind, label in self.report.routes.items()),
+        )
         node = RayNode(
             options,
             name=WORKER_NAME,
@@ -171,17 +127,27 @@ class ClusterWorker(TaskWorker):
             api_url=f"{self.url}/api/v1",
             token=self.token,
         )
+        audit = AuditLog(self.data_dir / "audit.db")
         cluster = ClusterPart(
             options,
             node=node,
             scheduler=self.scheduler,
             placer=self.placer,  # type: ignore[arg-type]
             name=WORKER_NAME,
+            rules=RoutingRules(
+                options.routes,
+                placer=self.placer,
+                scheduler=self.scheduler,
+                audit=audit,
+                bus=bus,
+                folder=self.data_dir / FOLDER,
+            ),
         )
         return create_app(
             info=self.info,
             token=self.token,
             probe=probe,
+            audit=audit,
             bus=bus,
             parts=[TasksPart(self.scheduler), cluster],
             data_dir=self.data_dir,

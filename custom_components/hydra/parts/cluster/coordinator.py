@@ -14,13 +14,19 @@ from homeassistant.core import callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
-from hydra_core.cluster.models import ClusterEvent, ClusterNode, ClusterReport
+from hydra_core.cluster.client import ClusterClient
+from hydra_core.cluster.models import (
+    EVENT_CLUSTER_ROUTES,
+    ClusterEvent,
+    ClusterNode,
+    ClusterReport,
+    ClusterRoutes,
+)
 from hydra_core.models import WorkerEvent
 from hydra_core.wire import dump, load
 
 from ...const import CLUSTER_SCAN_INTERVAL, DOMAIN
 from ...coordinator import HydraPartCoordinator, show_issue
-from .client import ClusterClient
 
 
 def node_identifier(worker_id: str, name: str) -> str:
@@ -68,7 +74,12 @@ class HydraClusterCoordinator(HydraPartCoordinator[ClusterReport, ClusterClient]
 
     @override
     async def async_handle_event(self, event: WorkerEvent) -> None:
-        """A node was lost or joined: show it at once, in place of what was known of it."""
+        """A node was lost or joined: show it at once, in place of what was known of it; the
+        routing rules changed: show them at once."""
+        if event.type == EVENT_CLUSTER_ROUTES:
+            routes = load(ClusterRoutes, event.data).routes
+            self.async_set_updated_data(replace(self.data, routes=routes))
+            return
         node = load(ClusterEvent, event.data).node
         others = tuple(known for known in self.data.nodes if known.name != node.name)
         self.async_set_updated_data(replace(self.data, nodes=(*others, node)))

@@ -74,7 +74,7 @@ class HydraClusterNodesSensor(HydraWorkerPartEntity[HydraClusterCoordinator], Se
             "address": report.address,
             "problem": report.problem,
             "nodes": {name: node_attributes(node) for name, node in nodes_by_name(report).items()},
-            # Read-only here: the head's cluster_routes option sets them.
+            # Changed in the entry's options (Cluster routing) or by PUT /cluster/routes.
             "routes": dict(report.routes),
         }
 

@@ -2,7 +2,7 @@
 
 from homeassistant.const import Platform
 
-from hydra_core.cluster.models import EVENT_CLUSTER
+from hydra_core.cluster.models import EVENT_CLUSTER, EVENT_CLUSTER_ROUTES
 
 from ...part import Part
 from .coordinator import HydraClusterCoordinator
@@ -10,7 +10,7 @@ from .entities import async_setup_binary_sensors, async_setup_sensors
 
 CLUSTER = Part(
     coordinator=HydraClusterCoordinator,
-    events=frozenset({EVENT_CLUSTER}),
+    events=frozenset({EVENT_CLUSTER, EVENT_CLUSTER_ROUTES}),
     platforms={
         Platform.SENSOR: async_setup_sensors,
         Platform.BINARY_SENSOR: async_setup_binary_sensors,
