@@ -108,6 +108,10 @@ class RayPlacer:
         self._nodes: dict[str, ClusterNode] = {}
         self._monitor: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
+        # Attempts pinned to a node and running, by task id: (node id, VRAM MB, when placed).
+        self._pinned: dict[int, tuple[str, float, float]] = {}
+        # When the last look at the nodes began (monotonic).
+        self._looked_at = 0.0
         self._report_remote: Any = None
         self._affinity: Any = None
 
@@ -268,7 +272,7 @@ class RayPlacer:
             and ((live := _live_free_mb(node)) is None or live >= need)
         ]
         if usable and (need > 0 or unknown or len(usable) < len(fitting)):
-            best = max(usable, key=lambda node: (_room(node) >= need, _room(node)))
+            best = max(usable, key=lambda node: (self._room(node) >= need, self._room(node)))
             return best.node_id, None
         if usable or unknown or not fitting:
             # Ray places it: every node that fits is fine, or not reported yet (or none fits
@@ -284,12 +288,22 @@ class RayPlacer:
             return None, f"no node has {need:.0f} MB of VRAM free now ({details})"
         return None, f"no node that could run it answers now ({details})"
 
-    def _placed(self, node_id: str, wanted: dict[str, float]) -> None:
-        """Count an attempt pinned to a node in what Ray has free there, until the next look
-        at the nodes reads Ray's own figure (so a burst of tasks does not all go to one)."""
-        if (node := self._nodes.get(node_id)) is not None and VRAM_RESOURCE in wanted:
-            free = max(node.available.vram_mb - wanted[VRAM_RESOURCE], 0.0)
-            self._nodes[node_id] = replace(node, available=replace(node.available, vram_mb=free))
+    def _ray_free(self, node: ClusterNode) -> float:
+        """The VRAM Ray has not given out on the node: its figure at the last look, less what
+        the attempts pinned there since, still running, asked for (so that a burst of tasks
+        does not all go to one node before the next look)."""
+        since = sum(
+            mb
+            for node_id, mb, placed in self._pinned.values()
+            if node_id == node.node_id and placed > self._looked_at
+        )
+        return max(node.available.vram_mb - since, 0.0)
+
+    def _room(self, node: ClusterNode) -> float:
+        """The VRAM a task could have on the node now: what Ray has not given out, no more
+        than its GPUs have free."""
+        live = _live_free_mb(node)
+        return self._ray_free(node) if live is None else min(self._ray_free(node), live)
 
     def _worker_down(self, node_id: str | None) -> None:
         """The worker of the node an attempt was pinned to did not answer: no more tasks there
@@ -315,7 +329,7 @@ class RayPlacer:
         options: dict[str, Any] = {"num_cpus": 0, "max_retries": 0, "resources": wanted}
         if node_id is not None:
             options["scheduling_strategy"] = self._affinity(node_id=node_id, soft=False)
-            self._placed(node_id, wanted)
+            self._pinned[task.id] = (node_id, wanted.get(VRAM_RESOURCE, 0.0), time.monotonic())
         request = {
             "task_id": task.id,
             "kind": task.kind,
@@ -351,6 +365,8 @@ class RayPlacer:
         except ray.exceptions.RayError as err:
             self._worker_down(node_id)
             raise NodeLostError(f"Its node was lost: {type(err).__name__}") from err
+        finally:
+            self._pinned.pop(task.id, None)
         raise NodeLostError("Its node ended the attempt without an answer")
 
     async def async_take_answers(
@@ -371,7 +387,7 @@ class RayPlacer:
         if self._ready.is_set():
             await self._look()
         shown = (
-            replace(node, available=replace(node.available, vram_mb=_room(node)))
+            replace(node, available=replace(node.available, vram_mb=self._room(node)))
             for node in self._nodes.values()
         )
         return ClusterReport(
@@ -398,6 +414,7 @@ class RayPlacer:
                 _LOGGER.warning(self._problem)
 
     async def _look(self) -> None:
+        looked = time.monotonic()
         seen = await asyncio.to_thread(self._read_nodes)
         self._problem = None
         now = time.time()
@@ -421,6 +438,7 @@ class RayPlacer:
                 self._event("node_joined", node)
             elif not node.alive and before is not None and before.alive:
                 self._event("node_lost", node)
+        self._looked_at = looked
 
     async def _report_forever(self) -> None:
         while True:
@@ -512,13 +530,6 @@ def _live_free_mb(node: ClusterNode) -> float | None:
     if node.reported is None or not free:
         return None
     return min(sum(free) / _MIB, node.total.vram_mb)
-
-
-def _room(node: ClusterNode) -> float:
-    """The VRAM a task could have on the node now: what Ray has not given out, no more than
-    its GPUs have free."""
-    live = _live_free_mb(node)
-    return node.available.vram_mb if live is None else min(node.available.vram_mb, live)
 
 
 def _fits(node: ClusterNode, wanted: dict[str, float]) -> bool:
