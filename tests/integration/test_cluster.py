@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import os
 from pathlib import Path
 import sys
+from typing import Any
 from unittest.mock import patch
 
 from aiohttp import web
@@ -115,6 +116,9 @@ class StandInPlacer:
         # Why no node could ever run the placed kinds (the real placer compares each node's
         # VRAM and labels with what the kind asks), or None.
         self.unfit: str | None = None
+        # Why no node can take them now (the real placer compares the nodes' last reports,
+        # their free VRAM and whether their workers answer, with what the kind asks), or None.
+        self.held: str | None = None
 
     async def async_connect(self) -> None:
         """Nothing to connect to."""
@@ -132,7 +136,7 @@ class StandInPlacer:
         return self.unfit
 
     async def async_held(self, handler: TaskHandler) -> str | None:
-        return None
+        return self.held
 
     async def async_run(
         self, task: Task, handler: TaskHandler, report: PlacedReport
@@ -413,6 +417,43 @@ async def test_the_node_of_each_task(
     )
     (item,) = items[QUEUE]["items"]
     assert item["description"] == f"#{task_id}: succeeded, attempt 1 of 1\nNode: hydra-compute"
+
+
+async def test_a_task_no_node_has_room_for_waits_in_the_todo_list(
+    hass: HomeAssistant, cluster_worker: ClusterWorker, cluster_entry: MockConfigEntry
+) -> None:
+    """While no node has the VRAM a task needs free, it waits, the to-do item saying why, no
+    attempt spent; once a report shows the room, it runs."""
+    await setup_entry(hass, cluster_entry)
+    assert cluster_worker.placer is not None
+    reason = "no node has 12000 MB of VRAM free now (hydra-compute: 4576 MB free)"
+    cluster_worker.placer.held = reason
+    response = await hass.services.async_call(
+        DOMAIN, "queue_task", {"kind": "test"}, blocking=True, return_response=True
+    )
+    task_id = response["task_id"]
+
+    async def item() -> dict[str, Any]:
+        await cluster_entry.runtime_data.parts["tasks"].async_refresh()
+        items = await hass.services.async_call(
+            "todo", "get_items", target={"entity_id": QUEUE}, blocking=True, return_response=True
+        )
+        (only,) = items[QUEUE]["items"]
+        return only  # type: ignore[no-any-return]
+
+    async with asyncio.timeout(10):
+        while (waiting := await item())["description"] != (
+            f"#{task_id}: waiting, attempt 0 of 1\n{reason}"
+        ):
+            await asyncio.sleep(0.05)
+    assert waiting["status"] == "needs_action"
+
+    succeeded = async_capture_events(hass, EVENT_TASK_SUCCEEDED)
+    cluster_worker.placer.held = None
+    assert cluster_worker.scheduler is not None
+    cluster_worker.scheduler.wake()  # as the placer does when a report shows the room
+    await wait_until(lambda: bool(succeeded))
+    assert (succeeded[0].data["task_id"], succeeded[0].data["node"]) == (task_id, "hydra-compute")
 
 
 async def test_a_task_no_node_fits_is_refused(
