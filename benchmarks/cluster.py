@@ -14,7 +14,14 @@ Figures, each beside its goal:
 - node loss: a task running on a node (not the head) whose host is killed (its worker and
   Ray node with SIGKILL) until its handler starts again on another node;
 - head RSS: the head worker's resident memory (the Ray driver in it) and its Ray head's
-  processes, against a worker alone.
+  processes, against a worker alone;
+- report round trip: the median ``latency_ms`` the head shows for its nodes (head → a Ray task
+  on the node → the node worker's ``/api/v1/gpus`` → head) over a few reports;
+- VRAM drop → placed elsewhere: node a (a simulated 24 GB card, preferred while free) has
+  20,000 MB taken by a task on its own worker; from that task's start until the head first
+  places a ``medium`` task (6,000 MB, a or b) on b, the tasks going one after another; the
+  worst of three drops (each waits for the next report: 0 to 5 s). Goal: within the report
+  interval (the default, 5 s) and a second.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import tempfile
 import time
 from typing import Any
 
+from hydra_core.cluster.options import ClusterOptions
 from tests.cluster.harness import Cluster, Worker, free_port
 
 _MIB = 1024**2
@@ -36,6 +44,8 @@ GOALS = {
     "throughput_per_s": 50.0,
     "rerun_s": 10.0,
     "head_extra_mb": 400.0,
+    "report_ms": 50.0,
+    "steer_s": ClusterOptions().cluster_report_interval + 1.0,
 }
 
 
@@ -121,6 +131,40 @@ def node_loss_s(cluster: Cluster) -> float:
     return elapsed
 
 
+def report_latency_ms(cluster: Cluster, reports: int = 4) -> float:
+    """The median round trip of the head's reports from its nodes, ms."""
+    interval = ClusterOptions().cluster_report_interval
+    seen: list[float] = []
+    for _ in range(reports):
+        time.sleep(interval)
+        seen += [
+            node["latency_ms"] for node in cluster.nodes_alive().values() if node["latency_ms"]
+        ]
+    assert seen, "no node reported"
+    return statistics.median(seen)
+
+
+def steer_s(cluster: Cluster, samples: int = 3) -> list[float]:
+    """From node a's free VRAM dropping to the head's first placement on b instead, s, for
+    each of ``samples`` drops (the head having seen a free again before each)."""
+    a = cluster.nodes["a"]
+    spans = []
+    for _ in range(samples):
+        deadline = time.monotonic() + 60
+        while cluster.nodes_alive()["a"]["available"]["vram_mb"] < 20_000:
+            assert time.monotonic() < deadline, "a never free again"
+            time.sleep(0.1)
+        occupy = enqueue(a, "occupy", mb=20_000)
+        dropped = cluster.wait_started_at(occupy, on=a)
+        try:
+            while (task := cluster.wait_task(enqueue(cluster.head, "medium")))["node"] != "b":
+                assert task["started_at"] - dropped < 60, "never placed elsewhere"
+            spans.append(float(task["started_at"]) - dropped)
+        finally:
+            a.release(occupy)
+    return spans
+
+
 def start(folder: Path) -> tuple[Worker, Cluster]:
     alone = Worker("alone", folder)
     address = f"127.0.0.1:{free_port()}"
@@ -129,17 +173,24 @@ def start(folder: Path) -> tuple[Worker, Cluster]:
         "h",
         folder,
         *("--cluster", "head", "--cluster-address", address, *vram),
-        *("--cluster-labels", "bench", "--cluster-routes", "tiny=bench,hold=spare"),
+        *(
+            "--cluster-labels",
+            "bench",
+            "--cluster-routes",
+            "tiny=bench,hold=spare,medium=spare",
+        ),
     )
-    # hold runs only on a or b: losing the head's host is not a node loss.
+    # hold and medium run only on a or b: losing the head's host is not a node loss. a has a
+    # (simulated) card whose free memory the head follows; b offers less VRAM than a has free.
+    gpu = ("--gpu-backend", "simulated", "--simulated-gpus", "1")
     nodes = [
         Worker(
             name,
             folder,
-            *("--cluster", "join", "--cluster-address", address, *vram),
+            *("--cluster", "join", "--cluster-address", address, *options),
             *("--cluster-labels", "bench,spare"),
         )
-        for name in ("a", "b")
+        for name, options in (("a", (*vram, *gpu)), ("b", ("--cluster-vram-mb", "16000")))
     ]
     cluster = Cluster(head, nodes)
     alone.start()
@@ -176,6 +227,8 @@ def main() -> None:
             placed = overhead_ms(cluster.head, args.samples)
             local_rate = throughput(alone, args.tasks)
             placed_rate = throughput(cluster.head, args.tasks)
+            latency = report_latency_ms(cluster)
+            steer = steer_s(cluster)
             rerun = node_loss_s(cluster)
         finally:
             cluster.stop()
@@ -193,6 +246,9 @@ def main() -> None:
         lower=False,
     )
     report("node lost -> task running again", rerun, "s", GOALS["rerun_s"])
+    report("report round trip, head -> node -> head", latency, "ms", GOALS["report_ms"])
+    print(f"{'free VRAM drops -> placed elsewhere, each':<44} {steer}")
+    report("node's free VRAM drops -> placed elsewhere", max(steer), "s", GOALS["steer_s"])
     print(f"{'worker alone, RSS':<44} {alone_rss:10.1f} MB")
     print(f"{'head worker (Ray driver), RSS':<44} {head_rss:10.1f} MB")
     print(f"{'its Ray head processes, RSS':<44} {ray_head_rss:10.1f} MB")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
+from ..gpu.models import GpuInfo
 from ..models import CallerActor
 from ..wire import request_model
 
@@ -24,8 +25,10 @@ ROUTES_SOURCES = ("option", "api")
 class NodeResources:
     """What a node advertises to Ray (``total``) or has free now (``available``).
 
-    ``vram_mb`` is the sum over the node's GPUs of the memory free when its worker started (or
-    last advertised); ``labels`` are the node's routing labels (``llm``, ``images``, ...).
+    ``vram_mb`` in ``total`` is what the node offers (its GPUs' memory, or ``cluster_vram_mb``);
+    in ``available``, what Ray has not given to running tasks, and no more than the node's GPUs
+    have free now (its last GPU report); ``labels`` are the node's routing labels (``llm``,
+    ``images``, ...).
     """
 
     cpus: float = 0.0
@@ -50,6 +53,16 @@ class ClusterNode:
     available: NodeResources = field(default_factory=NodeResources)
     # When the head last saw it alive (unix time); for a lost node, when it was lost.
     last_seen: float | None = None
+    # The node's GPUs as its Hydra worker last reported them to the head (every
+    # cluster_report_interval); empty for a node without GPU monitoring.
+    gpus: tuple[GpuInfo, ...] = ()
+    # Whether its Hydra worker answered the last report: a node whose worker does not is given
+    # no tasks. True until a first report says otherwise.
+    worker_up: bool = True
+    # The round trip of the last report (head → node's worker → head), ms.
+    latency_ms: float | None = None
+    # When the last good report came (unix time); None: none yet (Ray alone places there).
+    reported: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,6 +66,14 @@ class ClusterOptions:
         high=600,
     )
 
+    cluster_report_interval: float = option(
+        5.0,
+        help="seconds between the head's asks to each node's worker for its GPUs (the VRAM it"
+        " has free now, whether the worker answers): what placement goes by",
+        low=0.2,
+        high=600,
+    )
+
     def check(self, _config: WorkerConfig) -> None:
         """A node cannot join nowhere, and a routing rule names a kind and a label."""
         if self.cluster == "join" and not self.cluster_address:

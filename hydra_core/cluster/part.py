@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from ..background import cancel
 from ..errors import Refusal
-from ..metrics.collector import ClusterMetrics, NodeHealth
+from ..metrics.models import ClusterMetrics, NodeHealth, NodeLatency
 from ..models import Actor
 from ..scheduler.handlers import (
     PayloadError,
@@ -99,7 +99,7 @@ class ClusterPart(Part):
         placer = None
         rules = None
         if options.cluster == "head":
-            placer = RayPlacer(options, node=node, bus=context.bus)
+            placer = RayPlacer(options, node=node, bus=context.bus, wake=scheduler.wake)
             scheduler.placer = placer
             rules = RoutingRules(
                 options.routes,
@@ -152,15 +152,22 @@ class ClusterPart(Part):
         return ClusterReport(mode=self._options.cluster, address=self.node.address)
 
     async def cluster_metrics(self) -> ClusterMetrics:
-        """The nodes for ``/api/v1/metrics``, each up or not: a head's view of its cluster (a
-        node that rejoined is listed by Ray beside its lost self: it is up), a joining node's
-        of itself."""
+        """The nodes for ``/api/v1/metrics``, each up (alive, and its Hydra worker answers)
+        or not, and the round trip of the head's last report from each: a head's view of its
+        cluster (a node that rejoined is listed by Ray beside its lost self: it is up), a
+        joining node's of itself."""
         up: dict[str, bool] = {}
+        latencies: list[NodeLatency] = []
         for node in (await self.async_report()).nodes:
-            up[node.name] = up.get(node.name, False) or node.alive
+            up[node.name] = up.get(node.name, False) or (node.alive and node.worker_up)
+            if node.alive and node.latency_ms is not None:
+                latencies.append(
+                    NodeLatency(source=self._name, target=node.name, seconds=node.latency_ms / 1000)
+                )
         return ClusterMetrics(
             nodes=tuple(NodeHealth(node=name, up=alive) for name, alive in up.items())
-            or (NodeHealth(node=self._name, up=True),)
+            or (NodeHealth(node=self._name, up=True),),
+            latencies=tuple(latencies),
         )
 
     async def async_run_here(

@@ -19,13 +19,26 @@ killed with SIGKILL and restarted adopts its Ray head (see ``node.py``), takes t
 the attempts that finished while it was gone, and queues the others again (their Ray tasks died
 with the old driver, and their nodes cancelled the handlers when the connection dropped).
 
+Placement by the VRAM free now. Ray's ``VRAM_MB`` is fixed when a node starts (Ray has no
+public way to change a node's resources), and counts only what running tasks asked for. So
+every ``cluster_report_interval`` the head asks each alive node's worker for its GPUs
+(``proxy.report_gpus``, a Ray task pinned to that node) and keeps what they have free, whether
+the worker answered, and the round trip. An admitted task then goes to the node, among those
+that fit it and whose worker answers, with the most VRAM free (the GPUs' free memory, no more
+than the node offers, no more than Ray has not given out), pinned there with node affinity and
+still asking for its ``VRAM_MB`` so that Ray's accounting keeps Hydra's own tasks from
+overcommitting a node between two reports. If none has the room now but one could ever fit,
+the queue holds the task ``waiting`` with the reason (``async_held``), no attempt spent, and
+looks again as soon as a report changes a node's room. A node not reported yet is left to Ray's
+own placement, as a task that asks no VRAM is when every node is fine.
+
 ``ray`` is imported here only when a head starts; nothing else in the worker imports it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 import contextlib
 from dataclasses import replace
 import fnmatch
@@ -36,6 +49,7 @@ from typing import Any
 
 from ..background import cancel
 from ..events import EventBus
+from ..gpu.models import GpuReport
 from ..scheduler.handlers import AttemptLostError, TaskHandler
 from ..scheduler.models import Task
 from ..scheduler.scheduler import PlacedReport
@@ -55,6 +69,11 @@ from .options import ClusterOptions
 _LOGGER = logging.getLogger(__name__)
 _CONNECT_TIMEOUT_S = 60.0
 _MIB_PER_GB = 1024
+_MIB = 1024**2
+# The least a node's worker is given to answer a report (the node's HTTP timeout), and what
+# Ray is given on top to start a worker process on the node for it (seconds, the first time).
+_REPORT_ANSWER_S = 2.0
+_REPORT_RAY_S = 10.0
 # The label of a routing rule that places a kind on any node with room for it.
 ANY_NODE = "*"
 
@@ -66,10 +85,19 @@ class NodeLostError(AttemptLostError):
 class RayPlacer:
     """Connects to the head's Ray node as a driver and runs placed attempts through it."""
 
-    def __init__(self, options: ClusterOptions, *, node: RayNode, bus: EventBus) -> None:
+    def __init__(
+        self,
+        options: ClusterOptions,
+        *,
+        node: RayNode,
+        bus: EventBus,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
         self._options = options
         self._node = node
         self._bus = bus
+        # Tells the queue to look again: a node's room or worker changed.
+        self._wake = wake
         self._routes = options.routes
         self._ray: Any = None
         self._box: Any = None
@@ -79,6 +107,13 @@ class RayPlacer:
         self._problem: str | None = "not connected yet"
         self._nodes: dict[str, ClusterNode] = {}
         self._monitor: asyncio.Task[None] | None = None
+        self._reporter: asyncio.Task[None] | None = None
+        # Attempts pinned to a node and running, by task id: (node id, VRAM MB, when placed).
+        self._pinned: dict[int, tuple[str, float, float]] = {}
+        # When the last look at the nodes began (monotonic).
+        self._looked_at = 0.0
+        self._report_remote: Any = None
+        self._affinity: Any = None
 
     # Life cycle
 
@@ -94,6 +129,9 @@ class RayPlacer:
             self._ready.set()
             await self._look()
             self._monitor = asyncio.create_task(self._watch(), name="hydra cluster nodes")
+            self._reporter = asyncio.create_task(
+                self._report_forever(), name="hydra cluster reports"
+            )
 
     def _connect(self) -> None:
         # Ray's own handler of fatal signals would end the worker at a SIGTERM, before it stops
@@ -124,6 +162,8 @@ class RayPlacer:
         ray.cloudpickle.register_pickle_by_value(proxy)
         self._ray = ray
         self._remote = ray.remote(proxy.run_on_node)
+        self._report_remote = ray.remote(proxy.report_gpus)
+        self._affinity = NodeAffinitySchedulingStrategy
         self._box = (
             ray.remote(proxy.ResultsBox)
             .options(
@@ -142,6 +182,8 @@ class RayPlacer:
         """Stop watching the nodes and disconnect (the Ray head stops with the node)."""
         if self._monitor is not None:
             await cancel(self._monitor)
+        if self._reporter is not None:
+            await cancel(self._reporter)
         if self._ray is not None:
             await asyncio.to_thread(self._disconnect, self._ray)
             self._ray = None
@@ -213,6 +255,66 @@ class RayPlacer:
             f" (nodes: {nodes or 'none'})"
         )
 
+    async def async_held(self, handler: TaskHandler) -> str | None:
+        """Why a task of this kind must wait now, or None."""
+        if not self._ready.is_set():
+            return None
+        return self._choose(handler)[1]
+
+    def _choose(self, handler: TaskHandler) -> tuple[str | None, str | None]:
+        """Where an attempt goes: (the node to pin it to, or None for Ray's own choice; why it
+        must wait instead, or None)."""
+        wanted = self.demand(handler)
+        need = wanted.get(VRAM_RESOURCE, 0.0)
+        fitting = [node for node in self._nodes.values() if node.alive and _fits(node, wanted)]
+        unknown = [node for node in fitting if node.reported is None and node.worker_up]
+        usable = [
+            node
+            for node in fitting
+            if node.reported is not None
+            and node.worker_up
+            and ((live := _live_free_mb(node)) is None or live >= need)
+        ]
+        if usable and (need > 0 or unknown or len(usable) < len(fitting)):
+            best = max(usable, key=lambda node: (self._room(node) >= need, self._room(node)))
+            return best.node_id, None
+        if usable or unknown or not fitting:
+            # Ray places it: every node that fits is fine, or not reported yet (or none fits
+            # now: a node just lost, which the queue's enqueue check and Ray's own wait cover).
+            return None, None
+        details = ", ".join(
+            f"{node.name}: its Hydra worker does not answer"
+            if not node.worker_up
+            else f"{node.name}: {_live_free_mb(node) or 0:.0f} MB free"
+            for node in sorted(fitting, key=lambda node: node.name)
+        )
+        if need > 0:
+            return None, f"no node has {need:.0f} MB of VRAM free now ({details})"
+        return None, f"no node that could run it answers now ({details})"
+
+    def _ray_free(self, node: ClusterNode) -> float:
+        """The VRAM Ray has not given out on the node: its figure at the last look, less what
+        the attempts pinned there since, still running, asked for (so that a burst of tasks
+        does not all go to one node before the next look)."""
+        since = sum(
+            mb
+            for node_id, mb, placed in self._pinned.values()
+            if node_id == node.node_id and placed > self._looked_at
+        )
+        return max(node.available.vram_mb - since, 0.0)
+
+    def _room(self, node: ClusterNode) -> float:
+        """The VRAM a task could have on the node now: what Ray has not given out, no more
+        than its GPUs have free."""
+        live = _live_free_mb(node)
+        return self._ray_free(node) if live is None else min(self._ray_free(node), live)
+
+    def _worker_down(self, node_id: str | None) -> None:
+        """The worker of the node an attempt was pinned to did not answer: no more tasks there
+        until a report says it answers again."""
+        if node_id is not None and (node := self._nodes.get(node_id)) is not None:
+            self._nodes[node_id] = replace(node, worker_up=False, latency_ms=None)
+
     async def async_run(
         self, task: Task, handler: TaskHandler, report: PlacedReport
     ) -> NodeRunResult:
@@ -220,6 +322,18 @@ class RayPlacer:
         NodeLostError if its node or worker died."""
         await self.async_connect()
         ray = self._ray
+        node_id, reason = self._choose(handler)
+        if reason is not None:
+            # Another task took the room since the queue admitted this one: not begun, so
+            # not counted; the queue holds it waiting until a node has the room.
+            held = NodeLostError(f"No node can take it now: {reason}")
+            held.started = False
+            raise held
+        wanted = self.demand(handler)
+        options: dict[str, Any] = {"num_cpus": 0, "max_retries": 0, "resources": wanted}
+        if node_id is not None:
+            options["scheduling_strategy"] = self._affinity(node_id=node_id, soft=False)
+            self._pinned[task.id] = (node_id, wanted.get(VRAM_RESOURCE, 0.0), time.monotonic())
         request = {
             "task_id": task.id,
             "kind": task.kind,
@@ -227,9 +341,7 @@ class RayPlacer:
             "attempt": task.attempts,
             "priority": task.priority,
         }
-        stream = self._remote.options(
-            num_cpus=0, max_retries=0, resources=self.demand(handler), num_returns="streaming"
-        ).remote(request, self._box)
+        stream = self._remote.options(**options, num_returns="streaming").remote(request, self._box)
         try:
             async for ref in stream:
                 item = await ref
@@ -243,12 +355,22 @@ class RayPlacer:
             raise
         except ray.exceptions.RayTaskError as err:
             if isinstance(err.cause, ConnectionError):
+                self._worker_down(node_id)
                 lost = NodeLostError(f"Its node was lost: {err.cause}")
                 lost.started = not isinstance(err.cause, proxy.NodeUnreachableError)
                 raise lost from err
             raise RuntimeError(f"The Ray task failed: {err.cause}") from err
+        except ray.exceptions.TaskUnschedulableError as err:
+            # The node it was pinned to went away before it began there.
+            self._worker_down(node_id)
+            unplaced = NodeLostError(f"Its node was lost before it began: {err}")
+            unplaced.started = False
+            raise unplaced from err
         except ray.exceptions.RayError as err:
+            self._worker_down(node_id)
             raise NodeLostError(f"Its node was lost: {type(err).__name__}") from err
+        finally:
+            self._pinned.pop(task.id, None)
         raise NodeLostError("Its node ended the attempt without an answer")
 
     async def async_take_answers(
@@ -268,10 +390,14 @@ class RayPlacer:
         """The nodes as last seen, and the routing rules."""
         if self._ready.is_set():
             await self._look()
+        shown = (
+            replace(node, available=replace(node.available, vram_mb=self._room(node)))
+            for node in self._nodes.values()
+        )
         return ClusterReport(
             mode=self._options.cluster,
             address=self._node.address,
-            nodes=tuple(sorted(self._nodes.values(), key=lambda node: (not node.head, node.name))),
+            nodes=tuple(sorted(shown, key=lambda node: (not node.head, node.name))),
             routes=dict(self._routes),
             problem=self._problem,
         )
@@ -292,6 +418,7 @@ class RayPlacer:
                 _LOGGER.warning(self._problem)
 
     async def _look(self) -> None:
+        looked = time.monotonic()
         seen = await asyncio.to_thread(self._read_nodes)
         self._problem = None
         now = time.time()
@@ -301,11 +428,65 @@ class RayPlacer:
                 node = replace(read, last_seen=now if read.alive else None)
             else:
                 node = replace(read, last_seen=before.last_seen if not before.alive else now)
+            if before is not None:
+                # What the node's worker last reported stays until its next report.
+                node = replace(
+                    node,
+                    gpus=before.gpus,
+                    worker_up=before.worker_up,
+                    latency_ms=before.latency_ms,
+                    reported=before.reported,
+                )
             self._nodes[node.node_id] = node
             if node.alive and (before is None or not before.alive):
                 self._event("node_joined", node)
             elif not node.alive and before is not None and before.alive:
                 self._event("node_lost", node)
+        self._looked_at = looked
+
+    async def _report_forever(self) -> None:
+        while True:
+            try:
+                alive = [node for node in self._nodes.values() if node.alive]
+                changed = await asyncio.gather(*(self._report(node) for node in alive))
+                if any(changed):
+                    self._wake()
+            except Exception as err:
+                _LOGGER.warning("Cannot ask the cluster's nodes for their GPUs: %s", err)
+            await asyncio.sleep(self._options.cluster_report_interval)
+
+    async def _report(self, node: ClusterNode) -> bool:
+        """Ask one node's worker for its GPUs; whether its room or its worker's state changed."""
+        answer_s = max(self._options.cluster_report_interval, _REPORT_ANSWER_S)
+        started = time.monotonic()
+        ref = self._report_remote.options(
+            num_cpus=0,
+            max_retries=0,
+            scheduling_strategy=self._affinity(node_id=node.node_id, soft=False),
+        ).remote(answer_s)
+        try:
+            async with asyncio.timeout(answer_s + _REPORT_RAY_S):
+                answer = await ref
+        except (TimeoutError, self._ray.exceptions.RayError) as err:
+            with contextlib.suppress(Exception):
+                self._ray.cancel(ref, force=True)
+            answer = {"error": f"no report through Ray: {type(err).__name__}"}
+        latency_ms = round((time.monotonic() - started) * 1000, 1)
+        if (before := self._nodes.get(node.node_id)) is None:
+            return False
+        if "report" in answer:
+            gpus = load(GpuReport, answer["report"]).gpus
+            after = replace(
+                before, gpus=gpus, worker_up=True, latency_ms=latency_ms, reported=time.time()
+            )
+        else:
+            if before.worker_up:
+                _LOGGER.warning(
+                    "The Hydra worker of node %s does not answer: %s", node.name, answer["error"]
+                )
+            after = replace(before, worker_up=False, latency_ms=None)
+        self._nodes[node.node_id] = after
+        return (_live_free_mb(before), before.worker_up) != (_live_free_mb(after), after.worker_up)
 
     def _read_nodes(self) -> list[ClusterNode]:
         ray = self._ray
@@ -344,6 +525,15 @@ def _resources(resources: dict[str, float]) -> NodeResources:
             sorted(key.removeprefix(prefix) for key in resources if key.startswith(prefix))
         ),
     )
+
+
+def _live_free_mb(node: ClusterNode) -> float | None:
+    """The VRAM the node's GPUs had free at its last report, no more than it offers; None
+    before a report, or for a node without GPU monitoring (Ray's figure alone counts)."""
+    free = [gpu.memory_free_bytes for gpu in node.gpus if gpu.memory_free_bytes is not None]
+    if node.reported is None or not free:
+        return None
+    return min(sum(free) / _MIB, node.total.vram_mb)
 
 
 def _fits(node: ClusterNode, wanted: dict[str, float]) -> bool:

@@ -10,6 +10,10 @@ Ray streaming generator; if this Ray task dies (its node lost, the head's driver
 gone), the connection drops and the worker cancels the handler. Before answering, it leaves
 the answer in the ``ResultsBox``, a detached actor on the head's Ray node, so a head worker
 killed and restarted finds what finished while it was gone.
+
+``report_gpus`` is the head's look at one node, every ``cluster_report_interval``: pinned to
+that node, it asks the node's worker for its GPUs (``GET /gpus``, the ``GpuReport``), so the
+head places by the VRAM each node has free now, and skips a node whose worker does not answer.
 """
 
 from __future__ import annotations
@@ -61,25 +65,28 @@ class ResultsBox:
         }
 
 
-def run_on_node(request: dict[str, Any], box: Any) -> Iterator[dict[str, Any]]:
-    """Run one attempt with this node's Hydra worker: yields ``{"node"}`` once it started,
-    ``{"progress", "message"}`` as it reports, and last ``{"answer": NodeRunResult}``."""
+def _node() -> dict[str, Any]:
+    """This host's worker: its name, API URL and token (the node file)."""
     with open(os.environ[NODE_FILE_ENV], encoding="utf-8") as file:
-        node = json.load(file)
+        node: dict[str, Any] = json.load(file)
+    return node
+
+
+def _connection(node: dict[str, Any], timeout: float) -> http.client.HTTPConnection:
+    """A connection to this host's worker on the loopback (NodeUnreachableError if none)."""
     url = urlsplit(node["api"])
     if url.scheme == "https":
         # This host's own worker on the loopback, with whatever certificate it serves.
         connection: http.client.HTTPConnection = http.client.HTTPSConnection(
             url.hostname or "127.0.0.1",
             url.port,
-            timeout=_RUN_TIMEOUT_S,
+            timeout=timeout,
             context=ssl._create_unverified_context(),  # noqa: S323
         )
     else:
         connection = http.client.HTTPConnection(
-            url.hostname or "127.0.0.1", url.port, timeout=_RUN_TIMEOUT_S
+            url.hostname or "127.0.0.1", url.port, timeout=timeout
         )
-    answer: dict[str, Any] | None = None
     try:
         connection.connect()
     except OSError as err:
@@ -87,15 +94,47 @@ def run_on_node(request: dict[str, Any], box: Any) -> Iterator[dict[str, Any]]:
         raise NodeUnreachableError(
             f"the Hydra worker of node {node['name']} cannot be reached: {err}"
         ) from err
+    return connection
+
+
+def _headers(node: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {node['token']}", "Content-Type": "application/json"}
+
+
+def report_gpus(timeout: float) -> dict[str, Any]:
+    """This node's GPUs as its worker reads them: ``{"name", "report": GpuReport}``, or
+    ``{"name", "error"}`` when the worker does not answer within ``timeout`` seconds."""
+    node = _node()
+    try:
+        connection = _connection(node, timeout)
+        try:
+            connection.request(
+                "GET", f"{urlsplit(node['api']).path.rstrip('/')}/gpus", headers=_headers(node)
+            )
+            response = connection.getresponse()
+            body = json.loads(response.read() or b"{}")
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException, ValueError) as err:
+        return {"name": node["name"], "error": f"{type(err).__name__}: {err}"}
+    if response.status != 200:
+        return {"name": node["name"], "error": body.get("message") or f"HTTP {response.status}"}
+    return {"name": node["name"], "report": body}
+
+
+def run_on_node(request: dict[str, Any], box: Any) -> Iterator[dict[str, Any]]:
+    """Run one attempt with this node's Hydra worker: yields ``{"node"}`` once it started,
+    ``{"progress", "message"}`` as it reports, and last ``{"answer": NodeRunResult}``."""
+    node = _node()
+    url = urlsplit(node["api"])
+    answer: dict[str, Any] | None = None
+    connection = _connection(node, _RUN_TIMEOUT_S)
     try:
         connection.request(
             "POST",
             f"{url.path.rstrip('/')}/cluster/run",
             body=json.dumps(request),
-            headers={
-                "Authorization": f"Bearer {node['token']}",
-                "Content-Type": "application/json",
-            },
+            headers=_headers(node),
         )
         response = connection.getresponse()
         if response.status != 200:

@@ -10,10 +10,9 @@ GPU metrics follow utkuozdemir/nvidia_gpu_exporter's names (``nvidia_smi_*``, ra
 ``uuid`` label, ``nvidia_smi_gpu_info`` carrying the name), so its Grafana boards and alerts work
 on a Hydra worker. NVML gives Hydra no clocks, so ``nvidia_smi_clocks_*`` are absent.
 
-The cluster hook: a part with a ``cluster_metrics()`` method (plain or async) returning
-``ClusterMetrics`` supplies the nodes and the latencies between them. Without one the worker is a
-cluster of one: its own node, up, and no latencies. The families are always present, so a board
-built on them shows "no data" rather than an error.
+The cluster part (``ClusterPart.cluster_metrics``) supplies the nodes and the round trip from the
+head to each. Without it the worker is a cluster of one: its own node, up, and no latencies. The
+families are always present, so a board built on them shows "no data" rather than an error.
 """
 
 from __future__ import annotations
@@ -21,15 +20,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-import inspect
 import logging
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..arbiter.models import ModelsStatus
 from ..arbiter.part import ModelsPart
+from ..cluster.part import ClusterPart
 from ..containers.models import CONTAINER_HEALTH, CONTAINER_STATES, ContainerReport
 from ..containers.part import ContainersPart
 from ..gpu.models import GpuReport
@@ -39,33 +37,9 @@ from ..scheduler.part import TasksPart
 from ..worker.part import Part
 from ..worker.state import WorkerState
 from .diskstats import DiskIo, read_diskstats
+from .models import ClusterMetrics, NodeHealth
 
 _LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeHealth:
-    """One node of the cluster: whether it answers."""
-
-    node: str
-    up: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeLatency:
-    """The round trip from one node to another, as last measured."""
-
-    source: str
-    target: str
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClusterMetrics:
-    """What a cluster part's ``cluster_metrics()`` returns."""
-
-    nodes: tuple[NodeHealth, ...] = ()
-    latencies: tuple[NodeLatency, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,8 +73,8 @@ async def read_snapshot(state: WorkerState, parts: Iterable[Part]) -> Snapshot:
                 paused = part.service.settings.paused
             elif isinstance(part, ModelsPart):
                 models = await part.service.async_status(loaded_only=False)
-            elif (hook := getattr(part, "cluster_metrics", None)) is not None:
-                cluster = await _called(hook)
+            elif isinstance(part, ClusterPart):
+                cluster = await part.cluster_metrics()
         except Exception:
             _LOGGER.exception("Metrics: could not read the %s part", part.name)
     return Snapshot(
@@ -114,15 +88,6 @@ async def read_snapshot(state: WorkerState, parts: Iterable[Part]) -> Snapshot:
         models=models,
         cluster=cluster,
     )
-
-
-async def _called(hook: Any) -> ClusterMetrics:
-    result = hook()
-    if inspect.isawaitable(result):
-        result = await result
-    if not isinstance(result, ClusterMetrics):
-        raise TypeError(f"cluster_metrics() returned {type(result).__name__}, not ClusterMetrics")
-    return result
 
 
 class SnapshotCollector(Collector):

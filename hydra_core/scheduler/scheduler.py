@@ -205,6 +205,10 @@ class Placer(Protocol):
     async def async_unfit(self, handler: TaskHandler) -> str | None:
         """Why no node could ever run a task of this kind, or None."""
 
+    async def async_held(self, handler: TaskHandler) -> str | None:
+        """Why a task of this kind must wait now (no node has the room it needs free, or the
+        workers of those that could do not answer), or None: place it."""
+
     async def async_run(
         self, task: Task, handler: TaskHandler, report: PlacedReport
     ) -> PlacedAnswer:
@@ -473,6 +477,10 @@ class Scheduler:
         self._wake.set()
         return self.settings
 
+    def wake(self) -> None:
+        """Look at the queue now (the placer saw a node's room change)."""
+        self._wake.set()
+
     async def async_counts(self) -> dict[str, int]:
         """Tasks per state; succeeded/failed/cancelled counted since local midnight."""
         today = time.localtime(self._clock())
@@ -537,7 +545,9 @@ class Scheduler:
         if handler is None:
             reason: str | None = f"no handler for {task.kind!r} on this worker"
         elif self.placer is not None and self.placer.places(handler):
-            return False  # Ray holds it until a node has the resources it asks for
+            # The placer says why no node can take it now; Ray holds it until the node it is
+            # placed on has the resources it asks for.
+            reason = await self.placer.async_held(handler)
         else:
             gate = self.models_gate if handler.models else None
             reason = gate_reason(self.settings, self.last_report, handler, vram=gate is None)

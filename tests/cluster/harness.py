@@ -29,6 +29,8 @@ TOKEN = "cluster-test-token-0123456789"
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 90.0
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+# How often the head asks each node for its GPUs (cluster_report_interval) in these tests.
+REPORT_INTERVAL_S = 1.0
 
 
 def free_port() -> int:
@@ -42,10 +44,13 @@ def free_port() -> int:
 class Worker:
     """One Hydra worker of the cluster (a restart is a new process on a new port)."""
 
-    def __init__(self, name: str, folder: Path, *options: str) -> None:
+    def __init__(
+        self, name: str, folder: Path, *options: str, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.data_dir = folder / name
         self.options = options
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.logs: list[Path] = []
@@ -56,6 +61,7 @@ class Worker:
         log = self.data_dir.parent / f"{self.name}-{len(self.logs)}.log"
         self.logs.append(log)
         env = {key: value for key, value in os.environ.items() if not key.startswith("HYDRA_")}
+        env |= self.env
         command = [
             sys.executable,
             str(WORKER),
@@ -96,6 +102,17 @@ class Worker:
         self.kill_worker()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(ray_pid, signal.SIGKILL)
+
+    def pause(self) -> None:
+        """SIGSTOP the Hydra worker only: it takes connections and answers nothing, while its
+        Ray node runs on."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused worker."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         """SIGTERM; the worker stops its Ray node."""
@@ -211,14 +228,18 @@ class Cluster:
             time.sleep(0.2)
         raise AssertionError(f"node {name} never {'joined' if alive else 'lost'}")
 
-    def enqueue(self, kind: str, **payload: Any) -> dict[str, Any]:
-        """Queue a task on the head; it must be accepted."""
-        status, task = self.head.call("POST", "tasks", {"kind": kind, "payload": payload})
+    def enqueue(self, kind: str, *, on: Worker | None = None, **payload: Any) -> dict[str, Any]:
+        """Queue a task on the head (or ``on`` another worker); it must be accepted."""
+        status, task = (on or self.head).call("POST", "tasks", {"kind": kind, "payload": payload})
         assert status == 201, task
         return task  # type: ignore[no-any-return]
 
-    def task(self, task_id: int) -> dict[str, Any]:
-        status, task = self.head.call("GET", f"tasks/{task_id}")
+    def node(self, name: str) -> dict[str, Any]:
+        """The node as the head lists it now (alive)."""
+        return self.nodes_alive()[name]
+
+    def task(self, task_id: int, *, on: Worker | None = None) -> dict[str, Any]:
+        status, task = (on or self.head).call("GET", f"tasks/{task_id}")
         assert status == 200, task
         return task  # type: ignore[no-any-return]
 
@@ -251,6 +272,14 @@ class Cluster:
             time.sleep(0.05)
         raise AssertionError(f"task {task_id} attempt {attempt} never started")
 
+    def wait_started_at(self, task_id: int, *, on: Worker, within: float = 60.0) -> float:
+        """Wait until a task queued on ``on`` runs there; when it started (unix time)."""
+        deadline = time.monotonic() + within
+        while (task := self.task(task_id, on=on))["started_at"] is None:
+            assert time.monotonic() < deadline, task
+            time.sleep(0.05)
+        return float(task["started_at"])
+
     def stop(self) -> None:
         for worker in reversed(self.workers):
             worker.stop()
@@ -270,10 +299,11 @@ def start_cluster(folder: Path, ray_port: int) -> Cluster:
             "--cluster-labels",
             "images",
             "--cluster-routes",
-            "chat=llm,hold=gpu,big=*,small=*,huge=*",
+            "chat=llm,hold=gpu,medium=gpu,big=*,small=*,huge=*",
         ),
         "--cluster-poll-interval",
         "0.5",
+        env={"HYDRA_CLUSTER_REPORT_INTERVAL": str(REPORT_INTERVAL_S)},
     )
     # a advertises what its GPU probe reads: one simulated 24 GiB card.
     joins = {

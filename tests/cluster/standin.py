@@ -37,6 +37,9 @@ class StandInPlacer:
         # Why no node could ever run the placed kinds (the real placer compares each node's
         # VRAM and labels with what the kind asks), or None.
         self.unfit: str | None = None
+        # Why no node can take them now (the real placer compares the nodes' last reports,
+        # their free VRAM and whether their workers answer, with what the kind asks), or None.
+        self.held: str | None = None
         # The (task id, kind) of each attempt placed on hydra-compute.
         self.placed: list[tuple[int, str]] = []
 
@@ -58,6 +61,9 @@ class StandInPlacer:
 
     async def async_unfit(self, handler: TaskHandler) -> str | None:
         return self.unfit
+
+    async def async_held(self, handler: TaskHandler) -> str | None:
+        return self.held
 
     async def async_run(
         self, task: Task, handler: TaskHandler, report: PlacedReport

@@ -7,16 +7,20 @@ not by the queue's own fields.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 import os
 from pathlib import Path
 import signal
 import time
+from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 import pytest
 
-from .harness import Cluster, EventListener, free_port, start_cluster
+from .harness import REPORT_INTERVAL_S, Cluster, EventListener, free_port, start_cluster
+
+_GIB = 1024**3
+_T = TypeVar("_T")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,14 @@ def test_nodes_listed_with_resources_and_labels(cluster: Cluster) -> None:
     status, report = cluster.head.call("GET", "cluster")
     assert status == 200, report
     assert report["mode"] == "head"
-    assert report["routes"] == {"chat": "llm", "hold": "gpu", "big": "*", "small": "*", "huge": "*"}
+    assert report["routes"] == {
+        "chat": "llm",
+        "hold": "gpu",
+        "medium": "gpu",
+        "big": "*",
+        "small": "*",
+        "huge": "*",
+    }
     nodes = {node["name"]: node for node in report["nodes"]}
     assert set(nodes) == {"h", "a", "b"}
     assert [node["name"] for node in report["nodes"] if node["head"]] == ["h"]
@@ -115,6 +126,113 @@ def test_routes_put_while_running_move_a_kind_to_a_node(cluster: Cluster) -> Non
     back = cluster.wait_task(cluster.enqueue("tiny")["id"])
     assert (back["state"], back["node"]) == ("succeeded", None)
     assert cluster.ran_on(back["id"], "done") == [("h", 1)]
+
+
+def _until(check: Callable[[], _T], within: float, what: str) -> _T:
+    """Wait until ``check`` gives something true; that."""
+    deadline = time.monotonic() + within
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+    return found
+
+
+def _waiting(cluster: Cluster, task_id: int) -> dict[str, Any]:
+    task: dict[str, Any] = _until(
+        lambda: (task := cluster.task(task_id))["state"] == "waiting" and task,
+        30,
+        f"task {task_id} never waited: {cluster.task(task_id)}",
+    )
+    return task
+
+
+def _mediums_run_on(cluster: Cluster, node: str) -> None:
+    """Three medium tasks (6,000 MB, a or b) all run on ``node``, once each."""
+    ids = [cluster.enqueue("medium", ms=50)["id"] for _ in range(3)]
+    tasks = [cluster.wait_task(task_id, within=60) for task_id in ids]
+    assert [(task["state"], task["node"]) for task in tasks] == [("succeeded", node)] * 3
+    assert [cluster.ran_on(task_id) for task_id in ids] == [[(node, 1)]] * 3
+
+
+def test_nodes_report_their_gpus_and_latency(cluster: Cluster) -> None:
+    nodes = _until(
+        lambda: (
+            (nodes := cluster.nodes_alive())
+            and all(node.get("reported") for node in nodes.values())
+            and nodes
+        ),
+        REPORT_INTERVAL_S + 30,
+        f"not every node reported: {cluster.nodes_alive()}",
+    )
+    gpus = {
+        name: [(gpu["name"], gpu["memory_free_bytes"]) for gpu in node["gpus"]]
+        for name, node in nodes.items()
+    }
+    # a's worker reads one simulated card, all free; h and b read none (no GPU monitoring).
+    assert gpus == {"h": [], "a": [("Simulated GPU 0 (24 GB)", 24 * _GIB)], "b": []}
+    assert nodes["a"]["available"]["vram_mb"] == 24576
+    assert all(node["worker_up"] for node in nodes.values())
+    latency = {name: node["latency_ms"] for name, node in nodes.items()}
+    assert all(0 < ms < 5000 for ms in latency.values()), latency
+    # Prometheus sees the round trip from the head to each node.
+    scraped = {
+        (sample.labels["source"], sample.labels["target"]): sample.value
+        for family in text_string_to_metric_families(cluster.head.scrape())
+        if family.name == "hydra_cluster_node_latency_seconds"
+        for sample in family.samples
+    }
+    assert set(scraped) == {("h", "h"), ("h", "a"), ("h", "b")}
+    assert all(0 < seconds < 5 for seconds in scraped.values()), scraped
+
+
+def test_free_vram_follows_a_load_and_steers_placement(cluster: Cluster) -> None:
+    a = cluster.nodes["a"]
+    # Something on a's own worker takes 20,000 MB of its card (as a model load does).
+    occupy = cluster.enqueue("occupy", on=a, mb=20_000)["id"]
+    _until(
+        lambda: cluster.node("a")["available"]["vram_mb"] <= 24576 - 20_000,
+        REPORT_INTERVAL_S + 10,
+        f"a's free VRAM never dropped: {cluster.node('a')}",
+    )
+    # medium (6,000 MB) goes to a label both a and b carry: now only b has the room.
+    _mediums_run_on(cluster, "b")
+    # big (12,000 MB) fits only a's card: it waits, neither failing nor spending an attempt.
+    big = cluster.enqueue("big", ms=50)["id"]
+    waiting = _waiting(cluster, big)
+    assert waiting["attempts"] == 0, waiting
+    assert "12000 MB of VRAM free" in waiting["waiting_reason"], waiting
+    time.sleep(2 * REPORT_INTERVAL_S)
+    assert cluster.task(big)["state"] == "waiting"
+    assert cluster.ran_on(big) == []
+    # The load ends: big runs on a, once.
+    a.release(occupy)
+    done = cluster.wait_task(big, within=REPORT_INTERVAL_S + 30)
+    assert (done["state"], done["node"], done["attempts"]) == ("succeeded", "a", 1)
+    assert cluster.ran_on(big, "done") == [("a", 1)]
+    assert cluster.task(occupy, on=a)["state"] == "succeeded"
+
+
+def test_node_whose_worker_does_not_answer_gets_no_tasks(cluster: Cluster) -> None:
+    b = cluster.nodes["b"]
+    b.pause()  # its Ray node runs on; its worker takes connections and answers nothing
+    try:
+        _until(
+            lambda: not cluster.node("b").get("worker_up", False),
+            REPORT_INTERVAL_S + 30,
+            "the head never saw b's worker stop answering",
+        )
+        # medium goes to a or b: all to a, once each.
+        _mediums_run_on(cluster, "a")
+        # chat goes only to b (llm): it waits, naming why, its attempts untouched.
+        chat = cluster.enqueue("chat", ms=50)["id"]
+        waiting = _waiting(cluster, chat)
+        assert waiting["attempts"] == 0, waiting
+        assert "b: its Hydra worker does not answer" in waiting["waiting_reason"], waiting
+    finally:
+        b.resume()
+    done = cluster.wait_task(chat, within=REPORT_INTERVAL_S + 30)
+    assert (done["state"], done["node"], done["attempts"]) == ("succeeded", "b", 1)
+    assert cluster.ran_on(chat) == [("b", 1)]
 
 
 def test_node_lost_mid_task_runs_elsewhere_then_rejoins(cluster: Cluster) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import os
 from pathlib import Path
 import sys
+from typing import Any
 from unittest.mock import patch
 
 from aiohttp import web
@@ -42,6 +43,7 @@ from hydra_core.cluster.part import ClusterPart
 from hydra_core.cluster.routing import RoutingRules
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe
+from hydra_core.gpu.models import GpuInfo
 from hydra_core.scheduler.part import TasksPart
 from hydra_core.scheduler.store import TaskQuery
 from hydra_core.worker.app import create_app
@@ -165,6 +167,10 @@ def cluster_entry(cluster_worker: ClusterWorker) -> MockConfigEntry:
     return entry_for(cluster_worker)
 
 
+def _device(hass: HomeAssistant, entry: MockConfigEntry, identifier: str) -> dr.DeviceEntry | None:
+    return dr.async_get(hass).async_get_device_by_identifier((DOMAIN, identifier), entry.entry_id)
+
+
 def _lost_issue(hass: HomeAssistant, entry: MockConfigEntry, node: str) -> ir.IssueEntry | None:
     return ir.async_get(hass).async_get_issue(DOMAIN, f"node_lost_{entry.entry_id}_{node}")
 
@@ -175,15 +181,10 @@ async def test_nodes_are_devices_under_the_worker(
     """Each node is a device connected through the worker's, with its VRAM; the worker's
     "Cluster nodes" sensor counts the live ones and lists each with the routing rules."""
     await setup_entry(hass, cluster_entry)
-    devices = dr.async_get(hass)
-
-    def device(identifier: str) -> dr.DeviceEntry | None:
-        return devices.async_get_device_by_identifier((DOMAIN, identifier), cluster_entry.entry_id)
-
-    worker = device(WORKER_ID)
+    worker = _device(hass, cluster_entry, WORKER_ID)
     assert worker is not None
-    compute = device(f"{WORKER_ID}_node_hydra-compute")
-    head = device(f"{WORKER_ID}_node_gpubox")
+    compute = _device(hass, cluster_entry, f"{WORKER_ID}_node_hydra-compute")
+    head = _device(hass, cluster_entry, f"{WORKER_ID}_node_gpubox")
     assert compute is not None
     assert head is not None
     assert (compute.name, compute.model, compute.via_device_id) == (
@@ -212,6 +213,81 @@ async def test_nodes_are_devices_under_the_worker(
     assert cards["Cluster"] == [NODES]
     assert set(cards["hydra-compute node"]) >= {COMPUTE_ONLINE, COMPUTE_VRAM_FREE}
     assert "sensor.gpubox_node_vram_free" in cards["gpubox node"]
+
+
+def _compute_gpu(**changes: object) -> GpuInfo:
+    """hydra-compute's card as its worker reports it to the head."""
+    gpu = GpuInfo(
+        index=0,
+        uuid="GPU-c0ffee00-0000-4000-8000-000000000001",
+        name="NVIDIA RTX A4000",
+        utilization_percent=40.0,
+        memory_total_bytes=16 * 1024**3,
+        memory_used_bytes=4 * 1024**3,
+        memory_free_bytes=12 * 1024**3,
+        temperature_c=55.0,
+        power_draw_w=100.0,
+        power_limit_w=140.0,
+    )
+    return replace(gpu, **changes)
+
+
+COMPUTE_GPU = "sensor.hydra_compute_gpu_0"
+
+
+async def test_node_gpus_and_latency_follow_the_heads_reports(
+    hass: HomeAssistant, cluster_worker: ClusterWorker, cluster_entry: MockConfigEntry
+) -> None:
+    """Each GPU a node's worker reports to the head is a device under the node's, with the
+    sensors a worker's own GPU has; the node shows the report's round trip, and goes offline
+    (its GPUs unavailable) while its worker does not answer."""
+    reported = replace(COMPUTE, gpus=(_compute_gpu(),), latency_ms=3.2, reported=1_800_000_000.0)
+    cluster_worker.report = replace(REPORT, nodes=(HEAD, reported))
+    await cluster_worker.restart()
+    await setup_entry(hass, cluster_entry)
+    node = _device(hass, cluster_entry, f"{WORKER_ID}_node_hydra-compute")
+    gpu = _device(hass, cluster_entry, f"{WORKER_ID}_node_hydra-compute_{_compute_gpu().uuid}")
+    assert node is not None
+    assert gpu is not None
+    assert (gpu.name, gpu.model, gpu.via_device_id) == (
+        "hydra-compute GPU 0",
+        "NVIDIA RTX A4000",
+        node.id,
+    )
+    assert hass.states.get(f"{COMPUTE_GPU}_utilization").state == "40.0"
+    assert hass.states.get(f"{COMPUTE_GPU}_temperature").state == "55.0"
+    assert float(hass.states.get(f"{COMPUTE_GPU}_memory_free").state) == pytest.approx(12.0)
+    assert float(hass.states.get(f"{COMPUTE_GPU}_memory_used").state) == pytest.approx(4.0)
+    assert hass.states.get(f"{COMPUTE_GPU}_power_draw").state == "100.0"
+    # The card reports no fan: no fan entity, as for a worker's own GPU.
+    assert hass.states.get(f"{COMPUTE_GPU}_fan_speed") is None
+    latency = hass.states.get("sensor.hydra_compute_node_latency")
+    assert (latency.state, latency.attributes["unit_of_measurement"]) == ("3.2", "ms")
+    assert hass.states.get(NODES).attributes["nodes"]["hydra-compute"]["worker_up"] is True
+
+    # A model loads on the node: the next report shows it.
+    assert cluster_worker.placer is not None
+    loaded = _compute_gpu(
+        utilization_percent=95.0, memory_used_bytes=14 * 1024**3, memory_free_bytes=2 * 1024**3
+    )
+    cluster_worker.placer.report = replace(
+        REPORT, nodes=(HEAD, replace(reported, gpus=(loaded,), latency_ms=7.5))
+    )
+    await cluster_entry.runtime_data.parts["cluster"].async_refresh()
+    await wait_for_state(hass, f"{COMPUTE_GPU}_utilization", "95.0")
+    assert float(hass.states.get(f"{COMPUTE_GPU}_memory_free").state) == pytest.approx(2.0)
+    assert hass.states.get("sensor.hydra_compute_node_latency").state == "7.5"
+
+    # Its Ray runs on, its worker does not answer: not usable, its GPUs' figures unknown.
+    cluster_worker.placer.report = replace(
+        REPORT, nodes=(HEAD, replace(reported, worker_up=False, latency_ms=None))
+    )
+    await cluster_entry.runtime_data.parts["cluster"].async_refresh()
+    await wait_for_state(hass, COMPUTE_ONLINE, STATE_OFF)
+    online = hass.states.get(COMPUTE_ONLINE)
+    assert (online.attributes["ray"], online.attributes["worker"]) == (True, False)
+    assert hass.states.get(f"{COMPUTE_GPU}_utilization").state == STATE_UNAVAILABLE
+    assert hass.states.get(NODES).attributes["nodes"]["hydra-compute"]["worker_up"] is False
 
 
 async def test_a_joined_worker_shows_no_nodes(
@@ -301,6 +377,43 @@ async def test_the_node_of_each_task(
     )
     (item,) = items[QUEUE]["items"]
     assert item["description"] == f"#{task_id}: succeeded, attempt 1 of 1\nNode: hydra-compute"
+
+
+async def test_a_task_no_node_has_room_for_waits_in_the_todo_list(
+    hass: HomeAssistant, cluster_worker: ClusterWorker, cluster_entry: MockConfigEntry
+) -> None:
+    """While no node has the VRAM a task needs free, it waits, the to-do item saying why, no
+    attempt spent; once a report shows the room, it runs."""
+    await setup_entry(hass, cluster_entry)
+    assert cluster_worker.placer is not None
+    reason = "no node has 12000 MB of VRAM free now (hydra-compute: 4576 MB free)"
+    cluster_worker.placer.held = reason
+    response = await hass.services.async_call(
+        DOMAIN, "queue_task", {"kind": "test"}, blocking=True, return_response=True
+    )
+    task_id = response["task_id"]
+
+    async def item() -> dict[str, Any]:
+        await cluster_entry.runtime_data.parts["tasks"].async_refresh()
+        items = await hass.services.async_call(
+            "todo", "get_items", target={"entity_id": QUEUE}, blocking=True, return_response=True
+        )
+        (only,) = items[QUEUE]["items"]
+        return only  # type: ignore[no-any-return]
+
+    async with asyncio.timeout(10):
+        while (waiting := await item())["description"] != (
+            f"#{task_id}: waiting, attempt 0 of 1\n{reason}"
+        ):
+            await asyncio.sleep(0.05)
+    assert waiting["status"] == "needs_action"
+
+    succeeded = async_capture_events(hass, EVENT_TASK_SUCCEEDED)
+    cluster_worker.placer.held = None
+    assert cluster_worker.scheduler is not None
+    cluster_worker.scheduler.wake()  # as the placer does when a report shows the room
+    await wait_until(lambda: bool(succeeded))
+    assert (succeeded[0].data["task_id"], succeeded[0].data["node"]) == (task_id, "hydra-compute")
 
 
 async def test_a_task_no_node_fits_is_refused(

@@ -128,27 +128,44 @@ class Effect(TaskHandler):
 
 @dataclass(frozen=True, slots=True)
 class _NoOptions:
-    """The test part has no options."""
+    """A test part has no options."""
 
 
-class CrashTestPart(Part):
-    """Hands the queue the test task kinds."""
+class KindsTestPart(Part):
+    """Hands the queue a test's task kinds: a subclass names the part and makes its kinds."""
 
-    name = "crashtest"
     options = _NoOptions
-    disabled_code = "crashtest_disabled"
     disabled_message = "This worker runs no test task kinds"
 
-    def __init__(self, data_dir: Path) -> None:
-        self._data_dir = data_dir
+    def __init__(self, handlers: list[TaskHandler]) -> None:
+        self._handlers = handlers
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.disabled_code = f"{cls.name}_disabled"
 
     @classmethod
     def build(cls, context: BuildContext) -> Self:
-        return cls(context.data_dir)
+        return cls(cls.kinds(context))
+
+    @classmethod
+    def kinds(cls, context: BuildContext) -> list[TaskHandler]:
+        """The task kinds this worker runs."""
+        raise NotImplementedError
 
     def task_handlers(self) -> list[TaskHandler]:
-        log = RunsLog(self._data_dir)
-        return [Gate(log, self._data_dir / RELEASE_DIR), Effect(log)]
+        return self._handlers
+
+
+class CrashTestPart(KindsTestPart):
+    """The crash tests' kinds."""
+
+    name = "crashtest"
+
+    @classmethod
+    def kinds(cls, context: BuildContext) -> list[TaskHandler]:
+        log = RunsLog(context.data_dir)
+        return [Gate(log, context.data_dir / RELEASE_DIR), Effect(log)]
 
 
 if __name__ == "__main__":

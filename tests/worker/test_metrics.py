@@ -16,12 +16,15 @@ from prometheus_client.samples import Sample
 import pytest
 
 from hydra_core.audit import AuditLog
+from hydra_core.cluster.models import ClusterNode, ClusterReport
+from hydra_core.cluster.node import RayNode
+from hydra_core.cluster.options import ClusterOptions
+from hydra_core.cluster.part import ClusterPart
 from hydra_core.containers import ContainerService, EngineClient, ProtectionPolicy
 from hydra_core.containers.models import HealingSettings
 from hydra_core.containers.part import ContainersPart
 from hydra_core.events import EventBus
 from hydra_core.gpu import NvmlProbe, SimulatedProbe
-from hydra_core.metrics.collector import ClusterMetrics, NodeHealth, NodeLatency
 from hydra_core.metrics.part import MetricsPart
 from hydra_core.models import Actor
 from hydra_core.scheduler import MaintenanceHandler, Scheduler, TaskStore
@@ -132,25 +135,59 @@ async def test_a_finished_task_is_counted_in_the_histogram(
     assert value(metrics["hydra_scheduler_paused"]) == 0
 
 
-async def test_stage_latencies_and_cluster_hook(
-    serve_worker: ServeWorker, http: aiohttp.ClientSession
+class ReportingPlacer:
+    """The head's placer as the cluster part reads it for the metrics: its last report."""
+
+    def __init__(self, report: ClusterReport) -> None:
+        self.report = report
+
+    async def async_connect(self) -> None:
+        """No Ray to connect to."""
+
+    async def async_stop(self) -> None:
+        """Nothing to stop."""
+
+    async def async_report(self) -> ClusterReport:
+        return self.report
+
+
+async def test_stage_latencies_and_cluster_nodes(
+    serve_worker: ServeWorker, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     timings = StageTimings()
-
-    class ClusterPart(Part):
-        """Stands in for the cluster part built on another branch: only its hook."""
-
-        name = "cluster"
-
-        async def cluster_metrics(self) -> ClusterMetrics:
-            return ClusterMetrics(
-                nodes=(NodeHealth(node="head", up=True), NodeHealth(node="gpu-2", up=False)),
-                latencies=(NodeLatency(source="head", target="gpu-2", seconds=0.004),),
-            )
-
+    probe = SimulatedProbe(0)
+    bus = EventBus()
+    options = ClusterOptions(cluster="head", cluster_address="127.0.0.1:6379")
+    head = ClusterNode(node_id="h1", name="head", address="127.0.0.1", head=True, latency_ms=2.5)
+    report = ClusterReport(
+        mode="head",
+        address=options.cluster_address,
+        nodes=(
+            head,
+            # Ray runs on gpu-2, its Hydra worker does not answer: down, its latency unknown.
+            ClusterNode(node_id="g2", name="gpu-2", address="127.0.0.2", worker_up=False),
+            ClusterNode(node_id="g3", name="gpu-3", address="127.0.0.3", latency_ms=4.0),
+        ),
+    )
+    cluster = ClusterPart(
+        options,
+        node=RayNode(
+            options,
+            name="head",
+            probe=probe,
+            data_dir=tmp_path,
+            api_url="http://127.0.0.1:1/api/v1",
+            token=TOKEN,
+        ),
+        scheduler=Scheduler(
+            TaskStore(tmp_path / "tasks.db"), handlers=[], probe=probe, bus=bus, data_dir=tmp_path
+        ),
+        placer=ReportingPlacer(report),  # type: ignore[arg-type]
+        name="head",
+    )
     url = await serve_worker(
         token=TOKEN,
-        parts=[ClusterPart(), MetricsPart(bus=EventBus(), timed={"voice": timings})],
+        parts=[cluster, MetricsPart(bus=EventBus(), timed={"voice": timings})],
     )
     timings.record("stt", 0.42)
     timings.record("stt", 0.08)
@@ -164,9 +201,14 @@ async def test_stage_latencies_and_cluster_hook(
     first_audio = {"part": "voice", "stage": "tts_first_audio"}
     assert value(stages, "hydra_stage_duration_seconds_count", **first_audio) == 1
     assert value(metrics["hydra_cluster_node_up"], node="gpu-2") == 0
+    assert value(metrics["hydra_cluster_node_up"], node="gpu-3") == 1
     assert value(metrics["hydra_cluster_node_up"], node="head") == 1
     latency = metrics["hydra_cluster_node_latency_seconds"]
-    assert value(latency, source="head", target="gpu-2") == 0.004
+    assert {(sample.labels["target"], sample.value) for sample in latency} == {
+        ("head", 0.0025),
+        ("gpu-3", 0.004),
+    }
+    assert value(latency, source="head", target="gpu-3") == 0.004
 
 
 async def test_container_states(

@@ -34,6 +34,11 @@ def node_identifier(worker_id: str, name: str) -> str:
     return f"{worker_id}_node_{name}"
 
 
+def node_gpu_identifier(worker_id: str, name: str, uuid: str) -> str:
+    """The device registry's identifier of a GPU of a worker's cluster node."""
+    return f"{node_identifier(worker_id, name)}_{uuid}"
+
+
 def nodes_by_name(report: ClusterReport) -> dict[str, ClusterNode]:
     """Each node once, by its worker's name: alive before lost, then the latest seen."""
     nodes: dict[str, ClusterNode] = {}
@@ -90,7 +95,12 @@ class HydraClusterCoordinator(HydraPartCoordinator[ClusterReport, ClusterClient]
 
     @override
     def device_identifiers(self) -> set[str]:
-        return {node_identifier(self.worker_id, name) for name in nodes_by_name(self.data)}
+        nodes = nodes_by_name(self.data)
+        return {node_identifier(self.worker_id, name) for name in nodes} | {
+            node_gpu_identifier(self.worker_id, name, gpu.uuid)
+            for name, node in nodes.items()
+            for gpu in node.gpus
+        }
 
     def node(self, name: str) -> ClusterNode | None:
         """A node as last known, by its worker's name."""
