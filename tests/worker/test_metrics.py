@@ -34,6 +34,7 @@ from hydra_core.voice.part import VoicePart
 from hydra_core.worker.__main__ import build_parts
 from hydra_core.worker.config import ConfigError, load_config
 from hydra_core.worker.part import BuildContext, Part
+from tests.cluster.standin import StandInPlacer
 from tests.fake_nvml import FakeNvml, make_gpu
 from tests.podman import PodmanEngine
 
@@ -135,22 +136,6 @@ async def test_a_finished_task_is_counted_in_the_histogram(
     assert value(metrics["hydra_scheduler_paused"]) == 0
 
 
-class ReportingPlacer:
-    """The head's placer as the cluster part reads it for the metrics: its last report."""
-
-    def __init__(self, report: ClusterReport) -> None:
-        self.report = report
-
-    async def async_connect(self) -> None:
-        """No Ray to connect to."""
-
-    async def async_stop(self) -> None:
-        """Nothing to stop."""
-
-    async def async_report(self) -> ClusterReport:
-        return self.report
-
-
 async def test_stage_latencies_and_cluster_nodes(
     serve_worker: ServeWorker, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -182,7 +167,7 @@ async def test_stage_latencies_and_cluster_nodes(
         scheduler=Scheduler(
             TaskStore(tmp_path / "tasks.db"), handlers=[], probe=probe, bus=bus, data_dir=tmp_path
         ),
-        placer=ReportingPlacer(report),  # type: ignore[arg-type]
+        placer=StandInPlacer(report, bus),  # type: ignore[arg-type]
         name="head",
     )
     url = await serve_worker(
