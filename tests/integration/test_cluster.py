@@ -264,6 +264,13 @@ async def test_node_gpus_and_latency_follow_the_heads_reports(
     latency = hass.states.get("sensor.hydra_compute_node_latency")
     assert (latency.state, latency.attributes["unit_of_measurement"]) == ("3.2", "ms")
     assert hass.states.get(NODES).attributes["nodes"]["hydra-compute"]["worker_up"] is True
+    # The dashboard's Cluster view shows the card under its node.
+    views = {view["path"]: view for view in (await generated_dashboard(hass))["views"]}
+    titles = [card["title"] for card in views["cluster"]["cards"]]
+    assert titles.index("hydra-compute GPU 0") == titles.index("hydra-compute node") + 1
+    gpu_card = views["cluster"]["cards"][titles.index("hydra-compute GPU 0")]
+    shown = ("utilization", "temperature", "memory_usage", "power_draw")
+    assert gpu_card["entities"] == [f"{COMPUTE_GPU}_{key}" for key in shown]
 
     # A model loads on the node: the next report shows it.
     assert cluster_worker.placer is not None

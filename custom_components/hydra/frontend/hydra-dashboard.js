@@ -65,7 +65,16 @@ export function findWorkers(hass) {
         : keys.has(NODE_KEY)
           ? worker.nodes
           : null;
-    if (group) group.set(deviceId, { name: device.name_by_user || device.name, entities: owned });
+    if (group) group.set(deviceId, { name: device.name_by_user || device.name, entities: owned, gpus: [] });
+  }
+  // A cluster node's GPUs: devices connected through the node's.
+  const nodes = new Map([...workers.values()].flatMap((worker) => [...worker.nodes]));
+  for (const [deviceId, owned] of byDevice) {
+    const device = hass.devices[deviceId];
+    const node = device && nodes.get(device.via_device_id);
+    if (node && owned.some((entity) => entity.translation_key === GPU_KEY)) {
+      node.gpus.push({ name: device.name_by_user || device.name, entities: owned });
+    }
   }
   return [...workers.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -339,16 +348,20 @@ function models(hass, workers) {
 }
 
 // A head worker's cluster: how many nodes are alive, then each node (a device under the worker)
-// with its connectivity and VRAM.
+// with its connectivity, VRAM and latency, and its GPUs' load, temperature, memory and power.
 function cluster(hass, workers) {
   return workers.flatMap((worker) => [
     ...entitiesCard(titled(workers, worker, "Cluster"), worker.ids("cluster_nodes")),
-    ...[...worker.nodes.values()].flatMap((node) =>
-      entitiesCard(
+    ...[...worker.nodes.values()].flatMap((node) => [
+      ...entitiesCard(
         node.name,
         node.entities.map((entity) => entity.entity_id)
-      )
-    ),
+      ),
+      ...node.gpus.flatMap((gpu) => {
+        const { utilization, temperature, memory, power } = gpuEntities(hass, gpu);
+        return entitiesCard(gpu.name, ids(utilization, temperature, memory, power));
+      }),
+    ]),
   ]);
 }
 
