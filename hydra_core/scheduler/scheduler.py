@@ -63,6 +63,8 @@ _LOOKAHEAD = 50
 _NO_ROOM = (409, 503, 507)
 # Seconds before an attempt a cluster node could not begin is placed again.
 _UNREACHABLE_RETRY_S = 1.0
+# How often a cancel looks whether the queue, which claimed the task as it looked, has begun it.
+_CANCEL_POLL_S = 0.01
 
 
 class QueueError(Refusal, code="invalid_task"):
@@ -429,18 +431,27 @@ class Scheduler:
         task = await self.async_get(task_id)
         if task.finished:
             raise TaskStateError(f"Task {task_id} has already {task.state}; nothing to cancel")
-        running = self._running.get(task_id)
-        if running is not None:
-            self._cancel_requested.add(task_id)
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
-            return await self.async_get(task_id)
-        task = await self._store.async_update(
-            task_id, state="cancelled", finished_at=self._clock(), waiting_reason=None
-        )
-        self._publish("cancelled", task)
-        self._settle()
-        return task
+        self._cancel_requested.add(task_id)
+        if (running := self._running.get(task_id)) is None:
+            # Only if it has not started: the queue may be claiming it right now.
+            cancelled = await self._store.async_claim(
+                task_id, state="cancelled", finished_at=self._clock(), waiting_reason=None
+            )
+            if cancelled is not None:
+                self._cancel_requested.discard(task_id)
+                self._publish("cancelled", cancelled)
+                self._settle()
+                return cancelled
+            # The queue claimed it as this looked: it ends it before its handler runs (see
+            # _start), or it is running by now and is cancelled as such.
+            while (running := self._running.get(task_id)) is None:
+                if (task := await self.async_get(task_id)).finished:
+                    self._cancel_requested.discard(task_id)
+                    return task
+                await asyncio.sleep(_CANCEL_POLL_S)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        return await self.async_get(task_id)
 
     async def async_retry(self, task_id: int) -> Task:
         """Queue a failed or cancelled task again, with a fresh set of attempts."""
@@ -575,6 +586,11 @@ class Scheduler:
             progress_message=None,
         )
         if task is None:
+            return None
+        if task.id in self._cancel_requested:
+            # Cancelled while the queue claimed it: it ends before its handler runs.
+            self._cancel_requested.discard(task.id)
+            await self._finish(task, "cancelled", error="cancelled")
             return None
         self._publish("started", task)
         if handler.coordinator:

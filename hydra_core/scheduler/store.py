@@ -244,8 +244,8 @@ class TaskStore(SqliteStore):
         return await self._run(partial(self._update, task_id, changes))
 
     async def async_claim(self, task_id: int, **changes: Any) -> Task | None:
-        """Change a task that is still queued or waiting (to start it); None when it is not
-        any more (cancelled since the dispatcher read it)."""
+        """Change a task that is still queued or waiting (to start or cancel it); None when
+        it is not any more (cancelled, or started, since it was read)."""
         return await self._run(partial(self._claim, task_id, changes))
 
     def _claim(self, task_id: int, changes: dict[str, Any]) -> Task | None:

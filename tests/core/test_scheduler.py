@@ -24,7 +24,7 @@ from hydra_core.scheduler import (
     TaskStore,
     gate_reason,
 )
-from hydra_core.scheduler.models import EVENT_TASK, SchedulerSettings
+from hydra_core.scheduler.models import EVENT_TASK, SchedulerSettings, Task
 from hydra_core.scheduler.scheduler import QueueFullError
 from tests.fake_nvml import GIB, FakeNvml, make_gpu
 
@@ -251,6 +251,55 @@ async def test_cancel_a_running_task(scheduler: Scheduler) -> None:
     cancelled = await scheduler.async_cancel(task.id)
     assert cancelled.state == "cancelled"
     assert scheduler.recorder.ran == []
+
+
+class SlowToStart(TaskStore):
+    """A store whose claim of a task to start it has committed but not yet returned to the
+    queue until ``started`` is set: the moment a cancel can land between the two."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.claimed = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def async_claim(self, task_id: int, **changes: Any) -> Task | None:
+        task = await super().async_claim(task_id, **changes)
+        if changes.get("state") == "running":
+            self.claimed.set()
+            await self.started.wait()
+        return task
+
+
+async def test_a_cancel_while_the_queue_starts_the_task_wins(
+    nvml: FakeNvml, tmp_path: Path
+) -> None:
+    """Cancelled as the queue was starting it (its claim committed, its handler not yet
+    begun): the task ends cancelled and its handler never runs, instead of running on while
+    the queue lists it cancelled, then succeeded (a cancelled chapter's image kept going)."""
+    probe = NvmlProbe(nvml)
+    await probe.async_start()
+    store, recorder = SlowToStart(tmp_path / "tasks.db"), Recorder()
+    scheduler = Scheduler(
+        store, handlers=[recorder], probe=probe, bus=EventBus(), data_dir=tmp_path
+    )
+    await scheduler.async_start()
+    try:
+        task = await scheduler.async_enqueue("record", {"name": "unwanted"}, actor=USER)
+        async with asyncio.timeout(5):
+            await store.claimed.wait()
+        cancelling = asyncio.create_task(scheduler.async_cancel(task.id))
+        await asyncio.sleep(0.2)
+        store.started.set()
+        async with asyncio.timeout(5):
+            cancelled = await cancelling
+        await asyncio.sleep(0.2)
+        assert cancelled.state == "cancelled"
+        assert (await scheduler.async_get(task.id)).state == "cancelled"
+        assert recorder.ran == []
+    finally:
+        store.started.set()
+        await scheduler.async_stop()
+        await probe.async_close()
 
 
 async def test_events_tell_the_story(scheduler: Scheduler) -> None:
