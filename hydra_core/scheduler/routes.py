@@ -22,6 +22,8 @@ def _task_id(request: web.Request) -> int:
     raw = request.match_info["task_id"]
     if not raw.isdecimal():
         raise ApiError(400, "invalid_task_id", f"A task id is a whole number, not {raw!r}")
+    if int(raw) >= 2**63:  # beyond SQLite's integers: no such task can exist
+        raise ApiError(404, "task_not_found", f"No task {raw}")
     return int(raw)
 
 

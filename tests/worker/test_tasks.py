@@ -79,6 +79,11 @@ async def test_bad_input_is_clear_and_changes_nothing(client: HydraClient) -> No
     with pytest.raises(HydraApiError) as caught:
         await TasksClient(client).async_task(12345)
     assert caught.value.code == "task_not_found"
+    # Beyond SQLite's integers (found by the API fuzz test as a 500): no such task can exist.
+    for call in ("async_task", "async_cancel_task", "async_retry_task"):
+        with pytest.raises(HydraApiError) as caught:
+            await getattr(TasksClient(client), call)(2**63)
+        assert (caught.value.status, caught.value.code) == (404, "task_not_found"), call
     assert await TasksClient(client).async_tasks() == []
 
     done = await TasksClient(client).async_queue_task("maintenance", {}, actor=USER)
