@@ -451,6 +451,14 @@ class Scheduler:
                 await asyncio.sleep(_CANCEL_POLL_S)
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+        if self._running.get(task_id) is running:
+            # Cancelled before its first step: _run never began, so nothing recorded the end
+            # (its finally forgets it); the task ends here.
+            self._running.pop(task_id)
+            self._coordinating.discard(task_id)
+            self._cancel_requested.discard(task_id)
+            await self._finish(await self.async_get(task_id), "cancelled", error="cancelled")
+            self._wake.set()
         return await self.async_get(task_id)
 
     async def async_retry(self, task_id: int) -> Task:

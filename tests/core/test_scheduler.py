@@ -261,11 +261,19 @@ class SlowToStart(TaskStore):
         super().__init__(path)
         self.claimed = asyncio.Event()
         self.started = asyncio.Event()
+        # Whether a read is held with the claim, and answered right after it.
+        self.hold_reads = False
 
     async def async_claim(self, task_id: int, **changes: Any) -> Task | None:
         task = await super().async_claim(task_id, **changes)
         if changes.get("state") == "running":
             self.claimed.set()
+            await self.started.wait()
+        return task
+
+    async def async_get(self, task_id: int) -> Task | None:
+        task = await super().async_get(task_id)
+        if self.hold_reads:
             await self.started.wait()
         return task
 
@@ -296,6 +304,50 @@ async def test_a_cancel_while_the_queue_starts_the_task_wins(
         assert cancelled.state == "cancelled"
         assert (await scheduler.async_get(task.id)).state == "cancelled"
         assert recorder.ran == []
+    finally:
+        store.started.set()
+        await scheduler.async_stop()
+        await probe.async_close()
+
+
+async def test_a_cancel_just_after_the_queue_started_the_task_ends_it(
+    nvml: FakeNvml, tmp_path: Path
+) -> None:
+    """Cancelled right after the queue began the task, before its handler's first step (the
+    cancel read the task as the queue's claim returned): the task ends cancelled, and the
+    queue takes new work. Before, the cancel hit the handler's asyncio task before it ran a
+    line, so nothing recorded the end: the task stayed running for good (a cancelled
+    chapter's image, in the creative pipeline's test)."""
+    probe = NvmlProbe(nvml)
+    await probe.async_start()
+    store, recorder = SlowToStart(tmp_path / "tasks.db"), Recorder()
+    scheduler = Scheduler(
+        store,
+        handlers=[recorder],
+        probe=probe,
+        bus=EventBus(),
+        data_dir=tmp_path,
+        settings=SchedulerSettings(max_concurrent=1),
+    )
+    await scheduler.async_start()
+    try:
+        task = await scheduler.async_enqueue("record", {"name": "unwanted"}, actor=USER)
+        async with asyncio.timeout(5):
+            await store.claimed.wait()
+        store.hold_reads = True
+        cancelling = asyncio.create_task(scheduler.async_cancel(task.id))
+        await asyncio.sleep(0.2)
+        store.started.set()
+        async with asyncio.timeout(5):
+            cancelled = await cancelling
+        store.hold_reads = False
+        assert cancelled.state == "cancelled"
+        assert recorder.ran == []
+        # The queue's one slot is free again: the next task runs.
+        after = await scheduler.async_enqueue("record", {"name": "next"}, actor=USER)
+        await _settle(scheduler, after.id)
+        assert (await scheduler.async_get(task.id)).state == "cancelled"
+        assert recorder.ran == ["next"]
     finally:
         store.started.set()
         await scheduler.async_stop()
