@@ -385,7 +385,7 @@ async def test_an_overnight_chapter_waits_for_the_pipeline_and_can_be_cancelled(
         for task in (await worker.call("GET", "tasks?limit=1000"))[1]["tasks"]
         if task["state"] not in ("succeeded", "failed", "cancelled")
     ]
-    assert unfinished == []
+    assert unfinished == [], worker.log()[-6000:]
     status, body = await worker.call("POST", f"chapters/{waiting['id']}/cancel")
     assert (status, body["code"]) == (409, "chapter_finished")
 
