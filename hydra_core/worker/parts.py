@@ -3,7 +3,9 @@
 A part built later may use the ones before it (the task queue runs the handlers of the parts
 listed before it; the creative part, which queues tasks itself, adds its own to the queue and
 shares the voice part's Kokoro; metrics, last, hears every part's stage timings); they stop in
-reverse order.
+reverse order. So what the queue's tasks use stops after the queue: the voice part comes
+before it, or a stop would close Kokoro under a chapter's voice lines (each then failed an
+attempt instead of going back to the queue).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ PARTS: tuple[type[Part], ...] = (
     ForecastsPart,
     QualityPart,
     KnowledgePart,
-    TasksPart,
     VoicePart,
+    TasksPart,
     CreativePart,
     ModelsPart,
     ClusterPart,

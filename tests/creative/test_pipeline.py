@@ -415,6 +415,37 @@ async def test_a_worker_stopping_mid_image_leaves_it_to_comfyui_and_collects_it_
     assert sorted(comfy.submissions.values()) == [1, 1, 1, 1]
 
 
+async def test_a_worker_stopping_mid_voice_lines_puts_them_back_uncounted(
+    worker: PipelineWorker, comfy: ComfyUIStandIn
+) -> None:
+    """SIGTERM while Kokoro speaks a chapter's lines: the queue stops before the voice part
+    closes Kokoro, so the lines go back to the queue uncounted (they failed an attempt each,
+    "The text-to-speech engine is closed", when the voice part stopped first), and after the
+    restart each is spoken once. The voice part is on, as on a user's worker: the chapter
+    speaks with its Kokoro."""
+    voice = ("--voice", "true", "--voice-port", "0", "--voice-zeroconf", "false")
+    await worker.start("--quality-threshold", "0", *voice)
+    await worker.cast()
+    queued = await worker.submit(SHORT)
+    async with asyncio.timeout(120):
+        while not any(
+            task["kind"] == "voice_line" and task["state"] == "running"
+            for task in (await worker.call("GET", "tasks?limit=1000"))[1]["tasks"]
+        ):
+            await asyncio.sleep(0.02)
+    await worker.stop()
+    assert "text-to-speech engine is closed" not in worker.log()
+    await worker.start("--quality-threshold", "0", *voice)
+    await worker.wait_chapter(queued["id"])
+    lines = [
+        task
+        for task in (await worker.call("GET", "tasks?limit=1000"))[1]["tasks"]
+        if task["kind"] == "voice_line"
+    ]
+    assert lines
+    assert [(task["state"], task["attempts"]) for task in lines] == [("succeeded", 1)] * len(lines)
+
+
 async def test_a_running_chapter_leases_comfyuis_checkpoint(
     worker: PipelineWorker, comfy: ComfyUIStandIn
 ) -> None:
